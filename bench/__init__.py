@@ -1,0 +1,50 @@
+"""Benchmarks: `make bench` (all) or `python -m bench NAME …` (some).
+
+Each ``bench/bench_<name>.py`` exposes ``main() -> None`` that prints its figures, each goal
+figure beside a baseline measured in the same process, so ratios are comparable across
+machines. Nothing here runs in the test suite.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rate:
+    """How many items a callable processed per second (best of several rounds)."""
+
+    label: str
+    items: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.items / self.seconds if self.seconds > 0 else float("inf")
+
+
+def best_rate(label: str, work: Callable[[], int], rounds: int = 3) -> Rate:
+    """Run ``work`` (which returns how many items it processed) ``rounds`` times; keep the best."""
+    best: Rate | None = None
+    for _ in range(rounds):
+        start = time.perf_counter()
+        items = work()
+        elapsed = time.perf_counter() - start
+        rate = Rate(label, items, elapsed)
+        if best is None or rate.per_second > best.per_second:
+            best = rate
+    assert best is not None
+    return best
+
+
+def report(rate: Rate, *, goal: float | None = None, baseline: Rate | None = None) -> None:
+    """Print one figure line: rate, the goal it is held to, and the ratio to the baseline."""
+    line = f"{rate.label:<48} {rate.per_second:>14,.0f} /s  ({rate.items:,} in {rate.seconds:.3f} s)"
+    if baseline is not None:
+        line += f"  x{rate.per_second / baseline.per_second:.1f} vs {baseline.label}"
+    if goal is not None:
+        verdict = "meets" if rate.per_second >= goal else "MISSES"
+        line += f"  [{verdict} goal {goal:,.0f}/s]"
+    print(line, flush=True)

@@ -1,0 +1,3 @@
+"""stopsms: SMS campaigns that are compliant by construction."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,25 @@
+"""The ``stopsms`` command: one Typer app, one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from stopsms import __version__
+
+app = typer.Typer(
+    name="stopsms",
+    help="SMS campaigns that are compliant by construction.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.callback()
+def main() -> None:
+    """SMS campaigns that are compliant by construction."""
+
+
+@app.command()
+def version() -> None:
+    """Print the stopsms version."""
+    typer.echo(__version__)

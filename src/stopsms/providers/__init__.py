@@ -1,0 +1,1 @@
+"""stopsms.providers."""
