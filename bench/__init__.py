@@ -41,7 +41,9 @@ def best_rate(label: str, work: Callable[[], int], rounds: int = 3) -> Rate:
 
 def report(rate: Rate, *, goal: float | None = None, baseline: Rate | None = None) -> None:
     """Print one figure line: rate, the goal it is held to, and the ratio to the baseline."""
-    line = f"{rate.label:<48} {rate.per_second:>14,.0f} /s  ({rate.items:,} in {rate.seconds:.3f} s)"
+    line = (
+        f"{rate.label:<48} {rate.per_second:>14,.0f} /s  ({rate.items:,} in {rate.seconds:.3f} s)"
+    )
     if baseline is not None:
         line += f"  x{rate.per_second / baseline.per_second:.1f} vs {baseline.label}"
     if goal is not None:

@@ -1,0 +1,109 @@
+"""A campaign's lifecycle, its recipients' decisions and its messages' states.
+
+Campaign states and the moves between them::
+
+    draft ──► scheduled ──► preparing ──► sending ⇄ held      (outside sending hours)
+      │           │             │           │  ⇅      │
+      │           │             │           │ paused ◄┘
+      │           │             │           ▼
+      └───────────┴─────────────┴──► cancelled   completed ◄── sending / held
+
+``draft → preparing`` is a send-now; ``scheduled → draft`` un-schedules. A completed or
+cancelled campaign never moves again.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+from stopsms.domain.errors import InvalidTransition
+
+
+class CampaignStatus(enum.Enum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    PREPARING = "preparing"
+    SENDING = "sending"
+    HELD = "held"  # outside the sending hours of every remaining recipient
+    PAUSED = "paused"  # by a person, or by itself after too many consecutive errors
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+_S = CampaignStatus
+TRANSITIONS: Mapping[CampaignStatus, frozenset[CampaignStatus]] = {
+    _S.DRAFT: frozenset({_S.SCHEDULED, _S.PREPARING, _S.CANCELLED}),
+    _S.SCHEDULED: frozenset({_S.DRAFT, _S.PREPARING, _S.CANCELLED}),
+    _S.PREPARING: frozenset({_S.SENDING, _S.PAUSED, _S.CANCELLED}),
+    _S.SENDING: frozenset({_S.HELD, _S.PAUSED, _S.COMPLETED, _S.CANCELLED}),
+    _S.HELD: frozenset({_S.SENDING, _S.PAUSED, _S.COMPLETED, _S.CANCELLED}),
+    _S.PAUSED: frozenset({_S.SENDING, _S.HELD, _S.CANCELLED}),
+    _S.COMPLETED: frozenset(),
+    _S.CANCELLED: frozenset(),
+}
+
+#: States in which the dispatcher may submit the campaign's messages.
+ACTIVE = frozenset({_S.SENDING, _S.HELD})
+#: States that end a campaign for good.
+FINAL = frozenset({_S.COMPLETED, _S.CANCELLED})
+
+
+def can_move(current: CampaignStatus, target: CampaignStatus) -> bool:
+    return target in TRANSITIONS[current]
+
+
+def move(current: CampaignStatus, target: CampaignStatus) -> CampaignStatus:
+    """Return ``target`` if the lifecycle allows ``current → target``, else raise."""
+    if not can_move(current, target):
+        raise InvalidTransition(current.value, target.value)
+    return target
+
+
+class Exclusion(enum.Enum):
+    """Why preparation (or the last check at submit time) leaves a recipient out."""
+
+    OPTED_OUT = "opted_out"
+    NO_CONSENT = "no_consent"
+    INVALID_NUMBER = "invalid_number"
+    DUPLICATE = "duplicate"
+    SENDER_NOT_ALLOWED = "sender_not_allowed"
+    URL_NOT_ALLOWED = "url_not_allowed"
+    INSUFFICIENT_CREDIT = "insufficient_credit"
+    ERASED = "erased"
+
+
+class MessageStatus(enum.Enum):
+    """One outbox message, from preparation to its final receipt.
+
+    pending ─► claimed ─► submitting ─► submitted ─► delivered | failed
+       ▲  │        │            │
+       │  ▼        │            └─► unknown   (on the wire when the process died or the
+       held ◄──────┘                           link dropped: never resent, reconciled)
+    plus: excluded (never leaves), rejected (refused by the provider), cancelled.
+    """
+
+    PENDING = "pending"  # ready, waiting for its turn (and its not_before)
+    HELD = "held"  # ready, waiting for the recipient's sending window (not_before set)
+    CLAIMED = "claimed"  # taken by a dispatcher, not yet on the wire: safe to release
+    SUBMITTING = "submitting"  # being written to the provider: outcome decided by the answer
+    SUBMITTED = "submitted"  # accepted by the provider, receipt awaited
+    DELIVERED = "delivered"
+    FAILED = "failed"  # receipt says undeliverable
+    REJECTED = "rejected"  # the provider refused it at submit time
+    UNKNOWN = "unknown"  # in flight at a crash or disconnect: not resent, counted
+    EXCLUDED = "excluded"
+    CANCELLED = "cancelled"
+
+
+#: Statuses of messages that left (the provider has, or may have, them).
+LEFT = frozenset(
+    {
+        MessageStatus.SUBMITTED,
+        MessageStatus.DELIVERED,
+        MessageStatus.FAILED,
+        MessageStatus.UNKNOWN,
+    }
+)
+#: Statuses of messages still to send.
+WAITING = frozenset({MessageStatus.PENDING, MessageStatus.HELD, MessageStatus.CLAIMED})

@@ -1,0 +1,63 @@
+import pytest
+
+from stopsms.domain.campaign import (
+    ACTIVE,
+    FINAL,
+    TRANSITIONS,
+    CampaignStatus,
+    can_move,
+    move,
+)
+from stopsms.domain.errors import InvalidTransition
+
+S = CampaignStatus
+
+
+def test_every_status_has_its_transitions_listed():
+    assert set(TRANSITIONS) == set(CampaignStatus)
+
+
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [
+        (S.DRAFT, S.SCHEDULED),
+        (S.DRAFT, S.PREPARING),
+        (S.SCHEDULED, S.PREPARING),
+        (S.PREPARING, S.SENDING),
+        (S.SENDING, S.HELD),
+        (S.HELD, S.SENDING),
+        (S.SENDING, S.PAUSED),
+        (S.PAUSED, S.SENDING),
+        (S.SENDING, S.COMPLETED),
+        (S.HELD, S.COMPLETED),
+        (S.PAUSED, S.CANCELLED),
+    ],
+)
+def test_the_lifecycle_allows(current, target):
+    assert move(current, target) is target
+
+
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [
+        (S.DRAFT, S.SENDING),
+        (S.COMPLETED, S.SENDING),
+        (S.CANCELLED, S.DRAFT),
+        (S.SENDING, S.DRAFT),
+        (S.PAUSED, S.COMPLETED),
+    ],
+)
+def test_the_lifecycle_refuses(current, target):
+    with pytest.raises(InvalidTransition, match=f"from '{current.value}' to '{target.value}'"):
+        move(current, target)
+
+
+def test_final_states_never_move():
+    for status in FINAL:
+        assert not any(can_move(status, target) for target in CampaignStatus)
+
+
+def test_active_states_can_be_paused_and_cancelled():
+    for status in ACTIVE:
+        assert can_move(status, S.PAUSED)
+        assert can_move(status, S.CANCELLED)
