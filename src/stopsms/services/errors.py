@@ -1,0 +1,86 @@
+"""Errors raised by the services (what the CLI, API and workers catch and show).
+
+StopsmsError (stopsms.domain.errors)
+ └── ServiceError                a use case refuses the request
+      ├── NotFound               a named thing does not exist in this account
+      │    └── UnknownAccount    no account has that name
+      ├── AlreadyExists          a unique name or value is taken
+      ├── InvalidInput           a field value is unusable (names the field and the value)
+      ├── InsufficientCredit     a debit would take the balance below zero
+      ├── EvidenceRequired       a re-subscription without the person's own request on record
+      └── UnreadableFile         an import file cannot be read at all (nothing was changed)
+
+Each message is one line that names the offending value.
+"""
+
+from __future__ import annotations
+
+from stopsms.domain.errors import StopsmsError
+
+__all__ = [
+    "AlreadyExists",
+    "EvidenceRequired",
+    "InsufficientCredit",
+    "InvalidInput",
+    "NotFound",
+    "ServiceError",
+    "UnknownAccount",
+    "UnreadableFile",
+]
+
+
+class ServiceError(StopsmsError):
+    """A use case refuses the request."""
+
+
+class NotFound(ServiceError):
+    def __init__(self, what: str, value: object) -> None:
+        super().__init__(f"no {what} {value!r}")
+        self.what = what
+        self.value = value
+
+
+class UnknownAccount(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__("account", name)
+        self.name = name
+
+
+class AlreadyExists(ServiceError):
+    def __init__(self, what: str, value: object) -> None:
+        super().__init__(f"{what} {value!r} already exists")
+        self.what = what
+        self.value = value
+
+
+class InvalidInput(ServiceError):
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        super().__init__(f"invalid {field} {value!r}: {reason}")
+        self.field = field
+        self.value = value
+        self.reason = reason
+
+
+class InsufficientCredit(ServiceError):
+    def __init__(self, account: str, balance: int, needed: int) -> None:
+        super().__init__(
+            f"account {account!r} has {balance / 1000:,.3f} credits, {needed / 1000:,.3f} needed"
+        )
+        self.account = account
+        self.balance_millicredits = balance
+        self.needed_millicredits = needed
+
+
+class EvidenceRequired(ServiceError):
+    def __init__(self, phone: str) -> None:
+        super().__init__(
+            f"re-subscribing {phone} needs evidence of the person's own request (--evidence)"
+        )
+        self.phone = phone
+
+
+class UnreadableFile(ServiceError):
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"cannot read {path}: {reason} (nothing was changed)")
+        self.path = path
+        self.reason = reason

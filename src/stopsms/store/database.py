@@ -1,0 +1,243 @@
+"""Opening the database: engine creation, migrations, first-run seed.
+
+``open_database(url)`` is what every interface calls: it creates the engine with the right
+settings for the backend, applies pending migrations (the schema only ever changes by Alembic
+migration, shipped in :mod:`stopsms.store.migrations`) and makes sure the installation has its
+opt-out hashing secret and its ``default`` account.
+
+SQLite (the embedded default) runs in WAL mode with ``synchronous=NORMAL`` (durable at each
+checkpoint, safe against corruption; a power cut may lose the last transactions but never
+tear one), ``foreign_keys=ON`` and a ``busy_timeout``. Transactions are begun explicitly —
+``BEGIN IMMEDIATE`` by default, so a transaction that reads then writes can never dead-end on
+a lock upgrade; :meth:`Database.reader` begins deferred transactions for read-only work.
+
+PostgreSQL (production) goes through psycopg 3 (``postgresql+psycopg://…``; a bare
+``postgresql://`` URL is given that driver), sessions in UTC, connections pre-pinged.
+"""
+
+from __future__ import annotations
+
+import secrets
+import weakref
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+from stopsms.config import load_settings
+from stopsms.store import tables as t
+
+__all__ = [
+    "Database",
+    "create_engine_for",
+    "ensure_seed",
+    "head_revision",
+    "installation_secret",
+    "migrate",
+    "open_database",
+    "schema_revision",
+]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+OPTOUT_SECRET_KEY = "optout_hash_secret"
+#: Arbitrary constant naming the advisory lock that serialises concurrent migrations.
+_MIGRATION_LOCK = 0x53544F50  # "STOP"
+
+
+def _is_memory(url: str) -> bool:
+    database = make_url(url).database
+    return database in (None, "", ":memory:")
+
+
+def create_engine_for(url: str, **kwargs: Any) -> Engine:
+    """Create an engine for ``url`` with the settings stopsms relies on (see module doc)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, **kwargs)
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        connect_args = kwargs.pop("connect_args", {})
+        connect_args.setdefault("options", "-c timezone=UTC")
+        return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+    return create_engine(parsed, **kwargs)
+
+
+def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
+    if _is_memory(url):
+        # One shared connection, or every checkout would see a different empty database.
+        kwargs.setdefault("poolclass", StaticPool)
+        kwargs.setdefault("connect_args", {"check_same_thread": False})
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below own transactions (pysqlite's implicit ones
+        # start late and cannot be IMMEDIATE).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+            f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+            "temp_store=MEMORY",
+            "cache_size=-65536",  # 64 MiB page cache
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration shipped with this version of stopsms."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The migration the database is at, or ``None`` for an empty database."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Apply every pending migration up to ``revision``, then seed the installation.
+
+    Safe to call from several processes at once: PostgreSQL serialises them with an advisory
+    lock, SQLite with its write lock.
+    """
+    if revision != "head" or schema_revision(engine) != head_revision():
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+            command.upgrade(_alembic_config(connection), revision)
+    if revision == "head":
+        with engine.begin() as connection:
+            ensure_seed(connection)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Revert migrations down to ``revision`` (``"base"`` for an empty schema)."""
+    with engine.begin() as connection:
+        command.downgrade(_alembic_config(connection), revision)
+
+
+def _insert_ignore(connection: Connection, table: Any, values: dict[str, Any]) -> None:
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        connection.execute(pg_insert(table).values(values).on_conflict_do_nothing())
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        connection.execute(sqlite_insert(table).values(values).on_conflict_do_nothing())
+
+
+def ensure_seed(connection: Connection, now: datetime | None = None) -> None:
+    """Create what an installation needs on first open (idempotent, race-free).
+
+    - the secret keying opt-out hashes (random, 256 bits, never leaves the database);
+    - the ``default`` account, so the CLI works without set-up.
+    """
+    _insert_ignore(
+        connection, t.installation, {"key": OPTOUT_SECRET_KEY, "value": secrets.token_hex(32)}
+    )
+    _insert_ignore(
+        connection,
+        t.accounts,
+        {
+            "name": t.DEFAULT_ACCOUNT,
+            "brand": t.DEFAULT_ACCOUNT,
+            "created_at": now or datetime.now(UTC),
+        },
+    )
+
+
+_secrets: weakref.WeakKeyDictionary[Engine, bytes] = weakref.WeakKeyDictionary()
+
+
+def installation_secret(connection: Connection) -> bytes:
+    """The installation's opt-out hashing secret (read once per engine)."""
+    secret = _secrets.get(connection.engine)
+    if secret is None:
+        value = connection.execute(
+            select(t.installation.c.value).where(t.installation.c.key == OPTOUT_SECRET_KEY)
+        ).scalar_one()
+        secret = bytes.fromhex(value)
+        _secrets[connection.engine] = secret
+    return secret
+
+
+@dataclass(frozen=True)
+class Database:
+    """An opened, migrated stopsms database.
+
+    ``transaction()`` gives a connection inside a transaction that commits on success and
+    rolls back on error; services take that connection so a caller can compose several of
+    them atomically.
+    """
+
+    engine: Engine
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.engine.dialect.name
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """A read-write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        return self.engine.begin()
+
+    @contextmanager
+    def reader(self) -> Iterator[Connection]:
+        """A read-only-intended transaction (deferred on SQLite: never waits for writers)."""
+        with self.engine.execution_options(sqlite_begin="DEFERRED").begin() as connection:
+            yield connection
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+
+def open_database(url: str | None = None, *, apply_migrations: bool = True) -> Database:
+    """Open (and by default migrate and seed) the database at ``url`` or from settings."""
+    engine = create_engine_for(url or load_settings().database_url)
+    if apply_migrations:
+        migrate(engine)
+    return Database(engine)
+
+
+def autogenerate_revision(url: str, message: str) -> None:  # pragma: no cover - dev tool
+    """Write a new migration by diffing the tables against a database at head (developers)."""
+    engine = create_engine_for(url)
+    migrate(engine)
+    with engine.begin() as connection:
+        command.revision(_alembic_config(connection), message=message, autogenerate=True)

@@ -1,0 +1,363 @@
+"""The schema, as SQLAlchemy Core tables (the migrations create exactly this).
+
+Conventions, on SQLite and PostgreSQL alike:
+- every timestamp is :class:`~stopsms.store.types.UTCDateTime` (aware UTC in and out);
+- money is an integer of millicredits (1 credit = 1,000 millicredits);
+- phone numbers are E.164 text (``+33612345678``); ``region`` is the ISO 3166 region of the
+  number (``FR``, ``RE``…);
+- every row that belongs to an account carries ``account_id`` and every query filters on it
+  (accounts are isolated);
+- "enumerations" are short text columns with a CHECK constraint where the set is ours and
+  stable (account types, opt-out sources…), plain text where issue 4's state machines own them.
+
+Groups of tables:
+- installation: ``installation`` (key/value: the opt-out hashing secret).
+- accounts: ``accounts``, ``account_prices``, ``senders``, ``url_domains``, ``account_keywords``,
+  ``credit_ledger``.
+- audience: ``contacts``, ``lists``, ``list_members``, ``consents`` (append-only ledger).
+- suppression: ``optouts`` (the registry; keyed by an HMAC of the number so erasure keeps it).
+- sending: ``campaigns``, ``messages`` (the outbox), ``inbound_messages``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+    true,
+)
+
+from stopsms.store.types import BigId, JSONDocument, Millicredits, UTCDateTime
+
+__all__ = [
+    "ACCOUNT_TYPES",
+    "CONSENT_KINDS",
+    "DEFAULT_ACCOUNT",
+    "DEFAULT_CONFIRMATION_TEXT",
+    "DEFAULT_MENTION_FORMAT",
+    "DEFAULT_PRICE_MILLICREDITS",
+    "DEFAULT_SHORTCODE",
+    "KEYWORD_INTENTS",
+    "OPTOUT_SCOPES",
+    "OPTOUT_SOURCES",
+    "account_keywords",
+    "account_prices",
+    "accounts",
+    "campaigns",
+    "consents",
+    "contacts",
+    "credit_ledger",
+    "inbound_messages",
+    "installation",
+    "list_members",
+    "lists",
+    "messages",
+    "metadata",
+    "optouts",
+    "senders",
+    "url_domains",
+]
+
+ACCOUNT_TYPES = ("marketing", "notification")
+OPTOUT_SCOPES = ("account", "sender")
+OPTOUT_SOURCES = (
+    "keyword",
+    "web_form",
+    "import",
+    "provider_blocked",
+    "provider_report",
+    "manual",
+)
+CONSENT_KINDS = ("opt_in", "customer", "withdrawn")
+KEYWORD_INTENTS = ("optout", "optin", "help")
+
+DEFAULT_ACCOUNT = "default"
+#: ``00000`` is the placeholder French operators replace by the real sending shortcode
+#: (seed ``002_…``): the honest value for an installation nobody has configured yet.
+DEFAULT_SHORTCODE = "00000"
+DEFAULT_MENTION_FORMAT = "STOP {shortcode}"
+DEFAULT_CONFIRMATION_TEXT = "Vous ne recevrez plus de SMS de {brand}. SMS non surtaxé."
+#: Price of one SMS part for a region the account has no price for: one credit.
+DEFAULT_PRICE_MILLICREDITS = 1000
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+installation = Table(
+    "installation",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("type", String(20), nullable=False, server_default="marketing"),
+    Column("validated", Boolean, nullable=False, server_default=false()),
+    Column("shortcode", String(20), nullable=False, server_default=DEFAULT_SHORTCODE),
+    Column("mention_format", String(100), nullable=False, server_default=DEFAULT_MENTION_FORMAT),
+    Column("mention_enabled", Boolean, nullable=False, server_default=true()),
+    Column("unsubscribe_url", Text),
+    Column("optout_scope", String(10), nullable=False, server_default="account"),
+    Column("window_policy", String(50)),
+    Column("brand", String(100)),
+    Column("confirmation_text", Text, nullable=False, server_default=DEFAULT_CONFIRMATION_TEXT),
+    Column("balance_millicredits", Millicredits, nullable=False, server_default="0"),
+    Column("alert_threshold_millicredits", Millicredits, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint(_in("type", ACCOUNT_TYPES), name="type"),
+    CheckConstraint(_in("optout_scope", OPTOUT_SCOPES), name="optout_scope"),
+    # Rule 1: only a notification account may send without the STOP mention.
+    CheckConstraint("mention_enabled OR type = 'notification'", name="mention_required"),
+)
+
+account_prices = Table(
+    "account_prices",
+    metadata,
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    # ISO region (``FR``) or ``*`` for the account's price everywhere else.
+    Column("region", String(3), primary_key=True),
+    Column("millicredits_per_part", Millicredits, nullable=False),
+    CheckConstraint("millicredits_per_part >= 0", name="non_negative"),
+)
+
+senders = Table(
+    "senders",
+    metadata,
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("sender", String(20), primary_key=True),
+    Column("authorised_protected", Boolean, nullable=False, server_default=false()),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+url_domains = Table(
+    "url_domains",
+    metadata,
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("domain", String(253), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+account_keywords = Table(
+    "account_keywords",
+    metadata,
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("keyword", String(50), primary_key=True),
+    Column("intent", String(10), nullable=False),
+    CheckConstraint(_in("intent", KEYWORD_INTENTS), name="intent"),
+)
+
+credit_ledger = Table(
+    "credit_ledger",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("delta_millicredits", Millicredits, nullable=False),
+    Column("balance_after_millicredits", Millicredits, nullable=False),
+    # top_up | send | confirmation | transfer_in | transfer_out | adjustment
+    Column("reason", String(30), nullable=False),
+    Column("reference", Text),
+    Column("at", UTCDateTime, nullable=False),
+    Index(None, "account_id", "id"),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("phone_e164", String(20)),  # NULL once erased
+    Column("region", String(3)),
+    Column("first_name", Text),
+    Column("last_name", Text),
+    Column("email", Text),
+    Column("company", Text),
+    Column("custom", JSONDocument),
+    # Latest consent (denormalised from ``consents`` in the same transaction, so campaign
+    # preparation filters on one column): opt_in | customer | withdrawn | NULL (none).
+    Column("consent", String(10)),
+    Column("consent_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("erased_at", UTCDateTime),
+    UniqueConstraint("account_id", "phone_e164"),
+    CheckConstraint(f"consent IS NULL OR {_in('consent', CONSENT_KINDS)}", name="consent"),
+)
+
+lists = Table(
+    "lists",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("account_id", "name"),
+)
+
+list_members = Table(
+    "list_members",
+    metadata,
+    Column("list_id", ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True),
+    Column("contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
+    Index(None, "contact_id"),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("evidence", Text),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    CheckConstraint(_in("kind", CONSENT_KINDS), name="kind"),
+    Index(None, "account_id", "contact_id", "id"),
+)
+
+optouts = Table(
+    "optouts",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    # HMAC-SHA256(installation secret, E.164), hex: survives erasure of the number itself.
+    Column("phone_key", String(64), nullable=False),
+    Column("phone_e164", String(20)),  # NULL once the person is erased
+    Column("scope", String(10), nullable=False, server_default="account"),
+    Column("sender", String(20), nullable=False, server_default=""),  # '' for account scope
+    Column("source", String(20), nullable=False),
+    Column("detail", Text),  # inbound text, form reason, provider code…
+    Column("uncertain", Boolean, nullable=False, server_default=false()),
+    Column("reviewed_at", UTCDateTime),
+    Column("reviewed_by", Text),
+    Column("campaign_id", ForeignKey("campaigns.id", ondelete="SET NULL")),
+    Column("recorded_by", Text, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    Column("revoke_evidence", Text),
+    Column("revoked_by", Text),
+    CheckConstraint(_in("scope", OPTOUT_SCOPES), name="scope"),
+    CheckConstraint(_in("source", OPTOUT_SOURCES), name="source"),
+    CheckConstraint("(scope = 'account') = (sender = '')", name="scope_sender"),
+    CheckConstraint(
+        "revoked_at IS NULL OR (revoke_evidence IS NOT NULL AND revoke_evidence <> '')",
+        name="revoke_evidence",
+    ),
+    # One active record per number and scope: the fast path of every suppression check.
+    Index(
+        "uq_optouts_active",
+        "account_id",
+        "phone_key",
+        "sender",
+        unique=True,
+        sqlite_where=text("revoked_at IS NULL"),
+        postgresql_where=text("revoked_at IS NULL"),
+    ),
+    Index(None, "account_id", "phone_e164"),
+    Index(None, "account_id", "recorded_at"),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("list_id", ForeignKey("lists.id", ondelete="SET NULL")),
+    Column("sender", String(20)),
+    Column("type", String(20), nullable=False, server_default="marketing"),
+    Column("body", Text, nullable=False),
+    # draft | scheduled | preparing | sending | held | paused | completed | cancelled
+    Column("status", String(20), nullable=False, server_default="draft"),
+    Column("scheduled_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("completed_at", UTCDateTime),
+    Column("window_policy", String(50)),
+    Column("settings", JSONDocument),
+    Index(None, "account_id", "status"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("campaign_id", ForeignKey("campaigns.id", ondelete="CASCADE")),
+    Column("contact_id", ForeignKey("contacts.id", ondelete="SET NULL")),
+    Column("phone_e164", String(20)),  # NULL once the recipient is erased
+    Column("region", String(3)),
+    Column("sender", String(20)),
+    Column("kind", String(20), nullable=False),  # marketing | informative | confirmation
+    Column("priority", Integer, nullable=False, server_default="100"),  # 0 leaves first
+    Column("decision", String(10), nullable=False, server_default="ready"),  # ready|excluded
+    Column("reason", String(50)),  # exclusion reason code
+    Column("text", Text),
+    Column("encoding", String(10)),
+    Column("segments", Integer, nullable=False, server_default="1"),
+    Column("price_millicredits", Millicredits, nullable=False, server_default="0"),
+    # pending | held | claimed | submitted | delivered | failed | rejected | unknown
+    # | cancelled | excluded
+    Column("status", String(20), nullable=False, server_default="pending"),
+    Column("not_before", UTCDateTime),
+    Column("claim_token", String(64)),
+    Column("claimed_at", UTCDateTime),
+    Column("submitted_at", UTCDateTime),
+    Column("provider_message_id", String(100)),
+    Column("delivered_at", UTCDateTime),
+    Column("failed_at", UTCDateTime),
+    Column("error_code", String(50)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_messages_claim", "status", "priority", "not_before", "id"),
+    Index(None, "provider_message_id"),
+    Index(None, "campaign_id", "status"),
+    Index(None, "account_id", "phone_e164", "id"),
+)
+
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("sender_e164", String(20)),  # NULL once the person is erased
+    Column("recipient", String(20)),
+    Column("text", Text),
+    Column("intent", String(10)),  # optout | optin | help | other
+    Column("certain", Boolean, nullable=False, server_default=true()),
+    Column("keyword", String(50)),
+    Column("provider_reference", String(100)),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("optout_id", ForeignKey("optouts.id", ondelete="SET NULL")),
+    Column("campaign_id", ForeignKey("campaigns.id", ondelete="SET NULL")),
+    Column("reviewed_at", UTCDateTime),
+    Index(None, "account_id", "received_at"),
+    Index(None, "account_id", "sender_e164"),
+)
