@@ -12,8 +12,9 @@ plain tuple; it falls back to :func:`compose` whenever a shortcut could differ, 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Final
 
 from stopsms.domain.mention import (
@@ -192,13 +193,14 @@ class Composer:
     """Composes one campaign's messages fast: build once, then call per recipient.
 
     ``template`` is a :class:`Template` or a text parsed with any custom field accepted.
+    Values are looked up by canonical field name (see :meth:`Template.render`).
     """
 
     __slots__ = (
         "_account",
         "_enabled",
+        "_get",
         "_plans",
-        "_slots",
         "_smart",
         "_style",
         "_type",
@@ -215,21 +217,24 @@ class Composer:
         mention_enabled: bool = True,
         smart_encoding: bool = False,
     ) -> None:
-        self.template = (
-            template if isinstance(template, Template) else Template.parse(template, None)
-        )
+        if not isinstance(template, Template):
+            template = Template.parse(template, None)
+        self.template = template
         self._type = message_type
         self._style = style
         self._account = account_type
         self._enabled = mention_enabled
         self._smart = smart_encoding
-        self._slots = self.template.slots
+        slots = template.slots
+        self._get: Callable[[Mapping[str, str]], tuple[str, ...]] | None = None
+        if len(slots) == 1:
+            one = slots[0]
+            self._get = lambda values: (values[one],)
+        elif slots:
+            self._get = itemgetter(*slots)
         self._plans: dict[str, _Plan] = {}
 
     def _plan(self, region: str) -> _Plan:
-        plan = self._plans.get(region)
-        if plan is not None:
-            return plan
         decision = decide_mention(region, self._type, self._style, self._account, self._enabled)
         t = self.template
         fmt: str | None = None
@@ -240,14 +245,11 @@ class Composer:
             fmt = t._format
         elif _tail_is_static(t.pieces[-1]):
             tail = t.pieces[-1]
-            if ends_with_mention(tail):
-                fmt = t._format
-            else:
+            if not ends_with_mention(tail):
                 kept = tail.rstrip()
                 separator = "\n" if "\n" in tail[len(kept) :] else " "
-                last = (kept + separator + decision.mention).replace("{", "{{").replace("}", "}}")
-                cut = len(tail.replace("{", "{{").replace("}", "}}"))
-                fmt = t._format[: len(t._format) - cut] + last
+                tail = kept + separator + decision.mention
+            fmt = "%s".join(p.replace("%", "%%") for p in (*t.pieces[:-1], tail))
         plan = _Plan(decision, fmt, static)
         self._plans[region] = plan
         return plan
@@ -260,34 +262,37 @@ class Composer:
         return _compose(self.template.render(values), plan.decision, self._smart)
 
     def compose_fast(self, values: Mapping[str, str], region: str = "FR") -> FastComposition:
-        """``(text, encoding, units, segments)`` for one recipient: the bulk path."""
+        """``(text, encoding, units, segments)`` for one recipient: the bulk path.
+
+        Same answer as :meth:`compose`, without warnings, several times faster.
+        """
         plan = self._plans.get(region) or self._plan(region)
         fmt = plan.fmt
-        if fmt is None:
-            m = self.compose(values, region)
-            return (m.text, m.encoding, m.units, m.segments)
-        get = values.get
-        args = [get(k) for k in self._slots]
-        if None in args:
-            args = [
-                self.template._fallback(values, i) if v is None else v for i, v in enumerate(args)
-            ]
-        text = fmt.format(*args)
+        if fmt is None or self._get is None:
+            return self._slow(values, region)
+        try:
+            text = fmt % self._get(values)
+        except KeyError:
+            text = fmt % tuple(
+                self.template._value(values, i) for i in range(len(self.template.slots))
+            )
         units = _gsm_units(text)
         if units >= 0:
             if self._smart and "€" in text:
-                m = self.compose(values, region)
-                return (m.text, m.encoding, m.units, m.segments)
+                return self._slow(values, region)
             return (text, _GSM7, units, 1 if units <= 160 else segments_for(text, units, True))
         if self._smart:
-            m = self.compose(values, region)
-            return (m.text, m.encoding, m.units, m.segments)
+            return self._slow(values, region)
         units = _utf16_units(text)
         return (text, _UCS2, units, 1 if units <= 70 else segments_for(text, units, False))
 
+    def _slow(self, values: Mapping[str, str], region: str) -> FastComposition:
+        m = self.compose(values, region)
+        return (m.text, m.encoding, m.units, m.segments)
+
     def compose_many(
-        self, rows: list[Mapping[str, str]], region: str = "FR"
+        self, rows: Iterable[Mapping[str, str]], region: str = "FR"
     ) -> list[FastComposition]:
-        """:meth:`compose_fast` over ``rows`` all sent to one region."""
+        """:meth:`compose_fast` over ``rows``, all sent to ``region``."""
         fast = self.compose_fast
         return [fast(v, region) for v in rows]

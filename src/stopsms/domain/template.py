@@ -101,7 +101,7 @@ class Template:
     pieces: tuple[str, ...]
     slots: tuple[str, ...]
     written: tuple[str, ...] = field(default=(), repr=False, compare=False)
-    _format: str = field(default="", repr=False, compare=False)
+    _format: str = field(default="", repr=False, compare=False)  # printf-style, one %s a slot
 
     @classmethod
     def parse(cls, text: str, custom_fields: Iterable[str] | None = ()) -> Template:
@@ -148,10 +148,7 @@ class Template:
             raise UnknownField(tuple(unknown), known)
         current.append(text[last:])
         pieces.append("".join(current))
-        fmt = "".join(
-            p.replace("{", "{{").replace("}", "}}") + (f"{{{i}}}" if i < len(slots) else "")
-            for i, p in enumerate(pieces)
-        )
+        fmt = "%s".join(p.replace("%", "%%") for p in pieces)
         return cls(text, tuple(pieces), tuple(slots), tuple(written), fmt)
 
     @property
@@ -168,12 +165,11 @@ class Template:
         """The text for one recipient; a missing value renders as ``""``."""
         if not self.slots:
             return self.pieces[0]
-        get = values.get
-        args = [get(k) for k in self.slots]
-        if None in args:
-            args = [self._fallback(values, i) if v is None else v for i, v in enumerate(args)]
-        return self._format.format(*args)
+        return self._format % tuple(self._value(values, i) for i in range(len(self.slots)))
 
-    def _fallback(self, values: Mapping[str, str], i: int) -> str:
-        # Canonical name missing: accept the name as written ("prenom"), else empty.
-        return values.get(self.written[i]) or ""
+    def _value(self, values: Mapping[str, str], i: int) -> str:
+        """Slot ``i``'s value: by canonical name, else as written (``prenom``), else ``""``."""
+        value = values.get(self.slots[i])
+        if value is None:
+            value = values.get(self.written[i])
+        return "" if value is None else value

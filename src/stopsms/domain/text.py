@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import enum
 import itertools
+import re
 import unicodedata
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Final
 
@@ -77,6 +79,10 @@ _GSM_SET: Final = _BASIC_SET | _EXT_SET
 _BASIC_LATIN1: Final = bytes(sorted(ord(c) for c in _BASIC_SET if ord(c) < 256))
 _EXT_LATIN1: Final = bytes(sorted(ord(c) for c in _EXT_SET if ord(c) < 256))
 
+_EXT_RE: Final = re.compile("[" + re.escape("".join(GSM_EXTENSION)) + "]")
+_ASTRAL_RE: Final = re.compile("[\U00010000-\U0010ffff]")
+_GREEK: Final = re.compile("[ΔΦΓΛΩΠΨΣΘΞ]")
+
 GSM_SINGLE: Final = 160
 GSM_PART: Final = 153
 UCS2_SINGLE: Final = 70
@@ -100,14 +106,27 @@ class Segmenting:
 
 
 def _gsm_units(text: str) -> int:
-    """Septets of ``text`` if it is all GSM 03.38, else -1 (it needs UCS-2)."""
-    if text.isascii() or max(text) < "\u0100":
-        rest = text.encode("latin-1").translate(None, _BASIC_LATIN1)
-        if not rest:
-            return len(text)
-        if rest.translate(None, _EXT_LATIN1):
+    """Septets of ``text`` if it is all GSM 03.38, else -1 (it needs UCS-2).
+
+    Fast path: Latin-1 characters are checked by C-level ``bytes.translate``; ``€`` (the one
+    common GSM character beyond Latin-1) is counted with ``str.count``; only a text holding
+    Greek capitals or characters outside both goes to the set-based path.
+    """
+    data = text.encode("latin-1", "ignore")
+    beyond = len(text) - len(data)
+    if beyond and beyond != text.count("€"):
+        if _GREEK.search(text) is None:
             return -1
-        return len(text) + len(rest)
+        return _gsm_units_any(text)
+    rest = data.translate(None, _BASIC_LATIN1)
+    if not rest:
+        return len(text) + beyond
+    if rest.translate(None, _EXT_LATIN1):
+        return -1
+    return len(text) + beyond + len(rest)
+
+
+def _gsm_units_any(text: str) -> int:
     chars = set(text)
     if chars <= _BASIC_SET:
         return len(text)
@@ -117,24 +136,33 @@ def _gsm_units(text: str) -> int:
 
 
 def _utf16_units(text: str) -> int:
-    if text.isascii() or max(text) < "\U00010000":
+    if text.isascii():
         return len(text)
-    return len(text.encode("utf-16-le")) // 2
+    return len(text.encode("utf-16-le")) >> 1
 
 
 def _cuts(text: str, gsm: bool) -> list[int]:
-    """Indexes where a new part starts, walking character by character: a pair that would
-    straddle a boundary (escape pair in GSM-7, surrogate pair in UCS-2) moves to the next part."""
+    """Indexes where each part after the first starts, for a text needing several parts.
+
+    A part takes as many characters as fit in 153 septets / 67 code units; a character costing
+    two (escape pair, surrogate pair) that does not fit whole starts the next part. Found with
+    the positions of the two-unit characters (few) rather than a walk over every character.
+    """
     limit = GSM_PART if gsm else UCS2_PART
+    pattern = _EXT_RE if gsm else _ASTRAL_RE
+    doubles = [m.start() for m in pattern.finditer(text)]
+    n = len(text)
     cuts: list[int] = []
-    used = 0
-    for i, c in enumerate(text):
-        cost = 2 if (c in _EXT_SET if gsm else c > "\uffff") else 1
-        if used + cost > limit:
-            cuts.append(i)
-            used = 0
-        used += cost
-    return cuts
+    start = 0
+    while True:
+        end = min(start + limit, n)
+        first = bisect_left(doubles, start)
+        while (end - start) + (bisect_left(doubles, end, first) - first) > limit:
+            end -= 1
+        if end >= n:
+            return cuts
+        cuts.append(end)
+        start = end
 
 
 def segments_for(text: str, units: int, gsm: bool) -> int:
