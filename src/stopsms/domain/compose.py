@@ -182,7 +182,8 @@ def _tail_is_static(tail: str) -> bool:
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """How one region's messages are built: ``fmt`` renders the final text directly, or
-    ``fmt`` is None and each message goes through :func:`_compose` (``dynamic``)."""
+    ``fmt`` is None and each message goes through :func:`_compose`; ``static`` is the whole
+    message of a template without fields."""
 
     decision: MentionDecision
     fmt: str | None
