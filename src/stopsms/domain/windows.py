@@ -105,7 +105,7 @@ class WindowPolicy:
     description: str
     hours: Mapping[int, tuple[Interval, ...]]
     closed_on_holidays: bool
-    _key: tuple[object, ...] = field(init=False, repr=False, compare=False)
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         hours: dict[int, tuple[Interval, ...]] = {}
@@ -129,10 +129,10 @@ class WindowPolicy:
                 hours[weekday] = ordered
         object.__setattr__(self, "hours", MappingProxyType(hours))
         key = (self.name, self.closed_on_holidays, tuple(hours.items()))
-        object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "_hash", hash(key))  # once: policies key calendar caches
 
     def __hash__(self) -> int:
-        return hash(self._key)
+        return self._hash
 
     def describe_day(self, weekday: int) -> str:
         """One day's rule as a sentence: ``"Saturday 10:00–18:00 (fr-default)"``."""
@@ -384,6 +384,20 @@ class WindowCalendar:
             end = bounds[bisect_right(bounds, t)]
         return end
 
+    def decide_epoch(self, t: float) -> tuple[bool, float | None]:
+        """One lookup for a decision: ``(True, window end)`` when ``t`` is open, else
+        ``(False, next opening)`` — ``(False, None)`` when none within the horizon."""
+        lo, hi, bounds = self._state
+        if not lo <= t < hi - _HORIZON_S:
+            lo, hi, bounds = self._cover(t, t + _HORIZON_S)
+        i = bisect_right(bounds, t)
+        if i & 1:
+            end = bounds[i]
+            return True, (end if end < hi else self.window_end_epoch(t))
+        if i < len(bounds) and bounds[i] - t <= _HORIZON_S:
+            return False, bounds[i]
+        return False, None
+
     def open_intervals_epoch(self, start: float, end: float) -> list[tuple[float, float]]:
         """The open intervals between ``start`` and ``end``, clipped to them, in order."""
         if end <= start:
@@ -449,12 +463,12 @@ class WindowCalendar:
     def explain(self, at: datetime, allowed: bool) -> str:
         """The rule that decides for ``at``: the first zone's when open, else the first zone
         that refuses."""
-        several = len(self._zones) > 1
+        if len(self._zones) == 1:
+            return self._zone_rule(at.astimezone(self._zones[0]))[1]
         first: str | None = None
         for zone in self._zones:
             ok, rule = self._zone_rule(at.astimezone(zone))
-            if several:
-                rule = f"{rule} in {zone.key}"
+            rule = f"{rule} in {zone.key}"
             if ok == allowed:
                 return rule
             first = first or rule
@@ -472,7 +486,7 @@ class WindowCalendar:
         rule = self._day_rules[weekday]
         if not intervals:
             return False, rule
-        now = local.time().replace(tzinfo=None)
+        now = local.time()  # naive wall-clock time
         for start, end in intervals:
             if start <= now and (end == _MIDNIGHT or now < end):
                 return True, rule
@@ -486,8 +500,11 @@ def _epoch(at: datetime) -> float:
 
 
 @lru_cache(maxsize=4096)
-def _calendar(policy: WindowPolicy, region: str, time_zones: tuple[str, ...]) -> WindowCalendar:
-    return WindowCalendar(policy, region, time_zones)
+def _calendar(
+    policy: WindowPolicy | None, region: str, time_zones: tuple[str, ...]
+) -> WindowCalendar:
+    region = region.upper()
+    return WindowCalendar(policy or policy_for(region), region, time_zones)
 
 
 def calendar_for(
@@ -495,9 +512,9 @@ def calendar_for(
 ) -> WindowCalendar:
     """The (cached, bounded) calendar of a recipient: territory, zones and policy
     (default :func:`policy_for` the territory)."""
-    region = region.upper()
-    zones = (time_zones,) if isinstance(time_zones, str) else tuple(time_zones)
-    return _calendar(policy or policy_for(region), region, zones)
+    if type(time_zones) is not tuple:
+        time_zones = (time_zones,) if isinstance(time_zones, str) else tuple(time_zones)
+    return _calendar(policy, region, time_zones)
 
 
 @dataclass(frozen=True, slots=True)
@@ -536,17 +553,15 @@ def check_window(
     calendar = calendar_for(region, time_zones, policy)
     zone = calendar.zone
     local = at.astimezone(zone)
-    if calendar.allowed_epoch(t):
-        end = calendar.window_end_epoch(t)
-        assert end is not None
-        rule = calendar.explain(at, True)
-        return WindowDecision(True, local, rule, None, datetime.fromtimestamp(end, zone))
-    rule = calendar.explain(at, False)
-    try:
-        found = calendar.next_allowed_epoch(t)
-    except NoSendingWindow as exc:
+    allowed, then = calendar.decide_epoch(t)
+    rule = calendar.explain(local, allowed)
+    if then is None:  # refused, and no window within the horizon
+        exc = NoSendingWindow(calendar.policy.name, calendar.region, calendar.time_zones, local)
         return WindowDecision(False, local, f"{rule}; {exc}", None, None)
-    return WindowDecision(False, local, rule, datetime.fromtimestamp(found, zone), None)
+    moment = datetime.fromtimestamp(then, zone)
+    if allowed:
+        return WindowDecision(True, local, rule, None, moment)
+    return WindowDecision(False, local, rule, moment, None)
 
 
 def next_allowed(
