@@ -1,8 +1,9 @@
 """Sending windows: when a marketing SMS may leave, in the recipient's local time (rules 7, 8).
 
-A :class:`WindowPolicy` is data: open hours per weekday in local wall-clock time, and whether
-public holidays are closed. A recipient is described by its territory (``"FR"``, ``"RE"``,
-``"US"``…) and its IANA time zones; the territory picks the holidays, each zone the local time.
+A :class:`WindowPolicy` (defined in :mod:`stopsms.domain.window_policies`, re-exported here) is
+data: open hours per weekday in local wall-clock time, and whether public holidays are closed.
+A recipient is described by its territory (``"FR"``, ``"RE"``, ``"US"``…) and its IANA time
+zones; the territory picks the holidays, each zone the local time.
 A number with several zones may receive only at instants open in every one of them.
 
 The fast path is :class:`WindowCalendar`: for one (policy, territory, zones) it precomputes the
@@ -17,15 +18,22 @@ Intervals are half-open: a Saturday 10:00–18:00 window allows 10:00:00 and ref
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from stopsms.domain.errors import DomainError, UnknownPolicy
+from stopsms.domain.errors import DomainError
 from stopsms.domain.public_holidays import holidays_in
+from stopsms.domain.window_policies import (
+    FRENCH_TERRITORIES,
+    MIDNIGHT,
+    POLICIES,
+    WindowPolicy,
+    get_policy,
+    policy_for,
+)
 
 __all__ = [
     "FRENCH_TERRITORIES",
@@ -45,27 +53,17 @@ __all__ = [
     "policy_for",
 ]
 
-Interval = tuple[time, time]
-
 HORIZON_DAYS = 400
 """How far :func:`next_allowed` looks before deciding that a recipient can never be reached."""
 
 INFORMATIVE_RULE = "informative messages are never held"
 
-#: Territories where French law applies, so the default French policy: mainland France and the
-#: overseas departments and collectivities as ``phonenumbers`` names them.
-FRENCH_TERRITORIES = frozenset(
-    {"FR", "RE", "GP", "MQ", "GF", "YT", "PM", "BL", "MF", "NC", "PF", "WF", "TF"}
-)
-
-_MIDNIGHT = time(0)
 _DAY_S = 86_400
 _HORIZON_S = HORIZON_DAYS * _DAY_S
 _MAX_SPAN_YEARS = 12  # a calendar never holds more years than this at once
 _FIRST_YEAR, _LAST_YEAR = 1971, 9000
 _MIN_EPOCH = datetime(_FIRST_YEAR + 1, 1, 1, tzinfo=UTC).timestamp()
 _MAX_EPOCH = datetime(_LAST_YEAR - 1, 1, 1, tzinfo=UTC).timestamp()
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 class NoSendingWindow(DomainError):
@@ -90,121 +88,6 @@ class UnknownTimeZone(DomainError):
         reason = f"unknown time zone {value!r}" if value else "no time zone given"
         super().__init__(f"{reason} (expected IANA names such as 'Europe/Paris')")
         self.value = value
-
-
-@dataclass(frozen=True, slots=True)
-class WindowPolicy:
-    """When marketing messages may be sent, in the recipient's local wall-clock time.
-
-    ``hours`` maps a weekday (0 = Monday … 6 = Sunday) to its open intervals; a missing weekday
-    is closed. An interval ending at ``time(0)`` runs to midnight at the end of the day.
-    ``closed_on_holidays`` closes the recipient territory's public holidays entirely.
-    """
-
-    name: str
-    description: str
-    hours: Mapping[int, tuple[Interval, ...]]
-    closed_on_holidays: bool
-    _hash: int = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        hours: dict[int, tuple[Interval, ...]] = {}
-        for weekday, intervals in sorted(self.hours.items()):
-            if weekday not in range(7):
-                raise ValueError(f"policy {self.name!r}: weekday {weekday!r} is not 0..6")
-            ordered = tuple(sorted((start, end) for start, end in intervals))
-            previous_end: time | None = None
-            for start, end in ordered:
-                for moment in (start, end):
-                    if moment.tzinfo is not None or moment.microsecond:
-                        raise ValueError(
-                            f"policy {self.name!r}: {moment} must be a naive whole-second time"
-                        )
-                if end != _MIDNIGHT and end <= start:
-                    raise ValueError(f"policy {self.name!r}: empty interval {start}–{end}")
-                if previous_end is not None and (previous_end == _MIDNIGHT or start < previous_end):
-                    raise ValueError(f"policy {self.name!r}: overlapping intervals on {weekday}")
-                previous_end = end
-            if ordered:
-                hours[weekday] = ordered
-        object.__setattr__(self, "hours", MappingProxyType(hours))
-        key = (self.name, self.closed_on_holidays, tuple(hours.items()))
-        object.__setattr__(self, "_hash", hash(key))  # once: policies key calendar caches
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def describe_day(self, weekday: int) -> str:
-        """One day's rule as a sentence: ``"Saturday 10:00–18:00 (fr-default)"``."""
-        intervals = self.hours.get(weekday)
-        if not intervals:
-            return f"{_WEEKDAYS[weekday]}: closed ({self.name})"
-        spans = ", ".join(f"{_hhmm(start)}–{_hhmm(end, end=True)}" for start, end in intervals)
-        return f"{_WEEKDAYS[weekday]} {spans} ({self.name})"
-
-
-def _hhmm(moment: time, *, end: bool = False) -> str:
-    if end and moment == _MIDNIGHT:
-        return "24:00"
-    return moment.strftime("%H:%M:%S" if moment.second else "%H:%M")
-
-
-def _every(weekdays: Iterable[int], start: int, end: int) -> dict[int, tuple[Interval, ...]]:
-    return {day: ((time(start), time(end)),) for day in weekdays}
-
-
-POLICIES: Mapping[str, WindowPolicy] = MappingProxyType(
-    {
-        policy.name: policy
-        for policy in (
-            WindowPolicy(
-                name="fr-default",
-                description="France: Mon–Fri 08:00–20:00, Saturday 10:00–18:00, "
-                "never on Sundays or public holidays",
-                hours={**_every(range(5), 8, 20), **_every((5,), 10, 18)},
-                closed_on_holidays=True,
-            ),
-            WindowPolicy(
-                name="fr-mon-sat-8-20",
-                description="France: Mon–Sat 08:00–20:00, never on Sundays or public holidays",
-                hours=_every(range(6), 8, 20),
-                closed_on_holidays=True,
-            ),
-            WindowPolicy(
-                name="fr-af2m-2024",
-                description="AF2M charter (2024): Mon–Sat 08:00–22:00, "
-                "never on Sundays or public holidays",
-                hours=_every(range(6), 8, 22),
-                closed_on_holidays=True,
-            ),
-            WindowPolicy(
-                name="courtesy",
-                description="Countries with no rule: Mon–Sat 08:00–20:00 local, "
-                "never on Sundays or national holidays",
-                hours=_every(range(6), 8, 20),
-                closed_on_holidays=True,
-            ),
-        )
-    }
-)
-
-
-def get_policy(name: str) -> WindowPolicy:
-    """The named policy; raises :class:`UnknownPolicy` naming the known ones."""
-    try:
-        return POLICIES[name]
-    except KeyError:
-        raise UnknownPolicy(name, tuple(POLICIES)) from None
-
-
-def policy_for(region: str, override: str | None = None) -> WindowPolicy:
-    """The policy for a recipient territory: ``override`` (an account's choice) when given,
-    else ``fr-default`` for France and its overseas territories, else ``courtesy``."""
-    if override is not None:
-        return get_policy(override)
-    if region.upper() in FRENCH_TERRITORIES:
-        return POLICIES["fr-default"]
-    return POLICIES["courtesy"]
 
 
 @lru_cache(maxsize=512)
@@ -333,7 +216,7 @@ class WindowCalendar:
                 for start, end in intervals:
                     # Wall-clock times become instants here, once: DST is decided by zoneinfo.
                     opens = int(datetime.combine(day, start, zone).timestamp())
-                    end_day = day + one_day if end == _MIDNIGHT else day
+                    end_day = day + one_day if end == MIDNIGHT else day
                     closes = int(datetime.combine(end_day, end, zone).timestamp())
                     if opens < closes:
                         out.append((opens, closes))
@@ -488,7 +371,7 @@ class WindowCalendar:
             return False, rule
         now = local.time()  # naive wall-clock time
         for start, end in intervals:
-            if start <= now and (end == _MIDNIGHT or now < end):
+            if start <= now and (end == MIDNIGHT or now < end):
                 return True, rule
         return False, f"outside {rule}"
 
