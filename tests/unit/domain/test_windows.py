@@ -436,3 +436,39 @@ def test_calendar_agrees_with_a_naive_local_check(at: datetime) -> None:
         assert reopened.allowed
         before = decision.next_allowed - timedelta(seconds=1)
         assert not check_window(before, region="RE", time_zones=["Indian/Reunion"]).allowed
+
+
+def test_window_crossing_the_calendar_coverage_end_is_not_cut() -> None:
+    honolulu = ZoneInfo("Pacific/Honolulu")
+    calendar = WindowCalendar(get_policy("courtesy"), "US", ["Pacific/Honolulu"])
+    assert calendar.allowed(datetime(2024, 6, 17, 12, tzinfo=honolulu))  # covers 2023–2025 UTC
+    # Wednesday 31 December 2025, 08:00–20:00 in Honolulu ends at 06:00 UTC on 1 January 2026.
+    at = datetime(2025, 12, 31, 9, tzinfo=honolulu)
+    assert calendar.window_end(at) == datetime(2025, 12, 31, 20, tzinfo=honolulu)
+    assert calendar.decide_epoch(at.timestamp()) == (
+        True,
+        datetime(2025, 12, 31, 20, tzinfo=honolulu).timestamp(),
+    )
+
+
+def test_decide_epoch_when_closed() -> None:
+    calendar = calendar_for("FR", ["Europe/Paris"])
+    assert calendar.decide_epoch(paris(2026, 6, 14).timestamp()) == (
+        False,
+        paris(2026, 6, 15, 8).timestamp(),
+    )
+
+
+def test_region_case_does_not_matter() -> None:
+    at = datetime(2026, 12, 20, 11, tzinfo=REUNION)
+    decision = check_window(at, region="re", time_zones=["Indian/Reunion"])
+    assert decision.rule == "public holiday in RE: Abolition de l'esclavage"
+
+
+def test_spans_too_long_for_a_calendar_are_refused() -> None:
+    calendar = calendar_for("FR", ["Europe/Paris"])
+    with pytest.raises(ValueError, match="too long"):
+        calendar.open_intervals(paris(2026, 1, 1), paris(2046, 1, 1))
+    with pytest.raises(ValueError, match="years apart"):
+        calendar.allowed_many([paris(2026, 1, 1).timestamp(), paris(2060, 1, 1).timestamp()])
+    assert calendar.open_intervals(paris(2026, 1, 2), paris(2026, 1, 1)) == []
