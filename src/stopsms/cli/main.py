@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from stopsms import __version__
+from stopsms.cli import compliance
 
 app = typer.Typer(
     name="stopsms",
@@ -23,3 +24,8 @@ def main() -> None:
 def version() -> None:
     """Print the stopsms version."""
     typer.echo(__version__)
+
+
+app.command()(compliance.preview)
+app.command()(compliance.window)
+app.command()(compliance.classify)

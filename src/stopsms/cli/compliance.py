@@ -1,0 +1,293 @@
+"""``stopsms preview``, ``stopsms window`` and ``stopsms classify``: the core's answers, by hand.
+
+Each answers one question from options, or many with ``--batch`` (JSON lines on stdin; the
+options then act as defaults for every line).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.panel import Panel
+from rich.table import Table
+
+from stopsms.cli.batch import fields, run_batch
+from stopsms.cli.console import console, escape, fail, handles_errors, print_json
+from stopsms.domain.mention import MentionStyle
+from stopsms.domain.phone import PhoneNumber
+from stopsms.services import compliance
+from stopsms.services.compliance import (
+    Preview,
+    PreviewRequest,
+    WindowAnswer,
+    WindowRequest,
+    parse_instant,
+    parse_message_type,
+)
+
+BatchOption = Annotated[
+    bool, typer.Option("--batch", help="Read JSON lines on stdin, write one JSON result per line.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+TypeOption = Annotated[
+    str, typer.Option("--type", help="marketing (default) or informative.", show_default=False)
+]
+
+
+def _recipient_json(number: PhoneNumber | None) -> dict[str, Any] | None:
+    if number is None:
+        return None
+    return {
+        "e164": number.e164,
+        "region": number.region,
+        "time_zones": list(number.time_zones),
+        "kind": number.kind,
+    }
+
+
+# --- preview ---------------------------------------------------------------------------------
+
+
+def preview_json(result: Preview) -> dict[str, Any]:
+    composed = result.composed
+    return {
+        "text": composed.text,
+        "encoding": composed.encoding.value,
+        "units": composed.units,
+        "segments": composed.segments,
+        "stop_mention": composed.stop_mention,
+        "mention_reason": composed.mention_reason,
+        "warnings": list(composed.warnings),
+        "replacements": [
+            {"original": r.original, "replacement": r.replacement, "count": r.count}
+            for r in composed.replacements
+        ],
+        "parts": list(result.parts),
+        "type": result.message_type.value,
+        "sender": result.sender,
+        "recipient": _recipient_json(result.recipient),
+    }
+
+
+_PREVIEW_FIELDS: Mapping[str, type | tuple[type, ...]] = {
+    "text": str,
+    "to": str,
+    "sender": str,
+    "type": str,
+    "shortcode": str,
+    "mention_format": str,
+    "smart_encoding": bool,
+}
+
+
+def _preview_request(base: PreviewRequest, line: Mapping[str, Any]) -> PreviewRequest:
+    given = fields(line, _PREVIEW_FIELDS)
+    if given.get("text") is None:
+        raise compliance.InvalidRequest("text", None, "every line needs a text")
+    style = base.style
+    if given.get("shortcode") is not None:
+        style = replace(style, shortcode=given["shortcode"])
+    if given.get("mention_format") is not None:
+        style = replace(style, format=given["mention_format"])
+    return replace(
+        base,
+        text=given["text"],
+        to=given.get("to", base.to),
+        sender=given.get("sender", base.sender),
+        message_type=parse_message_type(given["type"]) if given.get("type") else base.message_type,
+        style=style,
+        smart_encoding=given.get("smart_encoding") or base.smart_encoding,
+    )
+
+
+@handles_errors
+def preview(
+    text: Annotated[
+        str | None, typer.Argument(help="The message body.", show_default=False)
+    ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Recipient number, any format.")] = None,
+    sender: Annotated[str | None, typer.Option("--sender", help="Sender ID.")] = None,
+    message_type: TypeOption = "marketing",
+    shortcode: Annotated[str, typer.Option("--shortcode", help="STOP shortcode.")] = "36034",
+    mention_format: Annotated[
+        str,
+        typer.Option("--mention-format", help="e.g. 'STOP {shortcode}', 'STOP au {shortcode}'."),
+    ] = "STOP {shortcode}",
+    smart_encoding: Annotated[
+        bool, typer.Option("--smart-encoding", help="Replace look-alikes to stay in GSM-7.")
+    ] = False,
+    as_json: JsonOption = False,
+    batch: BatchOption = False,
+) -> None:
+    """Show the SMS exactly as it will leave: mention, encoding, length, parts, warnings."""
+    base = PreviewRequest(
+        text=text or "",
+        to=to,
+        sender=sender,
+        message_type=parse_message_type(message_type),
+        style=MentionStyle(format=mention_format, shortcode=shortcode),
+        smart_encoding=smart_encoding,
+    )
+    if batch:
+        if text is not None:
+            fail("give the text either as an argument or in --batch lines, not both")
+        errors = run_batch(
+            lambda line: preview_json(compliance.preview(_preview_request(base, line)))
+        )
+        raise typer.Exit(1 if errors else 0)
+    if text is None:
+        fail("missing TEXT (or use --batch)")
+    result = compliance.preview(base)
+    if as_json:
+        print_json(preview_json(result))
+        return
+    _print_preview(result)
+
+
+def _print_preview(result: Preview) -> None:
+    composed = result.composed
+    console.print(Panel(escape(composed.text), title="SMS as it will leave", expand=False))
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_row("encoding", composed.encoding.value)
+    unit = "septets" if composed.encoding.value == "GSM-7" else "UTF-16 units"
+    table.add_row("length", f"{composed.units} {unit}")
+    table.add_row("parts", str(composed.segments))
+    mention = composed.stop_mention or "none"
+    table.add_row("STOP mention", f"{escape(mention)} ({escape(composed.mention_reason)})")
+    if result.recipient is not None:
+        r = result.recipient
+        table.add_row("recipient", f"{r.e164} ({r.region}, {', '.join(r.time_zones)}, {r.kind})")
+    if result.sender:
+        table.add_row("sender", escape(result.sender))
+    for replacement in composed.replacements:
+        table.add_row(
+            "replaced", f"{replacement.original} → {replacement.replacement} ×{replacement.count}"
+        )
+    console.print(table)
+    for warning in composed.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+
+
+# --- window ----------------------------------------------------------------------------------
+
+
+def window_json(answer: WindowAnswer) -> dict[str, Any]:
+    decision = answer.decision
+    return {
+        "allowed": decision.allowed,
+        "at": answer.at,
+        "local_time": decision.local_time,
+        "rule": decision.rule,
+        "policy": answer.policy,
+        "next_allowed": decision.next_allowed,
+        "window_end": decision.window_end,
+        "recipient": _recipient_json(answer.recipient),
+    }
+
+
+_WINDOW_FIELDS: Mapping[str, type | tuple[type, ...]] = {
+    "to": str,
+    "at": str,
+    "type": str,
+    "policy": str,
+}
+
+
+def _window_request(base: WindowRequest, line: Mapping[str, Any]) -> WindowRequest:
+    given = fields(line, _WINDOW_FIELDS)
+    if given.get("to") is None:
+        raise compliance.InvalidRequest("to", None, "every line needs a recipient number")
+    return replace(
+        base,
+        to=given["to"],
+        at=parse_instant(given["at"]) if given.get("at") else base.at,
+        message_type=parse_message_type(given["type"]) if given.get("type") else base.message_type,
+        policy=given.get("policy") or base.policy,
+    )
+
+
+@handles_errors
+def window(
+    to: Annotated[str | None, typer.Option("--to", help="Recipient number, any format.")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="ISO-8601 instant; without offset, the recipient's local time."),
+    ] = None,
+    message_type: TypeOption = "marketing",
+    policy: Annotated[
+        str | None, typer.Option("--policy", help="fr-default, fr-mon-sat-8-20, fr-af2m-2024…")
+    ] = None,
+    as_json: JsonOption = False,
+    batch: BatchOption = False,
+) -> None:
+    """May a message reach this number now (or at --at)? If not, when next?"""
+    now = datetime.now(UTC)
+    base = WindowRequest(
+        to=to or "",
+        at=parse_instant(at) if at else None,
+        message_type=parse_message_type(message_type),
+        policy=policy,
+    )
+    if batch:
+        errors = run_batch(
+            lambda line: window_json(compliance.window(_window_request(base, line), now))
+        )
+        raise typer.Exit(1 if errors else 0)
+    if to is None:
+        fail("missing --to NUMBER (or use --batch)")
+    answer = compliance.window(base, now)
+    if as_json:
+        print_json(window_json(answer))
+        return
+    decision = answer.decision
+    verdict = "[green]allowed[/]" if decision.allowed else "[red]not allowed[/]"
+    console.print(f"{verdict} for {answer.recipient.e164} ({answer.recipient.region})")
+    console.print(f"local time    {decision.local_time.isoformat()}")
+    console.print(f"rule          {escape(decision.rule)}")
+    console.print(f"policy        {answer.policy}")
+    if decision.next_allowed is not None:
+        console.print(f"next allowed  {decision.next_allowed.isoformat()}")
+    if decision.window_end is not None:
+        console.print(f"window ends   {decision.window_end.isoformat()}")
+
+
+# --- classify --------------------------------------------------------------------------------
+
+
+def classify_json(text: str) -> dict[str, Any]:
+    found = compliance.classify(text)
+    return {"intent": found.intent.value, "certain": found.certain, "keyword": found.keyword}
+
+
+def _classify_line(line: Mapping[str, Any]) -> dict[str, Any]:
+    given = fields(line, {"text": str})
+    if given.get("text") is None:
+        raise compliance.InvalidRequest("text", None, "every line needs a text")
+    return classify_json(given["text"])
+
+
+@handles_errors
+def classify(
+    text: Annotated[
+        str | None, typer.Argument(help="An inbound SMS text.", show_default=False)
+    ] = None,
+    as_json: JsonOption = False,
+    batch: BatchOption = False,
+) -> None:
+    """Classify an inbound SMS: opt-out, opt-in, help or other, and how certain."""
+    if batch:
+        errors = run_batch(_classify_line)
+        raise typer.Exit(1 if errors else 0)
+    if text is None:
+        fail("missing TEXT (or use --batch)")
+    result = classify_json(text)
+    if as_json:
+        print_json(result)
+        return
+    certainty = "certain" if result["certain"] else "uncertain"
+    keyword = f", keyword {escape(result['keyword'])}" if result["keyword"] else ""
+    console.print(f"{result['intent']} ({certainty}{keyword})")

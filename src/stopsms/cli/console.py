@@ -1,0 +1,83 @@
+"""Output and error conventions shared by every command.
+
+Human output goes through one Rich console; ``--json`` output is one JSON document (or one
+per line in batch mode) on stdout. Every error stopsms raises on purpose becomes one clear
+line on stderr and exit code 2 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from enum import Enum
+from functools import wraps
+from typing import Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from stopsms.domain.errors import StopsmsError
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+EXIT_USAGE = 2
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print one error line on stderr and leave with ``code``."""
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn any :class:`StopsmsError` raised inside into one clear line and exit 2."""
+    try:
+        yield
+    except StopsmsError as error:
+        fail(escape(str(error)))
+
+
+def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a command so that a :class:`StopsmsError` is reported, not raised."""
+
+    @wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with reported_errors():
+            return command(*args, **kwargs)
+        raise AssertionError("unreachable")  # pragma: no cover - reported_errors exits
+
+    return wrapper
+
+
+def escape(text: str) -> str:
+    """Escape Rich markup in user-provided text."""
+    return text.replace("[", r"\[")
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert results (dataclasses already turned into dicts, enums, datetimes) to JSON types."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(to_jsonable(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(dumps(value) + "\n")

@@ -1,0 +1,159 @@
+"""Compliance questions about one message, number or reply, answered from the core's rules.
+
+These are the use cases behind ``stopsms preview``, ``stopsms window`` and
+``stopsms classify`` (and later the API): each takes a plain request and returns a plain
+result that interfaces render as text or JSON. Nothing here touches the database; the
+account-dependent parts (shortcode, mention format, account type, window policy) arrive as
+fields of the request, filled by the caller from the account.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from stopsms.domain.compose import ComposedMessage, compose
+from stopsms.domain.errors import DomainError
+from stopsms.domain.keywords import Classification, Classifier
+from stopsms.domain.mention import AccountType, MentionStyle, MessageType
+from stopsms.domain.phone import PhoneNumber, parse_phone
+from stopsms.domain.senders import parse_sender
+from stopsms.domain.text import split_parts
+from stopsms.domain.windows import WindowDecision, check_window, get_policy, policy_for
+
+
+class InvalidRequest(DomainError):
+    """A request field has a value the question cannot be asked with."""
+
+    def __init__(self, field_name: str, value: object, expected: str) -> None:
+        super().__init__(f"invalid {field_name} {value!r}: {expected}")
+        self.field_name = field_name
+        self.value = value
+
+
+DEFAULT_REGION = "FR"
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewRequest:
+    text: str
+    to: str | None = None
+    sender: str | None = None
+    message_type: MessageType = MessageType.MARKETING
+    account_type: AccountType = AccountType.MARKETING
+    style: MentionStyle = field(default_factory=MentionStyle)
+    mention_enabled: bool = True
+    smart_encoding: bool = False
+    default_region: str = DEFAULT_REGION
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """The SMS exactly as it will leave, and why it looks that way."""
+
+    composed: ComposedMessage
+    parts: tuple[str, ...]
+    recipient: PhoneNumber | None
+    sender: str | None
+    message_type: MessageType
+
+
+def preview(request: PreviewRequest) -> Preview:
+    """Compose ``request.text`` for its recipient: mention, encoding, units, parts, warnings."""
+    recipient = parse_phone(request.to, request.default_region) if request.to else None
+    if request.sender is not None:
+        parse_sender(request.sender)
+    region = recipient.region if recipient else request.default_region
+    composed = compose(
+        request.text,
+        region=region,
+        message_type=request.message_type,
+        style=request.style,
+        account_type=request.account_type,
+        mention_enabled=request.mention_enabled,
+        smart_encoding=request.smart_encoding,
+    )
+    return Preview(
+        composed=composed,
+        parts=tuple(split_parts(composed.text)),
+        recipient=recipient,
+        sender=request.sender,
+        message_type=request.message_type,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRequest:
+    to: str
+    at: datetime | None = None
+    message_type: MessageType = MessageType.MARKETING
+    policy: str | None = None
+    default_region: str = DEFAULT_REGION
+
+
+@dataclass(frozen=True, slots=True)
+class WindowAnswer:
+    recipient: PhoneNumber
+    policy: str
+    at: datetime
+    decision: WindowDecision
+
+
+def window(request: WindowRequest, now: datetime) -> WindowAnswer:
+    """May a message of ``request.message_type`` reach ``request.to`` at ``request.at`` (or now)?
+
+    A naive ``at`` is read in the recipient's local time (the first of its zones), which is
+    what a person typing ``--at 2026-11-28T17:50`` means.
+    """
+    recipient = parse_phone(request.to, request.default_region)
+    if request.policy is not None:
+        get_policy(request.policy)  # unknown names fail here, before any answer
+    policy = policy_for(recipient.region, request.policy)
+    at = request.at or now
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=ZoneInfo(recipient.time_zones[0]))
+    decision = check_window(
+        at,
+        region=recipient.region,
+        time_zones=recipient.time_zones,
+        marketing=request.message_type is MessageType.MARKETING,
+        policy=policy,
+    )
+    return WindowAnswer(recipient=recipient, policy=policy.name, at=at, decision=decision)
+
+
+def parse_instant(value: str, field_name: str = "at") -> datetime:
+    """Parse an ISO-8601 date-time (``Z`` accepted); naive values stay naive."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidRequest(
+            field_name, value, "expected ISO-8601, e.g. 2026-11-28T17:50:00+01:00"
+        ) from None
+    if parsed.tzinfo is not None and parsed.utcoffset() is None:  # pragma: no cover - defensive
+        raise InvalidRequest(field_name, value, "time zone without an offset")
+    if parsed.utcoffset() is not None and abs(parsed.utcoffset() or timedelta()) > timedelta(
+        hours=18
+    ):
+        raise InvalidRequest(field_name, value, "offset beyond ±18:00")
+    return parsed
+
+
+def parse_message_type(value: str, field_name: str = "type") -> MessageType:
+    try:
+        return MessageType(value.strip().lower())
+    except ValueError:
+        known = ", ".join(t.value for t in MessageType)
+        raise InvalidRequest(field_name, value, f"expected one of {known}") from None
+
+
+def classify(text: str, classifier: Classifier | None = None) -> Classification:
+    """Classify an inbound text (opt-out, opt-in, help or other) with the account's keywords."""
+    return (classifier or _DEFAULT_CLASSIFIER).classify(text)
+
+
+_DEFAULT_CLASSIFIER = Classifier()
