@@ -196,7 +196,9 @@ def validator() -> re.Pattern[str]:
         body = _valid_national(country_code)
         if body is not None:
             entries[str(country_code)] = body
-    return re.compile(rf"^(?:(\+{_trie(entries)})|.*)$", re.MULTILINE | re.ASCII)
+    # Every line is preceded by "\n" (the batch gets one in front): a pattern opening with a
+    # literal lets the engine jump from line to line instead of trying every position.
+    return re.compile(rf"\n(?:(\+{_trie(entries)})|.*)", re.MULTILINE | re.ASCII)
 
 
 def _possible_after_prefix(metadata: PhoneMetadata) -> str:
@@ -245,7 +247,7 @@ def rewrites(default_region: str | None) -> tuple[Rewrite, ...]:
     flags = re.MULTILINE | re.ASCII
     if idd and _LITERAL_DIGITS.fullmatch(idd):
         # "0033…" is "+33…": the IDD is stripped when the next digit is not 0.
-        found.append((re.compile(rf"^{idd}(?=[1-9]\d*$)", flags), "+"))
+        found.append((re.compile(rf"\n{idd}(?=[1-9]\d*$)", flags), "\n+"))
     branches: list[str] = []
     main_prefix = _literal_prefix(main)
     if main is not None and main_prefix is not None:
@@ -266,7 +268,7 @@ def rewrites(default_region: str | None) -> tuple[Rewrite, ...]:
         )
     # "612345678": plain national digits with no prefix to strip.
     branches.append(rf"{no_idd}(?!{cc}){_not_prefix(metadata)}(?=\d+$)")
-    found.append((re.compile("^(?:" + "|".join(branches) + ")", flags), f"+{cc}"))
+    found.append((re.compile("\n(?:" + "|".join(branches) + ")", flags), f"\n+{cc}"))
     return tuple(found)
 
 
@@ -292,17 +294,20 @@ def claim_batch(raws: Sequence[str], default_region: str | None) -> list[str]:
     """The fast path alone: E.164 where it is sure, ``""`` where phonenumbers must decide."""
     if not raws:
         return []
-    text = "\n".join(raws)
-    if text.count("\n") != len(raws) - 1 or max(map(len, raws)) > _MAX_INPUT_LENGTH:
+    # Every line, the first included, starts after a "\n": the patterns open with that literal.
+    text = "\n" + "\n".join(raws)
+    if text.count("\n") != len(raws) or max(map(len, raws)) > _MAX_INPUT_LENGTH:
         # A raw with a newline would shift the lines; a long one is refused by phonenumbers
         # whatever it holds. Blank them here so that they fall back with their original text.
-        text = "\n".join("" if "\n" in raw or len(raw) > _MAX_INPUT_LENGTH else raw for raw in raws)
+        text = "\n" + "\n".join(
+            "" if "\n" in raw or len(raw) > _MAX_INPUT_LENGTH else raw for raw in raws
+        )
     for separator in SEPARATORS:
         if separator in text:
             text = text.replace(separator, "")
     for pattern, replacement in rewrites(default_region):
         text = pattern.sub(replacement, text)
-    # One match per line: an empty line matches empty, a line never matches twice.
+    # One match per "\n", so one per line.
     found: list[str] = validator().findall(text)
     if len(found) != len(raws):  # pragma: no cover - would be a bug in the line accounting
         raise AssertionError(f"{len(found)} lines for {len(raws)} numbers")

@@ -1,0 +1,74 @@
+"""Phone numbers normalised per second: the fast path vs plain phonenumbers, same input.
+
+1,000,000 distinct numbers in the common shapes (French mobiles and landlines written the ways
+people write them, E.164 of other countries). phonenumbers is measured on the first 50,000 of
+them only (it needs ~15 s for all); the fast path's answers are checked against it there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bench import best_rate, report
+from stopsms.domain.phone import normalise_many
+from stopsms.domain.phone_fast import reference_e164
+
+COUNT = 1_000_000
+REFERENCE_COUNT = 50_000
+GOAL = 1_000_000.0
+
+
+def _pairs(digits: str) -> str:
+    return " ".join(digits[i : i + 2] for i in range(0, len(digits), 2))
+
+
+# Each shape turns a 6-digit serial into a number; mobiles take "6", "7", landlines "1"–"5".
+_SHAPES: tuple[Callable[[str], str], ...] = (
+    lambda s: _pairs(f"0612{s}"),  # 06 12 34 56 78
+    lambda s: f"07.75.{s[:2]}.{s[2:4]}.{s[4:]}",  # 07.75.34.56.78
+    lambda s: f"01-4{s[0]}-{s[1:3]}-{s[3:5]}-{s[5]}3",  # 01-42-34-56-73 (Paris)
+    lambda s: f"+33 6 12 {_pairs(s)}",  # +33 6 12 34 56 78
+    lambda s: f"+33 (0)7 75 {_pairs(s)}",  # +33 (0)7 75 34 56 78
+    lambda s: f"0033612{s}",  # 0033 6…
+    lambda s: f"33775{s}",  # 33 7… (country code without +)
+    lambda s: f" 04 7{s[0]} {s[1:3]} {s[3:5]} {s[5]}9 ",  # landline, surrounding spaces
+    lambda s: f"06\u00a012\u00a0{s[:2]}\u00a0{s[2:4]}\u00a0{s[4:]}",  # no-break spaces
+    lambda s: f"+32 47{s[0]} {s[1:3]} {s[3:5]} {s[5]}1",  # Belgian mobile
+    lambda s: f"+262 692 {s[:2]} {s[2:4]} {s[4:]}",  # Réunion mobile
+    lambda s: f"+590 690 {s[:2]} {s[2:4]} {s[4:]}",  # Guadeloupe mobile
+    lambda s: f"+1 212-5{s[:2]}-{s[2:]}",  # US, with separators
+    lambda s: f"+447911{s}",  # GB mobile, E.164
+    lambda s: f"+49151{s}23",  # German mobile, E.164
+    lambda s: f"+3934{s}12",  # Italian mobile, E.164
+)
+
+
+def numbers(count: int) -> list[str]:
+    """``count`` distinct raw numbers cycling through the shapes."""
+    return [_SHAPES[i % len(_SHAPES)](f"{i // len(_SHAPES):06d}") for i in range(count)]
+
+
+def main() -> None:
+    raws = numbers(COUNT)
+    assert len(set(raws)) == COUNT
+    sample = raws[:REFERENCE_COUNT]
+    fast_answers = normalise_many(sample)
+    plain_answers = [reference_e164(raw, "FR") for raw in sample]
+    assert fast_answers == plain_answers, "fast path differs from phonenumbers"
+    valid = sum(answer is not None for answer in plain_answers)
+    print(f"{valid:,} of {len(sample):,} sample numbers valid; fast path == phonenumbers")
+
+    plain = best_rate(
+        f"phonenumbers parse+valid+E164 ({REFERENCE_COUNT:,})",
+        lambda: len([reference_e164(raw, "FR") for raw in sample]),
+        rounds=1,
+    )
+    report(plain)
+    fast = best_rate(f"normalise_many ({COUNT:,})", lambda: len(normalise_many(raws)))
+    report(fast, goal=GOAL, baseline=plain)
+    single = best_rate(
+        f"normalise one by one ({REFERENCE_COUNT:,})",
+        lambda: len([normalise_many([raw])[0] for raw in sample]),
+        rounds=1,
+    )
+    report(single, baseline=plain)
