@@ -1,0 +1,417 @@
+"""The dispatcher: the async loop that takes messages from the outbox to a provider.
+
+One iteration::
+
+    claim a batch (priority 0 first) ─► for each chunk, paced to the provider's rate:
+        window check (marketing only, at the clock's now) ─► gate (STOPs of this process)
+        ─► one transaction: campaign still active? registry re-check, holds, exclusions,
+           the rest marked ``submitting`` ─► provider.submit_many ─► results recorded
+           (submitted + credits debited | rejected | retry with back-off | unknown)
+
+When nothing is due, campaigns are settled (``sending`` ⇄ ``held`` → ``completed``) and the
+loop sleeps on the injected clock until the earliest hold or back-off ends, or until it is
+woken (an inbound STOP queued a confirmation). A campaign paused or cancelled by a person is
+honoured at the next chunk: its claimed messages are put back (paused) or cancelled; after
+``max_consecutive_errors`` provider errors in a row the dispatcher pauses the campaign itself.
+
+All database work runs on the :class:`~stopsms.dispatch.worker_thread.DatabaseThread`, so
+the loop keeps reading PDUs while a batch commits. Results are recorded without waiting for
+the commit (at most two batches behind), in submission order on that one thread — which is
+also why a receipt, handled after its submit's result, always finds its message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection
+
+from stopsms.clock import Clock
+from stopsms.dispatch import outbox
+from stopsms.dispatch.gate import SuppressionGate
+from stopsms.dispatch.outbox import Claimed
+from stopsms.dispatch.worker_thread import DatabaseThread
+from stopsms.domain.campaign import ACTIVE, CampaignStatus, MessageStatus
+from stopsms.domain.errors import DomainError
+from stopsms.domain.phone import describe
+from stopsms.domain.windows import NoSendingWindow, calendar_for, get_policy, policy_for
+from stopsms.providers.base import (
+    DataCoding,
+    OutboundMessage,
+    Provider,
+    SubmitOutcome,
+    SubmitResult,
+)
+
+__all__ = ["DispatchStats", "Dispatcher"]
+
+log = logging.getLogger(__name__)
+
+_SUBMITTING = MessageStatus.SUBMITTING.value
+#: How much sending time one chunk represents at a finite rate: small enough that pacing
+#: and window checks are fine-grained, large enough to keep the provider's window full.
+_CHUNK_SECONDS = 0.1
+
+
+@dataclass(slots=True)
+class DispatchStats:
+    """What this dispatcher did since it started (for progress bars and benchmarks)."""
+
+    submitted: int = 0
+    rejected: int = 0
+    retried: int = 0
+    unknown: int = 0
+    held: int = 0
+    excluded: int = 0
+    released: int = 0
+    chunks: int = 0
+    paused_campaigns: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """One chunk on its way to the wire, and what the checks decided for its messages."""
+
+    messages: list[Claimed]
+    holds: list[tuple[int, datetime]] = field(default_factory=list)
+    excluded: dict[str, list[int]] = field(default_factory=dict)
+    put_back: list[int] = field(default_factory=list)
+    sendable: list[Claimed] = field(default_factory=list)
+
+
+class Dispatcher:
+    """Sends due outbox messages through ``provider``; see the module doc.
+
+    ``campaign_id`` restricts it to one campaign (plus messages of no campaign, such as STOP
+    confirmations); ``rate`` overrides the provider's throughput (messages per second,
+    ``inf`` = as fast as the provider answers); ``idle_max`` caps one idle sleep (``None``:
+    sleep until the next due instant, which is what a fake clock wants).
+    """
+
+    def __init__(
+        self,
+        thread: DatabaseThread,
+        provider: Provider,
+        clock: Clock,
+        *,
+        gate: SuppressionGate | None = None,
+        campaign_id: int | None = None,
+        rate: float | None = None,
+        claim_size: int = 1024,
+        chunk_size: int = 256,
+        max_consecutive_errors: int = 50,
+        idle_max: float | None = 1.0,
+    ) -> None:
+        self.thread = thread
+        self.provider = provider
+        self.clock = clock
+        self.gate = gate or SuppressionGate()
+        self.campaign_id = campaign_id
+        self.rate = rate if rate is not None else provider.throughput
+        if not self.rate > 0:
+            raise ValueError(f"dispatch rate must be positive, not {self.rate!r}")
+        self.claim_size = claim_size
+        self.chunk_size = (
+            chunk_size
+            if math.isinf(self.rate)
+            else max(1, min(chunk_size, int(self.rate * _CHUNK_SECONDS)))
+        )
+        self.max_consecutive_errors = max_consecutive_errors
+        self.idle_max = idle_max
+        self.stats = DispatchStats()
+        self.held_until: datetime | None = None
+        self._token = uuid.uuid4().hex
+        self._wake = asyncio.Event()
+        self._next_slot = 0.0
+        self._errors: dict[int, int] = {}
+        self._recording: list[asyncio.Future[outbox.Recorded]] = []
+
+    # ------------------------------------------------------------------ control
+
+    def wake(self) -> None:
+        """Something became due now (a confirmation was queued): stop idling."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event | None = None, *, until_done: bool = True) -> None:
+        """Dispatch until ``stop`` is set or, with ``until_done`` and a campaign, until the
+        campaign is no longer active (completed, paused or cancelled)."""
+        try:
+            while stop is None or not stop.is_set():
+                if await self.step():
+                    continue
+                done, wake_at = await self._settle()
+                if done and until_done and self.campaign_id is not None:
+                    break
+                await self._idle(wake_at, stop)
+        finally:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Wait until every result handed to the database thread is committed."""
+        pending, self._recording = self._recording, []
+        for future in pending:
+            await future
+
+    async def step(self) -> bool:
+        """Claim one batch and send it; ``False`` when nothing was due."""
+        now = self.clock.now()
+        campaign_id, limit, token = self.campaign_id, self.claim_size, self._token
+
+        def claim(conn: Connection) -> list[Claimed]:
+            outbox.release_due(conn, now)
+            return outbox.claim(conn, token=token, now=now, limit=limit, campaign_id=campaign_id)
+
+        claimed = await self.thread.run(claim)
+        if not claimed:
+            return False
+        policies = await self.thread.run(
+            lambda conn: outbox.window_policies(
+                conn,
+                (m.campaign_id for m in claimed if m.campaign_id is not None),
+                (m.account_id for m in claimed),
+            )
+        )
+        for start in range(0, len(claimed), self.chunk_size):
+            await self._send_chunk(claimed[start : start + self.chunk_size], policies)
+        return True
+
+    # ------------------------------------------------------------------ one chunk
+
+    async def _pace(self, count: int) -> None:
+        """Wait on the clock so that, on average, ``rate`` messages leave per second."""
+        if math.isinf(self.rate):
+            return
+        now = self.clock.now().timestamp()
+        # After an idle spell, start afresh rather than bursting the accumulated credit.
+        self._next_slot = max(self._next_slot, now)
+        if self._next_slot > now:
+            await self.clock.sleep(self._next_slot - now)
+        self._next_slot += count / self.rate
+
+    def _check(
+        self,
+        messages: Sequence[Claimed],
+        policies: tuple[dict[int, str | None], dict[int, str | None]],
+    ) -> _Chunk:
+        """Windows (marketing only) and the gate, at the clock's now; no I/O."""
+        chunk = _Chunk(list(messages))
+        at = self.clock.now()
+        epoch = at.timestamp()
+        by_campaign, by_account = policies
+        gate = self.gate
+        for m in messages:
+            if gate.is_blocked(m.account_id, m.phone, m.sender):
+                chunk.excluded.setdefault("opted_out", []).append(m.id)
+                continue
+            if gate.is_pending(m.phone):
+                chunk.put_back.append(m.id)
+                continue
+            if m.marketing:
+                try:
+                    number = describe(m.phone)
+                    name = (by_campaign.get(m.campaign_id) if m.campaign_id else None) or (
+                        by_account.get(m.account_id)
+                    )
+                    region = m.region or number.region
+                    policy = get_policy(name) if name else policy_for(region)
+                    calendar = calendar_for(region, number.time_zones, policy)
+                    if not calendar.allowed_epoch(epoch):
+                        opens = calendar.next_allowed_epoch(epoch)
+                        chunk.holds.append((m.id, datetime.fromtimestamp(opens, UTC)))
+                        continue
+                except NoSendingWindow:
+                    chunk.excluded.setdefault("no_sending_window", []).append(m.id)
+                    continue
+                except DomainError:
+                    chunk.excluded.setdefault("invalid_number", []).append(m.id)
+                    continue
+            chunk.sendable.append(m)
+        return chunk
+
+    async def _send_chunk(
+        self,
+        messages: Sequence[Claimed],
+        policies: tuple[dict[int, str | None], dict[int, str | None]],
+    ) -> None:
+        await self._pace(len(messages))
+        chunk = self._check(messages, policies)
+        now = self.clock.now()
+
+        def before_wire(conn: Connection) -> tuple[list[Claimed], int, int]:
+            return _before_wire(conn, chunk, now)
+
+        to_send, excluded, released = await self.thread.run(before_wire)
+        self.stats.held += len(chunk.holds)
+        self.stats.excluded += excluded
+        self.stats.released += released
+        # Re-check the gate: a STOP may have been committed while that transaction ran.
+        late_block = [
+            m.id for m in to_send if self.gate.is_blocked(m.account_id, m.phone, m.sender)
+        ]
+        late_back = [m.id for m in to_send if self.gate.is_pending(m.phone)]
+        late = set(late_block) | set(late_back)
+        to_send = [m for m in to_send if m.id not in late]
+        results: list[SubmitResult] = []
+        if to_send:
+            ticket = self.gate.enter(m.phone for m in to_send)
+            try:
+                results = await self.provider.submit_many([_outbound(m) for m in to_send])
+            except Exception as exc:  # the provider failed mid-way: outcome unknown, not resent
+                log.exception("provider failed during submit_many")
+                results = [
+                    SubmitResult(m.id, SubmitOutcome.UNKNOWN, error_text=str(exc)) for m in to_send
+                ]
+            finally:
+                self.gate.leave(ticket)
+        claimed = {m.id: m for m in to_send}
+        at = self.clock.now()
+
+        def record(conn: Connection) -> outbox.Recorded:
+            outbox.exclude(conn, late_block, "opted_out", from_status=_SUBMITTING)
+            outbox.release(conn, late_back, from_status=_SUBMITTING)
+            return outbox.record_results(conn, results, claimed, at)
+
+        # Enqueued in this same step, before any receipt of these messages can be handled.
+        self._recording.append(self.thread.submit(record))
+        while len(self._recording) > 2:
+            await self._recording.pop(0)
+        self.stats.chunks += 1
+        self.stats.excluded += len(late_block)
+        self.stats.released += len(late_back)
+        await self._count(results, claimed)
+
+    async def _count(self, results: Sequence[SubmitResult], claimed: dict[int, Claimed]) -> None:
+        """Keep the counters, and pause a campaign after too many provider errors in a row."""
+        to_pause: set[int] = set()
+        for result in results:
+            outcome = result.outcome
+            campaign_id = claimed[result.ref].campaign_id
+            if outcome is SubmitOutcome.ACCEPTED:
+                self.stats.submitted += 1
+                if campaign_id is not None:
+                    self._errors[campaign_id] = 0
+                continue
+            if outcome is SubmitOutcome.REJECTED:
+                self.stats.rejected += 1
+            elif outcome is SubmitOutcome.RETRY:
+                self.stats.retried += 1
+            else:
+                self.stats.unknown += 1
+            if campaign_id is not None:
+                errors = self._errors.get(campaign_id, 0) + 1
+                self._errors[campaign_id] = errors
+                if errors >= self.max_consecutive_errors:
+                    to_pause.add(campaign_id)
+        for campaign_id in sorted(to_pause):
+            self._errors[campaign_id] = 0
+            now = self.clock.now()
+            moved = await self.thread.run(
+                functools.partial(
+                    outbox.move_campaign,
+                    campaign_id=campaign_id,
+                    target=CampaignStatus.PAUSED,
+                    now=now,
+                )
+            )
+            if moved:
+                log.warning(
+                    "campaign %s paused after %s consecutive provider errors",
+                    campaign_id,
+                    self.max_consecutive_errors,
+                )
+                self.stats.paused_campaigns.append(campaign_id)
+
+    # ------------------------------------------------------------------ idle
+
+    async def _settle(self) -> tuple[bool, datetime | None]:
+        """Settle campaign states; returns (this dispatcher's campaign is finished with,
+        when the next held or backed-off message is due)."""
+        await self.flush()
+        now = self.clock.now()
+        campaign_id = self.campaign_id
+
+        def settle(conn: Connection) -> tuple[bool, datetime | None, datetime | None]:
+            ids = [campaign_id] if campaign_id is not None else outbox.active_campaigns(conn)
+            done = False
+            held_until: datetime | None = None
+            for cid in ids:
+                progress = outbox.settle_campaign(conn, cid, now)
+                if cid == campaign_id:
+                    done = progress.status not in ACTIVE
+                if progress.status is CampaignStatus.HELD and progress.next_release is not None:
+                    held_until = min(filter(None, (held_until, progress.next_release)))
+            return done, held_until, outbox.next_due(conn, now, campaign_id=campaign_id)
+
+        done, self.held_until, wake_at = await self.thread.run(settle)
+        return done, wake_at
+
+    async def _idle(self, wake_at: datetime | None, stop: asyncio.Event | None) -> None:
+        """Sleep on the clock until ``wake_at`` (at most ``idle_max``), a wake-up or a stop."""
+        seconds = (wake_at - self.clock.now()).total_seconds() if wake_at is not None else math.inf
+        if self.idle_max is not None:
+            seconds = min(seconds, self.idle_max)
+        if math.isinf(seconds):
+            seconds = 3600.0
+        self._wake.clear()
+        waiters: list[asyncio.Future[object]] = [
+            asyncio.ensure_future(self.clock.sleep(max(0.0, seconds))),
+            asyncio.ensure_future(self._wake.wait()),
+        ]
+        if stop is not None:
+            waiters.append(asyncio.ensure_future(stop.wait()))
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiter
+
+
+def _before_wire(conn: Connection, chunk: _Chunk, now: datetime) -> tuple[list[Claimed], int, int]:
+    """The last transaction before the wire: campaign still active, registry re-check,
+    holds and exclusions written, the rest marked ``submitting``."""
+    statuses = outbox.campaign_statuses(
+        conn, (m.campaign_id for m in chunk.sendable if m.campaign_id is not None)
+    )
+    paused, cancelled, active = [], [], []
+    for m in chunk.sendable:
+        status = statuses.get(m.campaign_id) if m.campaign_id is not None else None
+        if status is None or status in ACTIVE:
+            active.append(m)
+        elif status is CampaignStatus.PAUSED:
+            paused.append(m.id)
+        else:
+            cancelled.append(m.id)
+    stopped = outbox.opted_out(conn, active)
+    sendable = [m for m in active if m.id not in stopped]
+    excluded = dict(chunk.excluded)
+    if stopped:
+        excluded.setdefault("opted_out", []).extend(stopped)
+    for reason, ids in excluded.items():
+        outbox.exclude(conn, ids, reason)
+    outbox.release(conn, [*paused, *chunk.put_back])
+    outbox.cancel(conn, cancelled)
+    outbox.hold(conn, chunk.holds)
+    outbox.begin_submit(conn, [m.id for m in sendable], now)
+    excluded_count = sum(len(ids) for ids in excluded.values())
+    return sendable, excluded_count, len(paused) + len(chunk.put_back)
+
+
+def _outbound(message: Claimed) -> OutboundMessage:
+    coding = DataCoding.UCS2 if message.encoding == DataCoding.UCS2.value else DataCoding.GSM7
+    return OutboundMessage(
+        ref=message.id,
+        source=message.sender or "",
+        destination=message.phone,
+        text=message.text,
+        coding=coding,
+    )

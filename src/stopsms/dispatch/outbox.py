@@ -1,0 +1,579 @@
+"""The outbox, as set-based SQL: claim, hold, mark on the wire, record outcomes, reconcile.
+
+Every function takes a :class:`~sqlalchemy.Connection` inside the caller's transaction and
+touches many messages with a few statements, never one row at a time in Python loops over
+queries. The message states are those of :class:`~stopsms.domain.campaign.MessageStatus`::
+
+    pending ──claim──► claimed ──begin_submit──► submitting ──record──► submitted | rejected
+       ▲  ▲              │  │                                   │        | unknown
+       │  └──release─────┘  └──hold──► held ──(due)──► pending  └─retry─► pending (+back-off)
+
+Crash semantics (:func:`reconcile`, run before a dispatcher starts):
+
+- ``claimed`` rows were never handed to the provider: they go back to ``pending`` (safe).
+- ``submitting`` rows may or may not have reached the provider: the answer was lost with
+  the process. They become ``unknown`` — never resent (a duplicate marketing SMS is worse
+  than a missing one, and a resent STOP confirmation would be a second one) — and are
+  counted, so ``send`` can report how many.
+
+``claim`` uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (several workers may claim at once,
+each gets disjoint rows); on SQLite the single ``UPDATE … WHERE id IN (SELECT …) RETURNING``
+runs inside a ``BEGIN IMMEDIATE`` transaction, which already excludes every other writer.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+
+from stopsms.domain.campaign import ACTIVE, CampaignStatus, MessageStatus, can_move
+from stopsms.providers.base import SubmitOutcome, SubmitResult
+from stopsms.store import tables as t
+from stopsms.store.phone_keys import keyer
+
+__all__ = [
+    "CampaignProgress",
+    "Claimed",
+    "Reconciliation",
+    "Recorded",
+    "active_campaigns",
+    "begin_submit",
+    "campaign_progress",
+    "campaign_statuses",
+    "cancel",
+    "claim",
+    "exclude",
+    "hold",
+    "move_campaign",
+    "next_due",
+    "opted_out",
+    "reconcile",
+    "record_results",
+    "release",
+    "release_due",
+    "retry_delay",
+    "settle_campaign",
+    "window_policies",
+]
+
+_M = t.messages
+_ACTIVE_CAMPAIGN = tuple(status.value for status in ACTIVE)
+_PENDING = MessageStatus.PENDING.value
+_HELD = MessageStatus.HELD.value
+_CLAIMED = MessageStatus.CLAIMED.value
+_SUBMITTING = MessageStatus.SUBMITTING.value
+#: Retry back-off: 5 s doubling per attempt, at most 10 minutes.
+_RETRY_BASE_S = 5.0
+_RETRY_MAX_S = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claimed message: what the dispatcher needs to check it and hand it to a provider."""
+
+    id: int
+    account_id: int
+    campaign_id: int | None
+    phone: str
+    region: str | None
+    sender: str | None
+    kind: str
+    priority: int
+    text: str
+    encoding: str | None
+    segments: int
+    price_millicredits: int
+    attempts: int
+
+    @property
+    def marketing(self) -> bool:
+        """Only marketing messages are held by sending windows (rule 7)."""
+        return self.kind == "marketing"
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    """What :func:`reconcile` found left over by a previous run."""
+
+    released: int  # claimed, never on the wire: back to pending
+    unknown: int  # submitting when the process died: outcome unknown, never resent
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What :func:`record_results` wrote."""
+
+    submitted: int
+    rejected: int
+    retried: int
+    unknown: int
+    debited_millicredits: int
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before a message refused "for now" (throttled) is offered again."""
+    return float(min(_RETRY_MAX_S, _RETRY_BASE_S * 2.0 ** max(0, attempts - 1)))
+
+
+def reconcile(
+    conn: Connection, *, campaign_id: int | None = None, stale_before: datetime | None = None
+) -> Reconciliation:
+    """Settle messages a dead dispatcher left ``claimed`` or ``submitting``.
+
+    ``stale_before`` limits it to claims older than that instant: with several live workers
+    (PostgreSQL) a starting one must not steal a colleague's fresh claim. ``campaign_id``
+    limits it to one campaign's messages (and those of no campaign, such as confirmations).
+    """
+
+    def scoped(status: str) -> list[object]:
+        where: list[object] = [_M.c.status == status]
+        if stale_before is not None:
+            where.append(_M.c.claimed_at < stale_before)
+        if campaign_id is not None:
+            where.append(or_(_M.c.campaign_id == campaign_id, _M.c.campaign_id.is_(None)))
+        return where
+
+    released = conn.execute(
+        update(_M)
+        .where(*scoped(_CLAIMED))  # type: ignore[arg-type]
+        .values(status=_PENDING, claim_token=None, claimed_at=None)
+    ).rowcount
+    unknown = conn.execute(
+        update(_M)
+        .where(*scoped(_SUBMITTING))  # type: ignore[arg-type]
+        .values(status=MessageStatus.UNKNOWN.value, error_code="reconciled", claim_token=None)
+    ).rowcount
+    return Reconciliation(released=released, unknown=unknown)
+
+
+def release_due(conn: Connection, now: datetime, *, campaign_id: int | None = None) -> int:
+    """Held messages whose window has opened go back to ``pending``; returns how many."""
+    where = [_M.c.status == _HELD, _M.c.not_before <= now]
+    if campaign_id is not None:
+        where.append(_M.c.campaign_id == campaign_id)
+    return conn.execute(update(_M).where(*where).values(status=_PENDING)).rowcount
+
+
+def claim(
+    conn: Connection,
+    *,
+    token: str,
+    now: datetime,
+    limit: int,
+    campaign_id: int | None = None,
+) -> list[Claimed]:
+    """Claim up to ``limit`` due messages, priority first (0 leaves first), then oldest.
+
+    Due: ``pending``, ``not_before`` passed or unset, and either of no campaign (informative
+    messages, STOP confirmations) or of a campaign that is ``sending`` or ``held``. With
+    ``campaign_id``, only that campaign's messages and those of no campaign are taken: a
+    ``campaign send`` also carries the confirmations its STOPs cause.
+    """
+    c = t.campaigns
+    where = [
+        _M.c.status == _PENDING,
+        or_(_M.c.not_before.is_(None), _M.c.not_before <= now),
+        or_(
+            _M.c.campaign_id.is_(None),
+            _M.c.campaign_id.in_(select(c.c.id).where(c.c.status.in_(_ACTIVE_CAMPAIGN))),
+        ),
+    ]
+    if campaign_id is not None:
+        where.append(or_(_M.c.campaign_id == campaign_id, _M.c.campaign_id.is_(None)))
+    # Ordered like ix_messages_claim (status, priority, not_before, id), so the scan needs no
+    # sort however many messages wait.
+    candidates = (
+        select(_M.c.id).where(*where).order_by(_M.c.priority, _M.c.not_before, _M.c.id).limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    rows = conn.execute(
+        update(_M)
+        .where(_M.c.id.in_(candidates.scalar_subquery()))
+        .values(status=_CLAIMED, claim_token=token, claimed_at=now)
+        .returning(
+            _M.c.id,
+            _M.c.account_id,
+            _M.c.campaign_id,
+            _M.c.phone_e164,
+            _M.c.region,
+            _M.c.sender,
+            _M.c.kind,
+            _M.c.priority,
+            _M.c.text,
+            _M.c.encoding,
+            _M.c.segments,
+            _M.c.price_millicredits,
+            _M.c.attempts,
+        )
+    ).all()
+    claimed = [
+        Claimed(
+            id=row.id,
+            account_id=row.account_id,
+            campaign_id=row.campaign_id,
+            phone=row.phone_e164 or "",
+            region=row.region,
+            sender=row.sender,
+            kind=row.kind,
+            priority=row.priority,
+            text=row.text or "",
+            encoding=row.encoding,
+            segments=row.segments,
+            price_millicredits=row.price_millicredits,
+            attempts=row.attempts,
+        )
+        for row in rows
+    ]
+    claimed.sort(key=lambda m: (m.priority, m.id))
+    return claimed
+
+
+def _set_claimed(
+    conn: Connection, ids: Iterable[int], from_status: str = _CLAIMED, **values: object
+) -> int:
+    """Update the listed messages that are still ``claimed`` (or ``from_status``): a state
+    is never overwritten by a move it did not come from."""
+    id_list = list(ids)
+    if not id_list:
+        return 0
+    statement = update(_M).where(_M.c.id.in_(id_list), _M.c.status == from_status).values(**values)
+    return conn.execute(statement).rowcount
+
+
+def release(conn: Connection, ids: Iterable[int], *, from_status: str = _CLAIMED) -> int:
+    """Claimed messages go back to ``pending`` untouched (their campaign was paused, or the
+    dispatcher is stopping): they were never on the wire. ``from_status="submitting"`` is
+    for messages marked but then kept off the wire by the dispatcher itself."""
+    return _set_claimed(
+        conn,
+        ids,
+        from_status,
+        status=_PENDING,
+        claim_token=None,
+        claimed_at=None,
+        submitted_at=None,
+    )
+
+
+def cancel(conn: Connection, ids: Iterable[int]) -> int:
+    """Claimed messages of a cancelled campaign become ``cancelled``."""
+    return _set_claimed(conn, ids, _CLAIMED, status=MessageStatus.CANCELLED.value, claim_token=None)
+
+
+def exclude(
+    conn: Connection, ids: Iterable[int], reason: str, *, from_status: str = _CLAIMED
+) -> int:
+    """Claimed messages found unsendable at submit time (the number opted out since
+    preparation) become ``excluded`` with ``reason``; their preparation ``decision`` stays."""
+    return _set_claimed(
+        conn,
+        ids,
+        from_status,
+        status=MessageStatus.EXCLUDED.value,
+        reason=reason,
+        claim_token=None,
+        submitted_at=None,
+    )
+
+
+def hold(conn: Connection, holds: Sequence[tuple[int, datetime]]) -> int:
+    """Claimed marketing messages outside their recipient's window become ``held`` until
+    the given instant (the window's next opening)."""
+    if not holds:
+        return 0
+    statement = (
+        update(_M)
+        .where(_M.c.id == bindparam("m_id"), _M.c.status == _CLAIMED)
+        .values(status=_HELD, not_before=bindparam("m_not_before"), claim_token=None)
+    )
+    result = conn.execute(statement, [{"m_id": mid, "m_not_before": at} for mid, at in holds])
+    return result.rowcount
+
+
+def begin_submit(conn: Connection, ids: Iterable[int], now: datetime) -> int:
+    """Mark claimed messages ``submitting``: from this commit on, a crash leaves them
+    ``unknown`` (maybe on the wire), never ``pending`` (which would resend them)."""
+    return _set_claimed(conn, ids, _CLAIMED, status=_SUBMITTING, submitted_at=now)
+
+
+def campaign_statuses(conn: Connection, ids: Iterable[int]) -> dict[int, CampaignStatus]:
+    """The current status of each listed campaign."""
+    id_list = list(set(ids))
+    if not id_list:
+        return {}
+    c = t.campaigns
+    rows = conn.execute(select(c.c.id, c.c.status).where(c.c.id.in_(id_list)))
+    return {row.id: CampaignStatus(row.status) for row in rows}
+
+
+def _debit(conn: Connection, accepted: Sequence[tuple[int, int, int, str]], now: datetime) -> int:
+    """Debit each account for its accepted messages, one ledger row per message.
+
+    ``accepted``: (message id, account id, price in millicredits, kind). The balance may go
+    below zero: preparation already refused campaigns the balance cannot cover, and a STOP
+    confirmation is mandatory whatever the balance (rule 3).
+    """
+    by_account: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
+    for message_id, account_id, price, kind in accepted:
+        by_account[account_id].append((message_id, price, kind))
+    accounts = t.accounts
+    ledger_rows: list[dict[str, object]] = []
+    total_all = 0
+    for account_id, items in sorted(by_account.items()):
+        total = sum(price for _, price, _ in items)
+        total_all += total
+        # One atomic decrement per account (safe with concurrent workers); the running
+        # balance of each ledger row is then derived backwards from the final balance.
+        balance = conn.execute(
+            update(accounts)
+            .where(accounts.c.id == account_id)
+            .values(balance_millicredits=accounts.c.balance_millicredits - total)
+            .returning(accounts.c.balance_millicredits)
+        ).scalar_one()
+        running = balance + total
+        for message_id, price, kind in items:
+            running -= price
+            ledger_rows.append(
+                {
+                    "account_id": account_id,
+                    "delta_millicredits": -price,
+                    "balance_after_millicredits": running,
+                    "reason": "confirmation" if kind == "confirmation" else "send",
+                    "reference": f"message:{message_id}",
+                    "at": now,
+                }
+            )
+    if ledger_rows:
+        conn.execute(t.credit_ledger.insert(), ledger_rows)
+    return total_all
+
+
+def record_results(
+    conn: Connection,
+    results: Sequence[SubmitResult],
+    claimed: dict[int, Claimed],
+    now: datetime,
+) -> Recorded:
+    """Write the provider's answers for messages marked ``submitting``, and debit credits
+    for the accepted ones in the same transaction (rule 12: debited when actually sent)."""
+    accepted: list[dict[str, object]] = []
+    debits: list[tuple[int, int, int, str]] = []
+    rejected: list[dict[str, object]] = []
+    retried: list[dict[str, object]] = []
+    unknown: list[dict[str, object]] = []
+    for result in results:
+        message = claimed[result.ref]
+        if result.outcome is SubmitOutcome.ACCEPTED:
+            accepted.append({"m_id": result.ref, "m_pid": result.provider_message_id})
+            debits.append(
+                (message.id, message.account_id, message.price_millicredits, message.kind)
+            )
+        elif result.outcome is SubmitOutcome.REJECTED:
+            rejected.append({"m_id": result.ref, "m_code": result.error_code or "rejected"})
+        elif result.outcome is SubmitOutcome.RETRY:
+            delay = retry_delay(message.attempts + 1)
+            retried.append({"m_id": result.ref, "m_at": now + timedelta(seconds=delay)})
+        else:
+            unknown.append({"m_id": result.ref, "m_code": result.error_code or "no_answer"})
+    submitting = and_(_M.c.id == bindparam("m_id"), _M.c.status == _SUBMITTING)
+    attempts = _M.c.attempts + 1
+    if accepted:
+        conn.execute(
+            update(_M)
+            .where(submitting)
+            .values(
+                status=MessageStatus.SUBMITTED.value,
+                provider_message_id=bindparam("m_pid"),
+                claim_token=None,
+                attempts=attempts,
+            ),
+            accepted,
+        )
+    if rejected:
+        conn.execute(
+            update(_M)
+            .where(submitting)
+            .values(
+                status=MessageStatus.REJECTED.value,
+                error_code=bindparam("m_code"),
+                failed_at=now,
+                claim_token=None,
+                attempts=attempts,
+            ),
+            rejected,
+        )
+    if retried:
+        conn.execute(
+            update(_M)
+            .where(submitting)
+            .values(
+                status=_PENDING,
+                not_before=bindparam("m_at"),
+                submitted_at=None,
+                claim_token=None,
+                claimed_at=None,
+                attempts=attempts,
+            ),
+            retried,
+        )
+    if unknown:
+        conn.execute(
+            update(_M)
+            .where(submitting)
+            .values(
+                status=MessageStatus.UNKNOWN.value,
+                error_code=bindparam("m_code"),
+                claim_token=None,
+                attempts=attempts,
+            ),
+            unknown,
+        )
+    debited = _debit(conn, debits, now)
+    return Recorded(len(accepted), len(rejected), len(retried), len(unknown), debited)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignProgress:
+    """Counts of one campaign's messages by status, and when its earliest hold ends."""
+
+    status: CampaignStatus
+    counts: dict[str, int]
+    next_release: datetime | None
+
+    def count(self, *statuses: MessageStatus) -> int:
+        return sum(self.counts.get(status.value, 0) for status in statuses)
+
+    @property
+    def waiting(self) -> int:
+        """Messages still to send (pending, held or claimed)."""
+        return self.count(MessageStatus.PENDING, MessageStatus.HELD, MessageStatus.CLAIMED)
+
+    @property
+    def in_flight(self) -> int:
+        return self.count(MessageStatus.SUBMITTING)
+
+
+def campaign_progress(conn: Connection, campaign_id: int) -> CampaignProgress:
+    """Where a campaign stands: its status, message counts, the end of its earliest hold."""
+    c = t.campaigns
+    status = conn.execute(select(c.c.status).where(c.c.id == campaign_id)).scalar_one()
+    rows = conn.execute(
+        select(_M.c.status, func.count())
+        .where(_M.c.campaign_id == campaign_id)
+        .group_by(_M.c.status)
+    ).all()
+    next_release = conn.execute(
+        select(func.min(_M.c.not_before)).where(
+            _M.c.campaign_id == campaign_id, _M.c.status == _HELD
+        )
+    ).scalar_one_or_none()
+    return CampaignProgress(
+        CampaignStatus(status), {row[0]: int(row[1]) for row in rows}, next_release
+    )
+
+
+def move_campaign(
+    conn: Connection, campaign_id: int, target: CampaignStatus, now: datetime
+) -> bool:
+    """Move a campaign to ``target`` if the lifecycle allows it from its current status.
+
+    Compare-and-set on the status read, so a person's pause or cancel committed meanwhile
+    is never overwritten; returns whether the move happened.
+    """
+    c = t.campaigns
+    current = conn.execute(select(c.c.status).where(c.c.id == campaign_id)).scalar_one()
+    status = CampaignStatus(current)
+    if status is target or not can_move(status, target):
+        return False
+    values: dict[str, object] = {"status": target.value}
+    if target is CampaignStatus.COMPLETED:
+        values["completed_at"] = now
+    if target is CampaignStatus.SENDING:
+        values["started_at"] = func.coalesce(c.c.started_at, now)
+    done = conn.execute(
+        update(c).where(c.c.id == campaign_id, c.c.status == current).values(**values)
+    ).rowcount
+    return done == 1
+
+
+def settle_campaign(conn: Connection, campaign_id: int, now: datetime) -> CampaignProgress:
+    """Move an active campaign to what its messages say: ``completed`` when none waits or
+    is in flight, ``held`` when every waiting one is held, back to ``sending`` otherwise."""
+    progress = campaign_progress(conn, campaign_id)
+    if progress.status not in ACTIVE:
+        return progress
+    if progress.waiting == 0 and progress.in_flight == 0:
+        target = CampaignStatus.COMPLETED
+    elif progress.count(MessageStatus.HELD) == progress.waiting and progress.in_flight == 0:
+        target = CampaignStatus.HELD
+    else:
+        target = CampaignStatus.SENDING
+    if move_campaign(conn, campaign_id, target, now):
+        return campaign_progress(conn, campaign_id)
+    return progress
+
+
+def opted_out(conn: Connection, messages: Sequence[Claimed]) -> set[int]:
+    """Ids of the messages whose recipient has an active opt-out in the message's account,
+    account-wide or for the message's sender: the registry re-check at submit time."""
+    if not messages:
+        return set()
+    o = t.optouts
+    keys = keyer(conn).keys([m.phone for m in messages])
+    rows = conn.execute(
+        select(o.c.account_id, o.c.phone_key, o.c.sender).where(
+            o.c.phone_key.in_(set(keys)),
+            o.c.account_id.in_({m.account_id for m in messages}),
+            o.c.revoked_at.is_(None),
+        )
+    ).all()
+    if not rows:
+        return set()
+    active = {(row.account_id, row.phone_key, row.sender) for row in rows}
+    return {
+        m.id
+        for m, key in zip(messages, keys, strict=True)
+        if (m.account_id, key, "") in active or (m.account_id, key, m.sender or "") in active
+    }
+
+
+def window_policies(
+    conn: Connection, campaign_ids: Iterable[int], account_ids: Iterable[int]
+) -> tuple[dict[int, str | None], dict[int, str | None]]:
+    """The window policy names chosen by campaigns and by accounts (``None``: the default
+    for the recipient's territory)."""
+    c, a = t.campaigns, t.accounts
+    campaign_list, account_list = list(set(campaign_ids)), list(set(account_ids))
+    by_campaign: dict[int, str | None] = {}
+    by_account: dict[int, str | None] = {}
+    if campaign_list:
+        rows = conn.execute(select(c.c.id, c.c.window_policy).where(c.c.id.in_(campaign_list)))
+        by_campaign = {row.id: row.window_policy for row in rows}
+    if account_list:
+        rows = conn.execute(select(a.c.id, a.c.window_policy).where(a.c.id.in_(account_list)))
+        by_account = {row.id: row.window_policy for row in rows}
+    return by_campaign, by_account
+
+
+def next_due(conn: Connection, now: datetime, *, campaign_id: int | None = None) -> datetime | None:
+    """The earliest future ``not_before`` of a waiting message (a hold or a retry back-off):
+    when an idle dispatcher has work again."""
+    where = [_M.c.status.in_((_PENDING, _HELD)), _M.c.not_before > now]
+    if campaign_id is not None:
+        where.append(or_(_M.c.campaign_id == campaign_id, _M.c.campaign_id.is_(None)))
+    return conn.execute(select(func.min(_M.c.not_before)).where(*where)).scalar_one_or_none()
+
+
+def active_campaigns(conn: Connection) -> list[int]:
+    """Ids of the campaigns the dispatcher may send (``sending`` or ``held``)."""
+    c = t.campaigns
+    return list(
+        conn.execute(select(c.c.id).where(c.c.status.in_(_ACTIVE_CAMPAIGN)).order_by(c.c.id))
+        .scalars()
+        .all()
+    )

@@ -1,0 +1,124 @@
+"""The provider's event handlers: MO and receipts, group-committed, acknowledged after commit.
+
+:class:`InboundHandler` gives a provider its :class:`~stopsms.providers.base.EventHandlers`.
+Each call queues its event with the shared :class:`~stopsms.inbound.group_commit.GroupCommit`
+(one transaction for everything queued meanwhile, on the dispatcher's database thread) and
+returns only once that transaction committed — the provider acknowledges then.
+
+For an MO, the :class:`~stopsms.dispatch.gate.SuppressionGate` is told first (the number is
+*pending*: nothing new leaves for it), then, once committed, the opt-out is *blocked* in the
+gate, and the handler waits for any chunk already on the wire to that number to be answered
+before returning. Hence: no submit to a number after its STOP was acknowledged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+
+from stopsms.clock import Clock
+from stopsms.dispatch.gate import SuppressionGate
+from stopsms.dispatch.worker_thread import DatabaseThread
+from stopsms.domain.keywords import Intent
+from stopsms.inbound.group_commit import GroupCommit
+from stopsms.inbound.mo import MoOutcome, handle_mo, sender_e164
+from stopsms.inbound.receipts import DEFAULT_BLOCKED_CODES, ReceiptsApplied, apply_receipts
+from stopsms.providers.base import DeliveryReceipt, EventHandlers, InboundMessage
+
+__all__ = ["InboundHandler", "InboundStats"]
+
+Event = InboundMessage | DeliveryReceipt
+Outcome = MoOutcome | ReceiptsApplied
+
+
+@dataclass(slots=True)
+class InboundStats:
+    """Counters, and the MO-arrival-to-commit latencies (seconds) for the benchmark."""
+
+    inbound: int = 0
+    optouts: int = 0
+    confirmations: int = 0
+    receipts: int = 0
+    delivered: int = 0
+    failed: int = 0
+    blocked: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+
+class InboundHandler:
+    """MO and receipt handling for one process; ``handlers`` is what a provider starts with.
+
+    ``on_confirmation`` is called when a STOP queued a confirmation (the dispatcher's
+    ``wake``), so it leaves at once even if the dispatcher was idle.
+    """
+
+    def __init__(
+        self,
+        thread: DatabaseThread,
+        clock: Clock,
+        gate: SuppressionGate,
+        *,
+        blocked_codes: Collection[str] = DEFAULT_BLOCKED_CODES,
+        on_confirmation: Callable[[], None] | None = None,
+        keep_latencies: bool = False,
+    ) -> None:
+        self.clock = clock
+        self.gate = gate
+        self.blocked_codes = frozenset(blocked_codes)
+        self.on_confirmation = on_confirmation
+        self.stats = InboundStats()
+        self._keep_latencies = keep_latencies
+        self._commit: GroupCommit[Event, Outcome] = GroupCommit(thread, self._process)
+        self.handlers = EventHandlers(on_receipt=self.on_receipt, on_inbound=self.on_inbound)
+
+    def _process(self, conn: Connection, events: Sequence[Event]) -> list[Outcome]:
+        """One transaction for a batch: receipts set-based, MOs in arrival order."""
+        now = self.clock.now()
+        receipts = [e for e in events if isinstance(e, DeliveryReceipt)]
+        applied = apply_receipts(conn, receipts, now, self.blocked_codes) if receipts else None
+        out: list[Outcome] = []
+        for event in events:
+            if isinstance(event, DeliveryReceipt):
+                assert applied is not None
+                out.append(applied)  # the batch's total: callers only read ``blocked``
+            else:
+                out.append(handle_mo(conn, event, now))
+        return out
+
+    async def close(self) -> None:
+        await self._commit.close()
+
+    async def on_inbound(self, message: InboundMessage) -> None:
+        """Handle one MO; returns once committed and nothing to that number is in flight."""
+        started = time.perf_counter()
+        phone = sender_e164(message.sender) or message.sender
+        self.gate.mark_pending(phone)
+        try:
+            outcome = await self._commit.submit(message)
+            if self._keep_latencies:
+                self.stats.latencies.append(time.perf_counter() - started)
+            assert isinstance(outcome, MoOutcome)
+            self.stats.inbound += 1
+            if outcome.phone is not None and outcome.intent is Intent.OPT_OUT:
+                self.gate.block(outcome.account_id, outcome.phone, outcome.optout_sender)
+                self.stats.optouts += int(outcome.optout_created)
+            elif outcome.phone is not None and outcome.resubscribed:
+                self.gate.unblock(outcome.account_id, outcome.phone)
+        finally:
+            self.gate.clear_pending(phone)
+        if outcome.confirmation_id is not None:
+            self.stats.confirmations += 1
+            if self.on_confirmation is not None:
+                self.on_confirmation()
+        await self.gate.wait_clear(phone)
+
+    async def on_receipt(self, receipt: DeliveryReceipt) -> None:
+        """Apply one receipt; returns once committed."""
+        applied = await self._commit.submit(receipt)
+        assert isinstance(applied, ReceiptsApplied)
+        self.stats.receipts += 1
+        for account_id, phone in applied.blocked:
+            self.gate.block(account_id, phone)
