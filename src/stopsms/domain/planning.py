@@ -143,7 +143,9 @@ def plan(
             t = min(s.cohort.intervals[s.index][0] for s in waiting)
             continue
         events = [s.cohort.intervals[s.index][1] for s in open_]
-        events += [s.cohort.intervals[s.index][0] for s in waiting if s.cohort.intervals[s.index][0] > t]
+        events += [
+            s.cohort.intervals[s.index][0] for s in waiting if s.cohort.intervals[s.index][0] > t
+        ]
         step_end = min(events)
         capacity = rate * (step_end - t)
         pending = sum(s.remaining for s in open_)

@@ -19,6 +19,7 @@ homograph cannot pass for a verified ASCII domain.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,10 +37,72 @@ __all__ = [
 #: Generic top-level domains recognised without a scheme or ``www.`` (two-letter country codes
 #: are recognised too). Smishing favours cheap ones, hence the long tail.
 GENERIC_TLDS: Final = frozenset(
-    """com net org info biz io co me ly app shop store online site xyz top club link click page
-    dev tech live life world today news blog cloud email fun icu vip win bid loan work buzz
-    space website pro mobi name asia eu gov edu int tel travel museum aero coop jobs cat
-    boutique promo deals sale bio bzh paris alsace corsica""".split()
+    (
+        "com",
+        "net",
+        "org",
+        "info",
+        "biz",
+        "io",
+        "co",
+        "me",
+        "ly",
+        "app",
+        "shop",
+        "store",
+        "online",
+        "site",
+        "xyz",
+        "top",
+        "club",
+        "link",
+        "click",
+        "page",
+        "dev",
+        "tech",
+        "live",
+        "life",
+        "world",
+        "today",
+        "news",
+        "blog",
+        "cloud",
+        "email",
+        "fun",
+        "icu",
+        "vip",
+        "win",
+        "bid",
+        "loan",
+        "work",
+        "buzz",
+        "space",
+        "website",
+        "pro",
+        "mobi",
+        "name",
+        "asia",
+        "eu",
+        "gov",
+        "edu",
+        "int",
+        "tel",
+        "travel",
+        "museum",
+        "aero",
+        "coop",
+        "jobs",
+        "cat",
+        "boutique",
+        "promo",
+        "deals",
+        "sale",
+        "bio",
+        "bzh",
+        "paris",
+        "alsace",
+        "corsica",
+    )
 )
 
 # A host label: letters (any script), digits, hyphens inside.
@@ -63,11 +126,9 @@ def normalise_domain(domain: str) -> str:
     """``"WWW.Example.FR."`` → ``"www.example.fr"``; non-ASCII hosts in IDNA form."""
     host = domain.strip().rstrip(".").lower()
     if not host.isascii():
-        try:
+        # Not encodable: kept as is; it then matches no verified (ASCII) domain.
+        with contextlib.suppress(UnicodeError):
             host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            # Not encodable: keep it as is; it will match no verified (ASCII) domain.
-            pass
     return host
 
 
@@ -128,7 +189,9 @@ def domain_allowed(domain: str, verified: Iterable[str]) -> bool:
     return False
 
 
-def unverified_domains(text: str, verified: Iterable[str], *, ignore: Iterable[str] = ()) -> list[str]:
+def unverified_domains(
+    text: str, verified: Iterable[str], *, ignore: Iterable[str] = ()
+) -> list[str]:
     """The distinct domains linked from ``text`` that ``verified`` does not cover, in order.
 
     ``ignore`` lists domains that are always acceptable (the account's own unsubscribe page).

@@ -13,8 +13,8 @@ from stopsms.domain.windows import calendar_for
 PARIS = ZoneInfo("Europe/Paris")
 
 
-def _epoch(*args: int) -> float:
-    return datetime(*args, tzinfo=PARIS).timestamp()  # type: ignore[misc]
+def _epoch(year: int, month: int, day: int, hour: int, minute: int = 0) -> float:
+    return datetime(year, month, day, hour, minute, tzinfo=PARIS).timestamp()
 
 
 def _local(epoch: float) -> datetime:

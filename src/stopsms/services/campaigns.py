@@ -1,0 +1,411 @@
+"""Campaigns: creation with every check that can be made up front, and the lifecycle commands.
+
+A campaign is a text sent by one sender to one list. :func:`create_campaign` refuses, with one
+clear error each, what can never be sent: an unknown list, a sender not on the account's list
+(rule 9 — for an unvalidated account the sender is replaced by its default shortcode and the
+result says so), a link to a domain the account has not verified (rule 10), a template field
+that no contact of the list has, a schedule in the past or not ISO-8601.
+
+Lifecycle moves go through :func:`stopsms.domain.campaign.move` and are written with a
+compare-and-set on the current status, so a pause never overwrites a concurrent move by the
+dispatcher (``sending ⇄ held``): the command re-reads and retries once. Cancelling also marks
+the messages still waiting (``pending``/``held``) ``cancelled``; messages a dispatcher has
+already claimed are its to settle (it reads the campaign status before each batch).
+
+Every function takes a :class:`~sqlalchemy.Connection` inside the caller's transaction and an
+account reference; a campaign of another account is "not found" (accounts are isolated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from stopsms.clock import Clock
+from stopsms.domain.campaign import CampaignStatus, move
+from stopsms.domain.errors import InvalidSender
+from stopsms.domain.mention import MessageType
+from stopsms.domain.template import STANDARD_FIELDS, Template
+from stopsms.domain.urls import find_links, unverified_domains
+from stopsms.domain.windows import get_policy
+from stopsms.services.accounts import Account, AccountRef, get_account, resolve_sender
+from stopsms.services.accounts import list_domains as account_domains
+from stopsms.services.errors import InvalidInput, NotFound, ServiceError
+from stopsms.store import tables as t
+
+__all__ = [
+    "SCHEDULE_ZONE",
+    "Campaign",
+    "CampaignListing",
+    "CreatedCampaign",
+    "UnverifiedLink",
+    "cancel_campaign",
+    "create_campaign",
+    "custom_fields_of_list",
+    "get_campaign",
+    "list_campaigns",
+    "parse_schedule",
+    "pause_campaign",
+    "resume_campaign",
+    "schedule_campaign",
+    "unschedule_campaign",
+]
+
+#: The zone of a ``--at`` written without an offset: the platform's legal home (rule 7's
+#: French sending hours); an explicit offset or ``Z`` is always honoured.
+SCHEDULE_ZONE = ZoneInfo("Europe/Paris")
+
+
+class UnverifiedLink(ServiceError):
+    """The text links to domains the account has not verified (rule 10, anti-smishing)."""
+
+    def __init__(self, domains: list[str]) -> None:
+        listed = ", ".join(domains)
+        super().__init__(
+            f"the text links to unverified domain(s) {listed}: refused (anti-smishing, rule 10);"
+            " verify them first with `stopsms domains add`"
+        )
+        self.domains = domains
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """One campaign as stored."""
+
+    id: int
+    account_id: int
+    name: str
+    list_id: int | None
+    list_name: str | None
+    sender: str
+    type: MessageType
+    body: str
+    status: CampaignStatus
+    scheduled_at: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    window_policy: str | None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def smart_encoding(self) -> bool:
+        return bool(self.settings.get("smart_encoding", False))
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedCampaign:
+    """A new campaign and what the platform changed or wants the author to know."""
+
+    campaign: Campaign
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignListing:
+    """One line of :func:`list_campaigns`: the campaign and its message counts."""
+
+    campaign: Campaign
+    recipients: int
+    ready: int
+    sent: int
+
+
+def _campaign_query() -> Any:
+    return select(t.campaigns, t.lists.c.name.label("list_name")).outerjoin(
+        t.lists, t.lists.c.id == t.campaigns.c.list_id
+    )
+
+
+def _campaign(row: Any) -> Campaign:
+    return Campaign(
+        id=row.id,
+        account_id=row.account_id,
+        name=row.name,
+        list_id=row.list_id,
+        list_name=row.list_name,
+        sender=row.sender or "",
+        type=MessageType(row.type),
+        body=row.body,
+        status=CampaignStatus(row.status),
+        scheduled_at=row.scheduled_at,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        window_policy=row.window_policy,
+        settings=dict(row.settings or {}),
+    )
+
+
+def _account(connection: Connection, account: AccountRef) -> Account:
+    return account if isinstance(account, Account) else get_account(connection, account)
+
+
+def get_campaign(connection: Connection, account: AccountRef, campaign_id: int) -> Campaign:
+    """The campaign ``campaign_id`` of ``account``; :class:`NotFound` otherwise."""
+    acc = _account(connection, account)
+    row = connection.execute(
+        _campaign_query().where(t.campaigns.c.id == campaign_id, t.campaigns.c.account_id == acc.id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound("campaign", campaign_id)
+    return _campaign(row)
+
+
+def list_campaigns(
+    connection: Connection, account: AccountRef, *, status: CampaignStatus | None = None
+) -> list[CampaignListing]:
+    """The account's campaigns, newest first, with recipients, ready and sent counts."""
+    acc = _account(connection, account)
+    query = _campaign_query().where(t.campaigns.c.account_id == acc.id)
+    if status is not None:
+        query = query.where(t.campaigns.c.status == status.value)
+    campaigns = [_campaign(r) for r in connection.execute(query.order_by(t.campaigns.c.id.desc()))]
+    m = t.messages
+    counts: dict[int, dict[tuple[str, str], int]] = {}
+    if campaigns:
+        rows = connection.execute(
+            select(m.c.campaign_id, m.c.decision, m.c.status, func.count())
+            .where(m.c.account_id == acc.id, m.c.campaign_id.in_([c.id for c in campaigns]))
+            .group_by(m.c.campaign_id, m.c.decision, m.c.status)
+        )
+        for campaign_id, decision, status_value, count in rows:
+            counts.setdefault(campaign_id, {})[(decision, status_value)] = count
+    left = {"submitted", "delivered", "failed", "unknown"}
+    out = []
+    for c in campaigns:
+        by = counts.get(c.id, {})
+        out.append(
+            CampaignListing(
+                campaign=c,
+                recipients=sum(by.values()),
+                ready=sum(n for (d, _), n in by.items() if d == "ready"),
+                sent=sum(n for (_, s), n in by.items() if s in left),
+            )
+        )
+    return out
+
+
+# -- creation ----------------------------------------------------------------------------------
+
+
+def parse_schedule(value: str | datetime, clock: Clock) -> datetime:
+    """An ISO-8601 instant in the future (an offset-less one is Paris time, see module doc)."""
+    if isinstance(value, datetime):
+        at = value
+    else:
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            at = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidInput(
+                "--at", value, "expected ISO-8601, e.g. 2026-11-27T09:00:00+01:00"
+            ) from None
+    if at.tzinfo is None or at.utcoffset() is None:
+        at = at.replace(tzinfo=SCHEDULE_ZONE)
+    if at <= clock.now():
+        raise InvalidInput(
+            "--at", value if isinstance(value, str) else at.isoformat(), "is in the past"
+        )
+    return at
+
+
+def _list_id(connection: Connection, account: Account, list_name: str) -> int:
+    list_id = connection.execute(
+        select(t.lists.c.id).where(t.lists.c.account_id == account.id, t.lists.c.name == list_name)
+    ).scalar_one_or_none()
+    if list_id is None:
+        raise NotFound("list", list_name)
+    return int(list_id)
+
+
+def custom_fields_of_list(connection: Connection, list_id: int) -> set[str]:
+    """The custom field names that at least one contact of the list has."""
+    names: set[str] = set()
+    rows = connection.execute(
+        select(t.contacts.c.custom)
+        .join(t.list_members, t.list_members.c.contact_id == t.contacts.c.id)
+        .where(t.list_members.c.list_id == list_id, t.contacts.c.custom.is_not(None))
+    ).scalars()
+    for custom in rows:
+        if isinstance(custom, dict):
+            names.update(custom)
+    return names
+
+
+def _parse_template(connection: Connection, list_id: int, text: str) -> Template:
+    """Parse with the standard fields; look at the list's custom fields only if needed."""
+    template = Template.parse(text, None)
+    if set(template.slots) <= set(STANDARD_FIELDS):
+        return template
+    return Template.parse(text, custom_fields_of_list(connection, list_id))
+
+
+def check_links(
+    connection: Connection, account: Account, text: str, *, field: str = "text"
+) -> None:
+    """Refuse ``text`` when it links to a domain the account has not verified (rule 10)."""
+    if not find_links(text):
+        return
+    bad = unverified_domains(text, account_domains(connection, account))
+    if bad:
+        raise UnverifiedLink(bad)
+
+
+def create_campaign(
+    connection: Connection,
+    account: AccountRef,
+    *,
+    list_name: str,
+    text: str,
+    sender: str | None,
+    clock: Clock,
+    message_type: MessageType = MessageType.MARKETING,
+    at: str | datetime | None = None,
+    name: str | None = None,
+    smart_encoding: bool = False,
+    window_policy: str | None = None,
+) -> CreatedCampaign:
+    """Create a campaign (``draft``, or ``scheduled`` when ``at`` is given) after every check
+    that can be made before preparation (see the module doc)."""
+    acc = _account(connection, account)
+    list_id = _list_id(connection, acc, list_name)
+    if not text.strip():
+        raise InvalidInput("text", text, "the message is empty")
+    template = _parse_template(connection, list_id, text)
+    # Links are checked in the text as written; a field inside a link is checked again per
+    # recipient at preparation (reason url_not_allowed).
+    check_links(connection, acc, template.static_text)
+    notes: list[str] = []
+    try:
+        effective = resolve_sender(connection, acc, sender)
+    except InvalidSender as error:
+        raise InvalidInput("--sender", sender, error.reason) from None
+    if sender is not None and sender.strip() and effective != sender.strip():
+        notes.append(
+            f"account {acc.name!r} is not validated: sender {sender.strip()!r} replaced by its "
+            f"default shortcode {effective} (rule 9)"
+        )
+    if window_policy is not None:
+        get_policy(window_policy)
+    scheduled_at = parse_schedule(at, clock) if at is not None else None
+    status = CampaignStatus.DRAFT
+    if scheduled_at is not None:
+        status = move(status, CampaignStatus.SCHEDULED)
+    now = clock.now()
+    settings: dict[str, Any] = {"smart_encoding": smart_encoding}
+    if sender is not None and sender.strip() != effective:
+        settings["requested_sender"] = sender.strip()
+    campaign_id = connection.execute(
+        insert(t.campaigns)
+        .values(
+            account_id=acc.id,
+            name=name or f"{list_name} {now.astimezone(SCHEDULE_ZONE):%Y-%m-%d %H:%M}",
+            list_id=list_id,
+            sender=effective,
+            type=message_type.value,
+            body=text,
+            status=status.value,
+            scheduled_at=scheduled_at,
+            created_at=now,
+            window_policy=window_policy,
+            settings=settings,
+        )
+        .returning(t.campaigns.c.id)
+    ).scalar_one()
+    return CreatedCampaign(get_campaign(connection, acc, campaign_id), tuple(notes))
+
+
+# -- lifecycle ---------------------------------------------------------------------------------
+
+
+def _transition(
+    connection: Connection,
+    account: AccountRef,
+    campaign_id: int,
+    target: CampaignStatus,
+    clock: Clock,
+    **values: Any,
+) -> Campaign:
+    """Move a campaign to ``target`` with a compare-and-set on its current status."""
+    acc = _account(connection, account)
+    for _ in range(3):
+        current = get_campaign(connection, acc, campaign_id)
+        move(current.status, target)
+        extra = dict(values)
+        if target is CampaignStatus.CANCELLED or target is CampaignStatus.COMPLETED:
+            extra.setdefault("completed_at", clock.now())
+        result = connection.execute(
+            update(t.campaigns)
+            .where(
+                t.campaigns.c.id == campaign_id,
+                t.campaigns.c.account_id == acc.id,
+                t.campaigns.c.status == current.status.value,
+            )
+            .values(status=target.value, **extra)
+        )
+        if result.rowcount == 1:
+            return get_campaign(connection, acc, campaign_id)
+    raise ServiceError(f"campaign {campaign_id} keeps changing status; try again")
+
+
+def schedule_campaign(
+    connection: Connection,
+    account: AccountRef,
+    campaign_id: int,
+    at: str | datetime,
+    clock: Clock,
+) -> Campaign:
+    """``draft → scheduled`` at ``at`` (in the future)."""
+    when = parse_schedule(at, clock)
+    return _transition(
+        connection, account, campaign_id, CampaignStatus.SCHEDULED, clock, scheduled_at=when
+    )
+
+
+def unschedule_campaign(
+    connection: Connection, account: AccountRef, campaign_id: int, clock: Clock
+) -> Campaign:
+    """``scheduled → draft``."""
+    return _transition(
+        connection, account, campaign_id, CampaignStatus.DRAFT, clock, scheduled_at=None
+    )
+
+
+def pause_campaign(
+    connection: Connection, account: AccountRef, campaign_id: int, clock: Clock
+) -> Campaign:
+    """Stop sending (``preparing``/``sending``/``held`` → ``paused``); dispatchers stop at their
+    next batch, messages stay pending."""
+    return _transition(connection, account, campaign_id, CampaignStatus.PAUSED, clock)
+
+
+def resume_campaign(
+    connection: Connection, account: AccountRef, campaign_id: int, clock: Clock
+) -> Campaign:
+    """``paused → sending``; the dispatcher holds again what is outside its window."""
+    return _transition(connection, account, campaign_id, CampaignStatus.SENDING, clock)
+
+
+def cancel_campaign(
+    connection: Connection, account: AccountRef, campaign_id: int, clock: Clock
+) -> tuple[Campaign, int]:
+    """Cancel for good; returns the campaign and how many waiting messages were cancelled."""
+    campaign = _transition(connection, account, campaign_id, CampaignStatus.CANCELLED, clock)
+    result = connection.execute(
+        update(t.messages)
+        .where(
+            t.messages.c.campaign_id == campaign_id,
+            t.messages.c.account_id == campaign.account_id,
+            t.messages.c.status.in_(("pending", "held")),
+        )
+        .values(status="cancelled")
+    )
+    return campaign, int(result.rowcount)

@@ -1,0 +1,607 @@
+"""Preparation: a campaign's list becomes its outbox, one decision per contact (rules 6, 9–12).
+
+One query reads the list in list order (``list_members`` by contact id) joined to ``contacts``
+with, per contact, whether an active opt-out suppresses the number for this account (scope
+``account``, or ``sender`` = the campaign's sender) — an indexed ``EXISTS`` on the number.
+People erased since their opt-out are kept by the registry only as a keyed hash
+(:mod:`stopsms.store.phone_keys`): when the account has any such record, each candidate is
+hashed and matched too. A Python loop then decides, in this order, the first reason that applies:
+
+====================  ==========================================================================
+``erased``            the contact was erased (GDPR): no number left
+``invalid_number``    the stored number is not E.164 with a region
+``duplicate``         the same number earlier in the list (rule 11: charged once)
+``opted_out``         an active opt-out for the account or this sender
+``no_consent``        marketing without ``opt_in``/``customer`` consent (rule 6)
+``sender_not_allowed``  the campaign's sender is no longer allowed for the account (rule 9)
+``url_not_allowed``   the personalised text links to an unverified domain (rule 10)
+``insufficient_credit`` the credits left cannot pay this message (see below)
+``ready``             personalised text with its mention, encoding, parts and price
+====================  ==========================================================================
+
+Every ready message is composed with the bulk :class:`~stopsms.domain.compose.Composer`
+(mention by recipient region, per-recipient length and parts) and priced ``parts × the
+account's price for the region`` (``account_prices`` region, else ``*``, else
+:data:`~stopsms.store.tables.DEFAULT_PRICE_MILLICREDITS`). Rows are written in chunks
+(``executemany`` on SQLite, ``COPY`` on PostgreSQL) inside one transaction with the status
+moves ``draft/scheduled → preparing → sending``: a preparation is all or nothing, and
+preparing a campaign that already has messages returns their summary without writing
+(idempotent).
+
+Credits (rule 12) are debited at send, never here. Preparation only refuses to promise what
+cannot be paid: the credits available are the balance minus the price of every message of the
+account still waiting to leave (other campaigns' pending/held/claimed ones); ready messages are
+paid from that in list order and, from the first one that does not fit, every later ready
+recipient is ``insufficient_credit`` (a strict prefix: who gets the campaign never depends on
+message lengths further down the list).
+
+The same decision pass serves :func:`stopsms.services.preview.preview_campaign` before
+preparation: it runs in a read transaction and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    and_,
+    exists,
+    func,
+    literal,
+    select,
+    type_coerce,
+    update,
+)
+
+from stopsms.clock import Clock
+from stopsms.domain.campaign import CampaignStatus, Exclusion, move
+from stopsms.domain.compose import Composer
+from stopsms.domain.errors import InvalidSender
+from stopsms.domain.mention import AccountType, MentionStyle, MessageType
+from stopsms.domain.senders import effective_sender
+from stopsms.domain.template import STANDARD_FIELDS, Template
+from stopsms.domain.urls import find_links, unverified_domains
+from stopsms.services.accounts import (
+    Account,
+    AccountRef,
+    get_account,
+    get_account_by_id,
+    price_table,
+)
+from stopsms.services.accounts import list_domains as account_domains
+from stopsms.services.campaigns import Campaign, get_campaign
+from stopsms.services.errors import NotFound, ServiceError
+from stopsms.store import tables as t
+from stopsms.store.database import Database
+from stopsms.store.phone_keys import keyer
+
+__all__ = [
+    "CHUNK",
+    "PRIORITY_INFORMATIVE",
+    "PRIORITY_MARKETING",
+    "Decider",
+    "PreparationSummary",
+    "campaign_of",
+    "prepare_campaign",
+    "recipient_chunks",
+    "summary_from_messages",
+]
+
+#: Outbox priority (0 leaves first): informative campaigns before marketing ones; the
+#: dispatcher gives STOP confirmations a lower number still.
+PRIORITY_INFORMATIVE = 10
+PRIORITY_MARKETING = 100
+#: Recipients read, decided and written per round trip.
+CHUNK = 20_000
+#: Messages not yet debited: what other campaigns have already been promised.
+WAITING_STATUSES = ("pending", "held", "claimed", "submitting")
+_CONSENTED = frozenset({"opt_in", "customer"})
+_LINKISH = (".", "/")
+
+InsertRow = tuple[Any, ...]
+_COLUMNS = (
+    "account_id",
+    "campaign_id",
+    "contact_id",
+    "phone_e164",
+    "region",
+    "sender",
+    "kind",
+    "priority",
+    "decision",
+    "reason",
+    "text",
+    "encoding",
+    "segments",
+    "price_millicredits",
+    "status",
+    "created_at",
+)
+
+
+@dataclass(slots=True)
+class PreparationSummary:
+    """What preparation decided (or, for a preview, would decide) for a campaign.
+
+    ``targeted``: list members; ``excluded``: counts by :class:`Exclusion` value; ``parts`` and
+    ``credits_millicredits``: totals over ready messages; ``encodings``: ready messages by
+    encoding; ``available_millicredits``: what the account could pay at decision time (``None``
+    when read back from stored messages); ``already_prepared``: nothing was written this time.
+    """
+
+    campaign_id: int
+    targeted: int = 0
+    ready: int = 0
+    excluded: dict[str, int] = field(default_factory=dict)
+    parts: int = 0
+    credits_millicredits: int = 0
+    encodings: dict[str, int] = field(default_factory=dict)
+    available_millicredits: int | None = None
+    already_prepared: bool = False
+    status: CampaignStatus | None = None
+
+    @property
+    def excluded_total(self) -> int:
+        return sum(self.excluded.values())
+
+
+# -- the query --------------------------------------------------------------------------------
+
+
+def recipient_chunks(
+    connection: Connection, campaign: Campaign, *, with_custom: bool, chunk: int = CHUNK
+) -> Iterator[Sequence[Sequence[Any]]]:
+    """The list's contacts in list order, ``chunk`` at a time, as tuples
+    ``(contact_id, e164, region, first, last, email, company, custom, consent, erased,
+    opted_out)`` (``custom`` is ``None`` unless ``with_custom``; flags are 0/1)."""
+    c, lm, o = t.contacts, t.list_members, t.optouts
+    opted_out = exists().where(
+        o.c.account_id == campaign.account_id,
+        o.c.phone_e164 == c.c.phone_e164,
+        o.c.revoked_at.is_(None),
+        o.c.sender.in_(("", campaign.sender)),
+    )
+    query = (
+        select(
+            c.c.id,
+            c.c.phone_e164,
+            c.c.region,
+            c.c.first_name,
+            c.c.last_name,
+            c.c.email,
+            c.c.company,
+            c.c.custom if with_custom else literal(None).label("custom"),
+            c.c.consent,
+            type_coerce(c.c.erased_at.is_not(None), Integer),
+            type_coerce(opted_out, Integer),
+        )
+        .select_from(lm.join(c, c.c.id == lm.c.contact_id))
+        .where(lm.c.list_id == campaign.list_id, c.c.account_id == campaign.account_id)
+        .order_by(lm.c.contact_id)
+    )
+    result = connection.execute(query, execution_options={"yield_per": chunk})
+    for part in result.partitions():
+        yield [tuple(row) for row in part]
+
+
+def _erased_keys(connection: Connection, campaign: Campaign) -> set[str]:
+    o = t.optouts.c
+    return set(
+        connection.execute(
+            select(o.phone_key).where(
+                o.account_id == campaign.account_id,
+                o.phone_e164.is_(None),
+                o.revoked_at.is_(None),
+                o.sender.in_(("", campaign.sender)),
+            )
+        ).scalars()
+    )
+
+
+def _outstanding(connection: Connection, account_id: int, campaign_id: int) -> int:
+    m = t.messages.c
+    total = connection.execute(
+        select(func.coalesce(func.sum(m.price_millicredits), 0)).where(
+            m.account_id == account_id,
+            m.campaign_id.is_distinct_from(campaign_id),
+            m.decision == "ready",
+            m.status.in_(WAITING_STATUSES),
+        )
+    ).scalar_one()
+    return int(total)
+
+
+# -- the decisions ----------------------------------------------------------------------------
+
+
+def style_of(account: Account) -> MentionStyle:
+    """The account's STOP mention formats."""
+    if account.unsubscribe_url:
+        return MentionStyle(
+            format=account.mention_format,
+            shortcode=account.shortcode,
+            unsubscribe_url=account.unsubscribe_url,
+        )
+    return MentionStyle(format=account.mention_format, shortcode=account.shortcode)
+
+
+def composer_for(campaign: Campaign, account: Account, template: Template) -> Composer:
+    """The bulk composer of this campaign's messages."""
+    return Composer(
+        template,
+        message_type=campaign.type,
+        style=style_of(account),
+        account_type=AccountType(account.type),
+        mention_enabled=account.mention_enabled,
+        smart_encoding=campaign.smart_encoding,
+    )
+
+
+class Decider:
+    """Decides recipients chunk by chunk, keeping the running state (seen numbers, credits).
+
+    Built once per campaign by :meth:`for_campaign`; :meth:`decide` turns query rows into
+    outbox rows and tallies the summary. With ``keep_regions`` it also keeps, for a preview's
+    planner, the ready marketing numbers by region and the first ready recipient's values.
+    """
+
+    def __init__(
+        self,
+        *,
+        campaign: Campaign,
+        template: Template,
+        composer: Composer,
+        price_of: Callable[[str | None], int],
+        available: int,
+        erased_keys: set[str],
+        key_of: Callable[[str], str],
+        verified: list[str],
+        sender_allowed: bool,
+        created_at: Any,
+        keep_regions: bool = False,
+    ) -> None:
+        self.campaign = campaign
+        self.template = template
+        self.composer = composer
+        self.price_of = price_of
+        self.available = available
+        self.erased_keys = erased_keys
+        self.key_of = key_of
+        self.verified = verified
+        self.sender_allowed = sender_allowed
+        self.created_at = created_at
+        self.keep_regions = keep_regions
+        self.static_links_ok = not unverified_domains(template.static_text, verified)
+        probe = "zq9probe9qz"
+        rendered = template.render(dict.fromkeys(template.slots, probe))
+        self.links_need_fields = any(probe in link.text for link in find_links(rendered))
+        self.summary = PreparationSummary(campaign.id)
+        self.reasons: Counter[str] = Counter()
+        self.encodings: Counter[str] = Counter()
+        self.seen: set[str] = set()
+        self.spent = 0
+        self.broke = False
+        self.ready_by_region: dict[str, list[str]] = {}
+        self.sample: tuple[dict[str, str], str] | None = None
+        fields = template.fields
+        index = {"first_name": 3, "last_name": 4, "email": 5, "company": 6}
+        self.standard = [(name, index[name]) for name in fields if name in index]
+        self.custom = [name for name in fields if name not in STANDARD_FIELDS]
+
+    @classmethod
+    def for_campaign(
+        cls,
+        connection: Connection,
+        campaign: Campaign,
+        account: Account,
+        *,
+        created_at: Any,
+        keep_regions: bool = False,
+    ) -> Decider:
+        """Everything the decisions need, read once (prices, domains, sender, credits)."""
+        template = Template.parse(campaign.body, None)
+        prices = price_table(connection, account)
+        senders = connection.execute(
+            select(t.senders.c.sender).where(t.senders.c.account_id == account.id)
+        ).scalars()
+        try:
+            sender_allowed = campaign.sender == effective_sender(
+                campaign.sender,
+                validated=account.validated,
+                allowed=set(senders),
+                shortcode=account.shortcode,
+            )
+        except InvalidSender:
+            sender_allowed = False
+        outstanding = _outstanding(connection, account.id, campaign.id)
+        erased = _erased_keys(connection, campaign)
+        return cls(
+            campaign=campaign,
+            template=template,
+            composer=composer_for(campaign, account, template),
+            price_of=prices.per_part,
+            available=max(0, account.balance_millicredits - outstanding),
+            erased_keys=erased,
+            key_of=keyer(connection).key if erased else str,
+            verified=account_domains(connection, account),
+            sender_allowed=sender_allowed,
+            created_at=created_at,
+            keep_regions=keep_regions,
+        )
+
+    def _values(self, row: Sequence[Any]) -> dict[str, str]:
+        values = {name: row[i] or "" for name, i in self.standard}
+        if self.custom:
+            custom = row[7] if isinstance(row[7], dict) else {}
+            for name in self.custom:
+                value = custom.get(name)
+                values[name] = "" if value is None else str(value)
+        return values
+
+    def decide(self, rows: Sequence[Sequence[Any]]) -> list[InsertRow]:
+        """The outbox rows for ``rows`` (query order), in that order."""
+        campaign = self.campaign
+        marketing = campaign.type is MessageType.MARKETING
+        account_id, campaign_id, sender = campaign.account_id, campaign.id, campaign.sender
+        kind = campaign.type.value
+        priority = PRIORITY_MARKETING if marketing else PRIORITY_INFORMATIVE
+        created = self.created_at
+        seen, erased_keys, key_of = self.seen, self.erased_keys, self.key_of
+        reasons, encodings = self.reasons, self.encodings
+        compose = self.composer.compose_fast
+        price_of = self.price_of
+        values_of = self._values
+        has_fields = bool(self.template.slots)
+        links_need_fields = self.links_need_fields
+        sender_ok, static_ok = self.sender_allowed, self.static_links_ok
+        keep = self.keep_regions
+        out: list[InsertRow] = []
+        append = out.append
+        for row in rows:
+            contact_id, phone, region = row[0], row[1], row[2]
+            reason: str | None = None
+            if row[9] or phone is None:
+                reason, phone = "erased", None
+            elif region is None or phone[:1] != "+" or not phone[1:].isdigit():
+                reason = "invalid_number"
+            elif phone in seen:
+                reason = "duplicate"
+            else:
+                seen.add(phone)
+                if row[10] or (erased_keys and key_of(phone) in erased_keys):
+                    reason = "opted_out"
+                elif marketing and row[8] not in _CONSENTED:
+                    reason = "no_consent"
+                elif not sender_ok:
+                    reason = "sender_not_allowed"
+                elif not static_ok:
+                    reason = "url_not_allowed"
+            if reason is None:
+                values = values_of(row) if has_fields else {}
+                if has_fields and (
+                    links_need_fields or any(c in v for v in values.values() for c in _LINKISH)
+                ):
+                    body = self.template.render(values)
+                    if unverified_domains(body, self.verified):
+                        reason = "url_not_allowed"
+                if reason is None:
+                    text, encoding, _units, segments = compose(values, region)
+                    price = segments * price_of(region)
+                    if self.broke or self.spent + price > self.available:
+                        self.broke = True
+                        reason = "insufficient_credit"
+                    else:
+                        self.spent += price
+                        encodings[encoding.value] += 1
+                        self.summary.parts += segments
+                        if keep:
+                            self.ready_by_region.setdefault(region, []).append(phone)
+                            if self.sample is None:
+                                self.sample = (values, region)
+                        append(
+                            (
+                                account_id,
+                                campaign_id,
+                                contact_id,
+                                phone,
+                                region,
+                                sender,
+                                kind,
+                                priority,
+                                "ready",
+                                None,
+                                text,
+                                encoding.value,
+                                segments,
+                                price,
+                                "pending",
+                                created,
+                            )
+                        )
+                        continue
+            reasons[reason] += 1
+            append(
+                (
+                    account_id,
+                    campaign_id,
+                    contact_id,
+                    phone,
+                    region,
+                    sender,
+                    kind,
+                    priority,
+                    "excluded",
+                    reason,
+                    None,
+                    None,
+                    0,
+                    0,
+                    "excluded",
+                    created,
+                )
+            )
+        return out
+
+    def finish(self) -> PreparationSummary:
+        """The summary of everything decided so far."""
+        s = self.summary
+        s.excluded = {e.value: self.reasons[e.value] for e in Exclusion if self.reasons[e.value]}
+        s.ready = sum(self.encodings.values())
+        s.targeted = s.ready + s.excluded_total
+        s.encodings = dict(self.encodings)
+        s.credits_millicredits = self.spent
+        s.available_millicredits = self.available
+        return s
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def _writer(connection: Connection) -> Callable[[list[InsertRow]], None]:
+    """A function writing outbox rows fast on this backend (COPY on PostgreSQL)."""
+    names = ", ".join(_COLUMNS)
+    if connection.dialect.name == "postgresql":
+        raw = connection.connection.driver_connection
+        assert raw is not None
+
+        def copy(rows: list[InsertRow]) -> None:
+            with raw.cursor() as cursor, cursor.copy(f"COPY messages ({names}) FROM STDIN") as cp:
+                for row in rows:
+                    cp.write_row(row)
+
+        return copy
+    marks = ", ".join("?" for _ in _COLUMNS)
+    sql = f"INSERT INTO messages ({names}) VALUES ({marks})"
+
+    def executemany(rows: list[InsertRow]) -> None:
+        cursor = connection.connection.cursor()
+        try:
+            cursor.executemany(sql, rows)
+        finally:
+            cursor.close()
+
+    return executemany
+
+
+def _stored(connection: Connection, value: datetime) -> Any:
+    """``value`` as the driver must receive it for a UTCDateTime column (raw inserts)."""
+    processor = t.messages.c.created_at.type.bind_processor(connection.dialect)
+    return processor(value) if processor is not None else value
+
+
+def summary_from_messages(connection: Connection, campaign: Campaign) -> PreparationSummary:
+    """The summary of a prepared campaign, read back from its messages."""
+    m = t.messages.c
+    rows = connection.execute(
+        select(
+            m.decision,
+            m.reason,
+            m.encoding,
+            func.count(),
+            func.coalesce(func.sum(m.segments), 0),
+            func.coalesce(func.sum(m.price_millicredits), 0),
+        )
+        .where(m.campaign_id == campaign.id, m.account_id == campaign.account_id)
+        .group_by(m.decision, m.reason, m.encoding)
+    ).all()
+    summary = PreparationSummary(campaign.id, already_prepared=True, status=campaign.status)
+    for decision, reason, encoding, count, parts, price in rows:
+        summary.targeted += count
+        if decision == "ready":
+            summary.ready += count
+            summary.parts += int(parts)
+            summary.credits_millicredits += int(price)
+            summary.encodings[encoding] = summary.encodings.get(encoding, 0) + count
+        else:
+            summary.excluded[reason] = summary.excluded.get(reason, 0) + count
+    order = [e.value for e in Exclusion]
+    summary.excluded = dict(sorted(summary.excluded.items(), key=lambda kv: order.index(kv[0])))
+    return summary
+
+
+def _has_messages(connection: Connection, campaign_id: int) -> bool:
+    found = connection.execute(
+        select(t.messages.c.id).where(t.messages.c.campaign_id == campaign_id).limit(1)
+    ).first()
+    return found is not None
+
+
+def campaign_of(
+    connection: Connection, campaign_id: int, account: AccountRef | None
+) -> tuple[Campaign, Account]:
+    """The campaign and its account (checked against ``account`` when given)."""
+    if account is None:
+        account_id = connection.execute(
+            select(t.campaigns.c.account_id).where(t.campaigns.c.id == campaign_id)
+        ).scalar_one_or_none()
+        if account_id is None:
+            raise NotFound("campaign", campaign_id)
+        acc = get_account_by_id(connection, account_id)
+    else:
+        acc = account if isinstance(account, Account) else get_account(connection, account)
+    return get_campaign(connection, acc, campaign_id), acc
+
+
+def prepare_campaign(
+    target: Database | Engine | Connection,
+    campaign_id: int,
+    clock: Clock,
+    *,
+    account: AccountRef | None = None,
+) -> PreparationSummary:
+    """Turn campaign ``campaign_id``'s list into its outbox (see the module doc).
+
+    ``target``: a :class:`Database` or an engine (a transaction is opened and committed), or a
+    connection already in the caller's transaction. Raises
+    :class:`~stopsms.domain.errors.InvalidTransition` for a campaign that cannot be prepared
+    (cancelled, or paused/sending without messages).
+    """
+    if isinstance(target, Connection):
+        return _prepare(target, campaign_id, clock, account)
+    engine = target.engine if isinstance(target, Database) else target
+    with engine.begin() as connection:
+        return _prepare(connection, campaign_id, clock, account)
+
+
+def _prepare(
+    connection: Connection, campaign_id: int, clock: Clock, account: AccountRef | None
+) -> PreparationSummary:
+    campaign, acc = campaign_of(connection, campaign_id, account)
+    # Serialise concurrent preparations of one campaign (SQLite's BEGIN IMMEDIATE already does).
+    connection.execute(
+        select(t.campaigns.c.id).where(t.campaigns.c.id == campaign_id).with_for_update()
+    )
+    campaign = get_campaign(connection, acc, campaign_id)
+    if _has_messages(connection, campaign_id):
+        if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+            raise ServiceError(
+                f"campaign {campaign_id} is {campaign.status.value} but already has messages"
+            )
+        return summary_from_messages(connection, campaign)
+    preparing = move(campaign.status, CampaignStatus.PREPARING)
+    sending = move(preparing, CampaignStatus.SENDING)
+    if campaign.list_id is None:
+        raise ServiceError(f"campaign {campaign_id} has no list (it was deleted)")
+    connection.execute(
+        update(t.campaigns).where(t.campaigns.c.id == campaign_id).values(status=preparing.value)
+    )
+    now = clock.now()
+    decider = Decider.for_campaign(connection, campaign, acc, created_at=_stored(connection, now))
+    write = _writer(connection)
+    for rows in recipient_chunks(connection, campaign, with_custom=bool(decider.custom)):
+        write(decider.decide(rows))
+    connection.execute(
+        update(t.campaigns)
+        .where(and_(t.campaigns.c.id == campaign_id, t.campaigns.c.status == preparing.value))
+        .values(status=sending.value, started_at=now)
+    )
+    summary = decider.finish()
+    summary.status = sending
+    return summary
