@@ -1,0 +1,494 @@
+"""Accounts ("licences") and what each one is allowed to do.
+
+An account has a type (``marketing`` by default, or ``notification`` — rule 1), a shortcode and
+its STOP mention format, a validation flag and its list of sender IDs (rule 9), its verified URL
+domains (rule 10), its opt-out scope (``account`` or per ``sender``), a window policy, its
+prices per SMS part and region, and its own inbound keywords. Credits live in
+:mod:`stopsms.services.credits`.
+
+Every function takes a :class:`~sqlalchemy.Connection` inside the caller's transaction and an
+account reference (:data:`AccountRef`: an :class:`Account` or its name), and returns plain
+frozen dataclasses.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
+
+from sqlalchemy import Connection, RowMapping, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from stopsms.domain.senders import effective_sender, parse_sender
+from stopsms.domain.windows import get_policy
+from stopsms.services.errors import AlreadyExists, InvalidInput, NotFound, UnknownAccount
+from stopsms.store import tables as t
+
+__all__ = [
+    "Account",
+    "AccountRef",
+    "PriceTable",
+    "Sender",
+    "add_domain",
+    "add_keyword",
+    "add_sender",
+    "create_account",
+    "get_account",
+    "get_account_by_id",
+    "keywords",
+    "list_accounts",
+    "list_domains",
+    "list_senders",
+    "price_table",
+    "remove_domain",
+    "remove_keyword",
+    "remove_sender",
+    "resolve_sender",
+    "set_price",
+    "update_account",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One account, as stored (balance as of the read)."""
+
+    id: int
+    name: str
+    type: str
+    validated: bool
+    shortcode: str
+    mention_format: str
+    mention_enabled: bool
+    unsubscribe_url: str | None
+    optout_scope: str
+    window_policy: str | None
+    brand: str
+    confirmation_text: str
+    balance_millicredits: int
+    alert_threshold_millicredits: int
+    created_at: datetime
+
+    @property
+    def mention(self) -> str:
+        """The STOP mention of this account, e.g. ``STOP 36034``."""
+        return self.mention_format.format(shortcode=self.shortcode)
+
+    @property
+    def confirmation(self) -> str:
+        """The STOP confirmation text, brand filled in."""
+        return self.confirmation_text.format(brand=self.brand)
+
+
+AccountRef: TypeAlias = Account | str
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    sender: str
+    kind: str
+    authorised_protected: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PriceTable:
+    """Price of one SMS part by region: exact region, else the account's ``*``, else default."""
+
+    by_region: dict[str, int]
+    fallback_millicredits: int
+
+    def per_part(self, region: str | None) -> int:
+        if region is not None and region in self.by_region:
+            return self.by_region[region]
+        return self.fallback_millicredits
+
+
+def _account(row: RowMapping) -> Account:
+    return Account(
+        id=row["id"],
+        name=row["name"],
+        type=row["type"],
+        validated=bool(row["validated"]),
+        shortcode=row["shortcode"],
+        mention_format=row["mention_format"],
+        mention_enabled=bool(row["mention_enabled"]),
+        unsubscribe_url=row["unsubscribe_url"],
+        optout_scope=row["optout_scope"],
+        window_policy=row["window_policy"],
+        brand=row["brand"] or row["name"],
+        confirmation_text=row["confirmation_text"],
+        balance_millicredits=row["balance_millicredits"],
+        alert_threshold_millicredits=row["alert_threshold_millicredits"],
+        created_at=row["created_at"],
+    )
+
+
+def get_account(connection: Connection, account: AccountRef) -> Account:
+    """The account named ``account`` (re-read if given an :class:`Account`)."""
+    name = account.name if isinstance(account, Account) else account
+    row = (
+        connection.execute(select(t.accounts).where(t.accounts.c.name == name))
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        raise UnknownAccount(name)
+    return _account(row)
+
+
+def _ref(connection: Connection, account: AccountRef) -> Account:
+    return account if isinstance(account, Account) else get_account(connection, account)
+
+
+def get_account_by_id(connection: Connection, account_id: int) -> Account:
+    row = (
+        connection.execute(select(t.accounts).where(t.accounts.c.id == account_id))
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        raise NotFound("account id", account_id)
+    return _account(row)
+
+
+def list_accounts(connection: Connection) -> list[Account]:
+    rows = connection.execute(select(t.accounts).order_by(t.accounts.c.name)).mappings()
+    return [_account(row) for row in rows]
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_SHORTCODE = re.compile(r"[0-9]{3,8}")
+
+
+def _check_fields(values: dict[str, Any]) -> None:
+    """Validate account fields that the database would accept but the rules would not."""
+    if "type" in values and values["type"] not in t.ACCOUNT_TYPES:
+        raise InvalidInput("type", values["type"], f"one of {', '.join(t.ACCOUNT_TYPES)}")
+    if "optout_scope" in values and values["optout_scope"] not in t.OPTOUT_SCOPES:
+        raise InvalidInput(
+            "optout_scope", values["optout_scope"], f"one of {', '.join(t.OPTOUT_SCOPES)}"
+        )
+    if "shortcode" in values and not _SHORTCODE.fullmatch(values["shortcode"]):
+        raise InvalidInput("shortcode", values["shortcode"], "3 to 8 digits")
+    if "mention_format" in values:
+        fmt = values["mention_format"]
+        if not fmt.strip():
+            raise InvalidInput("mention_format", fmt, "empty")
+        try:
+            fmt.format(shortcode="00000")
+        except (KeyError, IndexError, ValueError) as error:
+            raise InvalidInput("mention_format", fmt, "only {shortcode} may be used") from error
+    if "confirmation_text" in values:
+        text = values["confirmation_text"]
+        try:
+            text.format(brand="x")
+        except (KeyError, IndexError, ValueError) as error:
+            raise InvalidInput("confirmation_text", text, "only {brand} may be used") from error
+    if "window_policy" in values and values["window_policy"] is not None:
+        _check_window_policy(values["window_policy"])
+    if "unsubscribe_url" in values and values["unsubscribe_url"] is not None:
+        url = values["unsubscribe_url"]
+        if not re.fullmatch(r"https?://\S+", url):
+            raise InvalidInput("unsubscribe_url", url, "an http(s):// URL")
+    for field in ("alert_threshold_millicredits",):
+        if field in values and values[field] < 0:
+            raise InvalidInput(field, values[field], "must not be negative")
+
+
+def _check_window_policy(name: str) -> None:
+    get_policy(name)  # raises UnknownPolicy naming the known ones
+
+
+def create_account(
+    connection: Connection,
+    name: str,
+    *,
+    type: str = "marketing",
+    shortcode: str = t.DEFAULT_SHORTCODE,
+    validated: bool = False,
+    brand: str | None = None,
+    mention_format: str = t.DEFAULT_MENTION_FORMAT,
+    optout_scope: str = "account",
+    window_policy: str | None = None,
+    unsubscribe_url: str | None = None,
+    confirmation_text: str = t.DEFAULT_CONFIRMATION_TEXT,
+    alert_threshold_millicredits: int = 0,
+    now: datetime | None = None,
+) -> Account:
+    """Create an account (its mention is on: rule 1 lets only notification accounts drop it)."""
+    if not _NAME.fullmatch(name):
+        raise InvalidInput("account name", name, "letters, digits, '.', '_' or '-' (max 100)")
+    values: dict[str, Any] = {
+        "name": name,
+        "type": type,
+        "shortcode": shortcode,
+        "validated": validated,
+        "brand": brand or name,
+        "mention_format": mention_format,
+        "mention_enabled": True,
+        "optout_scope": optout_scope,
+        "window_policy": window_policy,
+        "unsubscribe_url": unsubscribe_url,
+        "confirmation_text": confirmation_text,
+        "alert_threshold_millicredits": alert_threshold_millicredits,
+        "created_at": now or datetime.now(UTC),
+    }
+    _check_fields(values)
+    try:
+        with connection.begin_nested():
+            connection.execute(insert(t.accounts).values(values))
+    except IntegrityError as error:
+        raise AlreadyExists("account", name) from error
+    return get_account(connection, name)
+
+
+#: Fields :func:`update_account` may change.
+SETTABLE = (
+    "type",
+    "validated",
+    "shortcode",
+    "mention_format",
+    "mention_enabled",
+    "unsubscribe_url",
+    "optout_scope",
+    "window_policy",
+    "brand",
+    "confirmation_text",
+    "alert_threshold_millicredits",
+)
+
+
+def update_account(connection: Connection, account: AccountRef, **changes: Any) -> Account:
+    """Change some of the :data:`SETTABLE` fields; ``None`` clears a nullable one.
+
+    Refuses to switch the mention off on a marketing account (rule 1).
+    """
+    unknown = sorted(set(changes) - set(SETTABLE))
+    if unknown:
+        raise InvalidInput("account field", unknown[0], f"one of {', '.join(SETTABLE)}")
+    current = _ref(connection, account)
+    if not changes:
+        return current
+    _check_fields(changes)
+    final_type = changes.get("type", current.type)
+    final_mention = changes.get("mention_enabled", current.mention_enabled)
+    if not final_mention and final_type != "notification":
+        raise InvalidInput(
+            "mention_enabled", False, "only a notification account may send without STOP"
+        )
+    if "brand" in changes and not changes["brand"]:
+        changes["brand"] = current.name
+    connection.execute(update(t.accounts).where(t.accounts.c.id == current.id).values(changes))
+    return get_account(connection, current.name)
+
+
+# -- senders (rule 9) ---------------------------------------------------------------------
+
+
+def add_sender(
+    connection: Connection,
+    account: AccountRef,
+    sender: str,
+    *,
+    authorised_protected: bool = False,
+    now: datetime | None = None,
+) -> Sender:
+    """Put ``sender`` on the account's list, after rule 9 (generic/protected need authorising)."""
+    acc = _ref(connection, account)
+    parsed = parse_sender(sender, authorised=authorised_protected)
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                insert(t.senders).values(
+                    account_id=acc.id,
+                    sender=parsed.value,
+                    authorised_protected=authorised_protected,
+                    created_at=now or datetime.now(UTC),
+                )
+            )
+    except IntegrityError as error:
+        raise AlreadyExists("sender", parsed.value) from error
+    return Sender(parsed.value, parsed.kind.value, authorised_protected, now or datetime.now(UTC))
+
+
+def list_senders(connection: Connection, account: AccountRef) -> list[Sender]:
+    acc = _ref(connection, account)
+    rows = connection.execute(
+        select(t.senders).where(t.senders.c.account_id == acc.id).order_by(t.senders.c.sender)
+    ).mappings()
+    return [
+        Sender(
+            row["sender"],
+            parse_sender(row["sender"], authorised=True).kind.value,
+            bool(row["authorised_protected"]),
+            row["created_at"],
+        )
+        for row in rows
+    ]
+
+
+def remove_sender(connection: Connection, account: AccountRef, sender: str) -> None:
+    acc = _ref(connection, account)
+    result = connection.execute(
+        delete(t.senders).where(t.senders.c.account_id == acc.id, t.senders.c.sender == sender)
+    )
+    if result.rowcount == 0:
+        raise NotFound("sender", sender)
+
+
+def resolve_sender(connection: Connection, account: AccountRef, requested: str | None) -> str:
+    """The sender a message of this account leaves with (rule 9, see ``effective_sender``)."""
+    acc = _ref(connection, account)
+    if requested is not None and requested.strip() and acc.validated:
+        allowed = {s.sender for s in list_senders(connection, acc)}
+    else:
+        allowed = set()
+    return effective_sender(
+        requested, validated=acc.validated, allowed=allowed, shortcode=acc.shortcode
+    )
+
+
+# -- verified URL domains (rule 10) -----------------------------------------------------------
+
+_DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}")
+
+
+def _normalise_domain(domain: str) -> str:
+    value = domain.strip().lower().rstrip(".")
+    value = re.sub(r"^[a-z][a-z0-9+.-]*://", "", value).split("/", 1)[0]
+    try:
+        value = value.encode("idna").decode("ascii")
+    except UnicodeError as error:
+        raise InvalidInput("domain", domain, "not a domain name") from error
+    if not _DOMAIN.fullmatch(value):
+        raise InvalidInput("domain", domain, "not a domain name (e.g. shop.example.fr)")
+    return value
+
+
+def add_domain(
+    connection: Connection, account: AccountRef, domain: str, *, now: datetime | None = None
+) -> str:
+    """Verify ``domain`` for the account (its subdomains are covered too); returns it normalised."""
+    acc = _ref(connection, account)
+    value = _normalise_domain(domain)
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                insert(t.url_domains).values(
+                    account_id=acc.id, domain=value, created_at=now or datetime.now(UTC)
+                )
+            )
+    except IntegrityError as error:
+        raise AlreadyExists("domain", value) from error
+    return value
+
+
+def list_domains(connection: Connection, account: AccountRef) -> list[str]:
+    acc = _ref(connection, account)
+    return list(
+        connection.execute(
+            select(t.url_domains.c.domain)
+            .where(t.url_domains.c.account_id == acc.id)
+            .order_by(t.url_domains.c.domain)
+        ).scalars()
+    )
+
+
+def remove_domain(connection: Connection, account: AccountRef, domain: str) -> None:
+    acc = _ref(connection, account)
+    value = _normalise_domain(domain)
+    result = connection.execute(
+        delete(t.url_domains).where(
+            t.url_domains.c.account_id == acc.id, t.url_domains.c.domain == value
+        )
+    )
+    if result.rowcount == 0:
+        raise NotFound("domain", value)
+
+
+# -- prices -------------------------------------------------------------------------------------
+
+
+def set_price(
+    connection: Connection, account: AccountRef, region: str, millicredits_per_part: int
+) -> None:
+    """Set the price of one part to ``region`` (ISO code, or ``*`` for every other region)."""
+    acc = _ref(connection, account)
+    code = region.strip().upper()
+    if code != "*" and not re.fullmatch(r"[A-Z]{2}", code):
+        raise InvalidInput("region", region, "an ISO 3166 code such as FR, or *")
+    if millicredits_per_part < 0:
+        raise InvalidInput("price", millicredits_per_part, "must not be negative")
+    where = (t.account_prices.c.account_id == acc.id, t.account_prices.c.region == code)
+    if connection.execute(select(t.account_prices.c.region).where(*where)).first():
+        connection.execute(
+            update(t.account_prices)
+            .where(*where)
+            .values(millicredits_per_part=millicredits_per_part)
+        )
+    else:
+        connection.execute(
+            insert(t.account_prices).values(
+                account_id=acc.id, region=code, millicredits_per_part=millicredits_per_part
+            )
+        )
+
+
+def price_table(connection: Connection, account: AccountRef) -> PriceTable:
+    """The account's prices (see :class:`PriceTable` for the fall-backs)."""
+    acc = _ref(connection, account)
+    rows = connection.execute(
+        select(t.account_prices.c.region, t.account_prices.c.millicredits_per_part).where(
+            t.account_prices.c.account_id == acc.id
+        )
+    ).all()
+    prices = {row.region: row.millicredits_per_part for row in rows}
+    fallback = prices.pop("*", t.DEFAULT_PRICE_MILLICREDITS)
+    return PriceTable(prices, fallback)
+
+
+# -- account keywords ---------------------------------------------------------------------------
+
+
+def add_keyword(connection: Connection, account: AccountRef, keyword: str, intent: str) -> str:
+    """Add an inbound keyword meaning ``intent`` (optout, optin, help) for this account."""
+    acc = _ref(connection, account)
+    word = keyword.strip().upper()
+    if not re.fullmatch(r"[A-Z0-9]{2,50}", word):
+        raise InvalidInput("keyword", keyword, "2 to 50 letters or digits, one word")
+    if intent not in t.KEYWORD_INTENTS:
+        raise InvalidInput("intent", intent, f"one of {', '.join(t.KEYWORD_INTENTS)}")
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                insert(t.account_keywords).values(account_id=acc.id, keyword=word, intent=intent)
+            )
+    except IntegrityError as error:
+        raise AlreadyExists("keyword", word) from error
+    return word
+
+
+def remove_keyword(connection: Connection, account: AccountRef, keyword: str) -> None:
+    acc = _ref(connection, account)
+    result = connection.execute(
+        delete(t.account_keywords).where(
+            t.account_keywords.c.account_id == acc.id,
+            t.account_keywords.c.keyword == keyword.strip().upper(),
+        )
+    )
+    if result.rowcount == 0:
+        raise NotFound("keyword", keyword)
+
+
+def keywords(connection: Connection, account: AccountRef) -> dict[str, str]:
+    """The account's own keywords: ``{KEYWORD: intent}``."""
+    acc = _ref(connection, account)
+    rows = connection.execute(
+        select(t.account_keywords.c.keyword, t.account_keywords.c.intent).where(
+            t.account_keywords.c.account_id == acc.id
+        )
+    ).all()
+    return {row.keyword: row.intent for row in rows}

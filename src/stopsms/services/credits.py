@@ -1,0 +1,225 @@
+"""Credits (rule 12): a balance per account, changed only through the ledger.
+
+Money is integer millicredits (1 credit = 1,000). Every change is one ``credit_ledger`` row plus
+an atomic ``UPDATE accounts SET balance = balance + delta`` in the same transaction, so the
+balance always equals the sum of the ledger. A debit that would take the balance below zero is
+refused by the ``UPDATE``'s own condition — safe under concurrent dispatchers without locks
+held across statements. Credits never expire. Transfers move credits between two accounts in
+one transaction (two ledger rows with the same reference).
+
+Sending debits ``parts × price`` when a message actually leaves (issue 4 calls :func:`debit`);
+nothing is reserved at scheduling time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import Connection, insert, select, update
+
+from stopsms.services.accounts import Account, AccountRef, get_account
+from stopsms.services.errors import InsufficientCredit, InvalidInput
+from stopsms.store import tables as t
+
+__all__ = [
+    "CreditBalance",
+    "LedgerEntry",
+    "add_credits",
+    "balance",
+    "debit",
+    "format_credits",
+    "ledger",
+    "parse_credits",
+    "transfer",
+]
+
+MILLI = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    id: int
+    account: str
+    delta_millicredits: int
+    balance_after_millicredits: int
+    reason: str
+    reference: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CreditBalance:
+    account: str
+    balance_millicredits: int
+    alert_threshold_millicredits: int
+
+    @property
+    def below_threshold(self) -> bool:
+        """The balance alert (rule 12): at or under the account's threshold."""
+        return self.balance_millicredits <= self.alert_threshold_millicredits
+
+
+def parse_credits(text: str) -> int:
+    """``"12.5"`` credits → 12,500 millicredits (at most 3 decimals, never a float)."""
+    value = text.strip().replace(",", ".").replace("_", "")
+    if not re.fullmatch(r"[0-9]+(\.[0-9]{1,3})?", value):
+        raise InvalidInput("credits", text, "a positive amount with at most 3 decimals")
+    try:
+        return int(Decimal(value) * MILLI)
+    except InvalidOperation as error:  # pragma: no cover - the pattern excludes it
+        raise InvalidInput("credits", text, "not a number") from error
+
+
+def format_credits(millicredits: int) -> str:
+    """12,500 → ``"12.5"``; 12,000 → ``"12"``."""
+    sign = "-" if millicredits < 0 else ""
+    whole, milli = divmod(abs(millicredits), MILLI)
+    return f"{sign}{whole:,}" + (f".{milli:03d}".rstrip("0") if milli else "")
+
+
+def _account(connection: Connection, account: AccountRef) -> Account:
+    return account if isinstance(account, Account) else get_account(connection, account)
+
+
+def _apply(
+    connection: Connection,
+    account: Account,
+    delta: int,
+    reason: str,
+    reference: str | None,
+    at: datetime,
+    *,
+    allow_negative: bool,
+) -> LedgerEntry:
+    condition = [t.accounts.c.id == account.id]
+    if delta < 0 and not allow_negative:
+        condition.append(t.accounts.c.balance_millicredits + delta >= 0)
+    after = connection.execute(
+        update(t.accounts)
+        .where(*condition)
+        .values(balance_millicredits=t.accounts.c.balance_millicredits + delta)
+        .returning(t.accounts.c.balance_millicredits)
+    ).scalar_one_or_none()
+    if after is None:
+        current = balance(connection, account).balance_millicredits
+        raise InsufficientCredit(account.name, current, -delta)
+    entry_id = connection.execute(
+        insert(t.credit_ledger)
+        .values(
+            account_id=account.id,
+            delta_millicredits=delta,
+            balance_after_millicredits=after,
+            reason=reason,
+            reference=reference,
+            at=at,
+        )
+        .returning(t.credit_ledger.c.id)
+    ).scalar_one()
+    return LedgerEntry(entry_id, account.name, delta, after, reason, reference, at)
+
+
+def add_credits(
+    connection: Connection,
+    account: AccountRef,
+    millicredits: int,
+    *,
+    reason: str = "top_up",
+    reference: str | None = None,
+    now: datetime | None = None,
+) -> LedgerEntry:
+    """Credit the account (a purchase, a gift, a correction)."""
+    if millicredits <= 0:
+        raise InvalidInput("credits", millicredits, "must be positive")
+    acc = _account(connection, account)
+    return _apply(
+        connection,
+        acc,
+        millicredits,
+        reason,
+        reference,
+        now or datetime.now(UTC),
+        allow_negative=False,
+    )
+
+
+def debit(
+    connection: Connection,
+    account: AccountRef,
+    millicredits: int,
+    *,
+    reason: str = "send",
+    reference: str | None = None,
+    allow_negative: bool = False,
+    now: datetime | None = None,
+) -> LedgerEntry:
+    """Debit the account; :class:`InsufficientCredit` if the balance would go below zero.
+
+    ``allow_negative`` is for charges that must happen whatever the balance, such as the
+    mandatory STOP confirmation SMS.
+    """
+    if millicredits < 0:
+        raise InvalidInput("credits", millicredits, "must not be negative")
+    acc = _account(connection, account)
+    return _apply(
+        connection,
+        acc,
+        -millicredits,
+        reason,
+        reference,
+        now or datetime.now(UTC),
+        allow_negative=allow_negative,
+    )
+
+
+def transfer(
+    connection: Connection,
+    source: AccountRef,
+    target: AccountRef,
+    millicredits: int,
+    *,
+    reference: str | None = None,
+    now: datetime | None = None,
+) -> tuple[LedgerEntry, LedgerEntry]:
+    """Move credits from ``source`` to ``target`` atomically (both ledgers, one transaction)."""
+    if millicredits <= 0:
+        raise InvalidInput("credits", millicredits, "must be positive")
+    src = _account(connection, source)
+    dst = _account(connection, target)
+    if src.id == dst.id:
+        raise InvalidInput("target account", dst.name, "same as the source")
+    at = now or datetime.now(UTC)
+    note = reference or f"{src.name} → {dst.name}"
+    out = _apply(connection, src, -millicredits, "transfer_out", note, at, allow_negative=False)
+    into = _apply(connection, dst, millicredits, "transfer_in", note, at, allow_negative=False)
+    return out, into
+
+
+def balance(connection: Connection, account: AccountRef) -> CreditBalance:
+    """The account's current balance and alert threshold."""
+    name = account.name if isinstance(account, Account) else account
+    acc = get_account(connection, name)
+    return CreditBalance(acc.name, acc.balance_millicredits, acc.alert_threshold_millicredits)
+
+
+def ledger(connection: Connection, account: AccountRef, *, limit: int = 50) -> list[LedgerEntry]:
+    """The account's latest ledger entries, newest first."""
+    acc = _account(connection, account)
+    c = t.credit_ledger.c
+    rows = connection.execute(
+        select(t.credit_ledger).where(c.account_id == acc.id).order_by(c.id.desc()).limit(limit)
+    ).mappings()
+    return [
+        LedgerEntry(
+            row["id"],
+            acc.name,
+            row["delta_millicredits"],
+            row["balance_after_millicredits"],
+            row["reason"],
+            row["reference"],
+            row["at"],
+        )
+        for row in rows
+    ]

@@ -1,0 +1,604 @@
+"""The opt-out registry (rules 3–5): who must never be messaged again, why, and since when.
+
+Every opt-out lands here whatever its source — an inbound STOP (``keyword``, with the text; an
+``uncertain`` flag when the keyword was not the first word), the hosted unsubscribe page
+(``web_form``, with the reason), a blacklist import, a provider receipt saying the destination
+is blocked (``provider_blocked``, with the code), an aggregator's list (``provider_report``) or
+a person (``manual``).
+
+Identity is the number's keyed hash (:mod:`stopsms.store.phone_keys`), so erasing a person
+(:mod:`stopsms.services.erasure`) clears the number but keeps the suppression. A record is
+*active* until revoked; revoking (re-subscription) needs evidence of the person's own request
+and leaves the record in place. One active record per number and scope (the whole account,
+``sender=''``, or one sender ID): recording again returns the existing one.
+
+Checks:
+- :func:`is_suppressed` answers for one number with the record that suppresses it;
+- :func:`load_suppression` / :func:`suppressed_among` answer for many at once, set-based.
+
+``sender=None`` in a check means "any sender": a number opted out of one sender ID counts as
+suppressed (the strict reading). Campaigns always pass their sender.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, RowMapping, and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from stopsms.domain.phone import normalise, parse_phone
+from stopsms.services.accounts import Account, AccountRef, get_account
+from stopsms.services.errors import EvidenceRequired, InvalidInput, NotFound
+from stopsms.store import tables as t
+from stopsms.store.phone_keys import PhoneKeyer, keyer
+
+__all__ = [
+    "OptOut",
+    "Recorded",
+    "Suppression",
+    "attribute",
+    "confirm_review",
+    "count_optouts",
+    "dismiss_review",
+    "history",
+    "is_suppressed",
+    "iter_optouts",
+    "list_optouts",
+    "load_suppression",
+    "record_many",
+    "record_optout",
+    "resubscribe",
+    "review_queue",
+    "suppressed_among",
+    "to_e164",
+]
+
+_O = t.optouts.c
+#: Rows per IN (…) query: under SQLite's default variable limit with room to spare.
+_CHUNK = 900
+#: Below this many numbers, :func:`suppressed_among` asks the index; above, it loads the set.
+_INDEX_LOOKUP_LIMIT = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class OptOut:
+    """One record of the registry. ``phone_e164`` is ``None`` once the person was erased."""
+
+    id: int
+    account_id: int
+    phone_e164: str | None
+    scope: str
+    sender: str
+    source: str
+    detail: str | None
+    uncertain: bool
+    campaign_id: int | None
+    recorded_by: str
+    recorded_at: datetime
+    revoked_at: datetime | None
+    revoke_evidence: str | None
+    revoked_by: str | None
+    reviewed_at: datetime | None
+    reviewed_by: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What :func:`record_optout` did: the active record, and whether it is new."""
+
+    optout: OptOut
+    created: bool
+
+
+def _optout(row: RowMapping) -> OptOut:
+    return OptOut(
+        id=row["id"],
+        account_id=row["account_id"],
+        phone_e164=row["phone_e164"],
+        scope=row["scope"],
+        sender=row["sender"],
+        source=row["source"],
+        detail=row["detail"],
+        uncertain=bool(row["uncertain"]),
+        campaign_id=row["campaign_id"],
+        recorded_by=row["recorded_by"],
+        recorded_at=row["recorded_at"],
+        revoked_at=row["revoked_at"],
+        revoke_evidence=row["revoke_evidence"],
+        revoked_by=row["revoked_by"],
+        reviewed_at=row["reviewed_at"],
+        reviewed_by=row["reviewed_by"],
+    )
+
+
+def _account(connection: Connection, account: AccountRef) -> Account:
+    return account if isinstance(account, Account) else get_account(connection, account)
+
+
+def to_e164(phone: str) -> str:
+    """Normalise a number written any way (``06 12…``, ``+33 6…``); InvalidPhoneNumber if not."""
+    e164 = normalise(phone)
+    return e164 if e164 is not None else parse_phone(phone).e164  # parse_phone says why
+
+
+def _sender_filter(sender: str | None) -> ColumnElement[bool]:
+    if sender is None:
+        return _O.revoked_at.is_(None)
+    return and_(_O.revoked_at.is_(None), _O.sender.in_(("", sender)))
+
+
+def _insert(connection: Connection) -> Any:
+    return (postgresql if connection.dialect.name == "postgresql" else sqlite).insert
+
+
+def _get(connection: Connection, account_id: int, optout_id: int) -> OptOut:
+    row = (
+        connection.execute(select(t.optouts).where(_O.account_id == account_id, _O.id == optout_id))
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        raise NotFound("opt-out", optout_id)
+    return _optout(row)
+
+
+def record_optout(
+    connection: Connection,
+    account: AccountRef,
+    phone: str,
+    *,
+    source: str,
+    detail: str | None = None,
+    sender: str | None = None,
+    scope: str | None = None,
+    uncertain: bool = False,
+    campaign_id: int | None = None,
+    recorded_by: str = "system",
+    now: datetime | None = None,
+) -> Recorded:
+    """Opt ``phone`` out, effective as soon as the caller's transaction commits.
+
+    ``scope``: ``account`` or ``sender``; by default the account's ``optout_scope`` when a
+    ``sender`` is given, else ``account``. An active record that already covers the number
+    (same scope and sender, or the whole account) is returned instead of a new one; a certain
+    STOP turns an uncertain record into a certain one.
+    """
+    acc = _account(connection, account)
+    if source not in t.OPTOUT_SOURCES:
+        raise InvalidInput("source", source, f"one of {', '.join(t.OPTOUT_SOURCES)}")
+    e164 = to_e164(phone)
+    if scope is None:
+        scope = acc.optout_scope if sender else "account"
+    if scope not in t.OPTOUT_SCOPES:
+        raise InvalidInput("scope", scope, f"one of {', '.join(t.OPTOUT_SCOPES)}")
+    if scope == "sender" and not (sender and sender.strip()):
+        raise InvalidInput("sender", sender, "a sender-scoped opt-out needs the sender ID")
+    scoped_sender = sender.strip() if scope == "sender" and sender else ""
+    key = keyer(connection).key(e164)
+    at = now or datetime.now(UTC)
+    row = {
+        "account_id": acc.id,
+        "phone_key": key,
+        "phone_e164": e164,
+        "scope": scope,
+        "sender": scoped_sender,
+        "source": source,
+        "detail": detail,
+        "uncertain": uncertain,
+        "campaign_id": campaign_id,
+        "recorded_by": recorded_by,
+        "recorded_at": at,
+    }
+    covering = (
+        connection.execute(
+            select(t.optouts)
+            .where(
+                _O.account_id == acc.id,
+                _O.phone_key == key,
+                _O.revoked_at.is_(None),
+                _O.sender.in_(("", scoped_sender)),
+            )
+            .order_by(_O.sender)
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
+    if covering is None:
+        new_id = connection.execute(
+            _insert(connection)(t.optouts)
+            .values(row)
+            .on_conflict_do_nothing(
+                index_elements=["account_id", "phone_key", "sender"],
+                index_where=_O.revoked_at.is_(None),
+            )
+            .returning(_O.id)
+        ).scalar_one_or_none()
+        if new_id is not None:
+            return Recorded(_get(connection, acc.id, new_id), created=True)
+        # Lost a race with a concurrent writer: theirs is the record.
+        return record_optout(
+            connection,
+            acc,
+            e164,
+            source=source,
+            detail=detail,
+            sender=sender,
+            scope=scope,
+            uncertain=uncertain,
+            campaign_id=campaign_id,
+            recorded_by=recorded_by,
+            now=at,
+        )
+    existing = _optout(covering)
+    if existing.uncertain and not uncertain:
+        connection.execute(update(t.optouts).where(_O.id == existing.id).values(uncertain=False))
+        existing = _get(connection, acc.id, existing.id)
+    return Recorded(existing, created=False)
+
+
+def record_many(
+    connection: Connection,
+    account: AccountRef,
+    numbers: Iterable[str],
+    *,
+    source: str,
+    detail: str | None = None,
+    details: Mapping[str, str] | None = None,
+    recorded_by: str = "system",
+    now: datetime | None = None,
+) -> tuple[int, int]:
+    """Opt many E.164 numbers out for the whole account at once (imports, provider reports).
+
+    Set-based: one look-up of the already-active keys, one multi-row insert of the rest.
+    ``details`` gives a number its own detail (e.g. a reason column), else ``detail``.
+    Returns ``(added, already_opted_out)``; duplicates in ``numbers`` count once.
+    """
+    acc = _account(connection, account)
+    if source not in t.OPTOUT_SOURCES:
+        raise InvalidInput("source", source, f"one of {', '.join(t.OPTOUT_SOURCES)}")
+    unique = list(dict.fromkeys(numbers))
+    keys = keyer(connection).keys(unique)
+    existing: set[str] = set()
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        existing.update(
+            connection.execute(
+                select(_O.phone_key).where(
+                    _O.account_id == acc.id,
+                    _O.phone_key.in_(chunk),
+                    _O.sender == "",
+                    _O.revoked_at.is_(None),
+                )
+            ).scalars()
+        )
+    at = now or datetime.now(UTC)
+    rows = [
+        {
+            "account_id": acc.id,
+            "phone_key": key,
+            "phone_e164": e164,
+            "scope": "account",
+            "sender": "",
+            "source": source,
+            "detail": details.get(e164, detail) if details else detail,
+            "uncertain": False,
+            "recorded_by": recorded_by,
+            "recorded_at": at,
+        }
+        for e164, key in zip(unique, keys, strict=True)
+        if key not in existing
+    ]
+    if rows:
+        connection.execute(
+            _insert(connection)(t.optouts).on_conflict_do_nothing(
+                index_elements=["account_id", "phone_key", "sender"],
+                index_where=_O.revoked_at.is_(None),
+            ),
+            rows,
+        )
+    return len(rows), len(unique) - len(rows)
+
+
+def is_suppressed(
+    connection: Connection, account: AccountRef, phone: str, sender: str | None = None
+) -> OptOut | None:
+    """The active record that forbids messaging ``phone`` (from ``sender``), or ``None``.
+
+    An account-wide record wins over a sender one when both exist.
+    """
+    acc = _account(connection, account)
+    key = keyer(connection).key(to_e164(phone))
+    row = (
+        connection.execute(
+            select(t.optouts)
+            .where(_O.account_id == acc.id, _O.phone_key == key, _sender_filter(sender))
+            .order_by(_O.sender, _O.id)
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else _optout(row)
+
+
+def history(connection: Connection, account: AccountRef, phone: str) -> list[OptOut]:
+    """Every record ever made for ``phone`` in the account (revoked ones too), oldest first."""
+    acc = _account(connection, account)
+    key = keyer(connection).key(to_e164(phone))
+    rows = connection.execute(
+        select(t.optouts).where(_O.account_id == acc.id, _O.phone_key == key).order_by(_O.id)
+    ).mappings()
+    return [_optout(row) for row in rows]
+
+
+class Suppression:
+    """An account's active opt-outs in memory, for checking many numbers fast.
+
+    Numbers still on record are matched directly; numbers of erased people (kept only as keyed
+    hashes) are matched by hashing the candidate — only when the account has any.
+    """
+
+    __slots__ = ("_erased_keys", "_keyer", "_numbers")
+
+    def __init__(self, numbers: set[str], erased_keys: set[str], phone_keyer: PhoneKeyer) -> None:
+        self._numbers = numbers
+        self._erased_keys = erased_keys
+        self._keyer = phone_keyer
+
+    def __len__(self) -> int:
+        return len(self._numbers) + len(self._erased_keys)
+
+    def __contains__(self, e164: object) -> bool:
+        if not isinstance(e164, str):
+            return False
+        if e164 in self._numbers:
+            return True
+        return bool(self._erased_keys) and self._keyer.key(e164) in self._erased_keys
+
+    def suppressed(self, numbers: Iterable[str]) -> set[str]:
+        """The E.164 numbers among ``numbers`` that must not be messaged."""
+        candidates = numbers if isinstance(numbers, Collection) else list(numbers)
+        found = self._numbers.intersection(candidates)
+        if self._erased_keys:
+            key = self._keyer.key
+            erased = self._erased_keys
+            found.update(n for n in candidates if n not in found and key(n) in erased)
+        return found
+
+
+def load_suppression(
+    connection: Connection, account: AccountRef, sender: str | None = None
+) -> Suppression:
+    """Load the account's active opt-outs (for ``sender``, or any) into a :class:`Suppression`."""
+    acc = _account(connection, account)
+    scope = (_O.account_id == acc.id, _sender_filter(sender))
+    numbers = set(
+        connection.execute(
+            select(_O.phone_e164).where(*scope, _O.phone_e164.is_not(None))
+        ).scalars()
+    )
+    erased = set(
+        connection.execute(select(_O.phone_key).where(*scope, _O.phone_e164.is_(None))).scalars()
+    )
+    return Suppression(numbers, erased, keyer(connection))
+
+
+def suppressed_among(
+    connection: Connection,
+    account: AccountRef,
+    numbers: Collection[str],
+    sender: str | None = None,
+) -> set[str]:
+    """Which of these E.164 ``numbers`` are suppressed (for ``sender``, or any).
+
+    Few numbers: indexed look-ups by key, a chunk at a time. Many: the whole active set is
+    loaded once (:func:`load_suppression`) — see ``bench/bench_suppression.py``.
+    """
+    acc = _account(connection, account)
+    if len(numbers) > _INDEX_LOOKUP_LIMIT:
+        return load_suppression(connection, acc, sender).suppressed(numbers)
+    unique = list(dict.fromkeys(numbers))
+    keys = keyer(connection).keys(unique)
+    by_key = dict(zip(keys, unique, strict=True))
+    found: set[str] = set()
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        hits = connection.execute(
+            select(_O.phone_key).where(
+                _O.account_id == acc.id, _O.phone_key.in_(chunk), _sender_filter(sender)
+            )
+        ).scalars()
+        found.update(by_key[key] for key in hits)
+    return found
+
+
+def resubscribe(
+    connection: Connection,
+    account: AccountRef,
+    phone: str,
+    *,
+    evidence: str,
+    by: str,
+    sender: str | None = None,
+    now: datetime | None = None,
+) -> list[OptOut]:
+    """Revoke the active opt-outs of ``phone`` on the person's own, evidenced request (rule 5).
+
+    ``sender``: revoke only the record for that sender ID (an account-wide one stays).
+    The records stay, marked revoked with the evidence, who and when.
+    """
+    if not evidence or not evidence.strip():
+        raise EvidenceRequired(phone)
+    acc = _account(connection, account)
+    e164 = to_e164(phone)
+    key = keyer(connection).key(e164)
+    where = [_O.account_id == acc.id, _O.phone_key == key, _O.revoked_at.is_(None)]
+    if sender is not None:
+        where.append(_O.sender == sender.strip())
+    ids = list(connection.execute(select(_O.id).where(*where)).scalars())
+    if not ids:
+        raise NotFound("active opt-out for", e164)
+    connection.execute(
+        update(t.optouts)
+        .where(_O.id.in_(ids))
+        .values(
+            revoked_at=now or datetime.now(UTC), revoke_evidence=evidence.strip(), revoked_by=by
+        )
+    )
+    return [_get(connection, acc.id, optout_id) for optout_id in ids]
+
+
+def _listing(
+    account_id: int,
+    *,
+    include_revoked: bool,
+    source: str | None,
+    uncertain: bool | None,
+) -> Any:
+    query = select(t.optouts).where(_O.account_id == account_id)
+    if not include_revoked:
+        query = query.where(_O.revoked_at.is_(None))
+    if source is not None:
+        query = query.where(_O.source == source)
+    if uncertain is not None:
+        query = query.where(_O.uncertain == uncertain)
+    return query
+
+
+def list_optouts(
+    connection: Connection,
+    account: AccountRef,
+    *,
+    include_revoked: bool = False,
+    source: str | None = None,
+    uncertain: bool | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[OptOut]:
+    """The account's opt-outs, newest first (active only unless ``include_revoked``)."""
+    acc = _account(connection, account)
+    query = _listing(acc.id, include_revoked=include_revoked, source=source, uncertain=uncertain)
+    query = query.order_by(_O.id.desc()).offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    return [_optout(row) for row in connection.execute(query).mappings()]
+
+
+def iter_optouts(
+    connection: Connection, account: AccountRef, *, include_revoked: bool = False
+) -> Iterator[OptOut]:
+    """Stream the account's opt-outs oldest first (exports of millions of rows)."""
+    acc = _account(connection, account)
+    query = _listing(acc.id, include_revoked=include_revoked, source=None, uncertain=None)
+    result = connection.execution_options(yield_per=10_000).execute(query.order_by(_O.id))
+    for row in result.mappings():
+        yield _optout(row)
+
+
+def count_optouts(
+    connection: Connection, account: AccountRef, *, include_revoked: bool = False
+) -> int:
+    acc = _account(connection, account)
+    query = select(func.count()).select_from(t.optouts).where(_O.account_id == acc.id)
+    if not include_revoked:
+        query = query.where(_O.revoked_at.is_(None))
+    return int(connection.execute(query).scalar_one())
+
+
+def review_queue(connection: Connection, account: AccountRef) -> list[OptOut]:
+    """Uncertain keyword opt-outs nobody has reviewed yet, oldest first.
+
+    They are already in force ("when in doubt, opt out"); review confirms or dismisses them.
+    """
+    acc = _account(connection, account)
+    rows = connection.execute(
+        select(t.optouts)
+        .where(
+            _O.account_id == acc.id,
+            _O.uncertain.is_(True),
+            _O.reviewed_at.is_(None),
+            _O.revoked_at.is_(None),
+        )
+        .order_by(_O.id)
+    ).mappings()
+    return [_optout(row) for row in rows]
+
+
+def confirm_review(
+    connection: Connection,
+    account: AccountRef,
+    optout_id: int,
+    *,
+    by: str,
+    now: datetime | None = None,
+) -> OptOut:
+    """A person read the inbound text and agrees it is an opt-out: it stays in force."""
+    acc = _account(connection, account)
+    _get(connection, acc.id, optout_id)
+    connection.execute(
+        update(t.optouts)
+        .where(_O.account_id == acc.id, _O.id == optout_id)
+        .values(reviewed_at=now or datetime.now(UTC), reviewed_by=by)
+    )
+    return _get(connection, acc.id, optout_id)
+
+
+def dismiss_review(
+    connection: Connection,
+    account: AccountRef,
+    optout_id: int,
+    *,
+    evidence: str,
+    by: str,
+    now: datetime | None = None,
+) -> OptOut:
+    """A person read the inbound text and it was not an opt-out: revoke, with the reasoning."""
+    if not evidence or not evidence.strip():
+        raise InvalidInput("evidence", evidence, "say why the text is not an opt-out")
+    acc = _account(connection, account)
+    current = _get(connection, acc.id, optout_id)
+    if not current.active:
+        raise InvalidInput("opt-out", optout_id, "already revoked")
+    at = now or datetime.now(UTC)
+    connection.execute(
+        update(t.optouts)
+        .where(_O.account_id == acc.id, _O.id == optout_id)
+        .values(
+            reviewed_at=at,
+            reviewed_by=by,
+            revoked_at=at,
+            revoked_by=by,
+            revoke_evidence=f"review: {evidence.strip()}",
+        )
+    )
+    return _get(connection, acc.id, optout_id)
+
+
+def attribute(
+    connection: Connection, account: AccountRef, optout_id: int, campaign_id: int
+) -> OptOut:
+    """Attribute an opt-out to the campaign that caused it (the last one sent to the number)."""
+    acc = _account(connection, account)
+    _get(connection, acc.id, optout_id)
+    owned = connection.execute(
+        select(t.campaigns.c.id).where(
+            t.campaigns.c.id == campaign_id, t.campaigns.c.account_id == acc.id
+        )
+    ).first()
+    if owned is None:
+        raise NotFound("campaign", campaign_id)
+    connection.execute(
+        update(t.optouts)
+        .where(_O.account_id == acc.id, _O.id == optout_id)
+        .values(campaign_id=campaign_id)
+    )
+    return _get(connection, acc.id, optout_id)

@@ -1,0 +1,241 @@
+"""Accounts, senders, domains, prices, keywords and credits — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from stopsms.domain.errors import InvalidSender, UnknownPolicy
+from stopsms.services import accounts, credits, optouts
+from stopsms.services.errors import (
+    AlreadyExists,
+    InsufficientCredit,
+    InvalidInput,
+    NotFound,
+    UnknownAccount,
+)
+from stopsms.store.database import Database
+
+NOW = datetime(2024, 11, 29, 9, 0, tzinfo=UTC)
+
+
+def test_default_account_out_of_the_box(database: Database) -> None:
+    with database.reader() as conn:
+        account = accounts.get_account(conn, "default")
+    assert account.type == "marketing"
+    assert account.mention_enabled
+    assert account.optout_scope == "account"
+    assert account.mention == "STOP 00000"
+    assert account.confirmation == "Vous ne recevrez plus de SMS de default. SMS non surtaxé."
+    assert account.created_at.tzinfo is UTC
+
+
+def test_create_show_and_set(database: Database) -> None:
+    with database.transaction() as conn:
+        created = accounts.create_account(
+            conn, "boutique", shortcode="36034", brand="Ma Boutique", now=NOW
+        )
+        assert created.mention == "STOP 36034"
+        assert created.created_at == NOW
+        with pytest.raises(AlreadyExists):
+            accounts.create_account(conn, "boutique")
+        updated = accounts.update_account(
+            conn,
+            "boutique",
+            mention_format="STOP au {shortcode}",
+            window_policy="fr-mon-sat-8-20",
+            optout_scope="sender",
+            alert_threshold_millicredits=5_000,
+        )
+    assert updated.mention == "STOP au 36034"
+    assert updated.window_policy == "fr-mon-sat-8-20"
+    assert updated.optout_scope == "sender"
+    with database.reader() as conn:
+        assert [a.name for a in accounts.list_accounts(conn)] == ["boutique", "default"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("type", "spam"),
+        ("optout_scope", "world"),
+        ("shortcode", "12"),
+        ("mention_format", "STOP {number}"),
+        ("unsubscribe_url", "not a url"),
+        ("colour", "red"),
+    ],
+)
+def test_set_refuses_bad_values(database: Database, field: str, value: str) -> None:
+    with database.transaction() as conn, pytest.raises(InvalidInput, match=value):
+        accounts.update_account(conn, "default", **{field: value})
+
+
+def test_unknown_window_policy_named(database: Database) -> None:
+    with database.transaction() as conn, pytest.raises(UnknownPolicy, match="nope"):
+        accounts.update_account(conn, "default", window_policy="nope")
+
+
+def test_marketing_account_keeps_its_mention(database: Database) -> None:
+    with database.transaction() as conn:
+        with pytest.raises(InvalidInput, match="notification"):
+            accounts.update_account(conn, "default", mention_enabled=False)
+        notif = accounts.create_account(conn, "otp", type="notification")
+        assert not accounts.update_account(conn, notif, mention_enabled=False).mention_enabled
+
+
+def test_unknown_account(database: Database) -> None:
+    with database.reader() as conn, pytest.raises(UnknownAccount, match="ghost"):
+        accounts.get_account(conn, "ghost")
+
+
+def test_senders_rule_9(database: Database) -> None:
+    with database.transaction() as conn:
+        accounts.create_account(conn, "shop", shortcode="36034")
+        accounts.add_sender(conn, "shop", "MaBoutique")
+        with pytest.raises(InvalidSender, match="generic"):
+            accounts.add_sender(conn, "shop", "SMS Info")
+        with pytest.raises(InvalidSender, match="AMELI"):
+            accounts.add_sender(conn, "shop", "AmeliInfo")
+        accounts.add_sender(conn, "shop", "Ameli", authorised_protected=True)
+        with pytest.raises(AlreadyExists):
+            accounts.add_sender(conn, "shop", "MaBoutique")
+        listed = accounts.list_senders(conn, "shop")
+        assert [(s.sender, s.authorised_protected) for s in listed] == [
+            ("Ameli", True),
+            ("MaBoutique", False),
+        ]
+        # Not validated: whatever it asks, it leaves with its shortcode.
+        assert accounts.resolve_sender(conn, "shop", "MaBoutique") == "36034"
+        accounts.update_account(conn, "shop", validated=True)
+        assert accounts.resolve_sender(conn, "shop", "MaBoutique") == "MaBoutique"
+        assert accounts.resolve_sender(conn, "shop", None) == "36034"
+        with pytest.raises(InvalidSender, match="Unknown1"):
+            accounts.resolve_sender(conn, "shop", "Unknown1")
+        accounts.remove_sender(conn, "shop", "Ameli")
+        with pytest.raises(NotFound):
+            accounts.remove_sender(conn, "shop", "Ameli")
+
+
+def test_domains(database: Database) -> None:
+    with database.transaction() as conn:
+        assert accounts.add_domain(conn, "default", "https://Shop.Example.FR/promo") == (
+            "shop.example.fr"
+        )
+        assert accounts.add_domain(conn, "default", "bücher.de") == "xn--bcher-kva.de"
+        with pytest.raises(AlreadyExists):
+            accounts.add_domain(conn, "default", "shop.example.fr")
+        with pytest.raises(InvalidInput, match="localhost"):
+            accounts.add_domain(conn, "default", "localhost")
+        assert accounts.list_domains(conn, "default") == ["shop.example.fr", "xn--bcher-kva.de"]
+        accounts.remove_domain(conn, "default", "SHOP.example.fr")
+        assert accounts.list_domains(conn, "default") == ["xn--bcher-kva.de"]
+
+
+def test_prices_with_fallbacks(database: Database) -> None:
+    with database.transaction() as conn:
+        assert accounts.price_table(conn, "default").per_part("FR") == 1000
+        accounts.set_price(conn, "default", "fr", 45)
+        accounts.set_price(conn, "default", "FR", 50)
+        accounts.set_price(conn, "default", "*", 120)
+        table = accounts.price_table(conn, "default")
+        with pytest.raises(InvalidInput):
+            accounts.set_price(conn, "default", "France", 10)
+    assert table.per_part("FR") == 50
+    assert table.per_part("BE") == 120
+    assert table.per_part(None) == 120
+
+
+def test_keywords(database: Database) -> None:
+    with database.transaction() as conn:
+        assert accounts.add_keyword(conn, "default", "basta", "optout") == "BASTA"
+        with pytest.raises(InvalidInput):
+            accounts.add_keyword(conn, "default", "two words", "optout")
+        with pytest.raises(InvalidInput):
+            accounts.add_keyword(conn, "default", "OUI", "maybe")
+        assert accounts.keywords(conn, "default") == {"BASTA": "optout"}
+        accounts.remove_keyword(conn, "default", "basta")
+        assert accounts.keywords(conn, "default") == {}
+
+
+def test_credits_ledger_and_balance(database: Database) -> None:
+    with database.transaction() as conn:
+        accounts.update_account(conn, "default", alert_threshold_millicredits=2_000)
+        credits.add_credits(conn, "default", credits.parse_credits("10.5"), reference="PO-1")
+        entry = credits.debit(conn, "default", 3_250, reference="campaign 1")
+        assert entry.balance_after_millicredits == 7_250
+        with pytest.raises(InsufficientCredit, match=r"7\.250 credits"):
+            credits.debit(conn, "default", 8_000)
+        forced = credits.debit(conn, "default", 8_000, reason="confirmation", allow_negative=True)
+        assert forced.balance_after_millicredits == -750
+        balance = credits.balance(conn, "default")
+        history = credits.ledger(conn, "default")
+    assert balance.balance_millicredits == -750
+    assert balance.below_threshold
+    assert [e.delta_millicredits for e in history] == [-8_000, -3_250, 10_500]
+    assert sum(e.delta_millicredits for e in history) == balance.balance_millicredits
+
+
+def test_failed_debit_changes_nothing(database: Database) -> None:
+    with database.transaction() as conn:
+        credits.add_credits(conn, "default", 1_000)
+    with pytest.raises(InsufficientCredit), database.transaction() as conn:
+        credits.debit(conn, "default", 1_001)
+    with database.reader() as conn:
+        assert credits.balance(conn, "default").balance_millicredits == 1_000
+        assert len(credits.ledger(conn, "default")) == 1
+
+
+def test_transfer(database: Database) -> None:
+    with database.transaction() as conn:
+        accounts.create_account(conn, "child")
+        credits.add_credits(conn, "default", 5_000)
+        out, into = credits.transfer(conn, "default", "child", 2_000)
+        assert (out.balance_after_millicredits, into.balance_after_millicredits) == (3_000, 2_000)
+        with pytest.raises(InsufficientCredit):
+            credits.transfer(conn, "child", "default", 2_001)
+        with pytest.raises(InvalidInput):
+            credits.transfer(conn, "child", "child", 1)
+        assert credits.balance(conn, "child").balance_millicredits == 2_000
+        assert credits.balance(conn, "default").balance_millicredits == 3_000
+
+
+@pytest.mark.parametrize(
+    ("text", "millicredits"), [("1", 1000), ("0.001", 1), ("12,5", 12500), ("1_000", 1_000_000)]
+)
+def test_parse_credits(text: str, millicredits: int) -> None:
+    assert credits.parse_credits(text) == millicredits
+    assert credits.parse_credits(credits.format_credits(millicredits).replace(",", "")) == (
+        millicredits
+    )
+
+
+@pytest.mark.parametrize("text", ["-1", "1.0001", "abc", "1e3", ""])
+def test_parse_credits_refuses(text: str) -> None:
+    with pytest.raises(InvalidInput):
+        credits.parse_credits(text)
+
+
+def test_accounts_are_isolated(database: Database) -> None:
+    """Nothing account A does is visible from, or changes, account B."""
+    with database.transaction() as conn:
+        a = accounts.create_account(conn, "a")
+        b = accounts.create_account(conn, "b")
+        accounts.add_sender(conn, a, "ShopA")
+        accounts.add_domain(conn, a, "a.example")
+        accounts.set_price(conn, a, "FR", 10)
+        accounts.add_keyword(conn, a, "BASTA", "optout")
+        credits.add_credits(conn, a, 1_000)
+        optouts.record_optout(conn, a, "+33612345678", source="manual")
+        assert accounts.list_senders(conn, b) == []
+        assert accounts.list_domains(conn, b) == []
+        assert accounts.price_table(conn, b).per_part("FR") == 1000
+        assert accounts.keywords(conn, b) == {}
+        assert credits.balance(conn, b).balance_millicredits == 0
+        assert credits.ledger(conn, b) == []
+        assert optouts.is_suppressed(conn, b, "+33612345678") is None
+        assert optouts.list_optouts(conn, b) == []
+        assert optouts.suppressed_among(conn, b, ["+33612345678"]) == set()
+        assert len(optouts.load_suppression(conn, b)) == 0
+        with pytest.raises(NotFound):
+            accounts.remove_sender(conn, b, "ShopA")
