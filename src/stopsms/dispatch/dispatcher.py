@@ -56,6 +56,8 @@ __all__ = ["DispatchStats", "Dispatcher"]
 log = logging.getLogger(__name__)
 
 _SUBMITTING = MessageStatus.SUBMITTING.value
+#: The STOP confirmation goes to a number that just opted out: never suppressed, never held.
+CONFIRMATION = "confirmation"
 #: How much sending time one chunk represents at a finite rate: small enough that pacing
 #: and window checks are fine-grained, large enough to keep the provider's window full.
 _CHUNK_SECONDS = 0.1
@@ -208,6 +210,9 @@ class Dispatcher:
         by_campaign, by_account = policies
         gate = self.gate
         for m in messages:
+            if m.kind == CONFIRMATION:  # the one SMS an opted-out number must still get
+                chunk.sendable.append(m)
+                continue
             if gate.is_blocked(m.account_id, m.phone, m.sender):
                 chunk.excluded.setdefault("opted_out", []).append(m.id)
                 continue
@@ -254,9 +259,13 @@ class Dispatcher:
         self.stats.released += released
         # Re-check the gate: a STOP may have been committed while that transaction ran.
         late_block = [
-            m.id for m in to_send if self.gate.is_blocked(m.account_id, m.phone, m.sender)
+            m.id
+            for m in to_send
+            if m.kind != CONFIRMATION and self.gate.is_blocked(m.account_id, m.phone, m.sender)
         ]
-        late_back = [m.id for m in to_send if self.gate.is_pending(m.phone)]
+        late_back = [
+            m.id for m in to_send if m.kind != CONFIRMATION and self.gate.is_pending(m.phone)
+        ]
         late = set(late_block) | set(late_back)
         to_send = [m for m in to_send if m.id not in late]
         results: list[SubmitResult] = []
@@ -391,7 +400,7 @@ def _before_wire(conn: Connection, chunk: _Chunk, now: datetime) -> tuple[list[C
             paused.append(m.id)
         else:
             cancelled.append(m.id)
-    stopped = outbox.opted_out(conn, active)
+    stopped = outbox.opted_out(conn, [m for m in active if m.kind != CONFIRMATION])
     sendable = [m for m in active if m.id not in stopped]
     excluded = dict(chunk.excluded)
     if stopped:
