@@ -287,12 +287,12 @@ def test_duplicates_are_excluded_and_charged_once(database: Database) -> None:
         )
         campaign = created.campaign
         account = get_account(c, "default")
-        decider = Decider.for_campaign(c, campaign, account, created_at=NOW)
+        decider = Decider.for_campaign(c, campaign, account)
         (rows,) = list(recipient_chunks(c, campaign, with_custom=False))
         # The schema keeps one contact per number; a list read twice is the same as a file
         # with the same person twice: only the first is ready.
         out = decider.decide([*rows, *rows])
-    assert [(r[8], r[9]) for r in out] == [("ready", None), ("excluded", "duplicate")]
+    assert [(r[3], r[4]) for r in out] == [("ready", None), ("excluded", "duplicate")]
     summary = decider.finish()
     assert summary.credits_millicredits == 1000
     assert summary.excluded == {"duplicate": 1}

@@ -41,6 +41,7 @@ preparation: it runs in a read transaction and writes nothing.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +68,7 @@ from stopsms.domain.errors import InvalidSender
 from stopsms.domain.mention import AccountType, MentionStyle, MessageType
 from stopsms.domain.senders import effective_sender
 from stopsms.domain.template import STANDARD_FIELDS, Template
+from stopsms.domain.text import Encoding
 from stopsms.domain.urls import find_links, unverified_domains
 from stopsms.services.accounts import (
     Account,
@@ -103,18 +105,23 @@ CHUNK = 20_000
 #: Messages not yet debited: what other campaigns have already been promised.
 WAITING_STATUSES = ("pending", "held", "claimed", "submitting")
 _CONSENTED = frozenset({"opt_in", "customer"})
-_LINKISH = (".", "/")
+
+
+def _linkish(value: str) -> bool:
+    """Whether a field value could hold (part of) a link: no host without a dot."""
+    return "." in value
+
 
 InsertRow = tuple[Any, ...]
-_COLUMNS = (
-    "account_id",
-    "campaign_id",
+Writer = Callable[[list[InsertRow]], None]
+"""An outbox row's per-recipient columns, in :data:`_VARYING` order."""
+#: Columns that are the same for every message of a campaign.
+_CONSTANT = ("account_id", "campaign_id", "sender", "kind", "priority", "created_at")
+#: Columns decided per recipient (what :meth:`Decider.decide` returns).
+_VARYING = (
     "contact_id",
     "phone_e164",
     "region",
-    "sender",
-    "kind",
-    "priority",
     "decision",
     "reason",
     "text",
@@ -122,7 +129,6 @@ _COLUMNS = (
     "segments",
     "price_millicredits",
     "status",
-    "created_at",
 )
 
 
@@ -186,6 +192,20 @@ def recipient_chunks(
         .where(lm.c.list_id == campaign.list_id, c.c.account_id == campaign.account_id)
         .order_by(lm.c.contact_id)
     )
+    if connection.dialect.name == "sqlite":
+        # The driver's own tuples: no Row objects on the hot path.
+        compiled = query.compile(
+            dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        params = [compiled.params[name] for name in compiled.positiontup or ()]
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(str(compiled), params)
+            while rows := cursor.fetchmany(chunk):
+                yield rows
+        finally:
+            cursor.close()
+        return
     result = connection.execute(query, execution_options={"yield_per": chunk})
     for part in result.partitions():
         yield [tuple(row) for row in part]
@@ -264,7 +284,6 @@ class Decider:
         key_of: Callable[[str], str],
         verified: list[str],
         sender_allowed: bool,
-        created_at: Any,
         keep_regions: bool = False,
     ) -> None:
         self.campaign = campaign
@@ -276,7 +295,6 @@ class Decider:
         self.key_of = key_of
         self.verified = verified
         self.sender_allowed = sender_allowed
-        self.created_at = created_at
         self.keep_regions = keep_regions
         self.static_links_ok = not unverified_domains(template.static_text, verified)
         probe = "zq9probe9qz"
@@ -284,7 +302,7 @@ class Decider:
         self.links_need_fields = any(probe in link.text for link in find_links(rendered))
         self.summary = PreparationSummary(campaign.id)
         self.reasons: Counter[str] = Counter()
-        self.encodings: Counter[str] = Counter()
+        self.encodings: Counter[Encoding] = Counter()
         self.seen: set[str] = set()
         self.spent = 0
         self.broke = False
@@ -294,6 +312,7 @@ class Decider:
         index = {"first_name": 3, "last_name": 4, "email": 5, "company": 6}
         self.standard = [(name, index[name]) for name in fields if name in index]
         self.custom = [name for name in fields if name not in STANDARD_FIELDS]
+        self.single = self.standard[0] if len(self.standard) == 1 and not self.custom else None
 
     @classmethod
     def for_campaign(
@@ -302,7 +321,6 @@ class Decider:
         campaign: Campaign,
         account: Account,
         *,
-        created_at: Any,
         keep_regions: bool = False,
     ) -> Decider:
         """Everything the decisions need, read once (prices, domains, sender, credits)."""
@@ -332,14 +350,19 @@ class Decider:
             key_of=keyer(connection).key if erased else str,
             verified=account_domains(connection, account),
             sender_allowed=sender_allowed,
-            created_at=created_at,
             keep_regions=keep_regions,
         )
 
     def _values(self, row: Sequence[Any]) -> dict[str, str]:
+        if self.single is not None:
+            return {self.single[0]: row[self.single[1]] or ""}
         values = {name: row[i] or "" for name, i in self.standard}
         if self.custom:
-            custom = row[7] if isinstance(row[7], dict) else {}
+            custom = row[7]
+            if isinstance(custom, str):  # raw SQLite rows hold the JSON text
+                custom = json.loads(custom)
+            if not isinstance(custom, dict):
+                custom = {}
             for name in self.custom:
                 value = custom.get(name)
                 values[name] = "" if value is None else str(value)
@@ -347,12 +370,7 @@ class Decider:
 
     def decide(self, rows: Sequence[Sequence[Any]]) -> list[InsertRow]:
         """The outbox rows for ``rows`` (query order), in that order."""
-        campaign = self.campaign
-        marketing = campaign.type is MessageType.MARKETING
-        account_id, campaign_id, sender = campaign.account_id, campaign.id, campaign.sender
-        kind = campaign.type.value
-        priority = PRIORITY_MARKETING if marketing else PRIORITY_INFORMATIVE
-        created = self.created_at
+        marketing = self.campaign.type is MessageType.MARKETING
         seen, erased_keys, key_of = self.seen, self.erased_keys, self.key_of
         reasons, encodings = self.reasons, self.encodings
         compose = self.composer.compose_fast
@@ -362,6 +380,11 @@ class Decider:
         links_need_fields = self.links_need_fields
         sender_ok, static_ok = self.sender_allowed, self.static_links_ok
         keep = self.keep_regions
+        gsm7 = Encoding.GSM7
+        gsm7_name, ucs2_name = Encoding.GSM7.value, Encoding.UCS2.value
+        spent, available, broke = self.spent, self.available, self.broke
+        parts = gsm_count = ucs_count = 0
+        prices: dict[str, int] = {}
         out: list[InsertRow] = []
         append = out.append
         for row in rows:
@@ -385,68 +408,53 @@ class Decider:
                     reason = "url_not_allowed"
             if reason is None:
                 values = values_of(row) if has_fields else {}
-                if has_fields and (
-                    links_need_fields or any(c in v for v in values.values() for c in _LINKISH)
-                ):
+                if has_fields and (links_need_fields or _linkish("".join(values.values()))):
                     body = self.template.render(values)
                     if unverified_domains(body, self.verified):
                         reason = "url_not_allowed"
                 if reason is None:
                     text, encoding, _units, segments = compose(values, region)
-                    price = segments * price_of(region)
-                    if self.broke or self.spent + price > self.available:
-                        self.broke = True
+                    unit = prices.get(region)
+                    if unit is None:
+                        unit = prices[region] = price_of(region)
+                    price = segments * unit
+                    if broke or spent + price > available:
+                        broke = True
                         reason = "insufficient_credit"
                     else:
-                        self.spent += price
-                        encodings[encoding.value] += 1
-                        self.summary.parts += segments
+                        spent += price
+                        parts += segments
+                        if encoding is gsm7:
+                            gsm_count += 1
+                            encoding_name = gsm7_name
+                        else:
+                            ucs_count += 1
+                            encoding_name = ucs2_name
                         if keep:
                             self.ready_by_region.setdefault(region, []).append(phone)
                             if self.sample is None:
                                 self.sample = (values, region)
                         append(
                             (
-                                account_id,
-                                campaign_id,
                                 contact_id,
                                 phone,
                                 region,
-                                sender,
-                                kind,
-                                priority,
                                 "ready",
                                 None,
                                 text,
-                                encoding.value,
+                                encoding_name,
                                 segments,
                                 price,
                                 "pending",
-                                created,
                             )
                         )
                         continue
             reasons[reason] += 1
-            append(
-                (
-                    account_id,
-                    campaign_id,
-                    contact_id,
-                    phone,
-                    region,
-                    sender,
-                    kind,
-                    priority,
-                    "excluded",
-                    reason,
-                    None,
-                    None,
-                    0,
-                    0,
-                    "excluded",
-                    created,
-                )
-            )
+            append((contact_id, phone, region, "excluded", reason, None, None, 0, 0, "excluded"))
+        self.spent, self.broke = spent, broke
+        self.summary.parts += parts
+        encodings[Encoding.GSM7] += gsm_count
+        encodings[Encoding.UCS2] += ucs_count
         return out
 
     def finish(self) -> PreparationSummary:
@@ -455,7 +463,7 @@ class Decider:
         s.excluded = {e.value: self.reasons[e.value] for e in Exclusion if self.reasons[e.value]}
         s.ready = sum(self.encodings.values())
         s.targeted = s.ready + s.excluded_total
-        s.encodings = dict(self.encodings)
+        s.encodings = {e.value: n for e, n in self.encodings.items() if n}
         s.credits_millicredits = self.spent
         s.available_millicredits = self.available
         return s
@@ -464,9 +472,24 @@ class Decider:
 # -- writing ----------------------------------------------------------------------------------
 
 
-def _writer(connection: Connection) -> Callable[[list[InsertRow]], None]:
-    """A function writing outbox rows fast on this backend (COPY on PostgreSQL)."""
-    names = ", ".join(_COLUMNS)
+def _writer(connection: Connection, campaign: Campaign, created_at: datetime) -> Writer:
+    """A function writing a campaign's outbox rows fast on this backend.
+
+    PostgreSQL: ``COPY``. SQLite: ``executemany`` binding only the per-recipient columns (the
+    campaign's constants are literals of the statement: binding is most of the cost).
+    """
+    priority = (
+        PRIORITY_MARKETING if campaign.type is MessageType.MARKETING else PRIORITY_INFORMATIVE
+    )
+    constants = (
+        campaign.account_id,
+        campaign.id,
+        campaign.sender,
+        campaign.type.value,
+        priority,
+        _stored(connection, created_at),
+    )
+    names = ", ".join(_CONSTANT + _VARYING)
     if connection.dialect.name == "postgresql":
         raw = connection.connection.driver_connection
         assert raw is not None
@@ -474,11 +497,12 @@ def _writer(connection: Connection) -> Callable[[list[InsertRow]], None]:
         def copy(rows: list[InsertRow]) -> None:
             with raw.cursor() as cursor, cursor.copy(f"COPY messages ({names}) FROM STDIN") as cp:
                 for row in rows:
-                    cp.write_row(row)
+                    cp.write_row(constants + row)
 
         return copy
-    marks = ", ".join("?" for _ in _COLUMNS)
-    sql = f"INSERT INTO messages ({names}) VALUES ({marks})"
+    literals = ", ".join(_sql_literal(value) for value in constants)
+    marks = ", ".join("?" for _ in _VARYING)
+    sql = f"INSERT INTO messages ({names}) VALUES ({literals}, {marks})"
 
     def executemany(rows: list[InsertRow]) -> None:
         cursor = connection.connection.cursor()
@@ -488,6 +512,12 @@ def _writer(connection: Connection) -> Callable[[list[InsertRow]], None]:
             cursor.close()
 
     return executemany
+
+
+def _sql_literal(value: object) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _stored(connection: Connection, value: datetime) -> Any:
@@ -593,8 +623,8 @@ def _prepare(
         update(t.campaigns).where(t.campaigns.c.id == campaign_id).values(status=preparing.value)
     )
     now = clock.now()
-    decider = Decider.for_campaign(connection, campaign, acc, created_at=_stored(connection, now))
-    write = _writer(connection)
+    decider = Decider.for_campaign(connection, campaign, acc)
+    write = _writer(connection, campaign, now)
     for rows in recipient_chunks(connection, campaign, with_custom=bool(decider.custom)):
         write(decider.decide(rows))
     connection.execute(
