@@ -56,7 +56,7 @@ def _populate(database: Database, name: str, first: int, count: int) -> None:
         raw.executemany(
             "INSERT INTO contacts (id, account_id, phone_e164, region, first_name, consent,"
             " created_at, updated_at) VALUES (?, ?, ?, 'FR', ?, ?, ?, ?)",
-            (
+            [
                 (
                     first + i + 1,
                     account_id,
@@ -67,18 +67,18 @@ def _populate(database: Database, name: str, first: int, count: int) -> None:
                     at,
                 )
                 for i, number in enumerate(numbers)
-            ),
+            ],
         )
         raw.executemany(
             "INSERT INTO list_members (list_id, contact_id) VALUES (?, ?)",
-            ((list_id, first + i + 1) for i in range(count)),
+            [(list_id, first + i + 1) for i in range(count)],
         )
         opted = numbers[::20]
         keys = keyer(connection).keys(opted)
         raw.executemany(
             "INSERT INTO optouts (account_id, phone_key, phone_e164, scope, sender, source,"
             " recorded_by, recorded_at) VALUES (?, ?, ?, 'account', '', 'import', 'bench', ?)",
-            ((account_id, key, number, at) for key, number in zip(keys, opted, strict=True)),
+            [(account_id, key, number, at) for key, number in zip(keys, opted, strict=True)],
         )
         raw.close()
 
