@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
+from stopsms.cli.accounts import accounts_app, credits_app, domains_app, senders_app
 from stopsms.domain.errors import InvalidSender, UnknownPolicy
 from stopsms.services import accounts, credits, optouts
 from stopsms.services.errors import (
@@ -239,3 +243,83 @@ def test_accounts_are_isolated(database: Database) -> None:
         assert len(optouts.load_suppression(conn, b)) == 0
         with pytest.raises(NotFound):
             accounts.remove_sender(conn, b, "ShopA")
+
+
+# -- command line ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
+    monkeypatch.delenv("STOPSMS_ACCOUNT", raising=False)
+    return CliRunner()
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    for name, sub in (
+        ("accounts", accounts_app),
+        ("senders", senders_app),
+        ("domains", domains_app),
+        ("credits", credits_app),
+    ):
+        app.add_typer(sub, name=name)
+    return app
+
+
+def test_cli_accounts_round_trip(cli: CliRunner) -> None:
+    app = _app()
+    steps = [
+        ["accounts", "create", "shop", "--shortcode", "36034", "--brand", "Ma Boutique"],
+        [
+            "accounts",
+            "set",
+            "shop",
+            "--validated",
+            "--price",
+            "FR=0.045",
+            "--keyword",
+            "BASTA=optout",
+        ],
+        ["senders", "add", "MaBoutique", "--account", "shop"],
+        ["domains", "add", "shop.example.fr", "-a", "shop"],
+        ["credits", "add", "100", "-a", "shop", "--reference", "PO-7"],
+        ["credits", "transfer", "25.5", "--to", "default", "-a", "shop"],
+    ]
+    for step in steps:
+        result = cli.invoke(app, step)
+        assert result.exit_code == 0, (step, result.output)
+    shown = json.loads(cli.invoke(app, ["accounts", "show", "shop", "--json"]).stdout)
+    assert shown["validated"]
+    assert shown["mention"] == "STOP 36034"
+    assert shown["prices_millicredits"] == {"FR": 45, "*": 1000}
+    assert shown["keywords"] == {"BASTA": "optout"}
+    assert [s["sender"] for s in shown["senders"]] == ["MaBoutique"]
+    assert shown["domains"] == ["shop.example.fr"]
+    balance = json.loads(cli.invoke(app, ["credits", "show", "-a", "shop", "--json"]).stdout)
+    assert balance["balance_millicredits"] == 74_500
+    assert [e["reason"] for e in balance["ledger"]] == ["transfer_out", "top_up"]
+    default = json.loads(cli.invoke(app, ["credits", "show", "--json"]).stdout)
+    assert default["balance_millicredits"] == 25_500
+    human = cli.invoke(app, ["accounts", "show", "shop"])
+    assert "STOP 36034" in human.output
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["accounts", "create", "default"], "default"),
+        (["accounts", "set", "default", "--type", "spam"], "spam"),
+        (["accounts", "show", "ghost"], "ghost"),
+        (["senders", "add", "SMS Info"], "SMS Info"),
+        (["domains", "add", "not a domain"], "not a domain"),
+        (["credits", "add", "1.23456"], "1.23456"),
+        (["credits", "transfer", "5", "--to", "default"], "default"),
+        (["accounts", "set", "default", "--price", "FR"], "FR"),
+    ],
+)
+def test_cli_errors_are_one_clear_line(cli: CliRunner, args: list[str], named: str) -> None:
+    result = cli.invoke(_app(), args)
+    assert result.exit_code == 2
+    assert named in result.output
+    assert "Traceback" not in result.output

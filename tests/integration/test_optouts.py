@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import openpyxl
 import pytest
+import typer
 from sqlalchemy import insert, select
+from typer.testing import CliRunner
 
+from stopsms.cli.optouts import erase, optouts_app
 from stopsms.domain.errors import InvalidPhoneNumber
 from stopsms.services import accounts, erasure, optout_files, optouts
 from stopsms.services.consent import record_consent
@@ -352,3 +356,111 @@ def test_erasure_of_a_person_who_never_said_stop_suppresses(database: Database) 
         record = optouts.is_suppressed(conn, "default", BOB)
     assert record is not None
     assert (record.source, record.phone_e164) == ("manual", None)
+
+
+# -- command line ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
+    monkeypatch.delenv("STOPSMS_ACCOUNT", raising=False)
+    return CliRunner()
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    app.add_typer(optouts_app, name="optouts")
+    contacts = typer.Typer()
+    contacts.command("erase")(erase)
+    contacts.command("noop")(lambda: None)
+    app.add_typer(contacts, name="contacts")
+    return app
+
+
+def test_cli_add_check_remove(cli: CliRunner) -> None:
+    app = _app()
+    added = cli.invoke(app, ["optouts", "add", "06 12 34 56 78", "--reason", "phoned"])
+    assert added.exit_code == 0, added.output
+    assert "+33612345678 opted out" in added.output
+    checked = cli.invoke(app, ["optouts", "check", "0612345678", "--json"])
+    assert checked.exit_code == 0
+    answer = json.loads(checked.stdout)
+    assert answer["suppressed"]
+    assert answer["by"]["detail"] == "phoned"
+    refused = cli.invoke(app, ["optouts", "remove", "0612345678", "--evidence", " "])
+    assert refused.exit_code == 2
+    assert "evidence" in refused.output
+    assert "Traceback" not in refused.output
+    removed = cli.invoke(app, ["optouts", "remove", "0612345678", "--evidence", "SMS START"])
+    assert removed.exit_code == 0, removed.output
+    checked = cli.invoke(app, ["optouts", "check", "0612345678"])
+    assert "not suppressed" in checked.output
+    assert "revoked" in checked.output
+
+
+def test_cli_bad_number_is_one_line(cli: CliRunner) -> None:
+    result = cli.invoke(_app(), ["optouts", "add", "12ab"])
+    assert result.exit_code == 2
+    assert "12ab" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_cli_unknown_account(cli: CliRunner) -> None:
+    result = cli.invoke(_app(), ["optouts", "list", "--account", "ghost"])
+    assert result.exit_code == 2
+    assert "ghost" in result.output
+
+
+def test_cli_import_list_export(cli: CliRunner, tmp_path: Path) -> None:
+    app = _app()
+    source = tmp_path / "stop.csv"
+    source.write_text("numero;motif\n0612345678;x\n0698765432;\nabc;\n", encoding="utf-8")
+    rejects = tmp_path / "rejects.csv"
+    imported = cli.invoke(app, ["optouts", "import", str(source), "--rejects", str(rejects)])
+    assert imported.exit_code == 0, imported.output
+    assert "2 added" in imported.output
+    assert rejects.read_text(encoding="utf-8").splitlines()[1].startswith("4,abc,")
+    listed = cli.invoke(app, ["optouts", "list", "--json"])
+    assert {r["phone_e164"] for r in json.loads(listed.stdout)} == {ALICE, BOB}
+    exported = cli.invoke(app, ["optouts", "export"])
+    assert exported.exit_code == 0
+    assert len(exported.stdout.splitlines()) == 3
+    xlsx = tmp_path / "out.xlsx"
+    written = cli.invoke(app, ["optouts", "export", "--output", str(xlsx)])
+    assert written.exit_code == 0, written.output
+    assert xlsx.read_bytes()[:2] == b"PK"
+    missing = cli.invoke(app, ["optouts", "import", str(tmp_path / "nope.csv")])
+    assert missing.exit_code == 2
+    assert "nothing was changed" in missing.output
+
+
+def test_cli_review(cli: CliRunner, database: Database) -> None:
+    with database.transaction() as conn:
+        first = optouts.record_optout(
+            conn, "default", ALICE, source="keyword", detail="ok stop", uncertain=True
+        ).optout
+        second = optouts.record_optout(
+            conn, "default", BOB, source="keyword", detail="stop la livraison", uncertain=True
+        ).optout
+    app = _app()
+    queue = cli.invoke(app, ["optouts", "review", "--json"])
+    assert [r["id"] for r in json.loads(queue.stdout)] == [first.id, second.id]
+    assert cli.invoke(app, ["optouts", "review", "--confirm", str(first.id)]).exit_code == 0
+    no_evidence = cli.invoke(app, ["optouts", "review", "--dismiss", str(second.id)])
+    assert no_evidence.exit_code == 2
+    dismissed = cli.invoke(
+        app, ["optouts", "review", "--dismiss", str(second.id), "--evidence", "delivery"]
+    )
+    assert dismissed.exit_code == 0, dismissed.output
+    assert "nothing to review" in cli.invoke(app, ["optouts", "review"]).output
+
+
+def test_cli_erase(cli: CliRunner, database: Database) -> None:
+    with database.transaction() as conn:
+        record_consent(conn, "default", ALICE, "opt_in", source="form")
+    result = cli.invoke(_app(), ["contacts", "erase", "0612345678"])
+    assert result.exit_code == 0, result.output
+    assert "erased" in result.output
+    with database.reader() as conn:
+        assert optouts.is_suppressed(conn, "default", ALICE) is not None

@@ -1,0 +1,455 @@
+"""``stopsms accounts|senders|domains|credits``: accounts and what they may do.
+
+Sub-apps (registered in :mod:`stopsms.cli.main`): ``accounts_app``, ``senders_app``,
+``domains_app``, ``credits_app``. Every command acting on an account takes ``--account NAME``
+(default: ``STOPSMS_ACCOUNT`` or ``default``). Errors are one line on stderr, exit code 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from stopsms.cli.console import console, escape, fail, handles_errors, print_json
+from stopsms.config import load_settings
+from stopsms.services import accounts as svc
+from stopsms.services import credits as money
+from stopsms.services.errors import InvalidInput
+from stopsms.store.database import open_database
+
+__all__ = [
+    "AccountOption",
+    "JsonOption",
+    "accounts_app",
+    "credits_app",
+    "domains_app",
+    "senders_app",
+    "transaction",
+]
+
+accounts_app = typer.Typer(help="Accounts (licences): type, shortcode, mention, scope, prices.")
+senders_app = typer.Typer(help="Sender IDs an account may use (rule 9).")
+domains_app = typer.Typer(help="Verified URL domains of an account (rule 10).")
+credits_app = typer.Typer(help="Credit balance, top-ups and transfers (rule 12).")
+
+AccountOption = Annotated[
+    str | None,
+    typer.Option(
+        "--account", "-a", help="Account to act on (default: STOPSMS_ACCOUNT or 'default')."
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def account_name(account: str | None) -> str:
+    """The ``--account`` given, else the configured default."""
+    return account or load_settings().default_account
+
+
+@contextmanager
+def transaction() -> Iterator[Connection]:
+    """Open the configured database (migrating it) and run the block in one transaction.
+
+    Database failures become one clear line, like every other refusal.
+    """
+    url = load_settings().database_url
+    try:
+        database = open_database(url)
+    except SQLAlchemyError as error:
+        fail(f"cannot open the database {escape(url)}: {escape(_reason(error))}")
+    try:
+        with database.transaction() as connection:
+            yield connection
+    except SQLAlchemyError as error:
+        fail(f"database error: {escape(_reason(error))}")
+    finally:
+        database.close()
+
+
+def _reason(error: SQLAlchemyError) -> str:
+    """The driver's own message, first line only (no SQL echo, no traceback)."""
+    return str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return dataclasses.asdict(value)
+
+
+def _account_dict(account: svc.Account) -> dict[str, Any]:
+    data = _as_dict(account)
+    data["mention"] = account.mention
+    data["balance"] = money.format_credits(account.balance_millicredits)
+    return data
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+# -- accounts -----------------------------------------------------------------------------------
+
+
+@accounts_app.command("create")
+@handles_errors
+def create(
+    name: Annotated[str, typer.Argument(help="Unique account name.")],
+    type: Annotated[str, typer.Option("--type", help="marketing or notification.")] = "marketing",
+    shortcode: Annotated[str, typer.Option(help="Default shortcode (sender fallback, STOP).")] = (
+        "00000"
+    ),
+    brand: Annotated[str | None, typer.Option(help="Name in the STOP confirmation.")] = None,
+    validated: Annotated[bool, typer.Option(help="The account passed validation.")] = False,
+    mention_format: Annotated[str, typer.Option(help="e.g. 'STOP {shortcode}'.")] = (
+        "STOP {shortcode}"
+    ),
+    optout_scope: Annotated[str, typer.Option(help="account or sender.")] = "account",
+    window_policy: Annotated[str | None, typer.Option(help="Sending-hours policy name.")] = None,
+    unsubscribe_url: Annotated[str | None, typer.Option(help="Outside France.")] = None,
+    json: JsonOption = False,
+) -> None:
+    """Create an account."""
+    with transaction() as conn:
+        account = svc.create_account(
+            conn,
+            name,
+            type=type,
+            shortcode=shortcode,
+            brand=brand,
+            validated=validated,
+            mention_format=mention_format,
+            optout_scope=optout_scope,
+            window_policy=window_policy,
+            unsubscribe_url=unsubscribe_url,
+        )
+    if json:
+        print_json(_account_dict(account))
+    else:
+        console.print(f"created account [bold]{escape(account.name)}[/] (id {account.id})")
+
+
+@accounts_app.command("list")
+@handles_errors
+def list_(json: JsonOption = False) -> None:
+    """List every account."""
+    with transaction() as conn:
+        found = svc.list_accounts(conn)
+    if json:
+        print_json([_account_dict(a) for a in found])
+        return
+    table = Table("name", "type", "validated", "shortcode", "scope", "balance")
+    for a in found:
+        table.add_row(
+            escape(a.name),
+            a.type,
+            _yes(a.validated),
+            a.shortcode,
+            a.optout_scope,
+            money.format_credits(a.balance_millicredits),
+        )
+    console.print(table)
+
+
+@accounts_app.command("show")
+@handles_errors
+def show(
+    name: Annotated[str | None, typer.Argument(help="Account (default: --account).")] = None,
+    account: AccountOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Show an account: settings, senders, domains, prices, keywords, balance."""
+    with transaction() as conn:
+        acc = svc.get_account(conn, name or account_name(account))
+        senders = svc.list_senders(conn, acc)
+        domains = svc.list_domains(conn, acc)
+        prices = svc.price_table(conn, acc)
+        keywords = svc.keywords(conn, acc)
+    if json:
+        data = _account_dict(acc)
+        data.update(
+            senders=[_as_dict(s) for s in senders],
+            domains=domains,
+            prices_millicredits=dict(prices.by_region, **{"*": prices.fallback_millicredits}),
+            keywords=keywords,
+        )
+        print_json(data)
+        return
+    table = Table(title=f"account {escape(acc.name)}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    rows = {
+        "type": acc.type,
+        "validated": _yes(acc.validated),
+        "shortcode": acc.shortcode,
+        "mention": f"{acc.mention} ({'on' if acc.mention_enabled else 'off'})",
+        "unsubscribe url": acc.unsubscribe_url or "-",
+        "opt-out scope": acc.optout_scope,
+        "window policy": acc.window_policy or "(per country)",
+        "brand": acc.brand,
+        "confirmation": acc.confirmation,
+        "balance": f"{money.format_credits(acc.balance_millicredits)} credits",
+        "alert threshold": f"{money.format_credits(acc.alert_threshold_millicredits)} credits",
+        "senders": ", ".join(s.sender for s in senders) or "-",
+        "domains": ", ".join(domains) or "-",
+        "prices / part": ", ".join(
+            [f"{r} {money.format_credits(p)}" for r, p in sorted(prices.by_region.items())]
+            + [f"* {money.format_credits(prices.fallback_millicredits)}"]
+        ),
+        "keywords": ", ".join(f"{k}={v}" for k, v in sorted(keywords.items())) or "-",
+        "created": acc.created_at.isoformat(timespec="seconds"),
+    }
+    for key, value in rows.items():
+        table.add_row(key, escape(value))
+    console.print(table)
+
+
+def _pairs(values: list[str], option: str) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip() or not rest.strip():
+            raise InvalidInput(option, value, "expected KEY=VALUE")
+        pairs.append((key.strip(), rest.strip()))
+    return pairs
+
+
+@accounts_app.command("set")
+@handles_errors
+def set_(
+    name: Annotated[str, typer.Argument(help="Account to change.")],
+    type: Annotated[str | None, typer.Option("--type", help="marketing or notification.")] = None,
+    validated: Annotated[bool | None, typer.Option("--validated/--not-validated")] = None,
+    shortcode: Annotated[str | None, typer.Option()] = None,
+    mention_format: Annotated[str | None, typer.Option(help="e.g. 'STOP au {shortcode}'.")] = None,
+    mention: Annotated[
+        bool | None, typer.Option("--mention/--no-mention", help="Notification accounts only.")
+    ] = None,
+    unsubscribe_url: Annotated[str | None, typer.Option(help="'' clears it.")] = None,
+    optout_scope: Annotated[str | None, typer.Option(help="account or sender.")] = None,
+    window_policy: Annotated[str | None, typer.Option(help="'' clears it.")] = None,
+    brand: Annotated[str | None, typer.Option()] = None,
+    confirmation_text: Annotated[str | None, typer.Option(help="May use {brand}.")] = None,
+    alert_threshold: Annotated[str | None, typer.Option(help="Credits, e.g. 100.")] = None,
+    price: Annotated[
+        list[str] | None, typer.Option(help="REGION=CREDITS per part, e.g. FR=0.045 or *=0.1.")
+    ] = None,
+    keyword: Annotated[
+        list[str] | None, typer.Option(help="WORD=INTENT (optout, optin, help).")
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Change an account's settings, prices and keywords."""
+    changes: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "type": type,
+            "validated": validated,
+            "shortcode": shortcode,
+            "mention_format": mention_format,
+            "mention_enabled": mention,
+            "optout_scope": optout_scope,
+            "brand": brand,
+            "confirmation_text": confirmation_text,
+        }.items()
+        if value is not None
+    }
+    for key, value in (("unsubscribe_url", unsubscribe_url), ("window_policy", window_policy)):
+        if value is not None:
+            changes[key] = value or None
+    if alert_threshold is not None:
+        changes["alert_threshold_millicredits"] = money.parse_credits(alert_threshold)
+    prices = _pairs(price or [], "--price")
+    keywords = _pairs(keyword or [], "--keyword")
+    with transaction() as conn:
+        acc = svc.update_account(conn, name, **changes)
+        for region, credits_text in prices:
+            svc.set_price(conn, acc, region, money.parse_credits(credits_text))
+        for word, intent in keywords:
+            svc.add_keyword(conn, acc, word, intent)
+    if json:
+        print_json(_account_dict(acc))
+    else:
+        console.print(f"updated account [bold]{escape(acc.name)}[/]")
+
+
+# -- senders ------------------------------------------------------------------------------------
+
+
+@senders_app.command("add")
+@handles_errors
+def senders_add(
+    sender: Annotated[str, typer.Argument(help="3–11 letters/digits, a shortcode or +E.164.")],
+    authorised: Annotated[
+        bool, typer.Option(help="A written authorisation covers a generic/protected name.")
+    ] = False,
+    account: AccountOption = None,
+) -> None:
+    """Add a sender ID to the account's list."""
+    with transaction() as conn:
+        added = svc.add_sender(conn, account_name(account), sender, authorised_protected=authorised)
+        acc = svc.get_account(conn, account_name(account))
+    console.print(
+        f"sender [bold]{escape(added.sender)}[/] ({added.kind}) added to {escape(acc.name)}"
+    )
+    if not acc.validated:
+        console.print(
+            f"note: {escape(acc.name)} is not validated, so its messages leave from its "
+            f"shortcode {acc.shortcode} until it is (stopsms accounts set {escape(acc.name)}"
+            " --validated)"
+        )
+
+
+@senders_app.command("list")
+@handles_errors
+def senders_list(account: AccountOption = None, json: JsonOption = False) -> None:
+    """List the account's sender IDs."""
+    with transaction() as conn:
+        found = svc.list_senders(conn, account_name(account))
+    if json:
+        print_json([_as_dict(s) for s in found])
+        return
+    table = Table("sender", "kind", "authorised", "added")
+    for s in found:
+        table.add_row(
+            escape(s.sender), s.kind, _yes(s.authorised_protected), s.created_at.date().isoformat()
+        )
+    console.print(table)
+
+
+@senders_app.command("remove")
+@handles_errors
+def senders_remove(sender: str, account: AccountOption = None) -> None:
+    """Remove a sender ID from the account's list."""
+    with transaction() as conn:
+        svc.remove_sender(conn, account_name(account), sender)
+    console.print(f"sender {escape(sender)} removed")
+
+
+# -- domains ------------------------------------------------------------------------------------
+
+
+@domains_app.command("add")
+@handles_errors
+def domains_add(
+    domain: Annotated[str, typer.Argument(help="e.g. shop.example.fr (subdomains included).")],
+    account: AccountOption = None,
+) -> None:
+    """Verify a URL domain for the account's messages."""
+    with transaction() as conn:
+        value = svc.add_domain(conn, account_name(account), domain)
+    console.print(f"domain [bold]{escape(value)}[/] verified")
+
+
+@domains_app.command("list")
+@handles_errors
+def domains_list(account: AccountOption = None, json: JsonOption = False) -> None:
+    """List the account's verified domains."""
+    with transaction() as conn:
+        found = svc.list_domains(conn, account_name(account))
+    if json:
+        print_json(found)
+        return
+    table = Table("domain")
+    for domain in found:
+        table.add_row(escape(domain))
+    console.print(table)
+
+
+@domains_app.command("remove")
+@handles_errors
+def domains_remove(domain: str, account: AccountOption = None) -> None:
+    """Remove a verified domain."""
+    with transaction() as conn:
+        svc.remove_domain(conn, account_name(account), domain)
+    console.print(f"domain {escape(domain)} removed")
+
+
+# -- credits ------------------------------------------------------------------------------------
+
+
+def _entry_dict(entry: money.LedgerEntry) -> dict[str, Any]:
+    return _as_dict(entry)
+
+
+@credits_app.command("add")
+@handles_errors
+def credits_add(
+    amount: Annotated[str, typer.Argument(help="Credits, up to 3 decimals (e.g. 1000 or 12.5).")],
+    reference: Annotated[str | None, typer.Option(help="Order, invoice…")] = None,
+    account: AccountOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Add credits to the account."""
+    with transaction() as conn:
+        entry = money.add_credits(
+            conn, account_name(account), money.parse_credits(amount), reference=reference
+        )
+    if json:
+        print_json(_entry_dict(entry))
+    else:
+        console.print(
+            f"{escape(entry.account)}: +{money.format_credits(entry.delta_millicredits)} credits,"
+            f" balance {money.format_credits(entry.balance_after_millicredits)}"
+        )
+
+
+@credits_app.command("show")
+@handles_errors
+def credits_show(
+    history: Annotated[int, typer.Option(help="How many ledger entries to show.")] = 10,
+    account: AccountOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Show the balance, the alert threshold and the latest ledger entries."""
+    with transaction() as conn:
+        balance = money.balance(conn, account_name(account))
+        entries = money.ledger(conn, balance.account, limit=history)
+    if json:
+        data = _as_dict(balance)
+        data["below_threshold"] = balance.below_threshold
+        data["ledger"] = [_entry_dict(e) for e in entries]
+        print_json(data)
+        return
+    console.print(
+        f"{escape(balance.account)}: [bold]{money.format_credits(balance.balance_millicredits)}"
+        f"[/] credits (alert at {money.format_credits(balance.alert_threshold_millicredits)})"
+    )
+    if balance.below_threshold:
+        console.print("[bold yellow]balance at or below the alert threshold[/]")
+    if entries:
+        table = Table("at", "change", "balance", "reason", "reference")
+        for e in entries:
+            table.add_row(
+                e.at.isoformat(timespec="seconds"),
+                money.format_credits(e.delta_millicredits),
+                money.format_credits(e.balance_after_millicredits),
+                e.reason,
+                escape(e.reference or ""),
+            )
+        console.print(table)
+
+
+@credits_app.command("transfer")
+@handles_errors
+def credits_transfer(
+    amount: Annotated[str, typer.Argument(help="Credits to move.")],
+    to: Annotated[str, typer.Option("--to", help="Receiving account.")],
+    reference: Annotated[str | None, typer.Option()] = None,
+    account: AccountOption = None,
+) -> None:
+    """Move credits from --account to --to, atomically."""
+    with transaction() as conn:
+        out, into = money.transfer(
+            conn, account_name(account), to, money.parse_credits(amount), reference=reference
+        )
+    console.print(
+        f"moved {money.format_credits(into.delta_millicredits)} credits: "
+        f"{escape(out.account)} {money.format_credits(out.balance_after_millicredits)}, "
+        f"{escape(into.account)} {money.format_credits(into.balance_after_millicredits)}"
+    )

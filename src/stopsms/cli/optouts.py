@@ -1,0 +1,299 @@
+"""``stopsms optouts …``: the opt-out registry from the command line.
+
+``optouts_app`` (registered in :mod:`stopsms.cli.main`): ``import``, ``export``, ``add``,
+``remove``, ``check``, ``list``, ``review``. :func:`erase` is the ``contacts erase NUMBER``
+command, for the contacts sub-app to register.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import getpass
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from stopsms.cli.accounts import AccountOption, JsonOption, account_name, transaction
+from stopsms.cli.console import console, escape, handles_errors, print_json
+from stopsms.services import erasure, optout_files, optouts
+from stopsms.services.errors import InvalidInput
+
+__all__ = ["erase", "optouts_app"]
+
+optouts_app = typer.Typer(help="The opt-out registry: who must never be messaged again.")
+
+SenderOption = Annotated[
+    str | None, typer.Option("--sender", help="Only this sender ID (sender-scoped opt-outs).")
+]
+
+
+def _who() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name in some containers
+        return "cli"
+
+
+def _row(optout: optouts.OptOut) -> dict[str, Any]:
+    data = dataclasses.asdict(optout)
+    data["active"] = optout.active
+    return data
+
+
+def _table(records: list[optouts.OptOut], title: str | None = None) -> Table:
+    table = Table("id", "phone", "scope", "source", "detail", "recorded", "status", title=title)
+    for o in records:
+        status = "active" if o.active else f"revoked {o.revoked_at:%Y-%m-%d}"
+        if o.uncertain and o.active:
+            status += ", reviewed" if o.reviewed_at else ", uncertain"
+        table.add_row(
+            str(o.id),
+            o.phone_e164 or "(erased)",
+            o.scope if o.scope == "account" else f"sender {escape(o.sender)}",
+            o.source,
+            escape(o.detail or ""),
+            o.recorded_at.isoformat(timespec="seconds"),
+            status,
+        )
+    return table
+
+
+@optouts_app.command("import")
+@handles_errors
+def import_(
+    file: Annotated[
+        Path, typer.Argument(help="One number per line, CSV with a number column, or .xlsx.")
+    ],
+    rejects: Annotated[
+        Path | None, typer.Option(help="Write rejected rows (line, value, reason) to this CSV.")
+    ] = None,
+    account: AccountOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Import a blacklist: every number is opted out of the account (source ``import``)."""
+    with transaction() as conn:
+        result = optout_files.import_optouts(conn, account_name(account), file, recorded_by=_who())
+    if rejects is not None:
+        with rejects.open("w", newline="", encoding="utf-8") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(["line", "value", "reason"])
+            writer.writerows([r.line, r.value, r.reason] for r in result.rejected)
+    if json:
+        print_json(dataclasses.asdict(result))
+        return
+    console.print(
+        f"{escape(file.name)}: {result.rows:,} rows, [bold]{result.added:,} added[/], "
+        f"{result.already:,} already opted out, {result.duplicates:,} duplicates, "
+        f"{len(result.rejected):,} rejected"
+    )
+    if result.rejected:
+        table = Table("line", "value", "reason", title="rejected")
+        for r in result.rejected[:20]:
+            table.add_row(str(r.line), escape(r.value), escape(r.reason))
+        console.print(table)
+        if len(result.rejected) > 20:
+            more = len(result.rejected) - 20
+            hint = "" if rejects else " (--rejects FILE writes them all)"
+            console.print(f"… and {more:,} more{hint}")
+
+
+@optouts_app.command("export")
+@handles_errors
+def export(
+    format: Annotated[
+        str | None, typer.Option("--format", help="csv or xlsx (default: from --output, else csv).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (default: stdout).")
+    ] = None,
+    include_all: Annotated[bool, typer.Option("--all", help="Include revoked records.")] = False,
+    account: AccountOption = None,
+) -> None:
+    """Export the account's opt-outs."""
+    fmt = format or ("xlsx" if output and output.suffix.lower() == ".xlsx" else "csv")
+    if fmt not in ("csv", "xlsx"):
+        raise InvalidInput("format", fmt, "csv or xlsx")
+    with transaction() as conn:
+        destination = output if output is not None else sys.stdout
+        count = optout_files.export_optouts(
+            conn, account_name(account), destination, fmt=fmt, include_revoked=include_all
+        )
+    if output is not None:
+        console.print(f"{count:,} opt-outs written to {escape(str(output))}")
+
+
+@optouts_app.command("add")
+@handles_errors
+def add(
+    number: Annotated[str, typer.Argument(help="Phone number, any format.")],
+    reason: Annotated[str | None, typer.Option(help="Why (kept as the record's detail).")] = None,
+    source: Annotated[
+        str, typer.Option(help="manual, web_form, provider_report, provider_blocked…")
+    ] = "manual",
+    sender: SenderOption = None,
+    account: AccountOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Opt a number out of the account (or of one sender ID with --sender)."""
+    with transaction() as conn:
+        result = optouts.record_optout(
+            conn,
+            account_name(account),
+            number,
+            source=source,
+            detail=reason,
+            sender=sender,
+            scope="sender" if sender else "account",
+            recorded_by=_who(),
+        )
+    if json:
+        print_json({**_row(result.optout), "created": result.created})
+    elif result.created:
+        console.print(f"{result.optout.phone_e164} opted out (record {result.optout.id})")
+    else:
+        console.print(
+            f"{result.optout.phone_e164} was already opted out (record {result.optout.id}, "
+            f"{result.optout.source}, {result.optout.recorded_at:%Y-%m-%d})"
+        )
+
+
+@optouts_app.command("remove")
+@handles_errors
+def remove(
+    number: Annotated[str, typer.Argument(help="Phone number, any format.")],
+    evidence: Annotated[
+        str, typer.Option(help="The person's own request: text, reference, date (required).")
+    ],
+    sender: SenderOption = None,
+    account: AccountOption = None,
+) -> None:
+    """Re-subscribe a number on its owner's evidenced request; the history stays."""
+    with transaction() as conn:
+        revoked = optouts.resubscribe(
+            conn, account_name(account), number, evidence=evidence, by=_who(), sender=sender
+        )
+    ids = ", ".join(str(r.id) for r in revoked)
+    console.print(f"{revoked[0].phone_e164} re-subscribed (revoked record {ids})")
+
+
+@optouts_app.command("check")
+@handles_errors
+def check(
+    number: Annotated[str, typer.Argument(help="Phone number, any format.")],
+    sender: SenderOption = None,
+    account: AccountOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Is this number suppressed (for this sender)? By which record? With its history."""
+    with transaction() as conn:
+        name = account_name(account)
+        found = optouts.is_suppressed(conn, name, number, sender)
+        records = optouts.history(conn, name, number)
+        e164 = optouts.to_e164(number)
+    if json:
+        print_json(
+            {
+                "phone": e164,
+                "suppressed": found is not None,
+                "by": _row(found) if found else None,
+                "history": [_row(r) for r in records],
+            }
+        )
+        return
+    if found is None:
+        console.print(f"{e164}: [green]not suppressed[/]")
+    else:
+        console.print(
+            f"{e164}: [bold red]SUPPRESSED[/] by record {found.id} ({found.source}, "
+            f"{found.recorded_at:%Y-%m-%d %H:%M} UTC"
+            + (f", {escape(found.detail)}" if found.detail else "")
+            + ")"
+        )
+    if records:
+        console.print(_table(records, title="history"))
+
+
+@optouts_app.command("list")
+@handles_errors
+def list_(
+    include_all: Annotated[bool, typer.Option("--all", help="Include revoked records.")] = False,
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
+    account: AccountOption = None,
+    json: JsonOption = False,
+) -> None:
+    """List the account's opt-outs, newest first."""
+    with transaction() as conn:
+        name = account_name(account)
+        records = optouts.list_optouts(
+            conn, name, include_revoked=include_all, source=source, limit=limit
+        )
+        total = optouts.count_optouts(conn, name, include_revoked=include_all)
+    if json:
+        print_json([_row(r) for r in records])
+        return
+    console.print(_table(records))
+    if total > len(records):
+        console.print(f"{len(records):,} of {total:,} shown (--limit, or export them all)")
+
+
+@optouts_app.command("review")
+@handles_errors
+def review(
+    confirm: Annotated[
+        int | None, typer.Option(help="Record id: the text was an opt-out, keep it.")
+    ] = None,
+    dismiss: Annotated[
+        int | None, typer.Option(help="Record id: the text was not an opt-out, revoke it.")
+    ] = None,
+    evidence: Annotated[str | None, typer.Option(help="Why it is not an opt-out.")] = None,
+    account: AccountOption = None,
+    json: JsonOption = False,
+) -> None:
+    """List uncertain keyword opt-outs (already in force) and confirm or dismiss them."""
+    with transaction() as conn:
+        name = account_name(account)
+        if confirm is not None:
+            done = optouts.confirm_review(conn, name, confirm, by=_who())
+            console.print(f"record {done.id} confirmed")
+            return
+        if dismiss is not None:
+            done = optouts.dismiss_review(conn, name, dismiss, evidence=evidence or "", by=_who())
+            console.print(f"record {done.id} dismissed: {done.phone_e164} may be messaged again")
+            return
+        queue = optouts.review_queue(conn, name)
+    if json:
+        print_json([_row(r) for r in queue])
+    elif not queue:
+        console.print("nothing to review")
+    else:
+        console.print(_table(queue, title="uncertain opt-outs (in force until dismissed)"))
+
+
+@handles_errors
+def erase(
+    number: Annotated[str, typer.Argument(help="Phone number, any format.")],
+    keep_reachable: Annotated[
+        bool,
+        typer.Option(help="Do not opt the number out (by default an erasure also objects)."),
+    ] = False,
+    account: AccountOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Erase a person's data (GDPR); their opt-out is kept as a keyed hash of the number."""
+    with transaction() as conn:
+        done = erasure.erase_contact(
+            conn, account_name(account), number, by=_who(), suppress=not keep_reachable
+        )
+    if json:
+        print_json(dataclasses.asdict(done))
+        return
+    console.print(
+        f"{done.phone_e164} erased: {done.contacts} contact(s), {done.messages} message(s) "
+        f"({done.cancelled} not yet sent, cancelled), {done.inbound} repl(ies), "
+        f"{done.optouts} opt-out record(s) kept as a hash"
+    )
