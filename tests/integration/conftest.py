@@ -8,6 +8,7 @@
   (identities restarted; the installation secret is kept; the ``default`` account re-seeded).
 - ``sqlite_database`` / ``postgres_database``: the same, for tests about one backend only.
 - ``database_url``: the URL of ``database`` (for CLI tests: ``STOPSMS_DATABASE_URL``).
+- ``empty_database_url``: the URL of a database with no schema (migration tests), both backends.
 
 PostgreSQL comes from ``STOPSMS_TEST_POSTGRES_URL`` (default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/test``). If it cannot be reached the PostgreSQL
@@ -119,6 +120,30 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
         database.close()
     else:
         yield _fresh_postgres(request.getfixturevalue("_postgres_session_database"))
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a database with no schema at all (migration tests), on both backends."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    if SKIP_POSTGRES:
+        pytest.skip("STOPSMS_SKIP_POSTGRES=1: PostgreSQL tests skipped on request")
+    request.getfixturevalue("_postgres_session_database")  # fails clearly if unreachable
+    admin_url = make_url(POSTGRES_URL).set(drivername="postgresql+psycopg")
+    name = f"stopsms_empty_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture

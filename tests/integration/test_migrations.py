@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, inspect, select
+from sqlalchemy.exc import StatementError
 
 from stopsms.store import tables as t
-from stopsms.store.database import Database, head_revision, schema_revision
+from stopsms.store.database import (
+    Database,
+    create_engine_for,
+    downgrade,
+    head_revision,
+    installation_secret,
+    migrate,
+    open_database,
+    schema_revision,
+)
 
 
 def test_database_is_at_head(database: Database) -> None:
@@ -40,3 +52,63 @@ def test_timestamps_round_trip_as_aware_utc(database: Database) -> None:
     assert read == written
     assert read.tzinfo == UTC
     assert read.hour == 18
+
+
+def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
+    engine = create_engine_for(empty_database_url)
+    try:
+        assert schema_revision(engine) is None
+        migrate(engine)
+        assert schema_revision(engine) == head_revision()
+        downgrade(engine, "base")
+        assert schema_revision(engine) is None
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+        migrate(engine)
+        assert set(inspect(engine).get_table_names()) >= {
+            table.name for table in t.metadata.sorted_tables
+        }
+    finally:
+        engine.dispose()
+
+
+def test_open_twice_is_idempotent_and_keeps_the_secret(empty_database_url: str) -> None:
+    first = open_database(empty_database_url)
+    with first.transaction() as connection:
+        secret = installation_secret(connection)
+    first.close()
+    second = open_database(empty_database_url)
+    try:
+        with second.reader() as connection:
+            assert installation_secret(connection) == secret
+            assert len(secret) == 32
+            assert connection.execute(select(func.count()).select_from(t.accounts)).scalar() == 1
+    finally:
+        second.close()
+
+
+def test_concurrent_first_opens(empty_database_url: str) -> None:
+    """Several processes opening a new database at once: one migrates, none fails."""
+    with ThreadPoolExecutor(4) as pool:
+        databases = list(pool.map(lambda _: open_database(empty_database_url), range(4)))
+    for database in databases:
+        assert schema_revision(database.engine) == head_revision()
+        database.close()
+
+
+def test_naive_datetime_refused(database: Database) -> None:
+    with pytest.raises(StatementError, match="naive"), database.transaction() as connection:
+        connection.execute(insert(t.accounts).values(name="naive", created_at=datetime(2024, 1, 1)))
+
+
+def test_sqlite_pragmas(sqlite_database: Database) -> None:
+    with sqlite_database.reader() as connection:
+        pragmas = {
+            name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        }
+    assert pragmas == {
+        "journal_mode": "wal",
+        "synchronous": 1,
+        "foreign_keys": 1,
+        "busy_timeout": 10_000,
+    }

@@ -40,6 +40,7 @@ from stopsms.store import tables as t
 __all__ = [
     "Database",
     "create_engine_for",
+    "downgrade",
     "ensure_seed",
     "head_revision",
     "installation_secret",
