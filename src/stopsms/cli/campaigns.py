@@ -1,0 +1,361 @@
+"""``stopsms campaign …``: create, preview, list, report, export, pause, resume, cancel.
+
+The sub-app is :data:`campaign_app` (``send`` is added to it by :mod:`stopsms.cli.main` from
+:mod:`stopsms.cli.sending`). Every command takes ``--account NAME`` (default from settings),
+turns refusals into one clear line, and ``--json`` prints one JSON document instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.table import Table
+
+from stopsms.cli.accounts import AccountOption, JsonOption, account_name, transaction
+from stopsms.cli.console import console, escape, fail, handles_errors, print_json
+from stopsms.clock import SystemClock
+from stopsms.config import load_settings
+from stopsms.domain.campaign import CampaignStatus
+from stopsms.domain.mention import MessageType
+from stopsms.services import campaigns as svc
+from stopsms.services import reports
+from stopsms.services.campaigns import Campaign
+
+__all__ = ["campaign_app"]
+
+campaign_app = typer.Typer(help="Campaigns: create, preview, send, follow and report.")
+
+PARIS = ZoneInfo("Europe/Paris")
+IdArgument = Annotated[int, typer.Argument(help="Campaign id.", show_default=False)]
+
+
+def _credits(millicredits: int) -> str:
+    return f"{millicredits / 1000:,.3f}".rstrip("0").rstrip(".")
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(PARIS).strftime("%a %Y-%m-%d %H:%M:%S %Z") if value else "—"
+
+
+def _campaign_json(c: Campaign) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "status": c.status.value,
+        "type": c.type.value,
+        "list": c.list_name,
+        "sender": c.sender,
+        "text": c.body,
+        "scheduled_at": c.scheduled_at,
+        "created_at": c.created_at,
+        "started_at": c.started_at,
+        "completed_at": c.completed_at,
+    }
+
+
+@campaign_app.command("create")
+@handles_errors
+def create(
+    list_name: Annotated[str, typer.Option("--list", help="Name of the list to send to.")],
+    text: Annotated[str, typer.Option("--text", help="The message ($prenom, {first_name}…).")],
+    sender: Annotated[str, typer.Option("--sender", help="Sender ID (on the account's list).")],
+    message_type: Annotated[
+        str, typer.Option("--type", help="marketing (default) or informative.")
+    ] = "marketing",
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Schedule (ISO-8601; without an offset: Paris time)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Campaign name.")] = None,
+    account: AccountOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Create a campaign (draft, or scheduled with --at) and print its id."""
+    try:
+        kind = MessageType(message_type.strip().lower())
+    except ValueError:
+        fail(f"invalid --type {message_type!r}: marketing or informative")
+    with transaction() as connection:
+        created = svc.create_campaign(
+            connection,
+            account_name(account),
+            list_name=list_name,
+            text=text,
+            sender=sender,
+            clock=SystemClock(),
+            message_type=kind,
+            at=at,
+            name=name,
+        )
+    campaign = created.campaign
+    if json_output:
+        print_json({**_campaign_json(campaign), "notes": list(created.notes)})
+        return
+    for note in created.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    if campaign.scheduled_at is not None:
+        console.print(
+            f"campaign {campaign.id} scheduled for {_when(campaign.scheduled_at)}",
+            highlight=False,
+        )
+    console.print(str(campaign.id), highlight=False)
+
+
+@campaign_app.command("preview")
+@handles_errors
+def preview(
+    campaign_id: IdArgument,
+    rate: Annotated[
+        float | None,
+        typer.Option("--rate", help="Messages per second (default: the provider URL's tps)."),
+    ] = None,
+    account: AccountOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """The exact SMS, counts by decision, parts, credits and the expected finish time."""
+    speed = rate if rate is not None else reports.provider_rate(load_settings().provider_url)
+    with transaction() as connection:
+        result = reports.preview_campaign(
+            connection, account_name(account), campaign_id, SystemClock(), rate=speed
+        )
+    if json_output:
+        print_json(_preview_json(result))
+        return
+    _print_preview(result)
+
+
+def _epoch_dt(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, PARIS)
+
+
+def _preview_json(result: reports.CampaignPreview) -> dict[str, Any]:
+    s, p = result.summary, result.plan
+    sample = None
+    if result.sample is not None:
+        composed = result.sample.composed
+        sample = {
+            "to": result.sample.phone_e164,
+            "region": result.sample.region,
+            "text": composed.text,
+            "encoding": composed.encoding.value,
+            "units": composed.units,
+            "parts": list(result.sample.parts),
+            "mention": composed.stop_mention,
+            "warnings": list(composed.warnings),
+        }
+    return {
+        "campaign": _campaign_json(result.campaign),
+        "prepared": result.prepared,
+        "targeted": s.targeted,
+        "ready": s.ready,
+        "excluded": s.excluded,
+        "parts": s.parts,
+        "credits": s.credits_millicredits / 1000,
+        "available_credits": (
+            None if s.available_millicredits is None else s.available_millicredits / 1000
+        ),
+        "encodings": s.encodings,
+        "sample": sample,
+        "rate_per_second": result.rate,
+        "start": result.start,
+        "finish": _epoch_dt(p.finish),
+        "leave_now": p.now,
+        "held": p.held,
+        "held_until": _epoch_dt(p.held_until),
+        "unplanned": p.unplanned,
+    }
+
+
+def _print_preview(result: reports.CampaignPreview) -> None:
+    s, p, c = result.summary, result.plan, result.campaign
+    console.print(f"[bold]campaign {c.id}[/] {escape(c.name)} — {c.status.value}, {c.type.value}")
+    if result.sample is not None:
+        composed = result.sample.composed
+        console.print(f"sample to {result.sample.phone_e164} ({result.sample.region}):")
+        console.print(f"  {escape(composed.text)}", soft_wrap=True)
+        console.print(
+            f"  {composed.encoding.value}, {composed.units} units, "
+            f"{len(result.sample.parts)} part(s)"
+        )
+        for warning in composed.warnings:
+            console.print(f"  [yellow]warning:[/] {escape(warning)}")
+    table = Table("decision", "recipients", box=None)
+    table.add_row("targeted", f"{s.targeted:,}")
+    table.add_row("ready", f"{s.ready:,}")
+    for reason, count in s.excluded.items():
+        table.add_row(f"excluded: {reason}", f"{count:,}")
+    console.print(table)
+    mix = ", ".join(f"{k} {v:,}" for k, v in s.encodings.items()) or "—"
+    console.print(f"parts {s.parts:,} · credits {_credits(s.credits_millicredits)} · {mix}")
+    console.print(
+        f"at {result.rate:,.0f}/s from {_when(result.start)}: "
+        f"{p.now:,} leave in the current window, {p.held:,} held"
+        + (f" until {_when(_epoch_dt(p.held_until))}" if p.held_until else "")
+    )
+    if p.unplanned:
+        console.print(f"[red]{p.unplanned:,} have no sending window in the coming months[/]")
+    console.print(f"expected finish: {_when(_epoch_dt(p.finish))}")
+
+
+@campaign_app.command("list")
+@handles_errors
+def list_(
+    status: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
+    account: AccountOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """The account's campaigns, newest first."""
+    wanted = None
+    if status is not None:
+        try:
+            wanted = CampaignStatus(status.strip().lower())
+        except ValueError:
+            known = ", ".join(s.value for s in CampaignStatus)
+            fail(f"invalid --status {status!r}: one of {known}")
+    with transaction() as connection:
+        listing = svc.list_campaigns(connection, account_name(account), status=wanted)
+    if json_output:
+        print_json(
+            [
+                {**_campaign_json(i.campaign), "recipients": i.recipients, "ready": i.ready}
+                | {"sent": i.sent}
+                for i in listing
+            ]
+        )
+        return
+    table = Table("id", "name", "status", "type", "list", "sender", "scheduled", "ready", "sent")
+    for item in listing:
+        c = item.campaign
+        table.add_row(
+            str(c.id),
+            escape(c.name),
+            c.status.value,
+            c.type.value,
+            escape(c.list_name or "—"),
+            c.sender,
+            _when(c.scheduled_at),
+            f"{item.ready:,}",
+            f"{item.sent:,}",
+        )
+    console.print(table)
+
+
+@campaign_app.command("report")
+@handles_errors
+def report(
+    campaign_id: IdArgument, account: AccountOption = None, json_output: JsonOption = False
+) -> None:
+    """Targeted, excluded by reason, sent, delivered, failed, STOPs and credits."""
+    with transaction() as connection:
+        r = reports.campaign_report(connection, account_name(account), campaign_id)
+    if json_output:
+        print_json(
+            {
+                "campaign": _campaign_json(r.campaign),
+                "targeted": r.targeted,
+                "ready": r.ready,
+                "excluded": r.excluded,
+                "sent": r.sent,
+                "delivered": r.delivered,
+                "failed": r.failed,
+                "unknown": r.unknown,
+                "rejected": r.rejected,
+                "waiting": r.waiting,
+                "held": r.held,
+                "held_until": r.held_until,
+                "cancelled": r.cancelled,
+                "stops": r.stops,
+                "stop_rate_percent": round(r.stop_rate, 2),
+                "credits": r.credits_millicredits / 1000,
+            }
+        )
+        return
+    c = r.campaign
+    console.print(f"[bold]campaign {c.id}[/] {escape(c.name)} — {c.status.value}")
+    table = Table("", "recipients", box=None)
+    rows: list[tuple[str, int]] = [("targeted", r.targeted), ("ready", r.ready)]
+    rows += [(f"excluded: {k}", v) for k, v in r.excluded.items()]
+    rows += [
+        ("sent", r.sent),
+        ("delivered", r.delivered),
+        ("failed", r.failed),
+        ("unknown (in doubt)", r.unknown),
+        ("rejected", r.rejected),
+        ("waiting", r.waiting),
+        ("cancelled", r.cancelled),
+    ]
+    for label, value in rows:
+        table.add_row(label, f"{value:,}")
+    table.add_row("STOPs", f"{r.stops:,} ({r.stop_rate:.2f}% of sent)")
+    table.add_row("credits spent", _credits(r.credits_millicredits))
+    console.print(table)
+    if r.held:
+        console.print(f"{r.held:,} held until {_when(r.held_until)}")
+
+
+@campaign_app.command("export")
+@handles_errors
+def export(
+    campaign_id: IdArgument,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+    format: Annotated[str, typer.Option("--format", help="csv (default) or xlsx.")] = "csv",
+    account: AccountOption = None,
+) -> None:
+    """One row per recipient: number, decision, reason, status (STOPPED…), times, parts."""
+    fmt = format.strip().lower()
+    if fmt == "xlsx" and output is None:
+        fail("an xlsx export needs --output FILE")
+    with transaction() as connection:
+        count = reports.export_campaign(
+            connection,
+            account_name(account),
+            campaign_id,
+            output if output is not None else sys.stdout,
+            format=fmt,
+        )
+    if output is not None:
+        console.print(f"{count:,} recipients written to {escape(str(output))}")
+
+
+def _lifecycle(campaign_id: int, account: str | None, action: str) -> Campaign:
+    with transaction() as connection:
+        name = account_name(account)
+        clock = SystemClock()
+        if action == "pause":
+            return svc.pause_campaign(connection, name, campaign_id, clock)
+        if action == "resume":
+            return svc.resume_campaign(connection, name, campaign_id, clock)
+        campaign, cancelled = svc.cancel_campaign(connection, name, campaign_id, clock)
+        console.print(f"{cancelled:,} waiting messages cancelled")
+        return campaign
+
+
+@campaign_app.command("pause")
+@handles_errors
+def pause(campaign_id: IdArgument, account: AccountOption = None) -> None:
+    """Pause sending; `resume` continues where it stopped."""
+    campaign = _lifecycle(campaign_id, account, "pause")
+    console.print(f"campaign {campaign.id} {campaign.status.value}")
+
+
+@campaign_app.command("resume")
+@handles_errors
+def resume(campaign_id: IdArgument, account: AccountOption = None) -> None:
+    """Resume a paused campaign."""
+    campaign = _lifecycle(campaign_id, account, "resume")
+    console.print(f"campaign {campaign.id} {campaign.status.value}")
+
+
+@campaign_app.command("cancel")
+@handles_errors
+def cancel(campaign_id: IdArgument, account: AccountOption = None) -> None:
+    """Cancel for good: messages not yet sent are cancelled."""
+    campaign = _lifecycle(campaign_id, account, "cancel")
+    console.print(f"campaign {campaign.id} {campaign.status.value}")

@@ -1,0 +1,406 @@
+"""What a campaign will do (preview) and what it did (report, per-recipient export).
+
+Preview (rule 8: the finish time is shown before sending) runs the preparation's own decision
+pass — :class:`~stopsms.services.preparation.Decider` over the same query — in the caller's
+transaction without writing anything, so its counts are exactly what preparation would write
+at that moment; once prepared, it reads the stored decisions instead. It adds the final text
+for a sample recipient (the first ready one) and plans the sending with
+:func:`stopsms.domain.planning.plan`: ready marketing messages grouped by calendar (policy,
+territory, time zones), at the provider's throughput — the ``tps`` of ``STOPSMS_PROVIDER_URL``
+when it sets one, else :data:`DEFAULT_RATE` — from now, or from the schedule if later.
+
+The report (rule 14) counts targeted, excluded by reason, sent (``submitted``, ``delivered``,
+``failed`` and ``unknown`` — in doubt after a crash, never re-sent), delivered, failed, the
+opt-outs attributed to the campaign (count and % of sent), the credits of the messages that
+left, and when held messages resume. The export writes one row per recipient; its status is
+``STOPPED`` for a number whose opt-out is attributed to this campaign. Cells that a
+spreadsheet would run as a formula are escaped (a leading ``'``).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import Connection, and_, exists, func, select
+
+from stopsms.clock import Clock
+from stopsms.domain.campaign import LEFT
+from stopsms.domain.compose import ComposedMessage, compose
+from stopsms.domain.mention import AccountType, MessageType
+from stopsms.domain.phone import _territory_zones, describe
+from stopsms.domain.planning import Cohort, Plan, plan, planning_horizon
+from stopsms.domain.text import split_parts
+from stopsms.domain.windows import calendar_for, policy_for
+from stopsms.services.accounts import Account, AccountRef
+from stopsms.services.campaigns import Campaign
+from stopsms.services.errors import InvalidInput
+from stopsms.services.preparation import (
+    Decider,
+    PreparationSummary,
+    campaign_of,
+    recipient_chunks,
+    style_of,
+    summary_from_messages,
+)
+from stopsms.store import tables as t
+
+__all__ = [
+    "DEFAULT_RATE",
+    "EXPORT_COLUMNS",
+    "CampaignPreview",
+    "CampaignReport",
+    "SampleMessage",
+    "campaign_report",
+    "export_campaign",
+    "export_rows",
+    "preview_campaign",
+    "provider_rate",
+    "safe_cell",
+]
+
+#: Messages per second assumed when the provider URL sets no ``tps`` (a cautious aggregator).
+DEFAULT_RATE = 100.0
+EXPORT_COLUMNS = (
+    "number",
+    "decision",
+    "reason",
+    "status",
+    "submitted_at",
+    "delivered_at",
+    "parts",
+    "error_code",
+)
+_LEFT = tuple(s.value for s in LEFT)
+_WAITING = ("pending", "held", "claimed", "submitting")
+
+
+def provider_rate(provider_url: str | None) -> float:
+    """The throughput of the configured provider (its ``tps``), else :data:`DEFAULT_RATE`."""
+    if provider_url and provider_url.startswith(("smpp://", "smpps://")):
+        from stopsms.providers.smpp_url import parse_smpp_url
+
+        tps = parse_smpp_url(provider_url).tps
+        if tps > 0:
+            return float(tps)
+    return DEFAULT_RATE
+
+
+# -- preview ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SampleMessage:
+    """The final SMS of one recipient, with its parts and what to warn about."""
+
+    phone_e164: str | None
+    region: str
+    composed: ComposedMessage
+    parts: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignPreview:
+    """Decisions, sample, totals and plan of a campaign (see the module doc)."""
+
+    campaign: Campaign
+    summary: PreparationSummary
+    sample: SampleMessage | None
+    plan: Plan
+    start: datetime
+    rate: float
+    prepared: bool
+
+
+def _zones_by_prefix(phones: list[str]) -> dict[tuple[str, ...], int]:
+    """Count numbers per time-zone set; one lookup per 7-digit prefix (zones go by area)."""
+    cache: dict[str, tuple[str, ...]] = {}
+    counts: dict[tuple[str, ...], int] = {}
+    for phone in phones:
+        prefix = phone[:8]
+        zones = cache.get(prefix)
+        if zones is None:
+            zones = cache[prefix] = describe(phone).time_zones
+        counts[zones] = counts.get(zones, 0) + 1
+    return counts
+
+
+def _cohorts(
+    by_region: dict[str, list[str]], policy_name: str | None, start: float, horizon: float
+) -> list[Cohort]:
+    cohorts: list[Cohort] = []
+    territory = _territory_zones()
+    for region, phones in sorted(by_region.items()):
+        own = territory.get(region, ())
+        groups = {own: len(phones)} if len(own) == 1 else _zones_by_prefix(phones)
+        policy = policy_for(region, policy_name)
+        for zones, count in groups.items():
+            calendar = calendar_for(region, zones, policy)
+            key = f"{region} {'+'.join(zones)} ({policy.name})"
+            cohorts.append(
+                Cohort(key, count, calendar.open_intervals_epoch(start, start + horizon))
+            )
+    return cohorts
+
+
+def _ready_by_region(connection: Connection, campaign: Campaign) -> dict[str, list[str]]:
+    m = t.messages.c
+    rows = connection.execute(
+        select(m.region, m.phone_e164).where(
+            m.campaign_id == campaign.id,
+            m.decision == "ready",
+            m.status.in_(("pending", "held", "claimed")),
+            m.phone_e164.is_not(None),
+        )
+    )
+    out: dict[str, list[str]] = {}
+    for region, phone in rows:
+        out.setdefault(region or "", []).append(phone)
+    return out
+
+
+def _stored_sample(
+    connection: Connection, campaign: Campaign, account: Account
+) -> SampleMessage | None:
+    m = t.messages.c
+    row = connection.execute(
+        select(m.phone_e164, m.region, m.text)
+        .where(m.campaign_id == campaign.id, m.decision == "ready", m.text.is_not(None))
+        .order_by(m.id)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    # The stored text already carries its mention: composing it again keeps it, once.
+    composed = compose(
+        row.text,
+        region=row.region or "FR",
+        message_type=campaign.type,
+        style=style_of(account),
+        account_type=AccountType(account.type),
+        mention_enabled=account.mention_enabled,
+    )
+    return SampleMessage(row.phone_e164, row.region or "", composed, tuple(split_parts(row.text)))
+
+
+def preview_campaign(
+    connection: Connection,
+    account: AccountRef,
+    campaign_id: int,
+    clock: Clock,
+    *,
+    rate: float | None = None,
+) -> CampaignPreview:
+    """What campaign ``campaign_id`` sends, to whom, and when it will finish (module doc)."""
+    campaign, acc = campaign_of(connection, campaign_id, account)
+    speed = rate if rate is not None else DEFAULT_RATE
+    if speed <= 0:
+        raise InvalidInput("--rate", rate, "must be positive")
+    prepared = connection.execute(
+        select(t.messages.c.id).where(t.messages.c.campaign_id == campaign.id).limit(1)
+    ).first()
+    if prepared is not None:
+        summary = summary_from_messages(connection, campaign)
+        by_region = _ready_by_region(connection, campaign)
+        sample = _stored_sample(connection, campaign, acc)
+    else:
+        decider = Decider.for_campaign(connection, campaign, acc, keep_regions=True)
+        for rows in recipient_chunks(connection, campaign, with_custom=bool(decider.custom)):
+            decider.decide(rows)
+        summary = decider.finish()
+        by_region = decider.ready_by_region
+        sample = None
+        if decider.sample is not None:
+            values, region = decider.sample
+            phone = by_region[region][0]
+            composed = decider.composer.compose(values, region)
+            sample = SampleMessage(phone, region, composed, tuple(split_parts(composed.text)))
+    now = clock.now()
+    start = max(now, campaign.scheduled_at) if campaign.scheduled_at else now
+    t0 = start.timestamp()
+    if campaign.type is MessageType.MARKETING:
+        waiting = sum(len(v) for v in by_region.values())
+        horizon = planning_horizon(waiting, speed)
+        policy_name = campaign.window_policy or acc.window_policy
+        cohorts = _cohorts(by_region, policy_name, t0, horizon)
+        result = plan(t0, speed, cohorts)
+    else:
+        result = plan(t0, speed, [], informative=sum(len(v) for v in by_region.values()))
+    return CampaignPreview(campaign, summary, sample, result, start, speed, prepared is not None)
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignReport:
+    """What happened to a campaign's recipients (rule 14)."""
+
+    campaign: Campaign
+    targeted: int
+    ready: int
+    excluded: dict[str, int]
+    sent: int
+    delivered: int
+    failed: int
+    unknown: int
+    rejected: int
+    waiting: int
+    held: int
+    cancelled: int
+    stops: int
+    credits_millicredits: int
+    held_until: datetime | None
+
+    @property
+    def stop_rate(self) -> float:
+        """STOPs as a percentage of messages sent (0 when nothing was sent)."""
+        return 100.0 * self.stops / self.sent if self.sent else 0.0
+
+
+def campaign_report(
+    connection: Connection, account: AccountRef, campaign_id: int
+) -> CampaignReport:
+    """The report of campaign ``campaign_id`` (see the module doc)."""
+    campaign, _ = campaign_of(connection, campaign_id, account)
+    summary = summary_from_messages(connection, campaign)
+    m = t.messages.c
+    by_status: dict[str, tuple[int, int]] = {}
+    for status, count, price in connection.execute(
+        select(m.status, func.count(), func.coalesce(func.sum(m.price_millicredits), 0))
+        .where(m.campaign_id == campaign.id, m.account_id == campaign.account_id)
+        .group_by(m.status)
+    ):
+        by_status[status] = (int(count), int(price))
+
+    def n(*statuses: str) -> int:
+        return sum(by_status.get(s, (0, 0))[0] for s in statuses)
+
+    o = t.optouts.c
+    stops = connection.execute(
+        select(func.count(func.distinct(o.phone_key))).where(
+            o.account_id == campaign.account_id, o.campaign_id == campaign.id
+        )
+    ).scalar_one()
+    held_until = None
+    if n("held"):
+        held_until = connection.execute(
+            select(func.min(m.not_before)).where(m.campaign_id == campaign.id, m.status == "held")
+        ).scalar_one()
+    return CampaignReport(
+        campaign=campaign,
+        targeted=summary.targeted,
+        ready=summary.ready,
+        excluded=summary.excluded,
+        sent=n(*_LEFT),
+        delivered=n("delivered"),
+        failed=n("failed"),
+        unknown=n("unknown"),
+        rejected=n("rejected"),
+        waiting=n(*_WAITING),
+        held=n("held"),
+        cancelled=n("cancelled"),
+        stops=int(stops),
+        credits_millicredits=sum(by_status.get(s, (0, 0))[1] for s in _LEFT),
+        held_until=held_until,
+    )
+
+
+# -- export -----------------------------------------------------------------------------------
+
+
+def safe_cell(value: object) -> object:
+    """``value`` made inert for spreadsheets: text starting with ``= + - @`` (or a tab or CR)
+    gets a leading ``'``, except a plain number such as an E.164 ``+33612345678``."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        body = value[1:]
+        if value[0] in "+-" and body.isascii() and body.isdigit():
+            return value
+        return "'" + value
+    return value
+
+
+def export_rows(
+    connection: Connection, account: AccountRef, campaign_id: int
+) -> Iterator[tuple[Any, ...]]:
+    """One row per recipient, :data:`EXPORT_COLUMNS` order, in list order (values raw)."""
+    campaign, _ = campaign_of(connection, campaign_id, account)
+    m, o = t.messages.c, t.optouts.c
+    stopped = exists().where(
+        and_(
+            o.account_id == campaign.account_id,
+            o.campaign_id == campaign.id,
+            o.phone_e164 == m.phone_e164,
+        )
+    )
+    query = (
+        select(
+            m.phone_e164,
+            m.decision,
+            m.reason,
+            m.status,
+            m.submitted_at,
+            m.delivered_at,
+            m.segments,
+            m.error_code,
+            stopped.label("stopped"),
+        )
+        .where(m.campaign_id == campaign.id, m.account_id == campaign.account_id)
+        .order_by(m.contact_id, m.id)
+    )
+    for row in connection.execute(query, execution_options={"yield_per": 10_000}):
+        status = "STOPPED" if row.stopped else row.status
+        yield (
+            row.phone_e164 or "",
+            row.decision,
+            row.reason or "",
+            status,
+            row.submitted_at.isoformat() if row.submitted_at else "",
+            row.delivered_at.isoformat() if row.delivered_at else "",
+            row.segments,
+            row.error_code or "",
+        )
+
+
+def export_campaign(
+    connection: Connection,
+    account: AccountRef,
+    campaign_id: int,
+    output: Path | IO[str],
+    *,
+    format: str = "csv",
+) -> int:
+    """Write the per-recipient export to ``output`` (a path, or a text stream for CSV);
+    returns the number of recipients written."""
+    if format not in ("csv", "xlsx"):
+        raise InvalidInput("--format", format, "csv or xlsx")
+    rows = export_rows(connection, account, campaign_id)
+    count = 0
+    if format == "xlsx":
+        if not isinstance(output, Path):
+            raise InvalidInput("--output", "-", "an xlsx export needs a file (--output FILE)")
+        from openpyxl import Workbook
+
+        workbook = Workbook(write_only=True)
+        sheet = workbook.create_sheet(f"campaign {campaign_id}")
+        sheet.append(list(EXPORT_COLUMNS))
+        for row in rows:
+            sheet.append([safe_cell(v) for v in row])
+            count += 1
+        workbook.save(output)
+        return count
+    stream = output.open("w", newline="", encoding="utf-8") if isinstance(output, Path) else output
+    try:
+        writer = csv.writer(stream)
+        writer.writerow(EXPORT_COLUMNS)
+        for row in rows:
+            writer.writerow([safe_cell(v) for v in row])
+            count += 1
+    finally:
+        if isinstance(output, Path):
+            stream.close()
+    return count
