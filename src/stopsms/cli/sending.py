@@ -20,6 +20,7 @@ from sqlalchemy import select
 from stopsms.cli.console import console, escape, fail, handles_errors, print_json
 from stopsms.clock import SystemClock
 from stopsms.config import load_settings
+from stopsms.dispatch.outbox import Reconciliation
 from stopsms.providers.base import Provider
 from stopsms.services.accounts import get_account
 from stopsms.services.sending import SendProgress, run_worker, send_campaign
@@ -95,6 +96,16 @@ def send(
                 description=_describe(progress),
             )
 
+        def on_reconciled(reconciled: Reconciliation) -> None:
+            if reconciled.unknown:
+                console.print(
+                    f"[yellow]{reconciled.unknown:,} message(s) were in flight when the previous"
+                    " run stopped: reconciled as 'unknown' (never resent)[/]"
+                )
+            if reconciled.released:
+                console.print(f"{reconciled.released:,} claimed message(s) put back in the queue")
+            console.file.flush()  # reported even if this run is killed in turn
+
         report = asyncio.run(
             send_campaign(
                 database,
@@ -105,17 +116,10 @@ def send(
                 wait=wait,
                 receipt_timeout=receipt_timeout,
                 on_progress=on_progress,
+                on_reconciled=on_reconciled,
             )
         )
     database.close()
-    reconciled = report.reconciled
-    if reconciled.unknown:
-        console.print(
-            f"[yellow]{reconciled.unknown:,} message(s) were in flight when the previous run "
-            "stopped: reconciled as 'unknown' (never resent)[/]"
-        )
-    if reconciled.released:
-        console.print(f"{reconciled.released:,} claimed message(s) put back in the queue")
     for campaign in report.dispatch.paused_campaigns:
         console.print(f"[red]campaign {campaign} paused after repeated provider errors[/]")
     if wait and not report.receipts_complete:

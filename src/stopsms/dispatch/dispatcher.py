@@ -60,7 +60,7 @@ _SUBMITTING = MessageStatus.SUBMITTING.value
 CONFIRMATION = "confirmation"
 #: How much sending time one chunk represents at a finite rate: small enough that pacing
 #: and window checks are fine-grained, large enough to keep the provider's window full.
-_CHUNK_SECONDS = 0.1
+_CHUNK_SECONDS = 0.05
 
 
 @dataclass(slots=True)
@@ -108,7 +108,7 @@ class Dispatcher:
         campaign_id: int | None = None,
         rate: float | None = None,
         claim_size: int = 1024,
-        chunk_size: int = 256,
+        chunk_size: int = 128,
         max_consecutive_errors: int = 50,
         idle_max: float | None = 1.0,
     ) -> None:

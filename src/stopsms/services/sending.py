@@ -162,19 +162,24 @@ async def send_campaign(
     wait: bool = False,
     receipt_timeout: float = 60.0,
     on_progress: Callable[[SendProgress], None] | None = None,
+    on_reconciled: Callable[[Reconciliation], None] | None = None,
     progress_interval: float = 0.25,
     rate: float | None = None,
     idle_max: float | None = 1.0,
 ) -> SendReport:
     """Send campaign ``campaign_id`` through ``provider`` (see the module doc).
 
-    ``account``, when given, must own the campaign. ``rate`` overrides the provider's
-    throughput; ``idle_max`` caps one idle sleep on ``clock`` (``None`` for a fake clock).
+    ``on_reconciled`` is told at once what the reconciliation found (so it is reported even
+    if this run dies too). ``account``, when given, must own the campaign. ``rate``
+    overrides the provider's throughput; ``idle_max`` caps one idle sleep on ``clock``
+    (``None`` for a fake clock).
     """
     thread = DatabaseThread(database)
     try:
         status = await thread.run(lambda conn: _start_campaign(conn, campaign_id, clock, account))
         reconciled = await thread.run(lambda conn: outbox.reconcile(conn, campaign_id=campaign_id))
+        if on_reconciled is not None:
+            on_reconciled(reconciled)
         if reconciled.unknown or reconciled.released:
             log.warning(
                 "campaign %s: %s in-flight message(s) reconciled as unknown, %s claimed put back",
