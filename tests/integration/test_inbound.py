@@ -1,0 +1,219 @@
+"""Inbound MO and receipts, on SQLite and PostgreSQL: STOP, uncertain, START with evidence,
+attribution, sender scope, one confirmation, acknowledgement only after commit."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+
+from stopsms.clock import FakeClock
+from stopsms.dispatch.gate import SuppressionGate
+from stopsms.dispatch.worker_thread import DatabaseThread
+from stopsms.inbound.handler import InboundHandler
+from stopsms.inbound.mo import handle_mo, sender_e164
+from stopsms.inbound.receipts import apply_receipts
+from stopsms.providers.base import DeliveryReceipt, InboundMessage, ReceiptStatus
+from stopsms.services import accounts
+from stopsms.services.accounts import get_account
+from stopsms.store import tables as t
+from stopsms.store.database import Database
+
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+PHONE = "+33612345678"
+
+
+def _sent(conn: Connection, campaign: int | None, sender: str = "MaBoutique", **v: Any) -> int:
+    account = get_account(conn, "default")
+    row = {
+        "account_id": account.id,
+        "campaign_id": campaign,
+        "phone_e164": PHONE,
+        "region": "FR",
+        "sender": sender,
+        "kind": "marketing",
+        "text": "promo",
+        "status": "delivered",
+        "created_at": NOW,
+        **v,
+    }
+    return int(conn.execute(insert(t.messages).values(row).returning(t.messages.c.id)).scalar_one())
+
+
+def _campaign(conn: Connection) -> int:
+    account = get_account(conn, "default")
+    return int(
+        conn.execute(
+            insert(t.campaigns)
+            .values(account_id=account.id, name="c", body="x", status="completed", created_at=NOW)
+            .returning(t.campaigns.c.id)
+        ).scalar_one()
+    )
+
+
+def _mo(text: str, sender: str = "33612345678", to: str = "36034") -> InboundMessage:
+    return InboundMessage(sender, to, text, NOW)
+
+
+def _setup(conn: Connection, scope: str = "account") -> None:
+    accounts.update_account(
+        conn, "default", shortcode="36034", brand="MaBoutique", optout_scope=scope
+    )
+
+
+def _confirmations(conn: Connection) -> list[Any]:
+    m = t.messages
+    return list(
+        conn.execute(
+            select(
+                m.c.phone_e164, m.c.priority, m.c.text, m.c.price_millicredits, m.c.sender
+            ).where(m.c.kind == "confirmation")
+        ).all()
+    )
+
+
+def test_sender_numbers_are_read_as_e164() -> None:
+    assert sender_e164("33612345678") == PHONE
+    assert sender_e164("+33612345678") == PHONE
+    assert sender_e164("0033612345678") == PHONE
+    assert sender_e164("0612345678") == PHONE
+    assert sender_e164("ORANGE") is None
+
+
+def test_stop_opts_out_confirms_once_and_is_attributed_to_the_latest_campaign(
+    database: Database,
+) -> None:
+    with database.transaction() as conn:
+        _setup(conn)
+        older, latest = _campaign(conn), _campaign(conn)
+        _sent(conn, older)
+        _sent(conn, latest)
+        _sent(conn, None, kind="informative")  # not a campaign: not the one attributed
+        outcome = handle_mo(conn, _mo("Stop"), NOW)
+        again = handle_mo(conn, _mo("STOP 36034"), NOW)
+        assert outcome.optout_created
+        assert outcome.campaign_id == latest
+        assert outcome.confirmation_id is not None
+        assert not again.optout_created
+        assert again.confirmation_id is None
+        (confirmation,) = _confirmations(conn)
+        assert confirmation.phone_e164 == PHONE
+        assert confirmation.priority == 0
+        assert confirmation.text == "Vous ne recevrez plus de SMS de MaBoutique. SMS non surtaxé."
+        assert confirmation.price_millicredits == t.DEFAULT_PRICE_MILLICREDITS
+        o = t.optouts
+        row = conn.execute(select(o)).one()
+        assert (row.source, row.scope, row.uncertain, row.campaign_id) == (
+            "keyword",
+            "account",
+            False,
+            latest,
+        )
+        inbound = conn.execute(select(t.inbound_messages.c.intent, t.inbound_messages.c.optout_id))
+        assert [tuple(r) for r in inbound] == [("optout", row.id), ("optout", row.id)]
+
+
+def test_uncertain_stop_is_honoured_and_flagged(database: Database) -> None:
+    with database.transaction() as conn:
+        _setup(conn)
+        outcome = handle_mo(conn, _mo("merci mais stop svp"), NOW)
+        assert outcome.optout_created
+        assert not outcome.certain
+        assert conn.execute(select(t.optouts.c.uncertain)).scalar_one() is True
+        assert len(_confirmations(conn)) == 1
+
+
+def test_start_resubscribes_with_the_sms_as_evidence(database: Database) -> None:
+    with database.transaction() as conn:
+        _setup(conn)
+        handle_mo(conn, _mo("STOP"), NOW)
+        outcome = handle_mo(conn, _mo("START"), NOW)
+        assert outcome.resubscribed
+        row = conn.execute(select(t.optouts.c.revoked_at, t.optouts.c.revoke_evidence)).one()
+        assert row.revoked_at is not None
+        assert "'START'" in row.revoke_evidence
+        assert PHONE in row.revoke_evidence
+        nothing = handle_mo(conn, _mo("START", sender="33612345679"), NOW)
+        assert not nothing.resubscribed
+
+
+def test_sender_scope_uses_the_sender_of_the_last_message(database: Database) -> None:
+    with database.transaction() as conn:
+        _setup(conn, scope="sender")
+        _sent(conn, _campaign(conn), sender="MaBoutique")
+        outcome = handle_mo(conn, _mo("STOP", to="MaBoutique"), NOW)
+        assert outcome.optout_sender == "MaBoutique"
+        row = conn.execute(select(t.optouts.c.scope, t.optouts.c.sender)).one()
+        assert tuple(row) == ("sender", "MaBoutique")
+
+
+def test_mo_belongs_to_the_account_that_last_wrote_from_that_sender(database: Database) -> None:
+    with database.transaction() as conn:
+        _setup(conn)
+        other = accounts.create_account(conn, "autre", now=NOW)
+        account = get_account(conn, "default")
+        conn.execute(
+            insert(t.messages).values(
+                account_id=other.id,
+                phone_e164=PHONE,
+                sender="AUTRE",
+                kind="marketing",
+                status="delivered",
+                created_at=NOW,
+            )
+        )
+        assert handle_mo(conn, _mo("STOP", to="AUTRE"), NOW).account_id == other.id
+        # no message from that sender: the account owning the shortcode
+        assert handle_mo(conn, _mo("bonjour", to="36034"), NOW).account_id == account.id
+        # nothing matches: the default account
+        assert handle_mo(conn, _mo("bonjour", to="99999"), NOW).account_id == account.id
+
+
+def test_receipts_update_by_provider_id_and_blocked_code_opts_out(database: Database) -> None:
+    with database.transaction() as conn:
+        ok = _sent(conn, None, status="submitted", provider_message_id="p1")
+        blocked = _sent(conn, None, status="submitted", provider_message_id="p2")
+        receipts = [
+            DeliveryReceipt("p1", ReceiptStatus.DELIVERED, None, "DELIVRD", NOW),
+            DeliveryReceipt("p2", ReceiptStatus.FAILED, "061", "UNDELIV", NOW),
+            DeliveryReceipt("p3", ReceiptStatus.DELIVERED, None, "DELIVRD", NOW),
+        ]
+        applied = apply_receipts(conn, receipts, NOW)
+        assert (applied.delivered, applied.failed, applied.ignored) == (1, 1, 1)
+        m = t.messages
+        rows = conn.execute(select(m.c.id, m.c.status).where(m.c.id.in_([ok, blocked]))).all()
+        statuses = {row.id: row.status for row in rows}
+        assert statuses == {ok: "delivered", blocked: "failed"}
+        row = conn.execute(select(t.optouts.c.source, t.optouts.c.phone_e164)).one()
+        assert tuple(row) == ("provider_blocked", PHONE)
+
+
+def test_handler_returns_only_after_commit_and_after_in_flight_chunks(database: Database) -> None:
+    with database.transaction() as conn:
+        _setup(conn)
+
+    async def scenario() -> None:
+        thread = DatabaseThread(database)
+        gate = SuppressionGate()
+        handler = InboundHandler(thread, FakeClock(NOW), gate)
+        ticket = gate.enter([PHONE])  # a chunk to that number is on the wire
+        task = asyncio.create_task(handler.handlers.on_inbound(_mo("STOP")))
+        await asyncio.sleep(0.2)
+        assert not task.done()  # committed, but a submit to the number is still unanswered
+        with database.reader() as conn:  # ...and it is committed already
+            assert conn.execute(select(func.count()).select_from(t.optouts)).scalar_one() == 1
+        account_id = get_account_conn_id(database)
+        assert gate.is_blocked(account_id, PHONE, "MaBoutique")
+        gate.leave(ticket)
+        await asyncio.wait_for(task, 5)
+        await handler.close()
+        thread.close()
+
+    asyncio.run(scenario())
+
+
+def get_account_conn_id(database: Database) -> int:
+    with database.reader() as conn:
+        return get_account(conn, "default").id
