@@ -171,9 +171,13 @@ def test_report_and_export_agree(database: Database, tmp_path: Path) -> None:
     assert statuses.count("STOPPED") == report.stops
     assert sum(s in ("delivered", "failed", "unknown", "STOPPED") for s in statuses) == report.sent
 
-    sheet = load_workbook(tmp_path / "x.xlsx", read_only=True).active
-    assert sheet is not None
-    cells = [list(r) for r in sheet.iter_rows(values_only=True)]
+    workbook = load_workbook(tmp_path / "x.xlsx", read_only=True)
+    try:
+        sheet = workbook.active
+        assert sheet is not None
+        cells = [list(r) for r in sheet.iter_rows(values_only=True)]
+    finally:
+        workbook.close()
     assert tuple(cells[0]) == EXPORT_COLUMNS
     assert [c[3] for c in cells[1:]] == [r[3] for r in rows[1:]]
 

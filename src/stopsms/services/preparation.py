@@ -35,7 +35,7 @@ paid from that in list order and, from the first one that does not fit, every la
 recipient is ``insufficient_credit`` (a strict prefix: who gets the campaign never depends on
 message lengths further down the list).
 
-The same decision pass serves :func:`stopsms.services.preview.preview_campaign` before
+The same decision pass serves :func:`stopsms.services.reports.preview_campaign` before
 preparation: it runs in a read transaction and writes nothing.
 """
 
