@@ -1,11 +1,14 @@
-"""The ``stopsms`` command: one Typer app, one module per command group."""
+"""The ``stopsms`` command: one Typer app; each group lives in its own module."""
 
 from __future__ import annotations
 
 import typer
 
 from stopsms import __version__
-from stopsms.cli import compliance
+from stopsms.cli import compliance, sending
+from stopsms.cli.accounts import accounts_app, credits_app, domains_app, senders_app
+from stopsms.cli.campaigns import campaign_app
+from stopsms.cli.optouts import optouts_app
 
 app = typer.Typer(
     name="stopsms",
@@ -26,6 +29,20 @@ def version() -> None:
     typer.echo(__version__)
 
 
+# The compliance core, by hand.
 app.command()(compliance.preview)
 app.command()(compliance.window)
 app.command()(compliance.classify)
+
+# Accounts and the registry.
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(senders_app, name="senders")
+app.add_typer(domains_app, name="domains")
+app.add_typer(credits_app, name="credits")
+app.add_typer(optouts_app, name="optouts")
+
+# Campaigns, sending and what comes back.
+campaign_app.command("send")(sending.send)
+app.add_typer(campaign_app, name="campaign")
+app.command()(sending.worker)
+app.add_typer(sending.replies_app, name="replies")
