@@ -45,7 +45,9 @@ def _row(optout: optouts.OptOut) -> dict[str, Any]:
 
 
 def _table(records: list[optouts.OptOut], title: str | None = None) -> Table:
-    table = Table("id", "phone", "scope", "source", "detail", "recorded", "status", title=title)
+    table = Table(
+        "id", "phone", "scope", "source", "detail", "recorded (UTC)", "status", title=title
+    )
     for o in records:
         status = "active" if o.active else f"revoked {o.revoked_at:%Y-%m-%d}"
         if o.uncertain and o.active:
@@ -56,7 +58,7 @@ def _table(records: list[optouts.OptOut], title: str | None = None) -> Table:
             o.scope if o.scope == "account" else f"sender {escape(o.sender)}",
             o.source,
             escape(o.detail or ""),
-            o.recorded_at.isoformat(timespec="seconds"),
+            f"{o.recorded_at:%Y-%m-%d %H:%M}",
             status,
         )
     return table
