@@ -1,0 +1,274 @@
+"""Contact import: a generated 1,000,000-row CSV into an empty database (issue 3's figures).
+
+The file (``Mobile;Prénom;Nom;Email;Société``, UTF-8) mixes the number formats people send:
+``06 12 34 56 78``, ``0612345678``, ``+33 6…``, ``0033…``, ``33612345678`` (Excel dropped the
+``+``), ``612345678`` (Excel dropped the 0), ``06.12…``, ``33612345678.0`` (a float); 5% of the
+rows repeat an earlier number (in another format), 1% are invalid.
+
+Figures, each import in a fresh subprocess (its peak RSS is the memory figure):
+
+- stopsms into SQLite, end to end (open, read, normalise, write, commit) — goal ≤ 5 s;
+- the naive importer (``csv`` + ``phonenumbers`` per row + one ``INSERT`` per row through
+  SQLAlchemy), on the first 20,000 rows, extrapolated (it would take minutes on a million);
+- stopsms into PostgreSQL (``COPY``), when ``STOPSMS_BENCH_POSTGRES_URL`` (default: the test
+  server) answers;
+- stopsms into SQLite with ``--list`` and ``--consent`` (ledger row per contact).
+
+``STOPSMS_BENCH_IMPORT_ROWS`` changes the size (default 1,000,000).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from bench import Rate, report
+
+ROWS = int(os.environ.get("STOPSMS_BENCH_IMPORT_ROWS", "1000000"))
+NAIVE_ROWS = 20_000
+GOAL_SECONDS = 5.0
+POSTGRES_URL = os.environ.get(
+    "STOPSMS_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+HEADER = "Mobile;Prénom;Nom;Email;Société\n"
+FIRST = ("Jean", "Hélène", "François", "Zoé", "Mathis", "Chloé", "Noé", "Inès", "Léa", "Hugo")
+LAST = ("Martin", "Bernard", "Dubois", "Thomas", "Robert", "Petit", "Durand", "Lefèvre")
+COMPANY = ("", "", "ACME", "Boulangerie Dupré", "Société Générale des Eaux", "")
+INVALID = ("0612", "12345", "06123456789012", "abc", "+33 6 12", "0000000000", "", "06-xx-12")
+
+
+def _formats(national: str) -> list[str]:
+    """Ways people write the FR mobile ``national`` (9 digits, no leading 0)."""
+    pairs = " ".join(national[i : i + 2] for i in range(1, 9, 2))
+    return [
+        f"0{national[0]} {pairs}",
+        f"0{national}",
+        f"+33{national}",
+        f"+33 {national[0]} {pairs}",
+        f"0033{national}",
+        f"33{national}",
+        national,
+        f"0{national[0]}." + pairs.replace(" ", "."),
+        f"33{national}.0",
+    ]
+
+
+def generate(path: Path, rows: int, seed: int = 3) -> dict[str, int]:
+    """Write the benchmark file; returns what it holds (distinct, duplicates, invalid)."""
+    from stopsms.domain.phone import normalise_many
+
+    rng = random.Random(seed)
+    invalid = rows // 100
+    duplicates = rows * 5 // 100
+    distinct = rows - invalid - duplicates
+    numbers: set[str] = set()
+    while len(numbers) < distinct:
+        wanted = distinct - len(numbers)
+        candidates = [
+            f"{rng.choice('67')}{rng.randrange(10**8):08d}" for _ in range(wanted + wanted // 5)
+        ]
+        valid = normalise_many(candidates, "FR")
+        numbers.update(c for c, e in zip(candidates, valid, strict=True) if e is not None)
+    population = sorted(numbers)[:distinct]
+    rng.shuffle(population)
+    kinds = ["new"] * distinct + ["dup"] * duplicates + ["bad"] * invalid
+    rng.shuffle(kinds)
+    seen: list[str] = []
+    fresh = iter(population)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(HEADER)
+        for i, kind in enumerate(kinds):
+            if kind == "dup" and seen:
+                national = rng.choice(seen)
+            elif kind == "bad":
+                national = ""
+            else:
+                national = next(fresh, None) or rng.choice(seen)
+                seen.append(national)
+            phone = rng.choice(INVALID) if kind == "bad" else rng.choice(_formats(national))
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            handle.write(
+                f"{phone};{first};{last};{first.lower()}.{i}@example.fr;{rng.choice(COMPANY)}\n"
+            )
+    return {"rows": rows, "distinct": distinct, "duplicates": duplicates, "invalid": invalid}
+
+
+# -- the measured runs (each in a subprocess: python -m bench.bench_import RUN …) ---------
+
+
+def _peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _run_stopsms(url: str, path: str, extra: str) -> dict[str, object]:
+    from stopsms.services.contact_import import ImportOptions, import_contacts
+    from stopsms.store.database import open_database
+
+    database = open_database(url)
+    options = ImportOptions(list_name="bench", consent="opt-in") if extra == "list" else None
+    start = time.perf_counter()
+    with database.transaction() as connection:
+        summary = import_contacts(connection, "default", path, options)
+    seconds = time.perf_counter() - start
+    database.close()
+    return {
+        "seconds": seconds,
+        "rss_mib": _peak_rss_mib(),
+        "imported": summary.imported,
+        "duplicates": summary.duplicates,
+        "rejected": summary.rejected,
+        "consents": summary.consents_recorded,
+    }
+
+
+def _run_naive(url: str, path: str, limit: int) -> dict[str, object]:
+    """csv + phonenumbers per row + one INSERT per row: what a first version would do."""
+    import csv
+    from datetime import UTC, datetime
+
+    import phonenumbers
+    from sqlalchemy import insert
+
+    from stopsms.store import tables as t
+    from stopsms.store.database import open_database
+
+    database = open_database(url)
+    start = time.perf_counter()
+    done = 0
+    with database.transaction() as connection, open(path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter=";")
+        next(reader)
+        for row in reader:
+            if done >= limit:
+                break
+            done += 1
+            try:
+                number = phonenumbers.parse(row[0], "FR")
+            except phonenumbers.NumberParseException:
+                continue
+            if not phonenumbers.is_valid_number(number):
+                continue
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            now = datetime.now(UTC)
+            connection.execute(
+                insert(t.contacts)
+                .values(
+                    account_id=1,
+                    phone_e164=e164,
+                    region=phonenumbers.region_code_for_number(number),
+                    first_name=row[1],
+                    last_name=row[2],
+                    email=row[3],
+                    company=row[4],
+                    created_at=now,
+                    updated_at=now,
+                )
+                .prefix_with("OR IGNORE")
+            )
+    seconds = time.perf_counter() - start
+    database.close()
+    return {"seconds": seconds, "rss_mib": _peak_rss_mib(), "rows": done}
+
+
+def _subprocess(*args: str) -> dict[str, object]:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.bench_import", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr.strip().splitlines()[-1] if result.stderr else "failed")
+    data: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+    return data
+
+
+def _postgres_database() -> tuple[str, str] | None:
+    """A fresh PostgreSQL database for the run: ``(url, name)``, or None if unreachable."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = make_url(POSTGRES_URL)
+    name = f"stopsms_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+    except Exception as error:
+        print(f"(PostgreSQL not measured: {type(error).__name__})")
+        return None
+    return admin_url.set(database=name).render_as_string(hide_password=False), name
+
+
+def _drop_postgres(name: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _line(label: str, rows: int, result: dict[str, object], baseline: Rate | None) -> Rate:
+    seconds = float(str(result["seconds"]))
+    rate = Rate(label, rows, seconds)
+    report(rate, baseline=baseline)
+    details = ", ".join(f"{k} {v:,}" for k, v in result.items() if isinstance(v, int))
+    print(f"{'':<48} {seconds:.2f} s, peak RSS {float(str(result['rss_mib'])):,.0f} MiB; {details}")
+    return rate
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="stopsms-bench-import-") as tmp:
+        source = Path(tmp) / "contacts.csv"
+        started = time.perf_counter()
+        held = generate(source, ROWS)
+        size = source.stat().st_size / 2**20
+        print(
+            f"generated {ROWS:,} rows ({size:.0f} MiB) in {time.perf_counter() - started:.1f} s:"
+            f" {held['distinct']:,} distinct, {held['duplicates']:,} duplicates,"
+            f" {held['invalid']:,} invalid",
+            flush=True,
+        )
+        naive = _subprocess("naive", f"sqlite:///{tmp}/naive.db", str(source), str(NAIVE_ROWS))
+        naive_rate = Rate(
+            "naive importer (extrapolated)", int(str(naive["rows"])), float(str(naive["seconds"]))
+        )
+        report(naive_rate)
+        print(
+            f"{'':<48} {NAIVE_ROWS:,} rows in {naive_rate.seconds:.2f} s →"
+            f" {ROWS / naive_rate.per_second:,.0f} s for {ROWS:,} (extrapolated)"
+        )
+        result = _subprocess("stopsms", f"sqlite:///{tmp}/fast.db", str(source), "")
+        rate = _line("stopsms import → SQLite", ROWS, result, naive_rate)
+        verdict = "meets" if rate.seconds <= GOAL_SECONDS else "MISSES"
+        print(f"{'':<48} [{verdict} goal ≤ {GOAL_SECONDS:.0f} s end to end, < 1 GiB]")
+        result = _subprocess("stopsms", f"sqlite:///{tmp}/list.db", str(source), "list")
+        _line("stopsms import → SQLite, --list --consent", ROWS, result, naive_rate)
+        created = _postgres_database()
+        if created is not None:
+            url, name = created
+            try:
+                result = _subprocess("stopsms", url, str(source), "")
+                _line("stopsms import → PostgreSQL (COPY)", ROWS, result, naive_rate)
+            finally:
+                _drop_postgres(name)
+
+
+if __name__ == "__main__":
+    run, url, file, extra = sys.argv[1:5]
+    if run == "naive":
+        print(json.dumps(_run_naive(url, file, int(extra))))
+    else:
+        print(json.dumps(_run_stopsms(url, file, extra)))

@@ -1,0 +1,105 @@
+"""The reject report: one CSV row per rejected line, with the value and the reason.
+
+The report is written as rows are rejected, into a hidden temporary file beside its final
+place, and only :meth:`RejectReport.commit` (called once the import committed) moves it into
+place: an import that changes nothing leaves no report behind. It is UTF-8 with a BOM and
+uses the delimiter of the imported file (``;`` for a workbook), so it opens in the same
+spreadsheet the file came from; every value goes through
+:func:`~stopsms.imports.cells.neutralise` since it is someone else's data.
+
+Columns: ``line`` (as in the imported file, header = 1), ``value`` (the phone cell as
+written, cut at 200 characters), ``reason`` (a stable code, see :class:`RejectReason`) and
+``detail`` (words a person can act on).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+from collections import Counter
+from enum import StrEnum
+from pathlib import Path
+from typing import IO
+
+from stopsms.imports.cells import neutralise
+
+__all__ = ["REPORT_COLUMNS", "RejectReason", "RejectReport", "default_report_path"]
+
+REPORT_COLUMNS = ("line", "value", "reason", "detail")
+_VALUE_LIMIT = 200
+
+
+class RejectReason(StrEnum):
+    """Why a row was not imported (stable codes: scripts may count them)."""
+
+    MISSING_PHONE = "missing_phone"  # the phone cell is empty
+    INVALID_PHONE = "invalid_phone"  # not a valid number (detail: why)
+    LOST_DIGITS = "lost_digits"  # a spreadsheet's scientific notation dropped digits
+
+
+def default_report_path(source: Path) -> Path:
+    """``clients.csv`` → ``clients.rejects.csv`` beside it."""
+    return source.with_name(f"{source.stem}.rejects.csv")
+
+
+class RejectReport:
+    """Rejected rows of one import: counted by reason, streamed to a CSV report."""
+
+    def __init__(self, path: Path, delimiter: str = ";") -> None:
+        self.path = path
+        self.delimiter = delimiter
+        self.counts: Counter[str] = Counter()
+        self._temp = path.with_name(f".{path.name}.{os.getpid()}.part")
+        self._handle: IO[str] | None = None
+        self._writer: csv.DictWriter[str] | None = None
+
+    def __len__(self) -> int:
+        return self.counts.total()
+
+    def add(self, line: int, value: str, reason: RejectReason, detail: str) -> None:
+        """Record one rejected row."""
+        self.counts[reason.value] += 1
+        if self._writer is None:
+            self._open()
+        assert self._writer is not None
+        if len(value) > _VALUE_LIMIT:
+            value = value[:_VALUE_LIMIT] + "…"
+        self._writer.writerow(
+            {
+                "line": line,
+                "value": neutralise(value.replace("\x00", "")),
+                "reason": reason.value,
+                "detail": neutralise(detail),
+            }
+        )
+
+    def _open(self) -> None:
+        try:
+            handle = self._temp.open("w", encoding="utf-8-sig", newline="")
+        except OSError as error:
+            from stopsms.services.errors import UnreadableFile
+
+            raise UnreadableFile(
+                str(self.path), f"cannot write the reject report ({error.strerror or error})"
+            ) from None
+        self._handle = handle
+        self._writer = csv.DictWriter(handle, REPORT_COLUMNS, delimiter=self.delimiter)
+        self._writer.writeheader()
+
+    def commit(self) -> Path | None:
+        """Put the report in place; ``None`` (and no file) when nothing was rejected."""
+        if self._handle is None:
+            return None
+        self._handle.close()
+        self._handle = None
+        os.replace(self._temp, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        """Drop the report (the import changed nothing)."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        with contextlib.suppress(FileNotFoundError):
+            self._temp.unlink()
