@@ -72,6 +72,7 @@ class _Batch:
         "answers",
         "done",
         "messages",
+        "other_parts",
         "registry",
         "remaining",
         "returned",
@@ -82,9 +83,11 @@ class _Batch:
         messages: Sequence[OutboundMessage],
         loop: asyncio.AbstractEventLoop,
         registry: dict[str, _Batch],
+        other_parts: dict[str, int],
     ) -> None:
         self.messages = messages
         self.registry = registry
+        self.other_parts = other_parts
         self.answers: list[list[tuple[str | None, int] | None]] = []
         self.remaining = 0
         self.done: asyncio.Future[None] = loop.create_future()
@@ -95,7 +98,13 @@ class _Batch:
         self.answers[index][part] = (message_id, status)
         if status == wire.ESME_ROK and part == 0 and message_id:
             self.accepted_ids.append(message_id)
-            self.registry[message_id] = self  # receipts for it wait until the caller has it
+            if not self.returned.done():  # its receipt waits until the caller has the id
+                self.registry[message_id] = self
+        elif status == wire.ESME_ROK and message_id:
+            # a later part of a long message: its receipt is dropped (the first part speaks)
+            if len(self.other_parts) >= _REMEMBERED_PART_IDS:
+                self.other_parts.pop(next(iter(self.other_parts)))
+            self.other_parts[message_id] = index
         self.remaining -= 1
         if self.remaining == 0 and not self.done.done():
             self.done.set_result(None)
@@ -187,7 +196,8 @@ class _Link(asyncio.Protocol):
         self.requests[seq] = fut
         self.write(wire.with_header(command, seq, body))
         try:
-            return await asyncio.wait_for(fut, timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: it can eat a cancel on 3.11
+                return await fut
         finally:
             self.requests.pop(seq, None)
 
@@ -234,7 +244,7 @@ class SmppProvider:
         self._interval = 1.0 / config.tps if config.tps > 0 else 0.0
         self._next_slot = 0.0
         self._in_batch: dict[str, _Batch] = {}
-        self._other_parts: dict[str, str] = {}
+        self._other_parts: dict[str, int] = {}
         self._mo_parts: dict[tuple[str, int, int], dict[int, str]] = {}
         self._counts = {"submitted": 0, "accepted": 0, "rejected": 0, "reconnects": 0}
         self._counts.update(unknown=0, retry=0, receipts=0, inbound=0, nacked=0)
@@ -289,15 +299,13 @@ class SmppProvider:
             "rx": wire.BIND_RECEIVER,
         }
         try:
-            _, link = await asyncio.wait_for(
-                loop.create_connection(
+            async with asyncio.timeout(cfg.timeout):
+                _, link = await loop.create_connection(
                     lambda: _Link(self, cfg.window),
                     cfg.host,
                     cfg.port,
                     ssl=ssl.create_default_context() if cfg.tls else None,
-                ),
-                cfg.timeout,
-            )
+                )
             body = wire.bind_pdu(command[role], 0, cfg.system_id, cfg.password, cfg.system_type)
             status, _ = await link.request(command[role], body[16:], cfg.timeout)
         except (OSError, TimeoutError) as exc:
@@ -360,7 +368,8 @@ class SmppProvider:
         if link is not None and link.usable:
             return link
         try:
-            await asyncio.wait_for(self._ready[role].wait(), self.config.timeout)
+            async with asyncio.timeout(self.config.timeout):
+                await self._ready[role].wait()
         except TimeoutError:
             return None
         return self._links.get(role)
@@ -409,9 +418,21 @@ class SmppProvider:
     async def submit_many(self, messages: Sequence[OutboundMessage]) -> list[SubmitResult]:
         """Submit messages within the window and the rate; one result each, in order."""
         loop = asyncio.get_running_loop()
-        batch = _Batch(messages, loop, self._in_batch)
+        batch = _Batch(messages, loop, self._in_batch, self._other_parts)
         failures: dict[int, str] = {}
-        for index, msg in enumerate(messages):
+        try:
+            await self._send(batch, failures)
+            if batch.remaining:
+                await batch.done
+            return [self._result(batch, i, msg, failures) for i, msg in enumerate(messages)]
+        finally:  # also when cancelled: receipts waiting for this batch must not wait forever
+            for message_id in batch.accepted_ids:
+                self._in_batch.pop(message_id, None)
+            if not batch.returned.done():
+                batch.returned.set_result(None)
+
+    async def _send(self, batch: _Batch, failures: dict[int, str]) -> None:
+        for index, msg in enumerate(batch.messages):
             try:
                 parts = self._pdus(msg)
             except ValueError as exc:
@@ -454,14 +475,6 @@ class SmppProvider:
                     ).encode()
                 )
                 self._counts["submitted"] += 1
-        if batch.remaining:
-            await batch.done
-        try:
-            return [self._result(batch, i, msg, failures) for i, msg in enumerate(messages)]
-        finally:
-            for message_id in batch.accepted_ids:
-                self._in_batch.pop(message_id, None)
-            batch.returned.set_result(None)
 
     def _result(
         self, batch: _Batch, index: int, msg: OutboundMessage, failures: dict[int, str]
@@ -473,10 +486,7 @@ class SmppProvider:
         accepted = [mid or "" for mid, status in answers if status == wire.ESME_ROK]
         if len(accepted) == len(answers):
             self._counts["accepted"] += 1
-            first = accepted[0]
-            for other in accepted[1:]:
-                self._remember_part(other, first)
-            return SubmitResult(msg.ref, SubmitOutcome.ACCEPTED, provider_message_id=first)
+            return SubmitResult(msg.ref, SubmitOutcome.ACCEPTED, provider_message_id=accepted[0])
         if any(status == _LOST for _, status in answers):
             self._counts["unknown"] += 1
             return SubmitResult(
@@ -491,11 +501,6 @@ class SmppProvider:
         self._counts["rejected"] += 1
         partly = f"{len(accepted)} of {len(answers)} parts accepted" if accepted else None
         return SubmitResult(msg.ref, SubmitOutcome.REJECTED, error_code=code, error_text=partly)
-
-    def _remember_part(self, part_id: str, first_id: str) -> None:
-        if len(self._other_parts) >= _REMEMBERED_PART_IDS:
-            self._other_parts.pop(next(iter(self._other_parts)))
-        self._other_parts[part_id] = first_id
 
     # ------------------------------------------------------------ receive
     def _on_deliver(self, link: _Link, seq: int, frame: bytes) -> None:
