@@ -89,10 +89,15 @@ _MOBILE_WORDS = frozenset(
 )
 _PHONE_WORDS = frozenset({"telephone", "phone", "tel", "tele", "telefon", "telefono"})
 _NUMBER_WORDS = frozenset({"numero", "num", "number"})
+#: Words saying a column is not a mobile number (a landline, a consent flag, a date…).
 _NOT_PHONE = frozenset(
     {"fixe", "fix", "fax", "landline", "home", "domicile", "optin", "opt", "consentement",
-     "consent", "date", "statut", "status", "client", "commande", "order", "compte", "account",
-     "siret", "siren", "tva", "vat", "carte", "card", "rue", "voie", "postal", "fidelite"}
+     "consent", "date", "statut", "status"}
+)  # fmt: skip
+#: Words turning "numéro" into some other number (customer, order, account…).
+_OTHER_NUMBER = frozenset(
+    {"client", "commande", "order", "compte", "account", "siret", "siren", "tva", "vat",
+     "carte", "card", "rue", "voie", "postal", "fidelite", "facture", "invoice", "id"}
 )  # fmt: skip
 _NOT_OTHER = frozenset(
     {"optin", "opt", "consentement", "consent", "date", "statut", "status", "complet", "full",
@@ -124,6 +129,7 @@ def _phone_rank(words: Sequence[str]) -> int:
     if (
         len(words) <= 3
         and found & _NUMBER_WORDS
+        and not found & _OTHER_NUMBER
         and (len(words) == 1 or {"de", "du", "n", "no"} & found)
     ):
         return 1

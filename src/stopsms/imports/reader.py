@@ -210,7 +210,7 @@ def _bomless_utf16(head: bytes) -> str | None:
 def _refuse_binary(path: Path, head: bytes) -> None:
     sample = head[:8192]
     controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13))
-    if sample and controls > 0.05 * len(sample):
+    if controls > max(8, 0.05 * len(sample)):
         raise UnreadableFile(str(path), "a binary file, not CSV text or an .xlsx workbook")
 
 

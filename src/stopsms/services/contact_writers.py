@@ -60,7 +60,10 @@ def contact_writer(
 
 def _stored(connection: Connection, value: datetime) -> Any:
     """``value`` as the driver receives it for a UTCDateTime column (raw statements)."""
-    processor = t.contacts.c.updated_at.type.bind_processor(connection.dialect)
+    # dialect_impl: the TypeDecorator's own bind_processor skips the dialect's DATETIME
+    # formatting (it would hand sqlite3 a datetime, stored without ".000000").
+    column_type = t.contacts.c.updated_at.type.dialect_impl(connection.dialect)
+    processor = column_type.bind_processor(connection.dialect)
     return processor(value) if processor is not None else value
 
 
@@ -174,7 +177,7 @@ class PostgresWriter:
                 kind=consent.kind, source=consent.source, evidence=consent.evidence + " line "
             )
             names += ["consent", "consent_at"]
-            values += ["%(kind)s", "%(now)s"]
+            values += ["%(kind)s::text", "%(now)s"]
             kept = "contacts.consent = 'withdrawn'"
             merge += [
                 f"consent = CASE WHEN {kept} THEN contacts.consent ELSE EXCLUDED.consent END",
@@ -190,9 +193,10 @@ class PostgresWriter:
         )
         self._ledger = (
             "INSERT INTO consents (account_id, contact_id, kind, source, evidence, recorded_at)"
-            " SELECT %(account)s, c.id, %(kind)s, %(source)s, %(evidence)s || s.line, %(now)s"
+            " SELECT %(account)s, c.id, %(kind)s::text, %(source)s::text,"
+            " %(evidence)s::text || s.line::text, %(now)s"
             f" FROM {_STAGING} s JOIN contacts c ON c.account_id = %(account)s"
-            " AND c.phone_e164 = s.phone_e164 WHERE s.line > 0 AND c.consent = %(kind)s"
+            " AND c.phone_e164 = s.phone_e164 WHERE s.line > 0 AND c.consent = %(kind)s::text"
         )
 
     def write(self, batch: ContactBatch) -> None:

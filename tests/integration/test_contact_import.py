@@ -1,0 +1,254 @@
+"""Contact import, lists, export and erasure — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import openpyxl
+import pytest
+import typer
+from sqlalchemy import select, update
+from typer.testing import CliRunner
+
+from stopsms.cli.contacts import contacts_app, lists_app
+from stopsms.services import accounts, contacts, erasure
+from stopsms.services.contact_import import ImportOptions, ImportSummary, import_contacts
+from stopsms.services.errors import InvalidInput, UnreadableFile
+from stopsms.store import tables as t
+from stopsms.store.database import Database
+
+NOW = datetime(2024, 11, 29, 9, 0, tzinfo=UTC)
+LATER = datetime(2024, 11, 30, 9, 0, tzinfo=UTC)
+
+CLIENTS = (
+    "Nom;Prénom;Téléphone portable;Email;Ville\n"  # line 1
+    "Dupont;Jean;06 12 34 56 78;jean@example.fr;Paris\n"  # 2
+    "Martin;Zoé;+33 6 98 76 54 32;;Lyon\n"  # 3
+    "Bad;Number;06 12;;\n"  # 4: invalid
+    ";;;;\n"  # 5: blank
+    "Dupont;;0033612345678;;Nice\n"  # 6: duplicate of line 2
+    "Sans;Numéro;;x@example.fr;\n"  # 7: missing phone
+    "Durand;Léa;33756781234.0;lea@example.fr;\n"  # 8: spreadsheet float (+33 7…)
+)
+
+
+def _file(tmp_path: Path, text: str = CLIENTS, name: str = "clients.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _import(
+    database: Database, path: Path, account: str = "default", **options: object
+) -> ImportSummary:
+    with database.transaction() as conn:
+        return import_contacts(conn, account, path, ImportOptions(**options), now=NOW)  # type: ignore[arg-type]
+
+
+def _contacts(database: Database, account: str = "default") -> dict[str, contacts.Contact]:
+    with database.reader() as conn:
+        return {c.phone_e164: c for c in contacts.iter_contacts(conn, account)}
+
+
+def test_import_counts_merges_and_reports(database: Database, tmp_path: Path) -> None:
+    summary = _import(database, _file(tmp_path))
+    assert (summary.rows, summary.imported, summary.updated) == (6, 3, 0)
+    assert (summary.duplicates, summary.rejected, summary.blank_lines) == (1, 2, 1)
+    assert summary.rejected_by_reason == {"invalid_phone": 1, "missing_phone": 1}
+    assert summary.columns["phone"] == "Téléphone portable"
+    assert summary.columns["custom:Ville"] == "Ville"
+    found = _contacts(database)
+    assert set(found) == {"+33612345678", "+33698765432", "+33756781234"}
+    jean = found["+33612345678"]
+    # The duplicate on line 6 kept Jean's first name and email, replaced the city.
+    assert (jean.first_name, jean.last_name, jean.email) == ("Jean", "Dupont", "jean@example.fr")
+    assert jean.custom == {"Ville": "Nice"}
+    assert jean.region == "FR"
+    assert jean.created_at == NOW
+    assert found["+33698765432"].email is None
+    with (tmp_path / "clients.rejects.csv").open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle, delimiter=";"))
+    assert rows == [
+        ["line", "value", "reason", "detail"],
+        ["4", "06 12", "invalid_phone", "too short"],
+        ["7", "", "missing_phone", "no phone number"],
+    ]
+
+
+def test_reimport_updates_without_erasing(database: Database, tmp_path: Path) -> None:
+    _import(database, _file(tmp_path))
+    again = "mobile;prénom;email;Code\n0612345678;Jean-Marc;;A1\n0611111111;Nouveau;;\n"
+    summary = _import(database, _file(tmp_path, again, "again.csv"))
+    assert (summary.imported, summary.updated, summary.duplicates) == (1, 1, 0)
+    jean = _contacts(database)["+33612345678"]
+    assert jean.first_name == "Jean-Marc"
+    assert jean.email == "jean@example.fr"  # an empty cell never erases
+    assert jean.custom == {"Ville": "Nice", "Code": "A1"}  # custom fields merge
+    assert not (tmp_path / "again.rejects.csv").exists()
+
+
+def test_consent_ledger_and_list(database: Database, tmp_path: Path) -> None:
+    path = _file(tmp_path)
+    summary = _import(
+        database, path, list_name="Black Friday", consent="opt-in", consent_source="web form"
+    )
+    assert summary.consents_recorded == 3
+    with database.reader() as conn:
+        ledger = conn.execute(
+            select(t.contacts.c.phone_e164, t.consents.c.kind, t.consents.c.source)
+            .add_columns(t.consents.c.evidence, t.consents.c.recorded_at)
+            .join(t.contacts, t.contacts.c.id == t.consents.c.contact_id)
+            .order_by(t.contacts.c.phone_e164)
+        ).all()
+        lists = contacts.list_lists(conn, "default")
+        members = contacts.count_contacts(conn, "default", list_name="Black Friday")
+    assert [(p, k, s) for p, k, s, _, _ in ledger] == [
+        ("+33612345678", "opt_in", "web form"),
+        ("+33698765432", "opt_in", "web form"),
+        ("+33756781234", "opt_in", "web form"),
+    ]
+    assert ledger[0][3].startswith("clients.csv (sha256 ")
+    assert [e.rsplit(" ", 2)[1:] for _, _, _, e, _ in ledger] == [
+        ["line", "2"],
+        ["line", "3"],
+        ["line", "8"],
+    ]
+    assert all(at == NOW for *_, at in ledger)
+    assert [(x.name, x.members) for x in lists] == [("Black Friday", 3)]
+    assert members == 3
+    assert {c.consent for c in _contacts(database).values()} == {"opt_in"}
+
+
+def test_withdrawn_consent_is_not_overridden_by_a_file(database: Database, tmp_path: Path) -> None:
+    path = _file(tmp_path, "mobile\n0612345678\n0698765432\n")
+    _import(database, path, consent="customer")
+    with database.transaction() as conn:
+        conn.execute(
+            update(t.contacts)
+            .where(t.contacts.c.phone_e164 == "+33612345678")
+            .values(consent="withdrawn")
+        )
+    summary = _import(database, path, consent="opt-in")
+    assert summary.consents_recorded == 1
+    found = _contacts(database)
+    assert found["+33612345678"].consent == "withdrawn"
+    assert found["+33698765432"].consent == "opt_in"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("Nom;Ville\nDupont;Paris\n", "no phone column among 'Nom', 'Ville'"),
+        ("mobile;nom\n0612345678;a\n0612345679;" + "x" * 200_000 + "\n", "line 3: field larger"),
+        ("", "the file is empty"),
+    ],
+)
+def test_unreadable_file_changes_nothing(
+    database: Database, tmp_path: Path, text: str, message: str
+) -> None:
+    path = _file(tmp_path, text)
+    with pytest.raises(UnreadableFile, match=message):
+        _import(database, path, list_name="never", consent="opt-in", chunk_rows=1)
+    with database.reader() as conn:
+        assert contacts.count_contacts(conn, "default") == 0
+        assert contacts.list_lists(conn, "default") == []
+        assert conn.execute(select(t.consents.c.id)).first() is None
+    assert [p.name for p in tmp_path.iterdir() if "rejects" in p.name] == []
+
+
+def test_bad_options_are_refused(database: Database, tmp_path: Path) -> None:
+    path = _file(tmp_path)
+    with pytest.raises(InvalidInput, match="consent"):
+        _import(database, path, consent="maybe")
+    with pytest.raises(InvalidInput, match="region"):
+        _import(database, path, region="XX")
+
+
+def test_xlsx_import_and_headerless_numbers(database: Database, tmp_path: Path) -> None:
+    path = tmp_path / "clients.xlsx"
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["Portable", "First name", "Société"])
+    sheet.append([33612345678.0, "Jean", "ACME"])
+    sheet.append([612345679, "Zoé", None])
+    sheet.append(["n/a", "X", None])
+    workbook.save(path)
+    summary = _import(database, path)
+    assert (summary.format, summary.imported, summary.rejected) == ("xlsx", 2, 1)
+    assert _contacts(database)["+33612345678"].company == "ACME"
+    plain = _file(tmp_path, "0611111111\n0622222222\n", "numbers.csv")
+    headerless = _import(database, plain)
+    assert (headerless.imported, headerless.columns) == (2, {"phone": "column 1"})
+
+
+def test_accounts_are_isolated(database: Database, tmp_path: Path) -> None:
+    with database.transaction() as conn:
+        accounts.create_account(conn, "other")
+    _import(database, _file(tmp_path, "mobile;prénom\n0612345678;A\n"), "other")
+    summary = _import(database, _file(tmp_path, "mobile;prénom\n0612345678;B\n", "b.csv"))
+    assert (summary.imported, summary.updated) == (1, 0)
+    assert _contacts(database, "other")["+33612345678"].first_name == "A"
+    assert _contacts(database)["+33612345678"].first_name == "B"
+
+
+def test_erased_contact_is_not_exported_and_comes_back_fresh(
+    database: Database, tmp_path: Path
+) -> None:
+    _import(database, _file(tmp_path))
+    with database.transaction() as conn:
+        erasure.erase_contact(conn, "default", "0612345678")
+    assert "+33612345678" not in _contacts(database)
+    summary = _import(database, _file(tmp_path, "mobile\n0612345678\n", "back.csv"))
+    assert summary.imported == 1
+    back = _contacts(database)["+33612345678"]
+    assert back.first_name is None
+
+
+def test_export_neutralises_formulas(database: Database, tmp_path: Path) -> None:
+    text = 'mobile;prénom;société\n0612345678;=HYPERLINK("x");@SUM(1)\n0698765432;Zoé;\n'
+    _import(database, _file(tmp_path, text))
+    out = tmp_path / "out.csv"
+    with database.reader() as conn:
+        assert contacts.export_contacts(conn, "default", out) == 2
+        assert contacts.export_contacts(conn, "default", tmp_path / "out.xlsx", format="xlsx") == 2
+    with out.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle, delimiter=";"))
+    assert rows[0][:3] == ["phone", "region", "first_name"]
+    assert rows[1][:3] == ["+33612345678", "FR", '\'=HYPERLINK("x")']
+    assert rows[1][5] == "'@SUM(1)"
+    sheet = openpyxl.load_workbook(tmp_path / "out.xlsx").active
+    cells = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
+    assert cells[0][0] == "+33612345678"
+    assert cells[0][2] == '\'=HYPERLINK("x")'
+    assert sheet.cell(2, 3).data_type == "s"
+
+
+def test_cli_import_list_export(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
+    app = typer.Typer()
+    app.add_typer(contacts_app, name="contacts")
+    app.add_typer(lists_app, name="lists")
+    runner = CliRunner()
+    path = _file(tmp_path)
+    result = runner.invoke(app, ["contacts", "import", str(path), "--list", "vip", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["imported"], summary["rejected"]) == (3, 2)
+    result = runner.invoke(app, ["contacts", "import", str(tmp_path / "missing.csv")])
+    assert result.exit_code == 2
+    assert "missing.csv: no such file (nothing was changed)" in result.output
+    assert "Traceback" not in result.output
+    result = runner.invoke(app, ["contacts", "list", "--list", "vip", "--json"])
+    assert json.loads(result.stdout)["total"] == 3
+    result = runner.invoke(app, ["contacts", "export", "--format", "csv"])
+    assert result.exit_code == 0
+    assert result.stdout.lstrip("\ufeff").startswith("phone;region;first_name")
+    result = runner.invoke(app, ["lists", "list", "--json"])
+    assert json.loads(result.stdout)[0]["members"] == 3
+    result = runner.invoke(app, ["contacts", "erase", "06 12 34 56 78"])
+    assert result.exit_code == 0, result.output

@@ -1,0 +1,1 @@
+"""Unit tests of stopsms.imports (file reading, columns, reject reports)."""

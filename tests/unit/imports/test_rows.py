@@ -1,0 +1,73 @@
+"""From rows to contact records: normalisation, rejects, merging, spreadsheet numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stopsms.imports.columns import recognise
+from stopsms.imports.reader import Chunk
+from stopsms.imports.rejects import RejectReport
+from stopsms.services.contact_rows import ContactRows, regions_of, repair_spreadsheet_number
+
+
+@pytest.mark.parametrize(
+    ("raw", "repaired", "lost"),
+    [
+        ("33612345678.0", "33612345678", False),
+        ("612345678,0", "612345678", False),
+        ("3.3612345678E+10", "33612345678", False),
+        ("3,36123E+10", "3,36123E+10", True),
+        ("06.12.34.56.78", "06.12.34.56.78", False),
+        ("3.5", "3.5", False),
+    ],
+)
+def test_repair_spreadsheet_number(raw: str, repaired: str, lost: bool) -> None:
+    assert repair_spreadsheet_number(raw) == (repaired, lost)
+
+
+def test_regions() -> None:
+    numbers = ["+33612345678", "+262692123456", "+590690001234", "+14155552671", "+32470123456"]
+    assert regions_of(numbers) == ["FR", "RE", "GP", "US", "BE"]
+
+
+def _parser(tmp_path: Path, header: list[str]) -> ContactRows:
+    return ContactRows(recognise(header), "FR", RejectReport(tmp_path / "r.csv"), track_lines=True)
+
+
+def test_parse_rejects_merges_and_counts(tmp_path: Path) -> None:
+    parser = _parser(tmp_path, ["mobile", "prénom", "nom", "ville"])
+    rows = [
+        ["06 12 34 56 78", " Jean ", "Dupont", "Paris"],
+        ["abc", "x", "y", ""],
+        ["", "", "", ""],
+        ["", "Zoé", "", ""],
+        ["+33612345678", "", "Durand", ""],  # duplicate: fills last name, keeps first name
+        ["33612345679.0", "Léa"],  # ragged, spreadsheet float
+        ["3,36123E+10", "Noé", "", ""],
+    ]
+    batch = parser.parse(Chunk(range(2, 2 + len(rows)), rows))
+    assert batch.records == [
+        ("+33612345678", "FR", "Jean", "Durand", "", "", json.dumps({"ville": "Paris"})),
+        ("+33612345679", "FR", "Léa", "", "", "", None),
+    ]
+    assert batch.first_seen == [("+33612345678", 2), ("+33612345679", 7)]
+    assert (parser.rows, parser.blank, parser.duplicates, parser.distinct) == (6, 1, 1, 2)
+    assert dict(parser.rejects.counts) == {
+        "invalid_phone": 1,
+        "missing_phone": 1,
+        "lost_digits": 1,
+    }
+    parser.rejects.discard()
+
+
+def test_duplicates_across_chunks_are_counted(tmp_path: Path) -> None:
+    parser = _parser(tmp_path, ["mobile"])
+    first = parser.parse(Chunk([2, 3], [["0612345678"], ["0612345679"]]))
+    second = parser.parse(Chunk([4, 5], [["+33 6 12 34 56 78"], ["0612345670"]]))
+    assert len(first.records) == 2
+    assert [r[0] for r in second.records] == ["+33612345670", "+33612345678"]
+    assert second.first_seen == [("+33612345670", 5)]
+    assert (parser.rows, parser.duplicates, parser.distinct) == (4, 1, 3)
