@@ -206,9 +206,7 @@ class SmscSimulator:
         self._dropped.extend(self._held)
         self._held = []
         for esme in sessions:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(1.0):
-                    await esme.unbind()
+            await self._unbind(esme)
         return len(sessions)
 
     def release_held(self) -> None:
@@ -268,7 +266,7 @@ class SmscSimulator:
     def _bound(self, esme: smpp34.Esme) -> None:
         if self.system_ids is not None and esme.system_id not in self.system_ids:
             self._emit(f"bind refused: unknown system_id {esme.system_id!r}")
-            self._spawn(esme.unbind())
+            self._spawn(self._unbind(esme))
             return
         self._sessions[esme.session_id] = esme
         self.binds += 1
@@ -327,6 +325,12 @@ class SmscSimulator:
             for reply in self.scenario.after_first(destination):
                 delay = (self.receipt_delay or 0.0) + 0.01
                 self._spawn(self._timed_mo(delay, reply.sender, reply.text, event.source_addr))
+
+    @staticmethod
+    async def _unbind(esme: smpp34.Esme) -> None:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(1.0):
+                await esme.unbind()
 
     def _system_id(self, session_id: str) -> str:
         esme = self._sessions.get(session_id)
