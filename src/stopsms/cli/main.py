@@ -9,6 +9,7 @@ from stopsms.cli import compliance, sending
 from stopsms.cli.accounts import accounts_app, credits_app, domains_app, senders_app
 from stopsms.cli.campaigns import campaign_app
 from stopsms.cli.optouts import optouts_app
+from stopsms.cli.smsc import smsc
 
 app = typer.Typer(
     name="stopsms",
@@ -46,3 +47,6 @@ campaign_app.command("send")(sending.send)
 app.add_typer(campaign_app, name="campaign")
 app.command()(sending.worker)
 app.add_typer(sending.replies_app, name="replies")
+
+# The built-in SMSC simulator.
+app.command()(smsc)
