@@ -36,6 +36,7 @@ from functools import lru_cache
 from sqlalchemy import Connection, insert, or_, select
 
 from stopsms.domain.campaign import MessageStatus
+from stopsms.domain.errors import InvalidPhoneNumber
 from stopsms.domain.keywords import Classification, Classifier, Intent
 from stopsms.domain.phone import describe, normalise
 from stopsms.domain.text import measure
@@ -97,11 +98,58 @@ def sender_e164(raw: str) -> str | None:
     raw = raw.strip()
     if raw.startswith("00"):
         raw = "+" + raw[2:]
-    if raw.startswith("+"):
-        return normalise(raw)
     if raw.isdigit():
-        return normalise("+" + raw) or normalise(raw)
+        try:  # international digits without "+": the usual SMPP form (memoised look-up)
+            return describe("+" + raw).e164
+        except InvalidPhoneNumber:
+            return normalise(raw)  # a national number ("06…")
+    if raw.startswith("+"):
+        try:
+            return describe(raw).e164
+        except InvalidPhoneNumber:
+            return normalise(raw)
     return None
+
+
+def _cache(conn: Connection) -> dict[object, object]:
+    """A cache living as long as the current transaction: a group-committed batch of MOs
+    reads each account, its keywords and prices once, and never sees stale ones later."""
+    transaction = conn.get_transaction()
+    holder = conn.info.get("stopsms.mo_cache")
+    if not isinstance(holder, tuple) or holder[0] is not transaction:
+        holder = (transaction, {})
+        conn.info["stopsms.mo_cache"] = holder
+    cache: dict[object, object] = holder[1]
+    return cache
+
+
+def _account_by_id(conn: Connection, account_id: int) -> Account:
+    cache = _cache(conn)
+    key = ("account", account_id)
+    found = cache.get(key)
+    if not isinstance(found, Account):
+        found = get_account_by_id(conn, account_id)
+        cache[key] = found
+    return found
+
+
+def _account_ids(conn: Connection) -> list[int]:
+    cache = _cache(conn)
+    found = cache.get("account_ids")
+    if not isinstance(found, list):
+        found = list(conn.execute(select(t.accounts.c.id)).scalars())
+        cache["account_ids"] = found
+    return found
+
+
+def _price(conn: Connection, account: Account, region: str) -> int:
+    cache = _cache(conn)
+    key = ("price", account.id, region)
+    found = cache.get(key)
+    if not isinstance(found, int):
+        found = price_table(conn, account).per_part(region)
+        cache[key] = found
+    return found
 
 
 @lru_cache(maxsize=256)
@@ -115,11 +163,19 @@ def _classifier(extra: tuple[tuple[str, str], ...]) -> Classifier:
 
 def classify_for(conn: Connection, account_id: int, text: str) -> Classification:
     """Classify with the account's own keywords added to the built-in ones."""
-    k = t.account_keywords
-    rows = conn.execute(
-        select(k.c.keyword, k.c.intent).where(k.c.account_id == account_id).order_by(k.c.keyword)
-    ).all()
-    return _classifier(tuple((row.keyword, row.intent) for row in rows)).classify(text)
+    cache = _cache(conn)
+    key = ("classifier", account_id)
+    classifier = cache.get(key)
+    if not isinstance(classifier, Classifier):
+        k = t.account_keywords
+        rows = conn.execute(
+            select(k.c.keyword, k.c.intent)
+            .where(k.c.account_id == account_id)
+            .order_by(k.c.keyword)
+        ).all()
+        classifier = _classifier(tuple((row.keyword, row.intent) for row in rows))
+        cache[key] = classifier
+    return classifier.classify(text)
 
 
 def _recipients(recipient: str) -> tuple[str, ...]:
@@ -132,7 +188,7 @@ def resolve_account(conn: Connection, phone: str | None, recipient: str) -> Acco
     a = t.accounts
     names = _recipients(recipient)
     if phone is not None:
-        account_ids = list(conn.execute(select(a.c.id)).scalars())
+        account_ids = _account_ids(conn)
         row = conn.execute(
             select(_M.c.account_id)
             .select_from(_M.join(a, a.c.id == _M.c.account_id))
@@ -146,12 +202,12 @@ def resolve_account(conn: Connection, phone: str | None, recipient: str) -> Acco
             .limit(1)
         ).first()
         if row is not None:
-            return get_account_by_id(conn, row.account_id)
+            return _account_by_id(conn, row.account_id)
     owner = conn.execute(
         select(a.c.id).where(a.c.shortcode.in_(names)).order_by(a.c.id).limit(1)
     ).scalar_one_or_none()
     if owner is not None:
-        return get_account_by_id(conn, owner)
+        return _account_by_id(conn, owner)
     return get_account(conn, t.DEFAULT_ACCOUNT)
 
 
@@ -188,7 +244,7 @@ def _queue_confirmation(
             text=text,
             encoding=shape.encoding.value,
             segments=shape.segments,
-            price_millicredits=price_table(conn, account).per_part(region),
+            price_millicredits=_price(conn, account, region),
             status=MessageStatus.PENDING.value,
             created_at=now,
         )
