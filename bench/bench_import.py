@@ -110,19 +110,26 @@ def _peak_rss_mib() -> float:
 
 
 def _run_stopsms(url: str, path: str, extra: str) -> dict[str, object]:
+    """One import, timed from opening the database to closing it (what a user waits for)."""
+    import resource
+
     from stopsms.services.contact_import import ImportOptions, import_contacts
     from stopsms.store.database import open_database
 
-    database = open_database(url)
-    options = ImportOptions(list_name="bench", consent="opt-in") if extra == "list" else None
+    parallel = {"serial": False, "parallel": True}.get(extra.split("+")[0])
+    listed = {"list_name": "bench", "consent": "opt-in"} if "list" in extra else {}
+    options = ImportOptions(parallel=parallel, **listed)  # type: ignore[arg-type]
     start = time.perf_counter()
+    database = open_database(url)
     with database.transaction() as connection:
         summary = import_contacts(connection, "default", path, options)
-    seconds = time.perf_counter() - start
     database.close()
+    seconds = time.perf_counter() - start
+    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {
         "seconds": seconds,
-        "rss_mib": _peak_rss_mib(),
+        # The parse worker runs beside this process: count both peaks (an upper bound).
+        "rss_mib": _peak_rss_mib() + worker,
         "imported": summary.imported,
         "duplicates": summary.duplicates,
         "rejected": summary.rejected,
@@ -250,20 +257,39 @@ def main() -> None:
             f"{'':<48} {NAIVE_ROWS:,} rows in {naive_rate.seconds:.2f} s →"
             f" {ROWS / naive_rate.per_second:,.0f} s for {ROWS:,} (extrapolated)"
         )
-        result = _subprocess("stopsms", f"sqlite:///{tmp}/fast.db", str(source), "")
+        result = _subprocess("stopsms", f"sqlite:///{tmp}/serial.db", str(source), "serial")
         rate = _line("stopsms import → SQLite", ROWS, result, naive_rate)
-        verdict = "meets" if rate.seconds <= GOAL_SECONDS else "MISSES"
-        print(f"{'':<48} [{verdict} goal ≤ {GOAL_SECONDS:.0f} s end to end, < 1 GiB]")
-        result = _subprocess("stopsms", f"sqlite:///{tmp}/list.db", str(source), "list")
+        _verdict(rate)
+        result = _subprocess("stopsms", f"sqlite:///{tmp}/parallel.db", str(source), "parallel")
+        rate = _line("stopsms import → SQLite, parse worker", ROWS, result, naive_rate)
+        _verdict(rate)
+        result = _subprocess("stopsms", f"sqlite:///{tmp}/list.db", str(source), "serial+list")
         _line("stopsms import → SQLite, --list --consent", ROWS, result, naive_rate)
         created = _postgres_database()
         if created is not None:
             url, name = created
             try:
-                result = _subprocess("stopsms", url, str(source), "")
-                _line("stopsms import → PostgreSQL (COPY)", ROWS, result, naive_rate)
+                for mode in ("serial", "parallel"):
+                    result = _subprocess("stopsms", url, str(source), mode)
+                    suffix = ", parse worker" if mode == "parallel" else ""
+                    _line(f"stopsms import → PostgreSQL (COPY){suffix}", ROWS, result, naive_rate)
+                    _reset_postgres(url)
             finally:
                 _drop_postgres(name)
+
+
+def _verdict(rate: Rate) -> None:
+    verdict = "meets" if rate.seconds <= GOAL_SECONDS else "MISSES"
+    print(f"{'':<48} [{verdict} goal ≤ {GOAL_SECONDS:.0f} s end to end]")
+
+
+def _reset_postgres(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("TRUNCATE contacts CASCADE"))
+    engine.dispose()
 
 
 if __name__ == "__main__":

@@ -252,3 +252,27 @@ def test_cli_import_list_export(
     assert json.loads(result.stdout)[0]["members"] == 3
     result = runner.invoke(app, ["contacts", "erase", "06 12 34 56 78"])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_parse_worker_gives_the_same_result(
+    database: Database, tmp_path: Path, parallel: bool
+) -> None:
+    summary = _import(database, _file(tmp_path), chunk_rows=2, parallel=parallel)
+    assert (summary.rows, summary.imported, summary.duplicates) == (6, 3, 1)
+    assert summary.rejected_by_reason == {"invalid_phone": 1, "missing_phone": 1}
+    report = (tmp_path / "clients.rejects.csv").read_text(encoding="utf-8-sig")
+    assert report.splitlines()[1:] == [
+        "4;06 12;invalid_phone;too short",
+        "7;;missing_phone;no phone number",
+    ]
+    assert set(_contacts(database)) == {"+33612345678", "+33698765432", "+33756781234"}
+
+
+def test_parse_worker_error_half_way_changes_nothing(database: Database, tmp_path: Path) -> None:
+    text = "mobile;nom\n0612\n0612345678;a\n0612345679;" + "x" * 200_000 + "\n"
+    with pytest.raises(UnreadableFile, match="line 4: field larger"):
+        _import(database, _file(tmp_path, text), chunk_rows=1, parallel=True)
+    with database.reader() as conn:
+        assert contacts.count_contacts(conn, "default") == 0
+    assert [p.name for p in tmp_path.iterdir() if "rejects" in p.name] == []

@@ -53,6 +53,7 @@ class RejectReport:
         self._temp = path.with_name(f".{path.name}.{os.getpid()}.part")
         self._handle: IO[str] | None = None
         self._writer: csv.DictWriter[str] | None = None
+        self._started = False
 
     def __len__(self) -> int:
         return self.counts.total()
@@ -84,22 +85,36 @@ class RejectReport:
                 str(self.path), f"cannot write the reject report ({error.strerror or error})"
             ) from None
         self._handle = handle
+        self._started = True
         self._writer = csv.DictWriter(handle, REPORT_COLUMNS, delimiter=self.delimiter)
         self._writer.writeheader()
 
+    def close(self) -> None:
+        """Close the temporary file, leaving it for :meth:`commit` or :meth:`discard`.
+
+        For a report written by another process (a parse worker): that one closes it, this
+        one :meth:`adopt` s its counts, then commits or discards.
+        """
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+            self._writer = None
+
+    def adopt(self, counts: dict[str, int]) -> None:
+        """Take over a report another process wrote to the same temporary file."""
+        self.counts = Counter(counts)
+        self._started = self._started or self.counts.total() > 0
+
     def commit(self) -> Path | None:
         """Put the report in place; ``None`` (and no file) when nothing was rejected."""
-        if self._handle is None:
+        if not self._started:
             return None
-        self._handle.close()
-        self._handle = None
+        self.close()
         os.replace(self._temp, self.path)
         return self.path
 
     def discard(self) -> None:
         """Drop the report (the import changed nothing)."""
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        self.close()
         with contextlib.suppress(FileNotFoundError):
             self._temp.unlink()

@@ -1,0 +1,123 @@
+"""The two halves of a large import in parallel: a forked worker parses, this process writes.
+
+Parsing (CSV, normalisation, merging) and writing (SQLite's B-trees, or feeding ``COPY``) each
+take about half of a large import and each needs a CPU; one Python process runs one at a
+time. :func:`parallel_batches` forks a worker that takes over the rest of the file (its open
+handle is inherited) and sends each chunk's batch through a pipe while this process writes
+the previous one; the pipe's buffer bounds what is in flight to about one batch.
+
+The worker never touches the database connection it inherited (it ends with ``os._exit``,
+so nothing of the parent's is closed or flushed twice), writes rejected rows to the same
+temporary report, and sends its counts at the end. Any error it meets — an unreadable line
+half-way through the file included — comes back here and is raised before the caller's
+transaction commits, so an import stays all or nothing.
+
+:func:`serial_batches` is the same stream without a worker (small files, one CPU, or a
+platform without ``fork``).
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import warnings
+from collections.abc import Generator
+from multiprocessing.connection import Connection as Pipe
+from typing import Any
+
+from stopsms.imports.reader import Chunk, Table
+from stopsms.services.contact_rows import ContactBatch, ContactRows
+from stopsms.services.errors import UnreadableFile
+
+__all__ = ["PARALLEL_MIN_BYTES", "parallel_available", "parallel_batches", "serial_batches"]
+
+#: Below this size a worker costs more than it saves.
+PARALLEL_MIN_BYTES = 16 << 20
+
+#: ``(batch, progress)``: the progress is in the table's unit (bytes or rows).
+Batches = Generator[tuple[ContactBatch, int], None, None]
+
+
+def parallel_available(*, idle_only: bool = False) -> bool:
+    """Whether a parse worker can run here: ``fork`` exists and there is a second CPU.
+
+    ``idle_only``: and that CPU is idle now (load average below CPUs − 1): on a busy
+    machine the worker only competes with the writer and adds the cost of the pipe.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = cpus or 1
+    if cpus < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    return not idle_only or os.getloadavg()[0] <= cpus - 1
+
+
+def serial_batches(
+    table: Table, parser: ContactRows, chunk_rows: int, first: Chunk | None = None
+) -> Batches:
+    """Parse ``first`` (a headerless file's first row) then every chunk, in this process."""
+    if first is not None:
+        yield parser.parse(first), table.progress()
+    for chunk in table.chunks(chunk_rows):
+        yield parser.parse(chunk), table.progress()
+
+
+def _work(
+    sender: Pipe, table: Table, parser: ContactRows, chunk_rows: int, first: Chunk | None
+) -> None:
+    """The worker: stream batches, then the counts (or what went wrong)."""
+    gc.disable()  # the same reason as in the parent: no cycles, many allocations
+    try:
+        for batch, done in serial_batches(table, parser, chunk_rows, first):
+            sender.send(("batch", batch.records, batch.first_seen, done))
+        parser.rejects.close()
+        counts = dict(parser.rejects.counts)
+        sender.send(("done", parser.rows, parser.blank, parser.duplicates, parser.distinct, counts))
+    except UnreadableFile as error:
+        parser.rejects.close()
+        sender.send(("unreadable", error.path, error.reason))
+    except BaseException as error:  # reported to the parent, which raises it
+        sender.send(("failed", f"{type(error).__name__}: {error}"))
+    finally:
+        sender.close()
+
+
+def parallel_batches(
+    table: Table, parser: ContactRows, chunk_rows: int, first: Chunk | None = None
+) -> Batches:
+    """Like :func:`serial_batches`, parsed by a forked worker; ``parser`` gets its counts."""
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    worker = context.Process(
+        target=_work, args=(sender, table, parser, chunk_rows, first), daemon=True
+    )
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about fork() in a threaded process (a progress bar's refresh
+        # thread): the worker uses no lock any thread may hold, only its file and the pipe.
+        warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+        worker.start()
+    sender.close()
+    try:
+        while True:
+            try:
+                message: tuple[Any, ...] = receiver.recv()
+            except EOFError:
+                raise RuntimeError(
+                    f"the parse worker stopped (exit code {worker.exitcode})"
+                ) from None
+            kind = message[0]
+            if kind == "batch":
+                yield ContactBatch(message[1], message[2]), message[3]
+            elif kind == "done":
+                parser.rows, parser.blank, parser.duplicates, parser.distinct = message[1:5]
+                parser.rejects.adopt(message[5])
+                return
+            elif kind == "unreadable":
+                raise UnreadableFile(message[1], message[2])
+            else:
+                raise RuntimeError(f"the parse worker failed: {message[1]}")
+    finally:
+        receiver.close()
+        if worker.is_alive():
+            worker.terminate()
+        worker.join()
