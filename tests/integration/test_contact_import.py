@@ -276,3 +276,20 @@ def test_parse_worker_error_half_way_changes_nothing(database: Database, tmp_pat
     with database.reader() as conn:
         assert contacts.count_contacts(conn, "default") == 0
     assert [p.name for p in tmp_path.iterdir() if "rejects" in p.name] == []
+
+
+def test_header_only_file_imports_nothing(database: Database, tmp_path: Path) -> None:
+    summary = _import(database, _file(tmp_path, "Mobile;Nom\n"))
+    assert (summary.rows, summary.imported, summary.rejected, summary.rejects_path) == (
+        0,
+        0,
+        0,
+        None,
+    )
+
+
+def test_unwritable_reject_report_changes_nothing(database: Database, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="reject report"):
+        _import(database, _file(tmp_path), rejects_path=tmp_path / "absent" / "r.csv")
+    with database.reader() as conn:
+        assert contacts.count_contacts(conn, "default") == 0

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from stopsms.imports.cells import neutralise
+from stopsms.services.errors import InvalidInput
 
 __all__ = ["REPORT_COLUMNS", "RejectReason", "RejectReport", "default_report_path"]
 
@@ -79,10 +80,10 @@ class RejectReport:
         try:
             handle = self._temp.open("w", encoding="utf-8-sig", newline="")
         except OSError as error:
-            from stopsms.services.errors import UnreadableFile
-
-            raise UnreadableFile(
-                str(self.path), f"cannot write the reject report ({error.strerror or error})"
+            raise InvalidInput(
+                "reject report",
+                str(self.path),
+                f"cannot write it ({error.strerror or error}); choose another place (--rejects)",
             ) from None
         self._handle = handle
         self._started = True

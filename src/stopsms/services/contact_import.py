@@ -212,7 +212,11 @@ def import_contacts(
                         progress(done, table.total_units)
             if list_id is not None:
                 _fill_list(connection, acc.id, list_id, at)
-            imported = _count(connection, acc.id) - before
+            imported = (
+                writer.inserted
+                if writer.inserted is not None
+                else _count(connection, acc.id) - before
+            )
             rejects_path = report.commit()
         except BaseException:
             report.discard()

@@ -42,9 +42,14 @@ class ConsentRequest:
 
 
 class ContactWriter(Protocol):
-    """Writes the batches of one import inside the caller's transaction."""
+    """Writes the batches of one import inside the caller's transaction.
+
+    ``inserted`` counts the contacts created, where the backend tells (PostgreSQL); ``None``
+    where the caller must count (SQLite, whose write lock makes a before/after count exact).
+    """
 
     consents: int
+    inserted: int | None
 
     def write(self, batch: ContactBatch) -> None: ...
 
@@ -86,6 +91,7 @@ class SqliteWriter:
         self._connection = connection
         self._consent = consent
         self.consents = 0
+        self.inserted: int | None = None
         stamp = _literal(_stored(connection, now))
         account = _literal(account_id)
         names = ["account_id", "phone_e164", "region", *_FIELDS, "custom"]
@@ -151,6 +157,7 @@ class PostgresWriter:
         self._consent = consent
         self._constants: dict[str, Any] = {"account": account_id, "now": now}
         self.consents = 0
+        self.inserted: int | None = 0
         with raw.cursor() as cursor:
             cursor.execute(
                 f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} (phone_e164 text, region text,"
@@ -186,10 +193,14 @@ class PostgresWriter:
             ]
         names += ["created_at", "updated_at"]
         values += ["%(now)s", "%(now)s"]
+        # xmax = 0 on a row the statement inserted (an updated row has the updating xid):
+        # an exact count of new contacts, even with other imports running at the same time.
         self._upsert = (
-            f"INSERT INTO contacts ({', '.join(names)}) SELECT {', '.join(values)}"
-            f" FROM {_STAGING} ON CONFLICT (account_id, phone_e164) DO UPDATE SET"
-            f" {', '.join(merge)}"
+            f"WITH written AS (INSERT INTO contacts ({', '.join(names)})"
+            f" SELECT {', '.join(values)} FROM {_STAGING}"
+            f" ON CONFLICT (account_id, phone_e164) DO UPDATE SET {', '.join(merge)}"
+            " RETURNING xmax = 0 AS created)"
+            " SELECT count(*) FILTER (WHERE created) FROM written"
         )
         self._ledger = (
             "INSERT INTO consents (account_id, contact_id, kind, source, evidence, recorded_at)"
@@ -209,6 +220,8 @@ class PostgresWriter:
                 for record in batch.records:
                     write((*record, get(record[0], 0)))
             cursor.execute(self._upsert, self._constants)
+            created = cursor.fetchone()
+            self.inserted = (self.inserted or 0) + int(created[0])
             if self._consent is not None and first:
                 cursor.execute(self._ledger, self._constants)
                 self.consents += cursor.rowcount
