@@ -126,7 +126,7 @@ def preview(
     if json_output:
         print_json(_preview_json(result))
         return
-    _print_preview(result)
+    print_preview(result)
 
 
 def _epoch_dt(epoch: float | None) -> datetime | None:
@@ -171,7 +171,8 @@ def _preview_json(result: reports.CampaignPreview) -> dict[str, Any]:
     }
 
 
-def _print_preview(result: reports.CampaignPreview) -> None:
+def print_preview(result: reports.CampaignPreview) -> None:
+    """The human form of a campaign preview (also printed by ``stopsms demo``)."""
     s, p, c = result.summary, result.plan, result.campaign
     console.print(f"[bold]campaign {c.id}[/] {escape(c.name)} — {c.status.value}, {c.type.value}")
     if result.sample is not None:
@@ -275,6 +276,11 @@ def report(
             }
         )
         return
+    print_report(r)
+
+
+def print_report(r: reports.CampaignReport) -> None:
+    """The human form of a campaign report (also printed by ``stopsms demo``)."""
     c = r.campaign
     console.print(f"[bold]campaign {c.id}[/] {escape(c.name)} — {c.status.value}")
     table = Table("", "recipients", box=None)

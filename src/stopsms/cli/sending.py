@@ -18,16 +18,16 @@ from rich.table import Table
 from sqlalchemy import select
 
 from stopsms.cli.console import console, escape, fail, handles_errors, print_json
-from stopsms.clock import SystemClock
+from stopsms.clock import Clock, SystemClock
 from stopsms.config import load_settings
 from stopsms.dispatch.outbox import Reconciliation
 from stopsms.providers.base import Provider
-from stopsms.services.accounts import get_account
-from stopsms.services.sending import SendProgress, run_worker, send_campaign
+from stopsms.services.accounts import Account, get_account
+from stopsms.services.sending import SendProgress, SendReport, run_worker, send_campaign
 from stopsms.store import tables as t
-from stopsms.store.database import open_database
+from stopsms.store.database import Database, open_database
 
-__all__ = ["replies_app", "send", "worker"]
+__all__ = ["replies_app", "send", "send_with_progress", "worker"]
 
 replies_app = typer.Typer(help="Inbound SMS (replies, STOP, START) received by the account.")
 
@@ -59,25 +59,19 @@ def _describe(progress: SendProgress) -> str:
     return text
 
 
-@handles_errors
-def send(
-    campaign_id: Annotated[int, typer.Argument(help="Campaign id.")],
-    provider: ProviderOption = None,
-    wait: Annotated[
-        bool, typer.Option("--wait", help="Stay bound until every receipt arrived.")
-    ] = False,
-    receipt_timeout: Annotated[
-        float, typer.Option("--receipt-timeout", help="With --wait: give up after S seconds.")
-    ] = 300.0,
-    account: Annotated[
-        str | None, typer.Option("--account", "-a", help="Account owning the campaign.")
-    ] = None,
-) -> None:
-    """Send a campaign (preparing it first if needed); run it again to resume after a crash."""
-    database = open_database()
-    route = _provider(provider)
-    with database.reader() as conn:
-        owner = get_account(conn, account) if account else None
+async def send_with_progress(
+    database: Database,
+    campaign_id: int,
+    provider: Provider,
+    clock: Clock,
+    *,
+    account: Account | None = None,
+    wait: bool = False,
+    receipt_timeout: float = 300.0,
+    idle_max: float | None = 1.0,
+) -> SendReport:
+    """Run :func:`send_campaign` under a Rich progress bar (sent, delivered, STOPs, held until …)
+    and print what it reconciled and how it ended. ``campaign send`` and ``demo`` use it."""
     columns = (
         TextColumn("[bold]campaign {task.fields[campaign]}"),
         BarColumn(),
@@ -106,8 +100,48 @@ def send(
                 console.print(f"{reconciled.released:,} claimed message(s) put back in the queue")
             console.file.flush()  # reported even if this run is killed in turn
 
-        report = asyncio.run(
-            send_campaign(
+        report = await send_campaign(
+            database,
+            campaign_id,
+            provider,
+            clock,
+            account=account,
+            wait=wait,
+            receipt_timeout=receipt_timeout,
+            on_progress=on_progress,
+            on_reconciled=on_reconciled,
+            idle_max=idle_max,
+        )
+    for campaign in report.dispatch.paused_campaigns:
+        console.print(f"[red]campaign {campaign} paused after repeated provider errors[/]")
+    if wait and not report.receipts_complete:
+        console.print(f"[yellow]receipts still awaited after {receipt_timeout:g} s[/]")
+    console.print(_describe(report.progress))
+    return report
+
+
+@handles_errors
+def send(
+    campaign_id: Annotated[int, typer.Argument(help="Campaign id.")],
+    provider: ProviderOption = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Stay bound until every receipt arrived.")
+    ] = False,
+    receipt_timeout: Annotated[
+        float, typer.Option("--receipt-timeout", help="With --wait: give up after S seconds.")
+    ] = 300.0,
+    account: Annotated[
+        str | None, typer.Option("--account", "-a", help="Account owning the campaign.")
+    ] = None,
+) -> None:
+    """Send a campaign (preparing it first if needed); run it again to resume after a crash."""
+    database = open_database()
+    route = _provider(provider)
+    try:
+        with database.reader() as conn:
+            owner = get_account(conn, account) if account else None
+        asyncio.run(
+            send_with_progress(
                 database,
                 campaign_id,
                 route,
@@ -115,16 +149,10 @@ def send(
                 account=owner,
                 wait=wait,
                 receipt_timeout=receipt_timeout,
-                on_progress=on_progress,
-                on_reconciled=on_reconciled,
             )
         )
-    database.close()
-    for campaign in report.dispatch.paused_campaigns:
-        console.print(f"[red]campaign {campaign} paused after repeated provider errors[/]")
-    if wait and not report.receipts_complete:
-        console.print(f"[yellow]receipts still awaited after {receipt_timeout:g} s[/]")
-    console.print(_describe(report.progress))
+    finally:
+        database.close()
 
 
 @handles_errors
