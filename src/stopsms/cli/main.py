@@ -5,9 +5,10 @@ from __future__ import annotations
 import typer
 
 from stopsms import __version__
-from stopsms.cli import compliance, sending
+from stopsms.cli import compliance, demo, sending
 from stopsms.cli.accounts import accounts_app, credits_app, domains_app, senders_app
 from stopsms.cli.campaigns import campaign_app
+from stopsms.cli.contacts import contacts_app, lists_app
 from stopsms.cli.optouts import optouts_app
 from stopsms.cli.smsc import smsc
 
@@ -35,12 +36,14 @@ app.command()(compliance.preview)
 app.command()(compliance.window)
 app.command()(compliance.classify)
 
-# Accounts and the registry.
+# Accounts, contacts and the registry.
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(senders_app, name="senders")
 app.add_typer(domains_app, name="domains")
 app.add_typer(credits_app, name="credits")
 app.add_typer(optouts_app, name="optouts")
+app.add_typer(contacts_app, name="contacts")
+app.add_typer(lists_app, name="lists")
 
 # Campaigns, sending and what comes back.
 campaign_app.command("send")(sending.send)
@@ -48,5 +51,6 @@ app.add_typer(campaign_app, name="campaign")
 app.command()(sending.worker)
 app.add_typer(sending.replies_app, name="replies")
 
-# The built-in SMSC simulator.
+# The built-in SMSC simulator, and the demo that runs everything on it (`make run`).
 app.command()(smsc)
+app.command()(demo.demo)

@@ -1,0 +1,1 @@
+"""The bundled demo data (``stopsms demo``): a careless contact file."""
