@@ -3,7 +3,8 @@
 The file (``Mobile;Prénom;Nom;Email;Société``, UTF-8) mixes the number formats people send:
 ``06 12 34 56 78``, ``0612345678``, ``+33 6…``, ``0033…``, ``33612345678`` (Excel dropped the
 ``+``), ``612345678`` (Excel dropped the 0), ``06.12…``, ``33612345678.0`` (a float); 5% of the
-rows repeat an earlier number (in another format), 1% are invalid.
+rows repeat an earlier number (in another format), 1% are invalid (mostly distinct values:
+too short, too long, a wrong prefix, letters).
 
 Figures, each import in a fresh subprocess (its peak RSS is the memory figure):
 
@@ -41,7 +42,9 @@ HEADER = "Mobile;Prénom;Nom;Email;Société\n"
 FIRST = ("Jean", "Hélène", "François", "Zoé", "Mathis", "Chloé", "Noé", "Inès", "Léa", "Hugo")
 LAST = ("Martin", "Bernard", "Dubois", "Thomas", "Robert", "Petit", "Durand", "Lefèvre")
 COMPANY = ("", "", "ACME", "Boulangerie Dupré", "Société Générale des Eaux", "")
-INVALID = ("0612", "12345", "06123456789012", "abc", "+33 6 12", "0000000000", "", "06-xx-12")
+#: Shapes of invalid cells; ``#`` becomes a random digit, so that (as in a real file) most
+#: invalid values are distinct and their reasons cannot be memoised.
+INVALID = ("06####", "+999########", "06############", "+33 6 ##", "###", "", "n/a", "06-xx-##")
 
 
 def _formats(national: str) -> list[str]:
@@ -92,7 +95,12 @@ def generate(path: Path, rows: int, seed: int = 3) -> dict[str, int]:
             else:
                 national = next(fresh, None) or rng.choice(seen)
                 seen.append(national)
-            phone = rng.choice(INVALID) if kind == "bad" else rng.choice(_formats(national))
+            if kind == "bad":
+                phone = "".join(
+                    str(rng.randrange(10)) if c == "#" else c for c in rng.choice(INVALID)
+                )
+            else:
+                phone = rng.choice(_formats(national))
             first, last = rng.choice(FIRST), rng.choice(LAST)
             handle.write(
                 f"{phone};{first};{last};{first.lower()}.{i}@example.fr;{rng.choice(COMPANY)}\n"

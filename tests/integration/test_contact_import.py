@@ -239,6 +239,16 @@ def test_cli_import_list_export(
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert (summary["imported"], summary["rejected"]) == (3, 2)
+    result = runner.invoke(
+        app, ["contacts", "import", str(path), "--consent", "customer", "--map", "Ville=city"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "3 updated" in result.output
+    assert "invalid_phone 1, missing_phone 1" in result.output
+    assert "consent customer recorded for 3" in result.output
+    result = runner.invoke(app, ["contacts", "import", str(path), "--delimiter", ";;"])
+    assert result.exit_code == 2
+    assert "--delimiter" in result.output
     result = runner.invoke(app, ["contacts", "import", str(tmp_path / "missing.csv")])
     assert result.exit_code == 2
     assert "missing.csv: no such file (nothing was changed)" in result.output
