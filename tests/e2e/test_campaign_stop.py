@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from stopsms.providers.smpp import SmppProvider
+from stopsms.services.reports import EXPORT_COLUMNS, campaign_report, export_rows
 from stopsms.services.sending import send_campaign
 from stopsms.smsc.scenario import parse_scenario
 from stopsms.smsc.server import SmscSimulator
@@ -106,4 +107,22 @@ async def _run(tmp_path: Path) -> None:
         assert confirmations == len(stoppers)
         inbound = conn.execute(select(func.count()).select_from(t.inbound_messages)).scalar_one()
         assert inbound == len(stoppers)
+
+        # The report and the per-recipient export tell the same story as the simulator.
+        summary = campaign_report(conn, "default", campaign_id)
+        assert summary.targeted == len(numbers)
+        assert summary.sent == summary.delivered == len(numbers) - len(late)
+        assert summary.stops == len(quick)
+        assert summary.excluded.get("opted_out", 0) == len(late)
+        rows = [
+            dict(zip(EXPORT_COLUMNS, row, strict=True))
+            for row in export_rows(conn, "default", campaign_id)
+        ]
+        assert len(rows) == len(numbers)
+        by_status: dict[str, set[str]] = {}
+        for row in rows:
+            by_status.setdefault(row["status"], set()).add(row["number"])
+        assert by_status["STOPPED"] == set(quick)
+        assert by_status["excluded"] == set(late)
+        assert by_status["delivered"] == set(numbers) - set(quick) - set(late)
     db.close()

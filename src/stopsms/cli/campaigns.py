@@ -261,6 +261,7 @@ def report(
                 "targeted": r.targeted,
                 "ready": r.ready,
                 "excluded": r.excluded,
+                "excluded_at_send": r.excluded_at_send,
                 "sent": r.sent,
                 "delivered": r.delivered,
                 "failed": r.failed,
@@ -285,7 +286,10 @@ def print_report(r: reports.CampaignReport) -> None:
     console.print(f"[bold]campaign {c.id}[/] {escape(c.name)} — {c.status.value}")
     table = Table("", "recipients", box=None)
     rows: list[tuple[str, int]] = [("targeted", r.targeted), ("ready", r.ready)]
-    rows += [(f"excluded: {k}", v) for k, v in r.excluded.items()]
+    rows += [
+        (f"excluded: {k}" + (" (at send)" if k in r.excluded_at_send else ""), v)
+        for k, v in r.excluded.items()
+    ]
     rows += [
         ("sent", r.sent),
         ("delivered", r.delivered),

@@ -242,8 +242,9 @@ class CampaignReport:
 
     campaign: Campaign
     targeted: int
-    ready: int
-    excluded: dict[str, int]
+    ready: int  # still to send or sent: prepared ready, less those excluded at send time
+    excluded: dict[str, int]  # by reason, at preparation and at send time together
+    excluded_at_send: dict[str, int]  # the part of ``excluded`` decided at submit time
     sent: int
     delivered: int
     failed: int
@@ -286,6 +287,24 @@ def campaign_report(
             o.account_id == campaign.account_id, o.campaign_id == campaign.id
         )
     ).scalar_one()
+    # A recipient prepared ready can still be excluded at submit time (a STOP that arrived
+    # meanwhile): counted with the exclusions, so targeted = ready + excluded always holds.
+    at_send: dict[str, int] = {
+        str(reason): int(count)
+        for reason, count in connection.execute(
+            select(m.reason, func.count())
+            .where(
+                m.campaign_id == campaign.id,
+                m.account_id == campaign.account_id,
+                m.decision == "ready",
+                m.status == "excluded",
+            )
+            .group_by(m.reason)
+        )
+    }
+    excluded = dict(summary.excluded)
+    for reason, count in at_send.items():
+        excluded[reason] = excluded.get(reason, 0) + count
     held_until = None
     if n("held"):
         held_until = connection.execute(
@@ -294,8 +313,9 @@ def campaign_report(
     return CampaignReport(
         campaign=campaign,
         targeted=summary.targeted,
-        ready=summary.ready,
-        excluded=summary.excluded,
+        ready=summary.ready - sum(at_send.values()),
+        excluded=excluded,
+        excluded_at_send=at_send,
         sent=n(*_LEFT),
         delivered=n("delivered"),
         failed=n("failed"),
