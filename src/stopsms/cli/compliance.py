@@ -15,18 +15,20 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
+from stopsms.cli.accounts import transaction
 from stopsms.cli.batch import fields, run_batch
 from stopsms.cli.console import console, escape, fail, handles_errors, print_json
-from stopsms.domain.mention import MentionStyle
 from stopsms.domain.phone import PhoneNumber
 from stopsms.services import compliance
 from stopsms.services.compliance import (
+    AccountSettings,
     Preview,
     PreviewRequest,
     WindowAnswer,
     WindowRequest,
     parse_instant,
     parse_message_type,
+    with_account,
 )
 
 BatchOption = Annotated[
@@ -36,6 +38,22 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.
 TypeOption = Annotated[
     str, typer.Option("--type", help="marketing (default) or informative.", show_default=False)
 ]
+AccountOption = Annotated[
+    str | None,
+    typer.Option(
+        "--account",
+        help="Answer with this account's mention, type, senders and sending hours.",
+        show_default=False,
+    ),
+]
+
+
+def _account(name: str | None) -> AccountSettings | None:
+    """The named account's settings, read once before any (batch) answer."""
+    if name is None:
+        return None
+    with transaction() as connection:
+        return compliance.account_settings(connection, name)
 
 
 def _recipient_json(number: PhoneNumber | None) -> dict[str, Any] | None:
@@ -112,26 +130,41 @@ def preview(
     to: Annotated[str | None, typer.Option("--to", help="Recipient number, any format.")] = None,
     sender: Annotated[str | None, typer.Option("--sender", help="Sender ID.")] = None,
     message_type: TypeOption = "marketing",
-    shortcode: Annotated[str, typer.Option("--shortcode", help="STOP shortcode.")] = "36034",
+    shortcode: Annotated[
+        str | None,
+        typer.Option("--shortcode", help="STOP shortcode [default: the account's, else 36034]."),
+    ] = None,
     mention_format: Annotated[
-        str,
-        typer.Option("--mention-format", help="e.g. 'STOP {shortcode}', 'STOP au {shortcode}'."),
-    ] = "STOP {shortcode}",
+        str | None,
+        typer.Option(
+            "--mention-format",
+            help="e.g. 'STOP {shortcode}', 'STOP au {shortcode}' [default: the account's].",
+        ),
+    ] = None,
     smart_encoding: Annotated[
         bool, typer.Option("--smart-encoding", help="Replace look-alikes to stay in GSM-7.")
     ] = False,
+    account: AccountOption = None,
     as_json: JsonOption = False,
     batch: BatchOption = False,
 ) -> None:
-    """Show the SMS exactly as it will leave: mention, encoding, length, parts, warnings."""
+    """Show the SMS exactly as it will leave: mention, encoding, length, parts, warnings.
+
+    Without --account, the built-in defaults apply (a marketing account, ``STOP 36034``)."""
     base = PreviewRequest(
         text=text or "",
         to=to,
         sender=sender,
         message_type=parse_message_type(message_type),
-        style=MentionStyle(format=mention_format, shortcode=shortcode),
         smart_encoding=smart_encoding,
     )
+    settings = _account(account)
+    if settings is not None:
+        base = with_account(base, settings)
+    if shortcode is not None:
+        base = replace(base, style=replace(base.style, shortcode=shortcode))
+    if mention_format is not None:
+        base = replace(base, style=replace(base.style, format=mention_format))
     if batch:
         if text is not None:
             fail("give the text either as an argument or in --batch lines, not both")
@@ -219,18 +252,25 @@ def window(
     ] = None,
     message_type: TypeOption = "marketing",
     policy: Annotated[
-        str | None, typer.Option("--policy", help="fr-default, fr-mon-sat-8-20, fr-af2m-2024…")
+        str | None,
+        typer.Option(
+            "--policy",
+            help="fr-default, fr-mon-sat-8-20, fr-af2m-2024, courtesy [default: the account's,"
+            " else by the recipient's country].",
+        ),
     ] = None,
+    account: AccountOption = None,
     as_json: JsonOption = False,
     batch: BatchOption = False,
 ) -> None:
     """May a message reach this number now (or at --at)? If not, when next?"""
     now = datetime.now(UTC)
+    settings = _account(account)
     base = WindowRequest(
         to=to or "",
         at=parse_instant(at) if at else None,
         message_type=parse_message_type(message_type),
-        policy=policy,
+        policy=policy or (settings.window_policy if settings else None),
     )
     if batch:
         errors = run_batch(

@@ -9,18 +9,22 @@ fields of the request, filled by the caller from the account.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
 
 from stopsms.domain.compose import ComposedMessage, compose
 from stopsms.domain.errors import DomainError
 from stopsms.domain.keywords import Classification, Classifier
 from stopsms.domain.mention import AccountType, MentionStyle, MessageType
 from stopsms.domain.phone import PhoneNumber, parse_phone
-from stopsms.domain.senders import parse_sender
+from stopsms.domain.senders import effective_sender, parse_sender
 from stopsms.domain.text import split_parts
 from stopsms.domain.windows import WindowDecision, check_window, get_policy, policy_for
+from stopsms.services.accounts import AccountRef, get_account, list_senders
+from stopsms.services.preparation import style_of
 
 
 class InvalidRequest(DomainError):
@@ -46,6 +50,47 @@ class PreviewRequest:
     mention_enabled: bool = True
     smart_encoding: bool = False
     default_region: str = DEFAULT_REGION
+    account: AccountSettings | None = None  # its senders are checked (rule 9)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSettings:
+    """What an account changes in the answers: its mention, type, senders, sending hours."""
+
+    name: str
+    account_type: AccountType
+    style: MentionStyle
+    mention_enabled: bool
+    validated: bool
+    shortcode: str
+    senders: frozenset[str]
+    window_policy: str | None
+
+
+def account_settings(connection: Connection, account: AccountRef) -> AccountSettings:
+    """Read the settings of ``account`` that preview and window answers depend on."""
+    acc = get_account(connection, account) if isinstance(account, str) else account
+    return AccountSettings(
+        name=acc.name,
+        account_type=AccountType(acc.type),
+        style=style_of(acc),
+        mention_enabled=acc.mention_enabled,
+        validated=acc.validated,
+        shortcode=acc.shortcode,
+        senders=frozenset(s.sender for s in list_senders(connection, acc)),
+        window_policy=acc.window_policy,
+    )
+
+
+def with_account(request: PreviewRequest, account: AccountSettings) -> PreviewRequest:
+    """``request`` as ``account`` would send it: its mention, type and mention setting."""
+    return replace(
+        request,
+        account=account,
+        account_type=account.account_type,
+        style=account.style,
+        mention_enabled=account.mention_enabled,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +107,18 @@ class Preview:
 def preview(request: PreviewRequest) -> Preview:
     """Compose ``request.text`` for its recipient: mention, encoding, units, parts, warnings."""
     recipient = parse_phone(request.to, request.default_region) if request.to else None
-    if request.sender is not None:
-        parse_sender(request.sender)
+    sender = request.sender
+    if request.account is not None:
+        account = request.account
+        # Rule 9: an unknown sender is an error; an unvalidated account's is its shortcode.
+        sender = effective_sender(
+            sender,
+            validated=account.validated,
+            allowed=account.senders,
+            shortcode=account.shortcode,
+        )
+    elif sender is not None:
+        parse_sender(sender)
     region = recipient.region if recipient else request.default_region
     composed = compose(
         request.text,
@@ -78,7 +133,7 @@ def preview(request: PreviewRequest) -> Preview:
         composed=composed,
         parts=tuple(split_parts(composed.text)),
         recipient=recipient,
-        sender=request.sender,
+        sender=sender,
         message_type=request.message_type,
     )
 
