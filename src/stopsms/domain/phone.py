@@ -14,8 +14,7 @@ write the number in international form.
 
 from __future__ import annotations
 
-import importlib.resources
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -23,14 +22,19 @@ import phonenumbers
 from phonenumbers import PhoneNumberType, timezone
 
 from stopsms.domain.errors import InvalidPhoneNumber
-from stopsms.domain.phone_fast import normalise_batch, reference_e164
+from stopsms.domain.phone_describe import describe_fields, narrow_zones, territory_zones
+from stopsms.domain.phone_fast import normalise_batch
 
-__all__ = ["PhoneNumber", "describe", "normalise", "normalise_many", "parse_phone"]
+__all__ = [
+    "PhoneNumber",
+    "describe",
+    "describe_many",
+    "describe_reference",
+    "normalise",
+    "normalise_many",
+    "parse_phone",
+]
 
-# phonenumbers' answer when it knows no zone for a number.
-_UNKNOWN_ZONE = "Etc/Unknown"
-# Zones for numbers of no territory (e.g. +800 international freephone).
-_NO_TERRITORY_ZONES = ("Etc/UTC",)
 # French overseas country codes, to explain why "0692…" with region FR is refused.
 _FR_OVERSEAS_CODES = (262, 508, 590, 594, 596, 681, 687, 689)
 
@@ -72,13 +76,30 @@ def parse_phone(raw: str, default_region: str = "FR") -> PhoneNumber:
     return describe(e164)
 
 
-@lru_cache(maxsize=1 << 16)
 def describe(e164: str) -> PhoneNumber:
     """Region, time zones and kind of an already-normalised E.164 number.
 
-    Memoised: a campaign asks about the same recipients again and again, and the time zones
-    come from a prefix table shared by every number of an area.
+    Exactly ``describe_reference``'s answers (``phonenumbers`` itself), a few microseconds a
+    number on the common shapes: the library's metadata compiled per country code
+    (``phone_describe``); anything the fast path does not take goes to the reference.
     Raises ``InvalidPhoneNumber`` when ``e164`` is not a valid number written in E.164.
+    """
+    fields = describe_fields(e164)
+    if fields is None:
+        return describe_reference(e164)  # which also says why an input is not E.164
+    return PhoneNumber(e164, *fields)
+
+
+def describe_many(e164s: Iterable[str]) -> list[PhoneNumber]:
+    """``describe`` of each number, in order; raises on the first invalid one."""
+    return [describe(e164) for e164 in e164s]
+
+
+@lru_cache(maxsize=1 << 12)
+def describe_reference(e164: str) -> PhoneNumber:
+    """``describe`` by plain ``phonenumbers``: the reference the fast path is tested against.
+
+    Memoised: only the numbers the fast path leaves (unusual or invalid ones) come here.
     """
     if not (e164.startswith("+") and e164[1:].isascii() and e164[1:].isdigit()):
         raise InvalidPhoneNumber(e164, "not in E.164 form (+ and digits only)")
@@ -93,7 +114,7 @@ def describe(e164: str) -> PhoneNumber:
         raise InvalidPhoneNumber(e164, f"not in E.164 form (expected {canonical})")
     region = str(phonenumbers.region_code_for_number(number))
     kind = _kind_name(phonenumbers.number_type(number))
-    zones = _zones(tuple(timezone.time_zones_for_number(number)), region)
+    zones = narrow_zones(tuple(timezone.time_zones_for_number(number)), region)
     return PhoneNumber(e164=e164, region=region, time_zones=zones, kind=kind)
 
 
@@ -105,34 +126,8 @@ def _kind_name(kind: int) -> str:
     return "unknown"  # pragma: no cover - every type has a name
 
 
-@cache
-def _zones(found: tuple[str, ...], region: str) -> tuple[str, ...]:
-    """The number's zones narrowed to its territory's own; the territory's when unknown.
-
-    phonenumbers gives zones by country code for mobiles, so a Réunion mobile (+262 692…)
-    gets both Indian/Mayotte and Indian/Reunion; the territory settles it.
-    """
-    own = _territory_zones().get(region, ())
-    known = tuple(z for z in found if z != _UNKNOWN_ZONE)
-    if not known:
-        return own or _NO_TERRITORY_ZONES
-    narrowed = tuple(z for z in known if z in own)
-    return narrowed or known
-
-
-@cache
-def _territory_zones() -> dict[str, tuple[str, ...]]:
-    """ISO territory code → IANA zones, from the tz database's ``zone.tab`` (tzdata package)."""
-    try:
-        table = importlib.resources.files("tzdata").joinpath("zoneinfo/zone.tab").read_text()
-    except (ModuleNotFoundError, FileNotFoundError):  # pragma: no cover - tzdata is a dependency
-        return {}
-    zones: dict[str, list[str]] = {}
-    for line in table.splitlines():
-        if line and not line.startswith("#"):
-            fields = line.split("\t")
-            zones.setdefault(fields[0], []).append(fields[2])
-    return {code: tuple(names) for code, names in zones.items()}
+# ISO territory code → IANA zones (used by the reports and the dispatcher).
+_territory_zones = territory_zones
 
 
 def _reason(raw: str, default_region: str) -> str:
@@ -146,8 +141,9 @@ def _reason(raw: str, default_region: str) -> str:
     reason = _invalid_reason(number)
     if number.country_code == 33 and default_region == "FR":
         national = phonenumbers.national_significant_number(number)
-        for code in _FR_OVERSEAS_CODES:
-            overseas = reference_e164(f"+{code}{national}", None)
+        # The fast path answers as reference_e164 does, in one pass for the eight codes.
+        candidates = [f"+{code}{national}" for code in _FR_OVERSEAS_CODES]
+        for overseas in normalise_batch(candidates, None):
             if overseas is not None:
                 reason += f" (if it is an overseas number, write it {overseas})"
                 break

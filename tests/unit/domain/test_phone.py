@@ -8,7 +8,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stopsms.domain.errors import InvalidPhoneNumber
-from stopsms.domain.phone import PhoneNumber, describe, normalise, normalise_many, parse_phone
+from stopsms.domain.phone import (
+    PhoneNumber,
+    describe,
+    describe_many,
+    describe_reference,
+    normalise,
+    normalise_many,
+    parse_phone,
+)
+from stopsms.domain.phone_describe import describe_fields
 from stopsms.domain.phone_fast import claim_batch, reference_e164
 
 FR_MOBILE = "+33612345678"
@@ -207,3 +216,87 @@ def test_fast_path_claims_most_valid_examples() -> None:
     expected = [reference_e164(raw, "FR") for raw in raws]
     assert [c or e for c, e in zip(claimed, expected, strict=True)] == expected
     assert sum(bool(c) for c in claimed) >= 0.9 * sum(e is not None for e in expected)
+
+
+# describe: the compiled fast path against plain phonenumbers (describe_reference).
+
+ALL_TYPES = [
+    getattr(phonenumbers.PhoneNumberType, name)
+    for name in dir(phonenumbers.PhoneNumberType)
+    if name.isupper() and name != "UNKNOWN"
+]
+GEO_EXAMPLES = {
+    (n.country_code, phonenumbers.national_significant_number(n))
+    for region in phonenumbers.SUPPORTED_REGIONS
+    for kind in ALL_TYPES
+    if (n := phonenumbers.example_number_for_type(region, kind)) is not None
+}
+NON_GEO_EXAMPLES = {
+    (cc, phonenumbers.national_significant_number(n))
+    for cc in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS
+    if (n := phonenumbers.example_number_for_non_geo_entity(cc)) is not None
+}
+ALL_EXAMPLES = sorted(GEO_EXAMPLES | NON_GEO_EXAMPLES)
+
+
+def _outcome(describe_one: object, e164: str) -> PhoneNumber | str:
+    assert callable(describe_one)
+    try:
+        found = describe_one(e164)
+    except InvalidPhoneNumber as error:
+        return f"invalid: {error.reason}"
+    assert isinstance(found, PhoneNumber)
+    return found
+
+
+@st.composite
+def e164_like(draw: st.DrawFn) -> str:
+    """``+<cc><nsn>`` near an example number of any region and type (mostly valid)."""
+    cc, nsn = draw(st.sampled_from(ALL_EXAMPLES))
+    digits = list(nsn)
+    for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2]))):
+        action = draw(st.sampled_from(["replace", "replace", "drop", "add"]))
+        where = draw(st.integers(0, len(digits)))
+        digit = draw(st.sampled_from("0123456789"))
+        if action == "replace" and where < len(digits):
+            digits[where] = digit
+        elif action == "drop" and where < len(digits):
+            del digits[where]
+        else:
+            digits.insert(where, digit)
+    return f"+{cc}{''.join(digits)}"
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(e164=st.one_of(e164_like(), st.from_regex(r"\+[0-9]{1,18}", fullmatch=True)))
+def test_describe_answers_as_phonenumbers(e164: str) -> None:
+    expected = _outcome(describe_reference, e164)
+    fields = describe_fields(e164)
+    if fields is not None:  # the fast path only ever claims valid numbers, rightly
+        assert PhoneNumber(e164, *fields) == expected
+    assert _outcome(describe, e164) == expected
+
+
+def test_describe_fast_path_takes_every_example_number() -> None:
+    # Every example number of every region and type: the fast path takes (nearly) all of them
+    # and answers as phonenumbers does.
+    e164s = [f"+{cc}{nsn}" for cc, nsn in ALL_EXAMPLES]
+    expected = [_outcome(describe_reference, e164) for e164 in e164s]
+    fast = [describe_fields(e164) for e164 in e164s]
+    for e164, fields, answer in zip(e164s, fast, expected, strict=True):
+        if fields is not None:
+            assert PhoneNumber(e164, *fields) == answer
+    valid = [isinstance(answer, PhoneNumber) for answer in expected]
+    taken = [fields is not None for fields in fast]
+    assert sum(taken) >= 0.98 * sum(valid)
+    assert [_outcome(describe, e164) for e164 in e164s] == expected
+
+
+def test_describe_many_and_odd_inputs() -> None:
+    numbers = ["+33612345678", "+262692123456", "+12125550123"]
+    assert describe_many(numbers) == [describe_reference(e164) for e164 in numbers]
+    assert describe_many([]) == []
+    for odd in ("", "+", "33612345678", "+33 612345678", "+33612345678\n", "+٣٣612345678"):
+        assert _outcome(describe, odd) == "invalid: not in E.164 form (+ and digits only)"
+    # National prefix kept after the country code: not E.164, the reference says how it is.
+    assert _outcome(describe, "+330612345678") == _outcome(describe_reference, "+330612345678")
