@@ -13,11 +13,12 @@ from stopsms.clock import FakeClock
 from stopsms.dispatch.gate import SuppressionGate
 from stopsms.dispatch.worker_thread import DatabaseThread
 from stopsms.inbound.handler import InboundHandler
-from stopsms.inbound.mo import handle_mo, sender_e164
+from stopsms.inbound.mo import handle_many, handle_mo, sender_e164
 from stopsms.inbound.receipts import apply_receipts
 from stopsms.providers.base import DeliveryReceipt, InboundMessage, ReceiptStatus
 from stopsms.services import accounts
 from stopsms.services.accounts import get_account
+from stopsms.services.optouts import OptOutRequest, record_optout, record_optout_batch
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 
@@ -199,7 +200,7 @@ def test_handler_returns_only_after_commit_and_after_in_flight_chunks(database: 
         gate = SuppressionGate()
         handler = InboundHandler(thread, FakeClock(NOW), gate)
         ticket = gate.enter([PHONE])  # a chunk to that number is on the wire
-        task = asyncio.create_task(handler.handlers.on_inbound(_mo("STOP")))
+        task = asyncio.create_task(handler.on_inbound(_mo("STOP")))
         await asyncio.sleep(0.2)
         assert not task.done()  # committed, but a submit to the number is still unanswered
         with database.reader() as conn:  # ...and it is committed already
@@ -217,3 +218,161 @@ def test_handler_returns_only_after_commit_and_after_in_flight_chunks(database: 
 def get_account_conn_id(database: Database) -> int:
     with database.reader() as conn:
         return get_account(conn, "default").id
+
+
+# -- set-based batches: the same outcome as one MO at a time ---------------------------------
+
+
+def _optouts(conn: Connection) -> list[Any]:
+    o = t.optouts
+    return list(
+        conn.execute(
+            select(o.c.id, o.c.phone_e164, o.c.sender, o.c.uncertain, o.c.revoked_at).order_by(
+                o.c.id
+            )
+        ).all()
+    )
+
+
+def test_two_stops_from_one_number_in_one_batch_confirm_once(database: Database) -> None:
+    with database.transaction() as conn:
+        _setup(conn)
+        latest = _campaign(conn)
+        _sent(conn, latest)
+        first, second = handle_many(conn, [_mo("STOP"), _mo("stop")], NOW)
+        assert first.optout_created
+        assert first.confirmation_id is not None
+        assert not second.optout_created
+        assert second.confirmation_id is None
+        assert first.optout_id == second.optout_id
+        assert first.campaign_id == second.campaign_id == latest
+        assert len(_confirmations(conn)) == 1
+        assert len(_optouts(conn)) == 1
+        ids = conn.execute(select(t.inbound_messages.c.id).order_by(t.inbound_messages.c.id))
+        assert [row.id for row in ids] == sorted({first.inbound_id, second.inbound_id})
+
+
+def test_uncertain_then_certain_in_one_batch_is_one_certain_opt_out(database: Database) -> None:
+    with database.transaction() as conn:
+        _setup(conn)
+        unsure, sure = handle_many(conn, [_mo("merci mais stop svp"), _mo("STOP")], NOW)
+        assert unsure.optout_created
+        assert not unsure.certain
+        assert not sure.optout_created
+        (row,) = _optouts(conn)
+        assert row.uncertain is False
+        assert len(_confirmations(conn)) == 1
+
+
+def test_stop_then_start_in_one_batch_and_start_then_stop(database: Database) -> None:
+    with database.transaction() as conn:
+        _setup(conn)
+        other = "33612345679"
+        outcomes = handle_many(
+            conn, [_mo("STOP"), _mo("START", sender=other), _mo("START"), _mo("STOP", other)], NOW
+        )
+        stop, start_first, start, stop_after = outcomes
+        assert stop.optout_created
+        assert start.resubscribed  # the STOP before it in the batch is lifted
+        assert not start_first.resubscribed  # nothing to lift yet
+        assert stop_after.optout_created
+        rows = {row.phone_e164: row for row in _optouts(conn)}
+        assert rows[PHONE].revoked_at is not None
+        assert rows["+33612345679"].revoked_at is None
+        assert len(_confirmations(conn)) == 2
+
+
+def test_a_batch_resolves_accounts_scopes_and_campaigns_per_number(database: Database) -> None:
+    with database.transaction() as conn:
+        _setup(conn, scope="sender")
+        other = accounts.create_account(conn, "autre", now=NOW)
+        accounts.update_account(conn, "autre", shortcode="38383")
+        campaign = _campaign(conn)
+        _sent(conn, campaign, sender="MaBoutique")
+        _sent(conn, None, sender="MaBoutique", phone_e164="+33612345679", kind="informative")
+        conn.execute(
+            insert(t.messages).values(
+                account_id=other.id,
+                phone_e164="+33612345670",
+                sender="AUTRE",
+                kind="marketing",
+                status="delivered",
+                created_at=NOW,
+            )
+        )
+        batch = [
+            _mo("STOP", to="MaBoutique"),  # default account, sender scope, attributed
+            _mo("STOP", sender="33612345679", to="MaBoutique"),  # no campaign to attribute
+            _mo("STOP", sender="33612345670", to="AUTRE"),  # the other account
+            _mo("bonjour", sender="33612345671", to="38383"),  # the shortcode's owner
+            _mo("STOP", sender="ORANGE", to="36034"),  # not a number: stored only
+        ]
+        mine, informative, theirs, hello, orange = handle_many(conn, batch, NOW)
+        default = get_account(conn, "default")
+        assert (mine.account_id, mine.optout_sender, mine.campaign_id) == (
+            default.id,
+            "MaBoutique",
+            campaign,
+        )
+        assert (informative.optout_sender, informative.campaign_id) == ("MaBoutique", None)
+        assert (theirs.account_id, theirs.optout_sender) == (other.id, "")
+        assert hello.account_id == other.id
+        assert hello.optout_id is None
+        assert orange.phone is None
+        assert orange.optout_id is None
+        assert len(_confirmations(conn)) == 3
+        assert conn.execute(select(func.count()).select_from(t.inbound_messages)).scalar_one() == 5
+
+
+def test_record_optout_batch_matches_one_call_at_a_time(database: Database) -> None:
+    with database.transaction() as conn:
+        _setup(conn)
+        account = get_account(conn, "default")
+        record_optout(conn, account, "+33612345670", source="manual", uncertain=True)
+        requests = [
+            OptOutRequest(account, "+33612345670", source="keyword"),  # confirms it
+            OptOutRequest(account, "0612345671", source="keyword", uncertain=True),
+            OptOutRequest(account, "+33612345671", source="keyword"),
+            OptOutRequest(account, "+33612345672", source="keyword", sender="X", scope="sender"),
+            OptOutRequest(account, "+33612345672", source="keyword"),  # account-wide, new
+            OptOutRequest(account, "+33612345672", source="keyword", sender="X", scope="sender"),
+        ]
+        done = record_optout_batch(conn, requests, now=NOW)
+        assert [r.created for r in done] == [False, True, False, True, True, False]
+        assert done[0].optout.uncertain is False
+        assert done[1].optout.id == done[2].optout.id
+        assert done[2].optout.uncertain is False
+        assert done[3].optout.sender == "X"
+        assert done[4].optout.sender == ""
+        assert done[5].optout.id == done[4].optout.id  # the account-wide one covers it
+        rows = _optouts(conn)
+        assert [(row.phone_e164, row.sender, row.uncertain) for row in rows] == [
+            ("+33612345670", "", False),
+            ("+33612345671", "", False),
+            ("+33612345672", "X", False),
+            ("+33612345672", "", False),
+        ]
+
+
+def test_handler_batches_concurrent_mos_and_blocks_each_number(database: Database) -> None:
+    with database.transaction() as conn:
+        _setup(conn)
+    numbers = [f"3361234{i:04d}" for i in range(60)]
+
+    async def scenario() -> None:
+        thread = DatabaseThread(database)
+        gate = SuppressionGate()
+        handler = InboundHandler(thread, FakeClock(NOW), gate)
+        mos = [_mo("STOP", sender=n) for n in numbers] + [_mo("STOP", sender=numbers[0])]
+        await asyncio.wait_for(asyncio.gather(*(handler.handlers.on_inbound(m) for m in mos)), 30)
+        await handler.close()
+        thread.close()
+        account_id = get_account_conn_id(database)
+        assert all(gate.is_blocked(account_id, "+" + n, "MaBoutique") for n in numbers)
+        assert handler.stats.inbound == 61
+        assert handler.stats.optouts == handler.stats.confirmations == 60
+
+    asyncio.run(scenario())
+    with database.reader() as conn:
+        assert len(_confirmations(conn)) == 60
+        assert len(_optouts(conn)) == 60

@@ -24,7 +24,7 @@ from stopsms.dispatch.gate import SuppressionGate
 from stopsms.dispatch.worker_thread import DatabaseThread
 from stopsms.domain.keywords import Intent
 from stopsms.inbound.group_commit import GroupCommit
-from stopsms.inbound.mo import MoOutcome, handle_mo, sender_e164
+from stopsms.inbound.mo import MoOutcome, handle_many, sender_e164, warm_up
 from stopsms.inbound.receipts import DEFAULT_BLOCKED_CODES, ReceiptsApplied, apply_receipts
 from stopsms.providers.base import DeliveryReceipt, EventHandlers, InboundMessage
 
@@ -72,20 +72,22 @@ class InboundHandler:
         self.stats = InboundStats()
         self._keep_latencies = keep_latencies
         self._commit: GroupCommit[Event, Outcome] = GroupCommit(thread, self._process)
+        warm_up()  # once per process: the first STOP must not pay for building caches
         self.handlers = EventHandlers(on_receipt=self.on_receipt, on_inbound=self.on_inbound)
 
     def _process(self, conn: Connection, events: Sequence[Event]) -> list[Outcome]:
-        """One transaction for a batch: receipts set-based, MOs in arrival order."""
+        """One transaction for a batch: receipts and MOs set-based (MOs as if one by one)."""
         now = self.clock.now()
         receipts = [e for e in events if isinstance(e, DeliveryReceipt)]
         applied = apply_receipts(conn, receipts, now, self.blocked_codes) if receipts else None
+        mos = iter(handle_many(conn, [e for e in events if isinstance(e, InboundMessage)], now))
         out: list[Outcome] = []
         for event in events:
             if isinstance(event, DeliveryReceipt):
                 assert applied is not None
                 out.append(applied)  # the batch's total: callers only read ``blocked``
             else:
-                out.append(handle_mo(conn, event, now))
+                out.append(next(mos))
         return out
 
     async def close(self) -> None:

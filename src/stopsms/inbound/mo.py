@@ -28,22 +28,28 @@ Decisions:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select
+from sqlalchemy import Connection, Table, func, insert, select
 
 from stopsms.domain.campaign import MessageStatus
-from stopsms.domain.errors import InvalidPhoneNumber
 from stopsms.domain.keywords import Classification, Classifier, Intent
 from stopsms.domain.phone import describe, normalise
 from stopsms.domain.text import measure
 from stopsms.providers.base import InboundMessage
 from stopsms.services.accounts import Account, get_account, get_account_by_id, price_table
 from stopsms.services.errors import NotFound
-from stopsms.services.optouts import record_optout, resubscribe
+from stopsms.services.optouts import (
+    OptOutRequest,
+    Recorded,
+    record_optout_batch,
+    resubscribe,
+    to_e164,
+)
 from stopsms.store import tables as t
 
 __all__ = [
@@ -53,6 +59,7 @@ __all__ = [
     "handle_mo",
     "resolve_account",
     "sender_e164",
+    "warm_up",
 ]
 
 _M = t.messages
@@ -74,6 +81,8 @@ _INTENT_COLUMN = {
     Intent.OTHER: "other",
 }
 CONFIRMATION_PRIORITY = 0
+#: Numbers per ``IN (…)`` of the history look-up.
+_CHUNK = 900
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,21 +103,29 @@ class MoOutcome:
 
 
 def sender_e164(raw: str) -> str | None:
-    """The MO sender as E.164: SMPP gives ``+336…`` (international TON) or bare digits."""
+    """The MO sender as E.164: SMPP gives ``+336…`` (international TON) or bare digits.
+
+    The domain's fast normaliser (microseconds; the same answers as ``phonenumbers``): it
+    runs on the event loop for every MO.
+    """
     raw = raw.strip()
     if raw.startswith("00"):
         raw = "+" + raw[2:]
-    if raw.isdigit():
-        try:  # international digits without "+": the usual SMPP form (memoised look-up)
-            return describe("+" + raw).e164
-        except InvalidPhoneNumber:
-            return normalise(raw)  # a national number ("06…")
+    if raw.isdigit():  # international digits without "+": the usual SMPP form
+        international = "+" + raw
+        if normalise(international) == international:  # valid and already canonical
+            return international
+        return normalise(raw)  # a national number ("06…")
     if raw.startswith("+"):
-        try:
-            return describe(raw).e164
-        except InvalidPhoneNumber:
-            return normalise(raw)
+        return normalise(raw)
     return None
+
+
+def warm_up() -> None:
+    """Build the process-wide phone caches now (the number validator behind the registry's
+    normalisation takes seconds to build), so the first STOP after a start is not late."""
+    sender_e164("33612345678")
+    to_e164("+33612345678")
 
 
 def _cache(conn: Connection) -> dict[object, object]:
@@ -133,12 +150,24 @@ def _account_by_id(conn: Connection, account_id: int) -> Account:
     return found
 
 
-def _account_ids(conn: Connection) -> list[int]:
+def _shortcodes(conn: Connection) -> dict[int, str | None]:
+    """Every account's id and shortcode (read once per transaction)."""
     cache = _cache(conn)
-    found = cache.get("account_ids")
-    if not isinstance(found, list):
-        found = list(conn.execute(select(t.accounts.c.id)).scalars())
-        cache["account_ids"] = found
+    found = cache.get("shortcodes")
+    if not isinstance(found, dict):
+        a = t.accounts
+        found = {row.id: row.shortcode for row in conn.execute(select(a.c.id, a.c.shortcode))}
+        cache["shortcodes"] = found
+    return found
+
+
+def _default_account(conn: Connection) -> Account:
+    cache = _cache(conn)
+    found = cache.get("default")
+    if not isinstance(found, Account):
+        found = get_account(conn, t.DEFAULT_ACCOUNT)
+        cache["default"] = found
+        cache[("account", found.id)] = found
     return found
 
 
@@ -150,6 +179,12 @@ def _price(conn: Connection, account: Account, region: str) -> int:
         found = price_table(conn, account).per_part(region)
         cache[key] = found
     return found
+
+
+@lru_cache(maxsize=256)
+def _confirmation_shape(text: str) -> tuple[str, int]:
+    shape = measure(text)
+    return shape.encoding.value, shape.segments
 
 
 @lru_cache(maxsize=256)
@@ -183,186 +218,279 @@ def _recipients(recipient: str) -> tuple[str, ...]:
     return tuple({bare, bare.removeprefix("+")})
 
 
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """The last message sent to a number per (account, sender, campaign): one history row."""
+
+    account_id: int
+    sender: str | None
+    campaign_id: int | None
+    last_id: int
+
+
+class _History:
+    """What left for a set of numbers, read in one grouped query (the ``(account_id,
+    phone_e164, id)`` index serves it): enough to resolve the account, the sender of the
+    last message and the latest campaign of every number of a batch."""
+
+    def __init__(self, conn: Connection, phones: Collection[str]) -> None:
+        self._rows: dict[str, list[_Sent]] = {}
+        if not phones:
+            return
+        account_ids = sorted(_shortcodes(conn))
+        unique = sorted(phones)
+        for start in range(0, len(unique), _CHUNK):
+            rows = conn.execute(
+                select(
+                    _M.c.phone_e164,
+                    _M.c.account_id,
+                    _M.c.sender,
+                    _M.c.campaign_id,
+                    func.max(_M.c.id).label("last_id"),
+                )
+                .where(
+                    _M.c.account_id.in_(account_ids),  # lets the (account, phone, id) index serve
+                    _M.c.phone_e164.in_(unique[start : start + _CHUNK]),
+                    _M.c.status.in_(_SENT),
+                )
+                .group_by(_M.c.phone_e164, _M.c.account_id, _M.c.sender, _M.c.campaign_id)
+            )
+            for row in rows:
+                self._rows.setdefault(row.phone_e164, []).append(
+                    _Sent(row.account_id, row.sender, row.campaign_id, int(row.last_id))
+                )
+
+    def replied_account(
+        self, phone: str, names: tuple[str, ...], shortcodes: Mapping[int, str | None]
+    ) -> int | None:
+        """The account of the last message to ``phone`` from a sender or shortcode in ``names``."""
+        best: _Sent | None = None
+        for sent in self._rows.get(phone, ()):
+            if (sent.sender in names or shortcodes.get(sent.account_id) in names) and (
+                best is None or sent.last_id > best.last_id
+            ):
+                best = sent
+        return None if best is None else best.account_id
+
+    def last(self, account_id: int, phone: str, *, campaign_only: bool) -> _Sent | None:
+        """The last message the account sent to ``phone`` (of a campaign, if asked)."""
+        best: _Sent | None = None
+        for sent in self._rows.get(phone, ()):
+            if sent.account_id != account_id or (campaign_only and sent.campaign_id is None):
+                continue
+            if best is None or sent.last_id > best.last_id:
+                best = sent
+        return best
+
+
+def _resolve(conn: Connection, history: _History, phone: str | None, recipient: str) -> Account:
+    names = _recipients(recipient)
+    shortcodes = _shortcodes(conn)
+    if phone is not None:
+        account_id = history.replied_account(phone, names, shortcodes)
+        if account_id is not None:
+            return _account_by_id(conn, account_id)
+    owners = [account_id for account_id, code in shortcodes.items() if code in names]
+    if owners:
+        return _account_by_id(conn, min(owners))
+    return _default_account(conn)
+
+
 def resolve_account(conn: Connection, phone: str | None, recipient: str) -> Account:
     """The account an MO belongs to (see the module doc for the order of the rules)."""
-    a = t.accounts
-    names = _recipients(recipient)
-    if phone is not None:
-        account_ids = _account_ids(conn)
-        row = conn.execute(
-            select(_M.c.account_id)
-            .select_from(_M.join(a, a.c.id == _M.c.account_id))
-            .where(
-                _M.c.account_id.in_(account_ids),  # lets the (account, phone, id) index serve
-                _M.c.phone_e164 == phone,
-                _M.c.status.in_(_SENT),
-                or_(_M.c.sender.in_(names), a.c.shortcode.in_(names)),
-            )
-            .order_by(_M.c.id.desc())
-            .limit(1)
-        ).first()
-        if row is not None:
-            return _account_by_id(conn, row.account_id)
-    owner = conn.execute(
-        select(a.c.id).where(a.c.shortcode.in_(names)).order_by(a.c.id).limit(1)
-    ).scalar_one_or_none()
-    if owner is not None:
-        return _account_by_id(conn, owner)
-    return get_account(conn, t.DEFAULT_ACCOUNT)
+    history = _History(conn, [phone] if phone is not None else [])
+    return _resolve(conn, history, phone, recipient)
 
 
-def _last_sent(
-    conn: Connection, account_id: int, phone: str, *, campaign_only: bool
-) -> tuple[str | None, int | None] | None:
-    where = [_M.c.account_id == account_id, _M.c.phone_e164 == phone, _M.c.status.in_(_SENT)]
-    if campaign_only:
-        where.append(_M.c.campaign_id.is_not(None))
-    row = conn.execute(
-        select(_M.c.sender, _M.c.campaign_id).where(*where).order_by(_M.c.id.desc()).limit(1)
-    ).first()
-    return None if row is None else (row.sender, row.campaign_id)
+@dataclass(slots=True)
+class _Mo:
+    """One MO of a batch while it is handled."""
 
+    message: InboundMessage
+    phone: str | None
+    account: Account
+    found: Classification
+    optout: Recorded | None = None
+    confirmation_id: int | None = None
+    resubscribed: bool = False
 
-def _queue_confirmation(
-    conn: Connection, account: Account, phone: str, sender: str, now: datetime
-) -> int:
-    """Queue the mandatory STOP confirmation: informative, first in line, one part's price."""
-    text = account.confirmation
-    shape = measure(text)
-    region = describe(phone).region
-    row = conn.execute(
-        insert(_M)
-        .values(
-            account_id=account.id,
-            campaign_id=None,
-            phone_e164=phone,
-            region=region,
-            sender=sender,
-            kind="confirmation",
-            priority=CONFIRMATION_PRIORITY,
-            decision="ready",
-            text=text,
-            encoding=shape.encoding.value,
-            segments=shape.segments,
-            price_millicredits=_price(conn, account, region),
-            status=MessageStatus.PENDING.value,
-            created_at=now,
+    def outcome(self, inbound_id: int) -> MoOutcome:
+        optout = self.optout
+        return MoOutcome(
+            inbound_id=inbound_id,
+            account_id=self.account.id,
+            phone=self.phone,
+            intent=self.found.intent,
+            certain=self.found.certain,
+            optout_id=None if optout is None else optout.optout.id,
+            optout_created=optout is not None and optout.created,
+            optout_sender="" if optout is None else optout.optout.sender,
+            campaign_id=None if optout is None else optout.optout.campaign_id,
+            confirmation_id=self.confirmation_id,
+            resubscribed=self.resubscribed,
         )
-        .returning(_M.c.id)
-    )
-    return int(row.scalar_one())
+
+
+def _insert_ids(conn: Connection, table: Table, rows: list[dict[str, Any]], key: str) -> list[int]:
+    """Insert ``rows`` in one executemany (sent as multi-row ``INSERT … RETURNING``); the new
+    ids, in the order of ``rows``.
+
+    Rows are matched to returned ids by ``key`` (a row's number); rows sharing a key get
+    their ids in ascending order, i.e. insertion order. (``sort_by_parameter_order`` would
+    make SQLAlchemy send SQLite one statement per row.)
+    """
+    returned = conn.execute(insert(table).returning(table.c.id, table.c[key]), rows).all()
+    by_key: dict[object, list[int]] = {}
+    for row in returned:
+        by_key.setdefault(row[1], []).append(int(row[0]))
+    for found in by_key.values():
+        found.sort(reverse=True)
+    return [by_key[row[key]].pop() for row in rows]
 
 
 def handle_mo(conn: Connection, message: InboundMessage, now: datetime) -> MoOutcome:
     """Handle one MO inside the caller's transaction (see the module doc)."""
-    phone = sender_e164(message.sender)
-    account = resolve_account(conn, phone, message.recipient)
-    found = classify_for(conn, account.id, message.text)
-    outcome = MoOutcome(0, account.id, phone, found.intent, found.certain)
-    if phone is not None and found.intent is Intent.OPT_OUT:
-        outcome = _opt_out(conn, account, phone, message, found, now)
-    elif phone is not None and found.intent is Intent.OPT_IN:
-        outcome = _opt_in(conn, account, phone, message, found, now)
-    inbound_id = conn.execute(
-        insert(t.inbound_messages)
-        .values(
-            account_id=account.id,
-            sender_e164=phone or message.sender[:20],
-            recipient=message.recipient[:20],
-            text=message.text,
-            intent=_INTENT_COLUMN[found.intent],
-            certain=found.certain,
-            keyword=found.keyword,
-            received_at=message.received_at,
-            optout_id=outcome.optout_id,
-            campaign_id=outcome.campaign_id,
-        )
-        .returning(t.inbound_messages.c.id)
-    ).scalar_one()
-    return MoOutcome(
-        inbound_id=int(inbound_id),
-        account_id=outcome.account_id,
-        phone=outcome.phone,
-        intent=outcome.intent,
-        certain=outcome.certain,
-        optout_id=outcome.optout_id,
-        optout_created=outcome.optout_created,
-        optout_sender=outcome.optout_sender,
-        campaign_id=outcome.campaign_id,
-        confirmation_id=outcome.confirmation_id,
-        resubscribed=outcome.resubscribed,
-    )
-
-
-def _opt_out(
-    conn: Connection,
-    account: Account,
-    phone: str,
-    message: InboundMessage,
-    found: Classification,
-    now: datetime,
-) -> MoOutcome:
-    last = _last_sent(conn, account.id, phone, campaign_only=False)
-    last_campaign = _last_sent(conn, account.id, phone, campaign_only=True)
-    campaign_id = last_campaign[1] if last_campaign is not None else None
-    reply_to = message.recipient.strip() or account.shortcode
-    sender = (last[0] if last is not None else None) or reply_to
-    scoped = account.optout_scope == "sender"
-    recorded = record_optout(
-        conn,
-        account,
-        phone,
-        source="keyword",
-        detail=message.text,
-        sender=sender if scoped else None,
-        scope=account.optout_scope,
-        uncertain=not found.certain,
-        campaign_id=campaign_id,
-        recorded_by="inbound",
-        now=now,
-    )
-    confirmation_id = None
-    if recorded.created:
-        confirmation_id = _queue_confirmation(conn, account, phone, reply_to, now)
-    return MoOutcome(
-        inbound_id=0,
-        account_id=account.id,
-        phone=phone,
-        intent=found.intent,
-        certain=found.certain,
-        optout_id=recorded.optout.id,
-        optout_created=recorded.created,
-        optout_sender=recorded.optout.sender,
-        campaign_id=recorded.optout.campaign_id,
-        confirmation_id=confirmation_id,
-    )
-
-
-def _opt_in(
-    conn: Connection,
-    account: Account,
-    phone: str,
-    message: InboundMessage,
-    found: Classification,
-    now: datetime,
-) -> MoOutcome:
-    evidence = (
-        f"SMS {message.text!r} from {phone} to {message.recipient} "
-        f"received {message.received_at.isoformat()}"
-    )
-    sender: str | None = None
-    if account.optout_scope == "sender":
-        last = _last_sent(conn, account.id, phone, campaign_only=False)
-        sender = (last[0] if last is not None else None) or message.recipient.strip()
-    try:
-        resubscribe(conn, account, phone, evidence=evidence, by="inbound", sender=sender, now=now)
-    except NotFound:  # nothing to lift: a START from someone never opted out
-        return MoOutcome(0, account.id, phone, found.intent, found.certain)
-    return MoOutcome(0, account.id, phone, found.intent, found.certain, resubscribed=True)
+    return handle_many(conn, [message], now)[0]
 
 
 def handle_many(
     conn: Connection, messages: Sequence[InboundMessage], now: datetime
 ) -> list[MoOutcome]:
-    """:func:`handle_mo` for each message, in order, in the caller's transaction."""
-    return [handle_mo(conn, message, now) for message in messages]
+    """Handle a batch of MOs in the caller's transaction, set-based.
+
+    The outcome is that of handling each MO in order, one at a time; the statements are per
+    batch: one history look-up (account, sender, campaign of every number), one bulk opt-out
+    (:func:`~stopsms.services.optouts.record_optout_batch`), one insert of the confirmations,
+    one of the inbound rows. A number that wrote several times in the batch is handled in
+    rounds (its second MO sees what its first did: one confirmation per STOP episode, a START
+    after a STOP revokes it).
+    """
+    if not messages:
+        return []
+    phones = [sender_e164(message.sender) for message in messages]
+    history = _History(conn, {phone for phone in phones if phone is not None})
+    mos: list[_Mo] = []
+    for message, phone in zip(messages, phones, strict=True):
+        account = _resolve(conn, history, phone, message.recipient)
+        found = classify_for(conn, account.id, message.text)
+        mos.append(_Mo(message, phone, account, found))
+    rounds: list[list[_Mo]] = []
+    seen: dict[str, int] = {}
+    for mo in mos:
+        if mo.phone is None or mo.found.intent not in (Intent.OPT_OUT, Intent.OPT_IN):
+            continue
+        occurrence = seen.get(mo.phone, 0)
+        seen[mo.phone] = occurrence + 1
+        if occurrence == len(rounds):
+            rounds.append([])
+        rounds[occurrence].append(mo)
+    for batch in rounds:
+        _opt_out(conn, history, [mo for mo in batch if mo.found.intent is Intent.OPT_OUT], now)
+        for mo in batch:
+            if mo.found.intent is Intent.OPT_IN:
+                _opt_in(conn, history, mo, now)
+    ids = _insert_ids(
+        conn,
+        t.inbound_messages,
+        [
+            {
+                "account_id": mo.account.id,
+                "sender_e164": mo.phone or mo.message.sender[:20],
+                "recipient": mo.message.recipient[:20],
+                "text": mo.message.text,
+                "intent": _INTENT_COLUMN[mo.found.intent],
+                "certain": mo.found.certain,
+                "keyword": mo.found.keyword,
+                "received_at": mo.message.received_at,
+                "optout_id": None if mo.optout is None else mo.optout.optout.id,
+                "campaign_id": None if mo.optout is None else mo.optout.optout.campaign_id,
+            }
+            for mo in mos
+        ],
+        "sender_e164",
+    )
+    return [mo.outcome(inbound_id) for mo, inbound_id in zip(mos, ids, strict=True)]
+
+
+def _opt_out(conn: Connection, history: _History, mos: list[_Mo], now: datetime) -> None:
+    """Record the opt-outs of one round (distinct numbers), then queue the confirmations."""
+    if not mos:
+        return
+    requests: list[OptOutRequest] = []
+    reply_tos: list[str] = []
+    for mo in mos:
+        assert mo.phone is not None
+        last = history.last(mo.account.id, mo.phone, campaign_only=False)
+        last_campaign = history.last(mo.account.id, mo.phone, campaign_only=True)
+        reply_to = mo.message.recipient.strip() or mo.account.shortcode
+        sender = (last.sender if last is not None else None) or reply_to
+        scoped = mo.account.optout_scope == "sender"
+        requests.append(
+            OptOutRequest(
+                mo.account,
+                mo.phone,
+                source="keyword",
+                detail=mo.message.text,
+                sender=sender if scoped else None,
+                scope=mo.account.optout_scope,
+                uncertain=not mo.found.certain,
+                campaign_id=last_campaign.campaign_id if last_campaign is not None else None,
+                recorded_by="inbound",
+            )
+        )
+        reply_tos.append(reply_to)
+    recorded = record_optout_batch(conn, requests, now=now)
+    confirm: list[tuple[_Mo, str]] = []
+    for mo, done, reply_to in zip(mos, recorded, reply_tos, strict=True):
+        mo.optout = done
+        if done.created:
+            confirm.append((mo, reply_to))
+    if not confirm:
+        return
+    rows = []
+    for mo, reply_to in confirm:
+        assert mo.phone is not None
+        region = describe(mo.phone).region
+        encoding, segments = _confirmation_shape(mo.account.confirmation)
+        rows.append(
+            {
+                "account_id": mo.account.id,
+                "campaign_id": None,
+                "phone_e164": mo.phone,
+                "region": region,
+                "sender": reply_to,
+                "kind": "confirmation",
+                "priority": CONFIRMATION_PRIORITY,
+                "decision": "ready",
+                "text": mo.account.confirmation,
+                "encoding": encoding,
+                "segments": segments,
+                "price_millicredits": _price(conn, mo.account, region),
+                "status": MessageStatus.PENDING.value,
+                "created_at": now,
+            }
+        )
+    ids = _insert_ids(conn, _M, rows, "phone_e164")
+    for (mo, _), confirmation_id in zip(confirm, ids, strict=True):
+        mo.confirmation_id = confirmation_id
+
+
+def _opt_in(conn: Connection, history: _History, mo: _Mo, now: datetime) -> None:
+    """START: revoke the number's active opt-outs with the SMS as evidence (rule 5)."""
+    assert mo.phone is not None
+    message = mo.message
+    evidence = (
+        f"SMS {message.text!r} from {mo.phone} to {message.recipient} "
+        f"received {message.received_at.isoformat()}"
+    )
+    sender: str | None = None
+    if mo.account.optout_scope == "sender":
+        last = history.last(mo.account.id, mo.phone, campaign_only=False)
+        sender = (last.sender if last is not None else None) or message.recipient.strip()
+    try:
+        resubscribe(
+            conn, mo.account, mo.phone, evidence=evidence, by="inbound", sender=sender, now=now
+        )
+    except NotFound:  # nothing to lift: a START from someone never opted out
+        return
+    mo.resubscribed = True

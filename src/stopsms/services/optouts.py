@@ -22,8 +22,8 @@ suppressed (the strict reading). Campaigns always pass their sender.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ from stopsms.store.phone_keys import PhoneKeyer, keyer
 
 __all__ = [
     "OptOut",
+    "OptOutRequest",
     "Recorded",
     "Suppression",
     "attribute",
@@ -51,6 +52,7 @@ __all__ = [
     "load_suppression",
     "record_many",
     "record_optout",
+    "record_optout_batch",
     "resubscribe",
     "review_queue",
     "suppressed_among",
@@ -243,6 +245,177 @@ def record_optout(
         connection.execute(update(t.optouts).where(_O.id == existing.id).values(uncertain=False))
         existing = _get(connection, acc.id, existing.id)
     return Recorded(existing, created=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OptOutRequest:
+    """One :func:`record_optout` call, for :func:`record_optout_batch` (same arguments)."""
+
+    account: Account
+    phone: str
+    source: str
+    detail: str | None = None
+    sender: str | None = None
+    scope: str | None = None
+    uncertain: bool = False
+    campaign_id: int | None = None
+    recorded_by: str = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    account_id: int
+    key: str
+    sender: str  # '' for the whole account
+    uncertain: bool
+    row: dict[str, Any]
+
+
+#: Rows per multi-row opt-out INSERT (13 columns: far under SQLite's variable limit).
+_INSERT_CHUNK = 500
+
+
+def record_optout_batch(
+    connection: Connection, requests: Sequence[OptOutRequest], *, now: datetime | None = None
+) -> list[Recorded]:
+    """:func:`record_optout` for many requests at once, in the caller's transaction.
+
+    The result is what calling :func:`record_optout` for each request in order would give
+    (a number asked twice gets one new record, then that record with ``created=False``), but
+    set-based: per round of distinct (account, number) pairs, one look-up of the covering
+    active records, one ``INSERT … ON CONFLICT DO NOTHING RETURNING`` for all the new ones
+    (executemany, sent as multi-row inserts; the partial unique index ``uq_optouts_active``
+    arbitrates) and one ``UPDATE`` of the uncertain records a certain request confirms. A
+    record lost to a concurrent writer falls back to
+    :func:`record_optout`, which returns theirs.
+    """
+    at = now or datetime.now(UTC)
+    e164s: list[str] = []
+    checked: list[tuple[OptOutRequest, str, str]] = []  # request, scope, scoped sender
+    for request in requests:
+        if request.source not in t.OPTOUT_SOURCES:
+            raise InvalidInput("source", request.source, f"one of {', '.join(t.OPTOUT_SOURCES)}")
+        scope = request.scope
+        if scope is None:
+            scope = request.account.optout_scope if request.sender else "account"
+        if scope not in t.OPTOUT_SCOPES:
+            raise InvalidInput("scope", scope, f"one of {', '.join(t.OPTOUT_SCOPES)}")
+        if scope == "sender" and not (request.sender and request.sender.strip()):
+            raise InvalidInput(
+                "sender", request.sender, "a sender-scoped opt-out needs the sender ID"
+            )
+        scoped_sender = request.sender.strip() if scope == "sender" and request.sender else ""
+        e164s.append(to_e164(request.phone))
+        checked.append((request, scope, scoped_sender))
+    keys = keyer(connection).keys(e164s)
+    pending: list[_Pending] = []
+    rounds: list[list[int]] = []
+    occurrences: dict[tuple[int, str], int] = {}
+    for index, ((request, scope, scoped_sender), e164, key) in enumerate(
+        zip(checked, e164s, keys, strict=True)
+    ):
+        row = {
+            "account_id": request.account.id,
+            "phone_key": key,
+            "phone_e164": e164,
+            "scope": scope,
+            "sender": scoped_sender,
+            "source": request.source,
+            "detail": request.detail,
+            "uncertain": request.uncertain,
+            "campaign_id": request.campaign_id,
+            "recorded_by": request.recorded_by,
+            "recorded_at": at,
+        }
+        pending.append(_Pending(request.account.id, key, scoped_sender, request.uncertain, row))
+        seen = occurrences.get((request.account.id, key), 0)
+        occurrences[(request.account.id, key)] = seen + 1
+        if seen == len(rounds):
+            rounds.append([])
+        rounds[seen].append(index)
+    results: list[Recorded | None] = [None] * len(pending)
+    for indices in rounds:
+        done = _record_round(connection, [pending[i] for i in indices], checked, indices, at)
+        for index, recorded in zip(indices, done, strict=True):
+            results[index] = recorded
+    return [recorded for recorded in results if recorded is not None]
+
+
+def _record_round(
+    connection: Connection,
+    items: list[_Pending],
+    checked: list[tuple[OptOutRequest, str, str]],
+    indices: list[int],
+    at: datetime,
+) -> list[Recorded]:
+    """One round of :func:`record_optout_batch`: each (account, key) at most once."""
+    covering: dict[tuple[int, str], list[OptOut]] = {}
+    account_ids = sorted({item.account_id for item in items})
+    item_keys = [item.key for item in items]
+    for start in range(0, len(item_keys), _CHUNK):
+        rows = connection.execute(
+            select(t.optouts).where(
+                _O.account_id.in_(account_ids),
+                _O.phone_key.in_(item_keys[start : start + _CHUNK]),
+                _O.revoked_at.is_(None),
+            )
+        ).mappings()
+        for row in rows:
+            found = _optout(row)
+            covering.setdefault((found.account_id, row["phone_key"]), []).append(found)
+    out: list[Recorded | None] = [None] * len(items)
+    to_insert: list[int] = []
+    to_confirm: list[int] = []
+    for position, item in enumerate(items):
+        candidates = [
+            o
+            for o in covering.get((item.account_id, item.key), [])
+            if o.sender in ("", item.sender)
+        ]
+        if not candidates:
+            to_insert.append(position)
+            continue
+        existing = min(candidates, key=lambda o: o.sender)  # the account-wide one first
+        if existing.uncertain and not item.uncertain:
+            to_confirm.append(existing.id)
+            existing = replace(existing, uncertain=False)
+        out[position] = Recorded(existing, created=False)
+    if to_confirm:
+        connection.execute(update(t.optouts).where(_O.id.in_(to_confirm)).values(uncertain=False))
+    for start in range(0, len(to_insert), _INSERT_CHUNK):
+        chunk = to_insert[start : start + _INSERT_CHUNK]
+        inserted = connection.execute(
+            _insert(connection)(t.optouts)
+            .on_conflict_do_nothing(
+                index_elements=["account_id", "phone_key", "sender"],
+                index_where=_O.revoked_at.is_(None),
+            )
+            .returning(*t.optouts.c),
+            [items[position].row for position in chunk],
+        ).mappings()
+        created = {(row["account_id"], row["phone_key"], row["sender"]): row for row in inserted}
+        for position in chunk:
+            item = items[position]
+            mine = created.get((item.account_id, item.key, item.sender))
+            if mine is not None:
+                out[position] = Recorded(_optout(mine), created=True)
+                continue
+            # Lost a race with a concurrent writer: theirs is the record.
+            request, scope, _ = checked[indices[position]]
+            out[position] = record_optout(
+                connection,
+                request.account,
+                item.row["phone_e164"],
+                source=request.source,
+                detail=request.detail,
+                sender=request.sender,
+                scope=scope,
+                uncertain=request.uncertain,
+                campaign_id=request.campaign_id,
+                recorded_by=request.recorded_by,
+                now=at,
+            )
+    return [recorded for recorded in out if recorded is not None]
 
 
 def record_many(
