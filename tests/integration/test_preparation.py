@@ -12,7 +12,7 @@ from sqlalchemy import Connection, insert, select
 from stopsms.clock import FakeClock
 from stopsms.domain.errors import InvalidTransition
 from stopsms.domain.mention import MessageType
-from stopsms.services import accounts, credits, erasure, optouts
+from stopsms.services import accounts, credits, erasure, optouts, preparation
 from stopsms.services.accounts import get_account
 from stopsms.services.campaigns import cancel_campaign, create_campaign, get_campaign
 from stopsms.services.preparation import (
@@ -365,3 +365,118 @@ def test_prepare_inside_the_callers_transaction(database: Database) -> None:
         )
         summary = prepare_campaign(c, created.campaign.id, clock, account="default")
         assert summary.ready == 1
+
+
+@pytest.mark.parametrize("balance", [1_000_000, 9_000], ids=["paid", "short"])
+def test_set_based_path_decides_like_the_python_loop(
+    database: Database, balance: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite decides in one ``INSERT … SELECT`` (texts composed once per distinct values);
+    every column it writes is what the per-recipient loop (preview, PostgreSQL) decides. When
+    the credits fall short, the loop itself writes (the prefix rule)."""
+    set_based: list[int] = []
+    insert_decided = preparation._insert_decided
+
+    def spy(*args: Any) -> None:
+        set_based.append(1)
+        insert_decided(*args)
+
+    monkeypatch.setattr(preparation, "_insert_decided", spy)
+    clock = FakeClock(NOW)
+    with database.transaction() as c:
+        setup_account(c, credits_millicredits=balance)
+        accounts.set_price(c, "default", "BE", 1_500)
+        add_contacts(
+            c,
+            "l",
+            [
+                {"phone_e164": fr(1), "first_name": "Marie", "last_name": "Curie"},
+                {"phone_e164": fr(2), "first_name": "Zoë"},  # UCS-2
+                {"phone_e164": fr(3), "first_name": "Sans", "consent": None},
+                {"phone_e164": fr(4), "first_name": "Retiré", "consent": "withdrawn"},
+                {"phone_e164": fr(5), "first_name": "Stop"},
+                {"phone_e164": fr(6), "first_name": "StopAutre"},
+                {"phone_e164": fr(7), "first_name": "StopIci"},
+                {"phone_e164": "0612", "first_name": "Faux", "region": None},
+                {"phone_e164": "+33abc", "first_name": "Lettres"},
+                {"phone_e164": "+", "first_name": "Vide"},
+                {"phone_e164": fr(8), "first_name": "evil.com", "last_name": "x"},
+                {"phone_e164": "+32470123456", "first_name": "Belge", "region": "BE"},
+                {"phone_e164": fr(9), "first_name": "Marie", "last_name": "Curie"},
+                {"phone_e164": fr(10), "first_name": None, "last_name": None},
+                {"phone_e164": fr(11), "first_name": "L" * 150},  # 2 parts
+                {"phone_e164": fr(12), "first_name": "Hugo"},
+                {"phone_e164": fr(13), "first_name": "Tard"},  # past the credits
+                {"phone_e164": fr(14), "first_name": "StopSans", "consent": None},
+            ],
+        )
+        optouts.record_optout(c, "default", fr(14), source="manual", now=NOW)
+        c.execute(insert(t.list_members).values(list_id=1, contact_id=add_tombstone(c)))
+        optouts.record_optout(c, "default", fr(5), source="manual", now=NOW)
+        optouts.record_optout(
+            c, "default", fr(6), source="keyword", sender="Autre", scope="sender", now=NOW
+        )
+        optouts.record_optout(
+            c, "default", fr(7), source="keyword", sender="MaBoutique", scope="sender", now=NOW
+        )
+        created = create_campaign(
+            c,
+            "default",
+            list_name="l",
+            text="Bonjour {prenom} $nom, -20% sur example.fr/promo",
+            sender="MaBoutique",
+            clock=clock,
+        )
+        campaign, account = created.campaign, get_account(c, "default")
+        decider = Decider.for_campaign(c, campaign, account)
+        expected = [
+            row
+            for rows in recipient_chunks(c, campaign, with_custom=False)
+            for row in decider.decide(rows)
+        ]
+        python_summary = decider.finish()
+    summary = prepare_campaign(database, campaign.id, clock)
+    with database.reader() as c:
+        written = [
+            (
+                r.contact_id,
+                r.phone_e164,
+                r.region,
+                r.decision,
+                r.reason,
+                r.text,
+                r.encoding,
+                r.segments,
+                r.price_millicredits,
+                r.status,
+            )
+            for r in messages_of(c, campaign.id)
+        ]
+        ids = [r.id for r in messages_of(c, campaign.id)]
+    assert written == expected
+    assert ids == sorted(ids)  # written in list order
+    assert summary.excluded == python_summary.excluded
+    short = balance < 1_000_000
+    assert ("insufficient_credit" in summary.excluded) is short
+    assert bool(set_based) is (database.engine.dialect.name == "sqlite" and not short)
+    assert (summary.ready, summary.targeted, summary.parts) == (
+        python_summary.ready,
+        python_summary.targeted,
+        python_summary.parts,
+    )
+    assert summary.credits_millicredits == python_summary.credits_millicredits
+    assert summary.encodings == python_summary.encodings
+    assert summary.available_millicredits == python_summary.available_millicredits
+
+
+def test_foreign_keys_are_checked_again_after_preparation(sqlite_database: Database) -> None:
+    clock = FakeClock(NOW)
+    with sqlite_database.transaction() as c:
+        setup_account(c)
+        add_contacts(c, "l", [{"phone_e164": fr(1)}])
+        created = create_campaign(
+            c, "default", list_name="l", text="Promo", sender="MaBoutique", clock=clock
+        )
+    assert prepare_campaign(sqlite_database, created.campaign.id, clock).ready == 1
+    with sqlite_database.reader() as c:
+        assert c.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1

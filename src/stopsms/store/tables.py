@@ -337,7 +337,13 @@ messages = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_messages_claim", "status", "priority", "not_before", "id"),
-    Index(None, "provider_message_id"),
+    # Partial (0002): prepared messages have no provider id yet.
+    Index(
+        "ix_messages_provider_message_id",
+        "provider_message_id",
+        sqlite_where=text("provider_message_id IS NOT NULL"),
+        postgresql_where=text("provider_message_id IS NOT NULL"),
+    ),
     Index(None, "campaign_id", "status"),
     Index(None, "account_id", "phone_e164", "id"),
 )
