@@ -2,11 +2,21 @@
 
 A provider calls our handler once per MO or receipt and acknowledges the event when the
 handler returns, so each handler must return only after its event is committed. Committing
-each one alone would cap throughput at one fsync per event; instead the handlers enqueue
-their event and await a future, and one task commits everything queued so far in a single
-transaction on the database thread, then resolves the futures. Batching is natural: while a
-transaction runs, the next batch accumulates, so an idle system commits each event at once
-and a busy one amortises the commit.
+each one alone would cap throughput at one fsync per event; instead the handlers queue their
+event and await a future, and a *job* on the database thread takes everything queued when it
+starts, processes it in one transaction, then the futures are resolved.
+
+When jobs are put on the (FIFO, shared with the dispatcher) database thread:
+
+- an event that ``may_join`` (an MO) joins any job already waiting on the thread; if none is
+  waiting, a job is put on the thread at once, in the caller's event-loop step. So an MO
+  waits only for the transaction running now and those queued before it arrived, never for
+  work the dispatcher queued after it, and everything that arrives before its job starts
+  shares its transaction (natural batching: an idle system commits at once, a busy one in
+  bigger batches);
+- any other event (a receipt) is taken only by a job put on the thread *after* it arrived
+  (one per event-loop step, at its end): a receipt must follow the transaction that recorded
+  its message's submit result, which the dispatcher queued before the receipt could arrive.
 
 If a batch fails, its events are retried one transaction each, so one bad event fails alone
 (its handler raises, the provider asks the peer to re-deliver) and the others still commit.
@@ -15,8 +25,9 @@ If a batch fails, its events are retried one transaction each, so one bad event 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from sqlalchemy import Connection
@@ -29,8 +40,20 @@ I = TypeVar("I")  # noqa: E741 - the conventional name of an item type variable
 R = TypeVar("R")
 
 
+@dataclass(slots=True)
+class _Entry(Generic[I, R]):
+    item: I
+    future: asyncio.Future[R]
+    seq: int  # jobs put on the thread before this entry arrived
+    early: bool  # may join a job put on the thread before it arrived
+
+
 class GroupCommit(Generic[I, R]):
-    """Commits queued items in batches with ``process(connection, items) -> results``."""
+    """Commits queued items in batches with ``process(connection, items) -> results``.
+
+    ``may_join(item)``: whether ``item`` may be processed by a job queued before it arrived
+    (see the module doc); by default none may.
+    """
 
     def __init__(
         self,
@@ -38,61 +61,105 @@ class GroupCommit(Generic[I, R]):
         process: Callable[[Connection, Sequence[I]], list[R]],
         *,
         max_batch: int = 500,
+        may_join: Callable[[I], bool] | None = None,
     ) -> None:
         self._thread = thread
         self._process = process
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[I, asyncio.Future[R]]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._may_join = may_join
+        self._lock = threading.Lock()  # guards the four fields below (loop and db thread)
+        self._entries: list[_Entry[I, R]] = []
+        self._tickets = 0  # jobs put on the thread so far
+        self._waiting = 0  # of which not started yet
+        self._running = 0  # put on the thread, callback not run yet
+        self._kick_scheduled = False
+        self._retries: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="stopsms-group-commit")
+        """Nothing to start: jobs are put on the thread as events arrive (kept for callers)."""
 
     async def close(self) -> None:
-        """Stop after the queued items are committed."""
-        if self._task is None:
-            return
-        while not self._queue.empty():
+        """Return once every queued item is committed (or failed)."""
+        while True:
+            with self._lock:
+                busy = bool(self._entries) or self._running > 0
+            if not busy and not self._retries and not self._kick_scheduled:
+                return
             await asyncio.sleep(0.001)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
 
     async def submit(self, item: I) -> R:
         """Queue ``item``; return its result once its transaction committed."""
-        self.start()
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        await self._queue.put((item, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        early = self._may_join is not None and self._may_join(item)
+        with self._lock:
+            self._entries.append(_Entry(item, future, self._tickets, early))
+            now = early and self._waiting == 0
+        if now:
+            self._enqueue()
+        elif not early and not self._kick_scheduled:
+            self._kick_scheduled = True
+            loop.call_soon(self._kick)
         return await future
 
-    async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            items = [item for item, _ in batch]
-            try:
-                results = await self._thread.run(self._bound(items))
-            except Exception:
-                await self._one_by_one(batch)
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+    def _kick(self) -> None:
+        self._kick_scheduled = False
+        self._enqueue()
+
+    def _enqueue(self) -> None:
+        """Put a job on the database thread (called on the event loop)."""
+        with self._lock:
+            self._tickets += 1
+            self._waiting += 1
+            self._running += 1
+            ticket = self._tickets
+        taken: list[_Entry[I, R]] = []
+        job = self._thread.submit(lambda conn: self._job(conn, ticket, taken))
+        job.add_done_callback(lambda done: self._finished(done, taken))
+
+    def _job(self, conn: Connection, ticket: int, taken: list[_Entry[I, R]]) -> list[R]:
+        """On the database thread: take what this job may take, process it."""
+        with self._lock:
+            self._waiting -= 1
+            keep: list[_Entry[I, R]] = []
+            for entry in self._entries:
+                if len(taken) < self._max_batch and (entry.early or entry.seq < ticket):
+                    taken.append(entry)
+                else:
+                    keep.append(entry)
+            self._entries = keep
+        if not taken:
+            return []
+        return self._process(conn, [entry.item for entry in taken])
+
+    def _finished(self, job: asyncio.Future[list[R]], taken: list[_Entry[I, R]]) -> None:
+        """On the event loop, once the job's transaction committed (or failed)."""
+        with self._lock:
+            self._running -= 1
+        if not job.cancelled() and job.exception() is None:
+            for entry, result in zip(taken, job.result(), strict=True):
+                if not entry.future.done():
+                    entry.future.set_result(result)
+        elif taken:
+            retry = asyncio.get_running_loop().create_task(self._one_by_one(taken))
+            self._retries.add(retry)
+            retry.add_done_callback(self._retries.discard)
+        with self._lock:  # left over by ``max_batch`` with no job waiting to take them
+            again = bool(self._entries) and self._waiting == 0
+        if again:
+            self._enqueue()
 
     def _bound(self, items: Sequence[I]) -> Callable[[Connection], list[R]]:
         process = self._process
         return lambda conn: process(conn, items)
 
-    async def _one_by_one(self, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
-        for item, future in batch:
+    async def _one_by_one(self, batch: list[_Entry[I, R]]) -> None:
+        for entry in batch:
             try:
-                results = await self._thread.run(self._bound([item]))
+                results = await self._thread.run(self._bound([entry.item]))
             except Exception as exc:
-                if not future.done():
-                    future.set_exception(exc)
+                if not entry.future.done():
+                    entry.future.set_exception(exc)
             else:
-                if not future.done():
-                    future.set_result(results[0])
+                if not entry.future.done():
+                    entry.future.set_result(results[0])

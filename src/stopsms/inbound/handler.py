@@ -13,6 +13,8 @@ before returning. Hence: no submit to a number after its STOP was acknowledged.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +50,19 @@ class InboundStats:
     latencies: list[float] = field(default_factory=list)
 
 
+def _warm(conn: Connection) -> None:
+    """Compile the MO path's statements (see :func:`~stopsms.inbound.mo.warm_up`); a failure
+    here only means the first real batch compiles them."""
+    with contextlib.suppress(Exception):
+        warm_up(conn)
+
+
+def _is_mo(event: Event) -> bool:
+    """An MO may join a transaction queued before it arrived; a receipt may not (it must
+    follow the recording of its message's submit result)."""
+    return isinstance(event, InboundMessage)
+
+
 class InboundHandler:
     """MO and receipt handling for one process; ``handlers`` is what a provider starts with.
 
@@ -71,8 +86,14 @@ class InboundHandler:
         self.on_confirmation = on_confirmation
         self.stats = InboundStats()
         self._keep_latencies = keep_latencies
-        self._commit: GroupCommit[Event, Outcome] = GroupCommit(thread, self._process)
+        self._commit: GroupCommit[Event, Outcome] = GroupCommit(
+            thread, self._process, may_join=_is_mo
+        )
         warm_up()  # once per process: the first STOP must not pay for building caches
+        try:  # and the statements, on the database thread, before the first MO if possible
+            self._warming: asyncio.Future[None] | None = thread.submit(_warm)
+        except RuntimeError:  # built outside an event loop: the first batch compiles them
+            self._warming = None
         self.handlers = EventHandlers(on_receipt=self.on_receipt, on_inbound=self.on_inbound)
 
     def _process(self, conn: Connection, events: Sequence[Event]) -> list[Outcome]:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -121,11 +121,21 @@ def sender_e164(raw: str) -> str | None:
     return None
 
 
-def warm_up() -> None:
-    """Build the process-wide phone caches now (the number validator behind the registry's
-    normalisation takes seconds to build), so the first STOP after a start is not late."""
+def warm_up(conn: Connection | None = None) -> None:
+    """Build the process-wide caches now, so the first STOP after a start is not late: the
+    number validator behind the registry's normalisation (seconds to build) and, given a
+    connection, SQLAlchemy's compiled statements of the whole path (a STOP from a number
+    that cannot exist in real traffic, handled then rolled back: nothing stays)."""
     sender_e164("33612345678")
     to_e164("+33612345678")
+    if conn is None:
+        return
+    savepoint = conn.begin_nested()
+    try:
+        now = datetime.now(UTC)
+        handle_many(conn, [InboundMessage("33699999999", "0", "STOP", now)], now)
+    finally:
+        savepoint.rollback()
 
 
 def _cache(conn: Connection) -> dict[object, object]:
