@@ -83,13 +83,34 @@ async def _engine(n: int, directory: Path) -> Rate:
     return Rate("send_campaign on SQLite (all state recorded)", n, elapsed)
 
 
-async def _stop_latency(n: int, directory: Path, per_second: float = 500.0) -> list[float]:
+async def _stop_latency(
+    n: int, directory: Path, per_second: float = 500.0, *, own_process: bool = True
+) -> list[float]:
+    """STOP latency while a campaign of ``n`` sends flat out: once its first receipt is in,
+    2 s of MO at ``per_second`` (paced on absolute times, so a late loop does not lower the
+    rate), each from its own number; from the handler's entry to the opt-out committed. The
+    simulator runs in its own process by default (as ``stopsms smsc`` does; here it shares
+    the 2 cores with us)."""
+    import subprocess  # local: this function is the only one using them
+    import sys
+
+    count, first = int(per_second * 2), 500_000
     db = database(directory)
     campaign_id = seed_campaign(db, [fr(i) for i in range(n)])
     clock = ShiftedClock(TUESDAY_10H)
     prepare_campaign(db, campaign_id, clock)
-    sim = SmscSimulator()
-    port = await sim.start()
+    sim: SmscSimulator | None = None
+    child: subprocess.Popen[bytes] | None = None
+    if own_process:
+        child = subprocess.Popen(
+            [sys.executable, "-c", _MO_SIMULATOR], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert child.stdin is not None
+        assert child.stdout is not None
+        port = int(child.stdout.readline())
+    else:
+        sim = SmscSimulator()
+        port = await sim.start()
     provider = SmppProvider(URL.format(port=port))
     thread = DatabaseThread(db)
     gate = SuppressionGate()
@@ -97,20 +118,72 @@ async def _stop_latency(n: int, directory: Path, per_second: float = 500.0) -> l
     inbound = InboundHandler(thread, clock, gate, keep_latencies=True)
     await provider.start(inbound.handlers)
     sending = asyncio.create_task(dispatcher.run())
-    senders = [fr(500_000 + i) for i in range(int(per_second * 2))]
-    tasks = []
-    for sender in senders:  # 2 s of MO at the given rate, while the campaign sends
-        tasks.append(asyncio.create_task(sim.send_mo(sender, "STOP")))
-        await asyncio.sleep(1 / per_second)
-    await asyncio.gather(*tasks)
+    while inbound.stats.receipts == 0:  # the campaign is under way (its start-up is not MO work)
+        await asyncio.sleep(0.005)
+    if child is not None:
+        assert child.stdin is not None
+        assert child.stdout is not None
+        child.stdin.write(f"{count} {per_second} {first}\n".encode())
+        child.stdin.flush()
+        answer = await asyncio.get_running_loop().run_in_executor(None, child.stdout.readline)
+        acknowledged, spread = int(answer.split()[0]), float(answer.split()[1])
+    else:
+        assert sim is not None
+        tasks = []
+        start = time.perf_counter()
+        for i in range(count):  # 2 s of MO at the given rate, while the campaign sends
+            delay = start + i / per_second - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(sim.send_mo(fr(first + i), "STOP")))
+        spread = time.perf_counter() - start
+        acknowledged = sum(record.acknowledged for record in await asyncio.gather(*tasks))
+    print(
+        f"  {count} MO sent in {spread:.2f} s ({count / spread:,.0f}/s), {acknowledged} acked,"
+        f" {inbound.stats.receipts:,} receipts in by then (campaign of {n:,} + confirmations);"
+        f" simulator {'in its own process' if own_process else 'in-process'}",
+        flush=True,
+    )
     sending.cancel()
     await asyncio.gather(sending, return_exceptions=True)
     await provider.close()
     await inbound.close()
     thread.close()
-    await sim.stop()
+    if sim is not None:
+        await sim.stop()
+    if child is not None:
+        child.communicate(b"")
     db.close()
     return inbound.stats.latencies
+
+
+#: The MO side of :func:`_stop_latency` in a child process: an accept-all simulator that
+#: prints its port, then on ``COUNT RATE FIRST`` sends COUNT STOPs at RATE per second from
+#: ``fr(FIRST + i)``, prints how many were acknowledged and over how long, and stops at EOF.
+_MO_SIMULATOR = """
+import asyncio, sys, time
+from stopsms.smsc.server import SmscSimulator
+
+async def main():
+    sim = SmscSimulator()
+    print(await sim.start(), flush=True)
+    loop = asyncio.get_running_loop()
+    count, rate, first = (await loop.run_in_executor(None, sys.stdin.readline)).split()
+    count, rate, first = int(count), float(rate), int(first)
+    tasks, start = [], time.perf_counter()
+    for i in range(count):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(sim.send_mo(f"+3361{first + i:07d}", "STOP")))
+    spread = time.perf_counter() - start
+    records = await asyncio.gather(*tasks)
+    print(sum(r.acknowledged for r in records), spread, flush=True)
+    await loop.run_in_executor(None, sys.stdin.read)
+    await sim.stop()
+
+asyncio.run(main())
+"""
 
 
 def main() -> None:
