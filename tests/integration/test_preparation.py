@@ -367,9 +367,10 @@ def test_prepare_inside_the_callers_transaction(database: Database) -> None:
         assert summary.ready == 1
 
 
+@pytest.mark.parametrize("registry_per_member", [1.0, 0.0], ids=["opted-set", "exists"])
 @pytest.mark.parametrize("balance", [1_000_000, 9_000], ids=["paid", "short"])
 def test_set_based_path_decides_like_the_python_loop(
-    database: Database, balance: int, monkeypatch: pytest.MonkeyPatch
+    database: Database, balance: int, registry_per_member: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SQLite decides in one ``INSERT … SELECT`` (texts composed once per distinct values);
     every column it writes is what the per-recipient loop (preview, PostgreSQL) decides. When
@@ -377,11 +378,12 @@ def test_set_based_path_decides_like_the_python_loop(
     set_based: list[int] = []
     insert_decided = preparation._insert_decided
 
-    def spy(*args: Any) -> None:
+    def spy(*args: Any, **kwargs: Any) -> None:
         set_based.append(1)
-        insert_decided(*args)
+        insert_decided(*args, **kwargs)
 
     monkeypatch.setattr(preparation, "_insert_decided", spy)
+    monkeypatch.setattr(preparation, "REGISTRY_PER_MEMBER", registry_per_member)
     clock = FakeClock(NOW)
     with database.transaction() as c:
         setup_account(c, credits_millicredits=balance)
