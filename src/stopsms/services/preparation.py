@@ -23,7 +23,7 @@ Every ready message is composed with the bulk :class:`~stopsms.domain.compose.Co
 (mention by recipient region, per-recipient length and parts) and priced ``parts × the
 account's price for the region`` (``account_prices`` region, else ``*``, else
 :data:`~stopsms.store.tables.DEFAULT_PRICE_MILLICREDITS`). Rows are written in chunks
-(``executemany`` on SQLite, ``COPY`` on PostgreSQL) inside one transaction with the status
+(``COPY`` on PostgreSQL) inside one transaction with the status
 moves ``draft/scheduled → preparing → sending``: a preparation is all or nothing, and
 preparing a campaign that already has messages returns their summary without writing
 (idempotent).
@@ -37,6 +37,14 @@ message lengths further down the list).
 
 The same decision pass serves :func:`stopsms.services.reports.preview_campaign` before
 preparation: it runs in a read transaction and writes nothing.
+
+On SQLite, :func:`_prepare_in_sqlite` writes the same rows set-based, in one
+``INSERT … SELECT``: texts are composed once per distinct ``(region, field values)`` into a
+temporary table, the loop's decisions are a ``CASE``. It applies when the account has no
+erased opt-outs, the template no custom field, and the credits certainly pay every member at
+the dearest text; otherwise the loop writes (``executemany``). When ``prepare_campaign`` opens
+the transaction itself, SQLite's per-row foreign-key checks are off for it (every parent is
+read in it).
 """
 
 from __future__ import annotations
