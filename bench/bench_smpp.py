@@ -51,14 +51,20 @@ asyncio.run(main())
 """
 
 
+def simulator_process() -> tuple[subprocess.Popen[bytes], int]:
+    """Start an accept-all simulator (receipts on) in a child process: (process, port).
+    Stop it with ``process.communicate(b"")``."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SIM_PROCESS], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert child.stdout is not None
+    return child, int(child.stdout.readline())
+
+
 async def _provider_run(n: int, own_process: bool = False) -> int:
     child = None
     if own_process:  # the simulator in its own process, as `stopsms smsc` runs it
-        child = subprocess.Popen(
-            [sys.executable, "-c", _SIM_PROCESS], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
-        assert child.stdout is not None
-        port = int(child.stdout.readline())
+        child, port = simulator_process()
     else:
         sim = SmscSimulator()
         port = await sim.start()

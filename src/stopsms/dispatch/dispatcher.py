@@ -41,7 +41,7 @@ from stopsms.dispatch.outbox import Claimed
 from stopsms.dispatch.worker_thread import DatabaseThread
 from stopsms.domain.campaign import ACTIVE, CampaignStatus, MessageStatus
 from stopsms.domain.errors import DomainError
-from stopsms.domain.phone import describe
+from stopsms.domain.phone import _territory_zones, describe
 from stopsms.domain.windows import NoSendingWindow, calendar_for, get_policy, policy_for
 from stopsms.providers.base import (
     DataCoding,
@@ -61,6 +61,10 @@ CONFIRMATION = "confirmation"
 #: How much sending time one chunk represents at a finite rate: small enough that pacing
 #: and window checks are fine-grained, large enough to keep the provider's window full.
 _CHUNK_SECONDS = 0.05
+#: Chunks handled at once: while one is on the wire, the next one's pre-wire transaction
+#: commits (and its submits may start as the window frees), so the provider's window never
+#: drains between chunks. Each chunk still commits ``submitting`` before its first byte.
+_PIPELINE = 3
 
 
 @dataclass(slots=True)
@@ -107,8 +111,8 @@ class Dispatcher:
         gate: SuppressionGate | None = None,
         campaign_id: int | None = None,
         rate: float | None = None,
-        claim_size: int = 1024,
-        chunk_size: int = 128,
+        claim_size: int = 2048,
+        chunk_size: int = 256,
         max_consecutive_errors: int = 50,
         idle_max: float | None = 1.0,
     ) -> None:
@@ -135,6 +139,8 @@ class Dispatcher:
         self._next_slot = 0.0
         self._errors: dict[int, int] = {}
         self._recording: list[asyncio.Future[outbox.Recorded]] = []
+        # (region) -> its one time zone, for the window check's fast path (see _check)
+        self._single_zone: dict[str, tuple[str, ...] | None] = {}
 
     # ------------------------------------------------------------------ control
 
@@ -167,22 +173,40 @@ class Dispatcher:
         now = self.clock.now()
         campaign_id, limit, token = self.campaign_id, self.claim_size, self._token
 
-        def claim(conn: Connection) -> list[Claimed]:
+        def claim(
+            conn: Connection,
+        ) -> tuple[list[Claimed], tuple[dict[int, str | None], dict[int, str | None]]]:
             outbox.release_due(conn, now)
-            return outbox.claim(conn, token=token, now=now, limit=limit, campaign_id=campaign_id)
-
-        claimed = await self.thread.run(claim)
-        if not claimed:
-            return False
-        policies = await self.thread.run(
-            lambda conn: outbox.window_policies(
+            claimed = outbox.claim(conn, token=token, now=now, limit=limit, campaign_id=campaign_id)
+            policies = outbox.window_policies(
                 conn,
                 (m.campaign_id for m in claimed if m.campaign_id is not None),
                 (m.account_id for m in claimed),
             )
-        )
-        for start in range(0, len(claimed), self.chunk_size):
-            await self._send_chunk(claimed[start : start + self.chunk_size], policies)
+            return claimed, policies
+
+        claimed, policies = await self.thread.run(claim)
+        if not claimed:
+            return False
+        # Up to _PIPELINE chunks at once, started in order (so paced, checked and marked in
+        # order on the one database thread); each awaits its own pre-wire commit.
+        running: list[asyncio.Task[None]] = []
+        try:
+            for start in range(0, len(claimed), self.chunk_size):
+                chunk = claimed[start : start + self.chunk_size]
+                running.append(asyncio.create_task(self._send_chunk(chunk, policies)))
+                # let it reach its pre-wire transaction before the next one is started
+                await asyncio.sleep(0)
+                while len(running) >= _PIPELINE:
+                    await running.pop(0)
+            while running:
+                await running.pop(0)
+        finally:
+            for task in running:  # cancelled or failed: stop the others too
+                task.cancel()
+            for task in running:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         return True
 
     # ------------------------------------------------------------------ one chunk
@@ -192,11 +216,13 @@ class Dispatcher:
         if math.isinf(self.rate):
             return
         now = self.clock.now().timestamp()
-        # After an idle spell, start afresh rather than bursting the accumulated credit.
+        # After an idle spell, start afresh rather than bursting the accumulated credit. The
+        # slot is reserved before sleeping, so chunks started together leave one after another.
         self._next_slot = max(self._next_slot, now)
-        if self._next_slot > now:
-            await self.clock.sleep(self._next_slot - now)
+        slot = self._next_slot
         self._next_slot += count / self.rate
+        if slot > now:
+            await self.clock.sleep(slot - now)
 
     def _check(
         self,
@@ -221,13 +247,17 @@ class Dispatcher:
                 continue
             if m.marketing:
                 try:
-                    number = describe(m.phone)
                     name = (by_campaign.get(m.campaign_id) if m.campaign_id else None) or (
                         by_account.get(m.account_id)
                     )
-                    region = m.region or number.region
+                    zones = self._zones_of_region(m.region) if m.region else None
+                    if zones is not None and m.region is not None:
+                        region = m.region
+                    else:
+                        number = describe(m.phone)
+                        region, zones = m.region or number.region, number.time_zones
                     policy = get_policy(name) if name else policy_for(region)
-                    calendar = calendar_for(region, number.time_zones, policy)
+                    calendar = calendar_for(region, zones, policy)
                     if not calendar.allowed_epoch(epoch):
                         opens = calendar.next_allowed_epoch(epoch)
                         chunk.holds.append((m.id, datetime.fromtimestamp(opens, UTC)))
@@ -240,6 +270,21 @@ class Dispatcher:
                     continue
             chunk.sendable.append(m)
         return chunk
+
+    def _zones_of_region(self, region: str) -> tuple[str, ...] | None:
+        """The time zone of a territory that has exactly one (``None`` otherwise).
+
+        The window check's fast path: parsing a number (``describe``, ~0.1 ms, memoised per
+        number but every recipient is a new number) only tells a single-zone territory's
+        number what its territory already says; the stored ``region`` was validated at
+        import. Multi-zone territories and numbers without a region still go through
+        ``describe``.
+        """
+        cache = self._single_zone
+        if region not in cache:
+            own = _territory_zones().get(region, ())
+            cache[region] = own if len(own) == 1 else None
+        return cache[region]
 
     async def _send_chunk(
         self,

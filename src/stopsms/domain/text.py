@@ -71,6 +71,14 @@ GSM_EXTENSION: Final[dict[str, int]] = {
 _ESC: Final = 0x1B
 _ENCODE: Final[dict[str, int]] = {c: i for i, c in enumerate(GSM_BASIC) if i != _ESC}
 _DECODE_EXT: Final[dict[int, str]] = {v: k for k, v in GSM_EXTENSION.items()}
+#: ``str.translate`` tables for the fast paths of :func:`gsm7_encode` / :func:`gsm7_decode`.
+#: ASCII characters GSM 03.38 cannot carry map to a non-ASCII sentinel (U+FFFF).
+_ENCODE_TABLE: Final[dict[int, str]] = {
+    **dict.fromkeys(range(128), "\uffff"),
+    **{ord(c): chr(i) for c, i in _ENCODE.items()},
+    **{ord(c): chr(_ESC) + chr(v) for c, v in GSM_EXTENSION.items()},
+}
+_DECODE_TABLE: Final[dict[int, str]] = dict(enumerate(GSM_BASIC))
 _BASIC_SET: Final = frozenset(_ENCODE)
 _EXT_SET: Final = frozenset(GSM_EXTENSION)
 _GSM_SET: Final = _BASIC_SET | _EXT_SET
@@ -217,6 +225,12 @@ def gsm7_encode(text: str) -> bytes:
 
     Raises ``ValueError`` naming the first character that GSM 03.38 cannot carry.
     """
+    # Fast path (one C-level pass): every carried character maps to its code (or ESC + code),
+    # anything else to a non-ASCII character; the per-character loop below only names the
+    # culprit.
+    out_text = text.translate(_ENCODE_TABLE)
+    if out_text.isascii():
+        return out_text.encode("ascii")
     out = bytearray()
     for i, c in enumerate(text):
         code = _ENCODE.get(c)
@@ -233,6 +247,8 @@ def gsm7_encode(text: str) -> bytes:
 
 def gsm7_decode(data: bytes) -> str:
     """Text of unpacked septets; an unknown escape code reads as its basic character (03.38)."""
+    if data.isascii() and _ESC not in data:  # fast path: no escapes, every byte a septet
+        return data.decode("ascii").translate(_DECODE_TABLE)
     out: list[str] = []
     escaped = False
     for b in data:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import itertools
 import logging
 import random
@@ -83,6 +84,7 @@ class _Delivery:
     attempts: int = 0
     done: asyncio.Future[bool] | None = None
     last_status: int | None = None
+    sent_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -157,7 +159,14 @@ class SmscSimulator:
         self._dropped: list[smpp34.SubmitSmEvent] = []
         self._long: dict[tuple[str, str, int, int], _Parts] = {}
         self._seen: set[str] = set()
-        self._queue: asyncio.Queue[_Delivery] = asyncio.Queue()
+        # receipts: a heap by due time, sent by one pump, up to ``deliver_window`` in flight
+        # (each deliver_sm is a library future with a done-callback: no task, no await each)
+        self._receipts: list[tuple[float, int, _Delivery]] = []
+        self._receipt_seq = itertools.count()
+        self._in_flight: dict[asyncio.Future[Any], _Delivery] = {}
+        self._receipt_wake = asyncio.Event()
+        self._receivers: dict[str, smpp34.Esme | None] = {}
+        self._stamp = (0, "")
         self._tasks: set[asyncio.Task[object]] = set()
         self._workers: list[asyncio.Task[None]] = []
         self._pump: asyncio.Task[None] | None = None
@@ -179,9 +188,7 @@ class SmscSimulator:
             break
         self._server, self.port = server, chosen
         self._pump = asyncio.create_task(self._run())
-        self._workers = [
-            asyncio.create_task(self._deliver_worker()) for _ in range(self._deliver_window)
-        ]
+        self._workers = [asyncio.create_task(self._deliver_pump())]
         return chosen
 
     async def stop(self) -> None:
@@ -190,6 +197,8 @@ class SmscSimulator:
         self._stopping = True
         for task in tasks:
             task.cancel()
+        for future in list(self._in_flight):
+            future.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=2.0)
         await self.drop_connections()
@@ -201,6 +210,7 @@ class SmscSimulator:
         """End every session (by unbind); parked submits stay unanswered. Returns how many."""
         sessions = list(self._sessions.values())
         self._sessions.clear()
+        self._receivers.clear()
         # keep the parked events referenced: dropping one makes smpp34 answer ESME_RSYSERR,
         # and the point of a drop is that the ESME gets no answer at all
         self._dropped.extend(self._held)
@@ -261,6 +271,7 @@ class SmscSimulator:
                 isinstance(event, smpp34.Unbound)
                 and self._sessions.pop(event.session_id, None) is not None
             ):
+                self._receivers.clear()
                 self._emit(f"unbind {event.session_id[:8]}")
 
     def _bound(self, esme: smpp34.Esme) -> None:
@@ -269,6 +280,7 @@ class SmscSimulator:
             self._spawn(self._unbind(esme))
             return
         self._sessions[esme.session_id] = esme
+        self._receivers.clear()
         self.binds += 1
         if self.binds == 1:
             for reply in self.scenario.timed():
@@ -281,17 +293,25 @@ class SmscSimulator:
         destination = event.destination_addr
         if event.dest_addr_ton == 1 and not destination.startswith("+"):
             destination = "+" + destination
-        status = self.submit_status.get(digits(destination))
-        if status:
-            with contextlib.suppress(RuntimeError):
-                event.reject(status)
-            return
+        if self.submit_status:
+            status = self.submit_status.get(digits(destination))
+            if status:
+                with contextlib.suppress(RuntimeError):
+                    event.reject(status)
+                return
         message_id = f"{self._prefix}{next(self._ids):08x}"
-        with contextlib.suppress(RuntimeError):
+        try:  # noqa: SIM105 - contextlib.suppress costs a context manager per message
             event.accept(message_id)
+        except RuntimeError:
+            pass
         data = event.short_message
-        concat, payload = wire.split_udh(data) if event.esm_class & wire.ESM_UDHI else (None, data)
-        concat = concat or wire.sar_concat(event.tlvs)
+        concat = None
+        payload = data
+        if event.esm_class & wire.ESM_UDHI:
+            concat, payload = wire.split_udh(data)
+        tlvs = event.tlvs
+        if concat is None and tlvs:
+            concat = wire.sar_concat(tlvs)
         text = wire.decode_text(payload, event.data_coding)
         system_id = self._system_id(event.session_id)
         if event.registered_delivery & 1:
@@ -319,6 +339,8 @@ class SmscSimulator:
                 time.monotonic(),
             )
         )
+        if not self.scenario.replies:
+            return
         key_digits = digits(destination)
         if key_digits not in self._seen:
             self._seen.add(key_digits)
@@ -340,11 +362,18 @@ class SmscSimulator:
     def _schedule_receipt(
         self, system_id: str, message_id: str, source: str, destination: str, text: str
     ) -> None:
-        code = self.scenario.failures.get(digits(destination))
-        if code is None and self._random.random() >= (self.deliver_ratio or 0.0):
+        code = None
+        if self.scenario.failures:
+            code = self.scenario.failures.get(digits(destination))
+        ratio = self.deliver_ratio if self.deliver_ratio is not None else 0.0
+        if code is None and ratio < 1.0 and self._random.random() >= ratio:
             code = self.failure_code
         state = "DELIVRD" if code is None else "UNDELIV"
-        stamp = datetime.now(UTC).strftime("%y%m%d%H%M")
+        now = time.time()
+        second, stamp = self._stamp
+        if int(now) != second:  # the receipt's date fields change once a minute at most
+            stamp = datetime.fromtimestamp(now, UTC).strftime("%y%m%d%H%M")
+            self._stamp = (int(now), stamp)
         body = wire.receipt_text(message_id, state, code or "000", stamp, stamp, text)
         args: dict[str, object] = {
             "destination_addr": source,
@@ -359,28 +388,100 @@ class SmscSimulator:
             ],
         }
         due = time.monotonic() + (self.receipt_delay or 0.0)
-        self._queue.put_nowait(_Delivery(system_id, args, due))
+        heapq.heappush(
+            self._receipts, (due, next(self._receipt_seq), _Delivery(system_id, args, due))
+        )
         self.receipts_sent += 1
+        self._receipt_wake.set()
 
-    async def _deliver_worker(self) -> None:
+    async def _deliver_pump(self) -> None:
+        """Send due receipts, up to ``deliver_window`` deliver_sm in flight at once.
+
+        Each deliver_sm is started without awaiting it (the library returns a future; its
+        done-callback settles the receipt), so a burst of receipts costs one pass here, not
+        one task and one await each. An answer that does not come within 5 s counts as none.
+        """
+        heap, in_flight, wake = self._receipts, self._in_flight, self._receipt_wake
+        window = max(1, self._deliver_window)
+        last_sweep = time.monotonic()
         while not self._stopping:
-            item = await self._queue.get()
-            wait = item.due - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            if await self._deliver_once(item):
-                self.receipts_acked += 1
-            elif item.attempts >= self.max_attempts:
-                self.receipts_given_up += 1
+            now = time.monotonic()
+            if now - last_sweep >= 1.0:
+                last_sweep = now
+                for stale, item in list(in_flight.items()):
+                    if now - item.sent_at > 5.0:
+                        stale.cancel()
+            while heap and len(in_flight) < window and heap[0][0] <= now:
+                item = heapq.heappop(heap)[2]
+                item.attempts += 1
+                esme = self._session_for(item.system_id)
+                if esme is None:
+                    self._receipt_failed(item, None)
+                    continue
+                try:
+                    # the library returns a future (ensure_future passes it through untouched)
+                    future = asyncio.ensure_future(
+                        esme.deliver_sm(**item.args)  # type: ignore[arg-type]
+                    )
+                except (smpp34.SmppError, RuntimeError) as exc:
+                    log.debug("deliver_sm failed: %s", exc)
+                    self._receipt_failed(item, None)
+                    continue
+                item.sent_at = now
+                in_flight[future] = item
+                future.add_done_callback(self._receipt_answered)
+            wake.clear()
+            if heap and len(in_flight) < window:
+                timeout: float | None = max(0.0, heap[0][0] - time.monotonic())
+            elif in_flight:
+                timeout = 1.0
             else:
-                item.due = time.monotonic() + self.redeliver_interval
-                self._queue.put_nowait(item)
+                timeout = None
+            if timeout == 0.0:
+                await asyncio.sleep(0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await wake.wait()
+
+    def _receipt_answered(self, future: asyncio.Future[Any]) -> None:
+        item = self._in_flight.pop(future, None)
+        if item is None:
+            return
+        self._receipt_wake.set()  # a slot is free
+        status: int | None = None
+        if not future.cancelled():
+            exc = future.exception()
+            if exc is None:
+                resp = future.result()
+                status = resp.command_status
+                if resp.is_success:
+                    item.last_status = status
+                    self.receipts_acked += 1
+                    return
+            else:
+                log.debug("deliver_sm failed: %s", exc)
+        self._receipt_failed(item, status)
+
+    def _receipt_failed(self, item: _Delivery, status: int | None) -> None:
+        item.last_status = status
+        if item.attempts >= self.max_attempts:
+            self.receipts_given_up += 1
+            return
+        item.due = time.monotonic() + self.redeliver_interval
+        heapq.heappush(self._receipts, (item.due, next(self._receipt_seq), item))
+        self._receipt_wake.set()
 
     def _session_for(self, system_id: str) -> smpp34.Esme | None:
+        cache = self._receivers
+        if system_id in cache:
+            return cache[system_id]
         receivers = [e for e in self._sessions.values() if e.can_receive]
         same = [e for e in receivers if e.system_id == system_id]
         chosen = same or receivers
-        return chosen[0] if chosen else None
+        esme = chosen[0] if chosen else None
+        cache[system_id] = esme
+        return esme
 
     async def _deliver_once(self, item: _Delivery) -> bool:
         """One deliver_sm attempt; True when the ESME answered ESME_ROK."""
