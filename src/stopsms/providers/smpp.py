@@ -259,6 +259,7 @@ class SmppProvider:
         self._interval = 1.0 / config.tps if config.tps > 0 else 0.0
         self._next_slot = 0.0
         self._in_batch: dict[str, _Batch] = {}
+        self._active: set[_Batch] = set()  # submit_many calls not returned yet
         self._other_parts: dict[str, int] = {}
         self._mo_parts: dict[tuple[str, int, int], dict[int, str]] = {}
         self._counts = {"submitted": 0, "accepted": 0, "rejected": 0, "reconnects": 0}
@@ -434,6 +435,7 @@ class SmppProvider:
         """Submit messages within the window and the rate; one result each, in order."""
         loop = asyncio.get_running_loop()
         batch = _Batch(messages, loop, self._in_batch, self._other_parts)
+        self._active.add(batch)
         failures: dict[int, str] = {}
         try:
             await self._send(batch, failures)
@@ -445,6 +447,7 @@ class SmppProvider:
                 self._in_batch.pop(message_id, None)
             if not batch.returned.done():
                 batch.returned.set_result(None)
+            self._active.discard(batch)
 
     async def _send(self, batch: _Batch, failures: dict[int, str]) -> None:
         for index, msg in enumerate(batch.messages):
@@ -549,6 +552,12 @@ class SmppProvider:
         batch = self._in_batch.get(fields.message_id)
         if batch is not None:  # the caller has not seen this message id yet
             await batch.returned
+            await asyncio.sleep(0)
+        elif self._active:
+            # An id we have not seen answered: its submit_sm_resp may still be on its way
+            # (an SMSC may send the receipt first). Wait for the calls in flight to return,
+            # so the caller has recorded the id before the receipt is handled.
+            await asyncio.gather(*(b.returned for b in list(self._active)))
             await asyncio.sleep(0)
         assert self._handlers is not None
         self._counts["receipts"] += 1

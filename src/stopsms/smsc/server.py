@@ -117,7 +117,7 @@ class SmscSimulator:
         submit_status: dict[str, int] | None = None,
         redeliver_interval: float = 0.2,
         max_attempts: int = 10,
-        deliver_window: int = 64,
+        deliver_window: int = 512,
         seed: int | None = None,
         on_event: Callable[[str], None] | None = None,
     ) -> None:
