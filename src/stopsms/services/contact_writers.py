@@ -17,6 +17,7 @@ row per number first seen in the file is appended, its evidence naming the file 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -114,11 +115,16 @@ class SqliteWriter:
                 f"consent_at = CASE WHEN {kept} THEN contacts.consent_at"
                 " ELSE excluded.consent_at END",
             ]
+            # One statement per chunk over a JSON array of [number, line]: CROSS JOIN keeps
+            # the array outside, each number found through the unique index.
             self._ledger = (
                 "INSERT INTO consents (account_id, contact_id, kind, source, evidence,"
-                f" recorded_at) SELECT {account}, id, {kind}, {_literal(consent.source)}, ?,"
-                f" {stamp} FROM contacts WHERE account_id = {account} AND phone_e164 = ?"
-                f" AND consent = {kind}"
+                f" recorded_at) SELECT {account}, c.id, {kind}, {_literal(consent.source)},"
+                f" {_literal(consent.evidence + ' line ')} || json_extract(j.value, '$[1]'),"
+                f" {stamp} FROM json_each(?) AS j CROSS JOIN contacts AS c"
+                f" WHERE c.account_id = {account}"
+                " AND c.phone_e164 = json_extract(j.value, '$[0]')"
+                f" AND c.consent = {kind}"
             )
         names += ["created_at", "updated_at"]
         values += [stamp, stamp]
@@ -132,10 +138,7 @@ class SqliteWriter:
         try:
             cursor.executemany(self._upsert, batch.records)
             if self._consent is not None and batch.first_seen:
-                prefix = self._consent.evidence + " line "
-                cursor.executemany(
-                    self._ledger, [(f"{prefix}{line}", e164) for e164, line in batch.first_seen]
-                )
+                cursor.execute(self._ledger, (json.dumps(batch.first_seen),))
                 self.consents += cursor.rowcount
         finally:
             cursor.close()
