@@ -112,6 +112,14 @@ def generate(path: Path, rows: int, seed: int = 3) -> dict[str, int]:
 
 
 def _peak_rss_mib() -> float:
+    """This process's peak RSS (VmHWM: ``ru_maxrss`` would include the parent's at exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

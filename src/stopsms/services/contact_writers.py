@@ -11,8 +11,8 @@ row per number first seen in the file is appended, its evidence naming the file 
 - SQLite: ``executemany`` of one upsert whose constants (account, timestamps, consent) are
   literals of the statement — binding is most of the cost — over records sorted by number
   (the unique index is then filled in order).
-- PostgreSQL: ``COPY`` into a temporary table, then one ``INSERT … SELECT … ON CONFLICT``
-  per chunk.
+- PostgreSQL: ``COPY`` into a temporary table, then per chunk one ``UPDATE … FROM`` of the
+  numbers the account has and one ``INSERT … SELECT`` of the others.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ class SqliteWriter:
 
 
 class PostgresWriter:
-    """``COPY`` into a temporary table, then one set-based upsert per chunk."""
+    """``COPY`` into a temporary table, then one set-based update and insert per chunk."""
 
     def __init__(
         self,
@@ -170,17 +170,17 @@ class PostgresWriter:
         names = ["account_id", "phone_e164", "region", *_FIELDS, "custom"]
         values = [
             "%(account)s",
-            "phone_e164",
-            "region",
-            *(f"NULLIF({f}, '')" for f in _FIELDS),
-            "custom::jsonb",
+            "s.phone_e164",
+            "s.region",
+            *(f"NULLIF(s.{f}, '')" for f in _FIELDS),
+            "s.custom::jsonb",
         ]
-        merge = [
-            "region = EXCLUDED.region",
-            *(f"{f} = COALESCE(EXCLUDED.{f}, contacts.{f})" for f in _FIELDS),
-            "custom = CASE WHEN EXCLUDED.custom IS NULL THEN contacts.custom"
-            " ELSE COALESCE(contacts.custom, '{}'::jsonb) || EXCLUDED.custom END",
-            "updated_at = EXCLUDED.updated_at",
+        changes = [
+            "region = s.region",
+            *(f"{f} = COALESCE(NULLIF(s.{f}, ''), c.{f})" for f in _FIELDS),
+            "custom = CASE WHEN s.custom IS NULL THEN c.custom"
+            " ELSE COALESCE(c.custom, '{}'::jsonb) || s.custom::jsonb END",
+            "updated_at = %(now)s",
         ]
         if consent is not None:
             self._constants.update(
@@ -188,22 +188,24 @@ class PostgresWriter:
             )
             names += ["consent", "consent_at"]
             values += ["%(kind)s::text", "%(now)s"]
-            kept = "contacts.consent = 'withdrawn'"
-            merge += [
-                f"consent = CASE WHEN {kept} THEN contacts.consent ELSE EXCLUDED.consent END",
-                f"consent_at = CASE WHEN {kept} THEN contacts.consent_at"
-                " ELSE EXCLUDED.consent_at END",
+            kept = "c.consent = 'withdrawn'"
+            changes += [
+                f"consent = CASE WHEN {kept} THEN c.consent ELSE %(kind)s::text END",
+                f"consent_at = CASE WHEN {kept} THEN c.consent_at ELSE %(now)s END",
             ]
         names += ["created_at", "updated_at"]
         values += ["%(now)s", "%(now)s"]
-        # xmax = 0 on a row the statement inserted (an updated row has the updating xid):
-        # an exact count of new contacts, even with other imports running at the same time.
-        self._upsert = (
-            f"WITH written AS (INSERT INTO contacts ({', '.join(names)})"
-            f" SELECT {', '.join(values)} FROM {_STAGING}"
-            f" ON CONFLICT (account_id, phone_e164) DO UPDATE SET {', '.join(merge)}"
-            " RETURNING xmax = 0 AS created)"
-            " SELECT count(*) FILTER (WHERE created) FROM written"
+        same = "c.account_id = %(account)s AND c.phone_e164 = s.phone_e164"
+        # Update what exists, then insert the rest: twice as fast as INSERT … ON CONFLICT
+        # (speculative insertion) into an empty account, and the insert's row count is the
+        # exact number of new contacts. A number inserted by a concurrent import between the
+        # two statements fails this import on the unique index (nothing half-done).
+        self._update = (
+            f"UPDATE contacts AS c SET {', '.join(changes)} FROM {_STAGING} s WHERE {same}"
+        )
+        self._insert = (
+            f"INSERT INTO contacts ({', '.join(names)}) SELECT {', '.join(values)}"
+            f" FROM {_STAGING} s WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE {same})"
         )
         self._ledger = (
             "INSERT INTO consents (account_id, contact_id, kind, source, evidence, recorded_at)"
@@ -222,9 +224,9 @@ class PostgresWriter:
                 get = first.get
                 for record in batch.records:
                     write((*record, get(record[0], 0)))
-            cursor.execute(self._upsert, self._constants)
-            created = cursor.fetchone()
-            self.inserted = (self.inserted or 0) + int(created[0])
+            cursor.execute(self._update, self._constants)
+            cursor.execute(self._insert, self._constants)
+            self.inserted = (self.inserted or 0) + cursor.rowcount
             if self._consent is not None and first:
                 cursor.execute(self._ledger, self._constants)
                 self.consents += cursor.rowcount
