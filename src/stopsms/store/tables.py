@@ -282,6 +282,7 @@ optouts = Table(
     ),
     Index(None, "account_id", "phone_e164"),
     Index(None, "account_id", "recorded_at"),
+    Index(None, "campaign_id"),  # attribution counts (migration 0003)
 )
 
 campaigns = Table(
