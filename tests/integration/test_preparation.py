@@ -233,6 +233,22 @@ def test_insufficient_credit_is_a_prefix_in_list_order(database: Database) -> No
     assert summary.credits_millicredits == 1_000
 
 
+def test_a_top_up_after_reading_the_account_counts(database: Database) -> None:
+    """The balance is read in preparation's own transaction, not from a stale copy."""
+    clock = FakeClock(NOW)
+    with database.transaction() as c:
+        setup_account(c, credits_millicredits=500)
+        add_contacts(c, "l", [{"phone_e164": fr(i)} for i in range(3)])
+        created = create_campaign(
+            c, "default", list_name="l", text="Promo", sender="MaBoutique", clock=clock
+        )
+        stale = get_account(c, "default")
+    with database.transaction() as c:
+        credits.add_credits(c, "default", 10_000)
+    summary = prepare_campaign(database, created.campaign.id, clock, account=stale)
+    assert (summary.ready, summary.excluded) == (3, {})
+
+
 def test_waiting_messages_of_other_campaigns_are_already_promised(database: Database) -> None:
     clock = FakeClock(NOW)
     with database.transaction() as c:

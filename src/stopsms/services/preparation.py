@@ -789,7 +789,14 @@ def _has_messages(connection: Connection, campaign_id: int) -> bool:
 def campaign_of(
     connection: Connection, campaign_id: int, account: AccountRef | None
 ) -> tuple[Campaign, Account]:
-    """The campaign and its account (checked against ``account`` when given)."""
+    """The campaign and its account (checked against ``account`` when given).
+
+    The account is always read again in ``connection``'s transaction, even when an
+    :class:`Account` is given: its balance decides ``insufficient_credit``, and a copy read
+    before a top-up would exclude recipients the account can now pay for.
+    """
+    if isinstance(account, Account):
+        account = account.name
     if account is None:
         account_id = connection.execute(
             select(t.campaigns.c.account_id).where(t.campaigns.c.id == campaign_id)
@@ -798,7 +805,7 @@ def campaign_of(
             raise NotFound("campaign", campaign_id)
         acc = get_account_by_id(connection, account_id)
     else:
-        acc = account if isinstance(account, Account) else get_account(connection, account)
+        acc = get_account(connection, account)
     return get_campaign(connection, acc, campaign_id), acc
 
 
