@@ -123,7 +123,44 @@ def test_results_recorded_and_credits_debited_in_the_same_transaction(database: 
                 t.credit_ledger.c.reason == "send"
             )
         ).all()
-        assert [(row[0], row[1]) for row in ledger] == [(-2000, f"message:{ids[0]}")]
+        campaign = claimed[ids[0]].campaign_id
+        scope = f"campaign:{campaign};" if campaign is not None else ""
+        assert [(row[0], row[1]) for row in ledger] == [
+            (-2000, f"{scope}messages:1;ids:{ids[0]}-{ids[0]}")
+        ]
+
+
+def test_one_ledger_row_per_campaign_and_reason_in_a_batch(database: Database) -> None:
+    with database.transaction() as conn:
+        credits.add_credits(conn, "default", 100_000, now=NOW)
+        first, second = _campaign(conn), _campaign(conn)
+        ids = [_message(conn, f"+336100000{i:02d}", campaign_id=first) for i in range(5)]
+        ids += [
+            _message(conn, f"+336200000{i:02d}", campaign_id=second, price_millicredits=1500)
+            for i in range(3)
+        ]
+        ids.append(_message(conn, "+33630000000", kind="confirmation", priority=0))
+        claimed = {m.id: m for m in outbox.claim(conn, token="a", now=NOW, limit=20)}
+        outbox.begin_submit(conn, ids, NOW)
+        results = [
+            SubmitResult(i, SubmitOutcome.ACCEPTED, provider_message_id=f"p{i}") for i in ids
+        ]
+        recorded = outbox.record_results(conn, results, claimed, NOW)
+        assert recorded.debited_millicredits == 5 * 1000 + 3 * 1500 + 1000
+        c = t.credit_ledger.c
+        rows = conn.execute(
+            select(c.delta_millicredits, c.balance_after_millicredits, c.reason, c.reference)
+            .where(c.reason != "top_up")
+            .order_by(c.id)
+        ).all()
+        assert [(r.delta_millicredits, r.reason, r.reference) for r in rows] == [
+            (-1000, "confirmation", f"messages:1;ids:{ids[8]}-{ids[8]}"),
+            (-5000, "send", f"campaign:{first};messages:5;ids:{ids[0]}-{ids[4]}"),
+            (-4500, "send", f"campaign:{second};messages:3;ids:{ids[5]}-{ids[7]}"),
+        ]
+        # The running balance chains from the top-up down to the account's balance.
+        assert [r.balance_after_millicredits for r in rows] == [99_000, 94_000, 89_500]
+        assert get_account(conn, "default").balance_millicredits == 89_500
 
 
 def test_hold_release_and_campaign_settling(database: Database) -> None:
