@@ -27,7 +27,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from bench import Rate, best_rate, report
-from stopsms.services import optouts
+from stopsms.services import optouts, suppression
 from stopsms.services.accounts import get_account
 from stopsms.store.database import Database, create_engine_for, migrate
 from stopsms.store.phone_keys import keyer
@@ -112,7 +112,7 @@ def _run(label: str, database: Database) -> None:
 
     def bulk() -> int:
         with database.reader() as connection:
-            found = optouts.suppressed_among(connection, "default", candidates)
+            found = suppression.suppressed_among(connection, "default", candidates)
         assert len(found) == expected, len(found)
         return CANDIDATES
 
@@ -122,13 +122,13 @@ def _run(label: str, database: Database) -> None:
             found: set[str] = set()
             for start in range(0, len(indexed_subset), 10_000):  # under the set threshold
                 batch = indexed_subset[start : start + 10_000]
-                found |= optouts.suppressed_among(connection, account, batch)
+                found |= suppression.suppressed_among(connection, account, batch)
         assert len(found) == opted_out(len(indexed_subset))
         return len(indexed_subset)
 
     def load_only() -> int:
         with database.reader() as connection:
-            return len(optouts.load_suppression(connection, "default"))
+            return len(suppression.load_suppression(connection, "default"))
 
     baseline = best_rate(f"{label}: naive SELECT per number", naive, rounds=2)
     report(baseline)

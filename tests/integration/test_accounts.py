@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from stopsms.cli.accounts import accounts_app, credits_app, domains_app, senders_app
 from stopsms.domain.errors import InvalidSender, UnknownPolicy
-from stopsms.services import accounts, credits, optouts
+from stopsms.services import accounts, credits, optout_review, optouts, suppression
 from stopsms.services.errors import (
     AlreadyExists,
     InsufficientCredit,
@@ -238,9 +238,9 @@ def test_accounts_are_isolated(database: Database) -> None:
         assert credits.balance(conn, b).balance_millicredits == 0
         assert credits.ledger(conn, b) == []
         assert optouts.is_suppressed(conn, b, "+33612345678") is None
-        assert optouts.list_optouts(conn, b) == []
-        assert optouts.suppressed_among(conn, b, ["+33612345678"]) == set()
-        assert len(optouts.load_suppression(conn, b)) == 0
+        assert optout_review.list_optouts(conn, b) == []
+        assert suppression.suppressed_among(conn, b, ["+33612345678"]) == set()
+        assert len(suppression.load_suppression(conn, b)) == 0
         with pytest.raises(NotFound):
             accounts.remove_sender(conn, b, "ShopA")
 

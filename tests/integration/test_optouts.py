@@ -16,7 +16,14 @@ from typer.testing import CliRunner
 
 from stopsms.cli.optouts import erase, optouts_app
 from stopsms.domain.errors import InvalidPhoneNumber
-from stopsms.services import accounts, erasure, optout_files, optouts
+from stopsms.services import (
+    accounts,
+    erasure,
+    optout_files,
+    optout_review,
+    optouts,
+    suppression,
+)
 from stopsms.services.consent import record_consent
 from stopsms.services.errors import EvidenceRequired, InvalidInput, NotFound, UnreadableFile
 from stopsms.store import tables as t
@@ -69,8 +76,8 @@ def test_sender_scope(database: Database) -> None:
         assert optouts.is_suppressed(conn, "default", ALICE, sender="ShopB") is None
         # No sender given: the strict answer.
         assert optouts.is_suppressed(conn, "default", ALICE) is not None
-        assert optouts.suppressed_among(conn, "default", [ALICE], sender="ShopB") == set()
-        assert optouts.load_suppression(conn, "default", "ShopA").suppressed([ALICE, BOB]) == {
+        assert suppression.suppressed_among(conn, "default", [ALICE], sender="ShopB") == set()
+        assert suppression.load_suppression(conn, "default", "ShopA").suppressed([ALICE, BOB]) == {
             ALICE
         }
         # An account-wide record covers every sender and wins.
@@ -90,18 +97,18 @@ def test_uncertain_review(database: Database) -> None:
         second = optouts.record_optout(
             conn, "default", BOB, source="keyword", detail="je stoppe", uncertain=True
         ).optout
-        assert [o.id for o in optouts.review_queue(conn, "default")] == [first.id, second.id]
-        confirmed = optouts.confirm_review(conn, "default", first.id, by="alice@ops", now=NOW)
+        assert [o.id for o in optout_review.review_queue(conn, "default")] == [first.id, second.id]
+        confirmed = optout_review.confirm_review(conn, "default", first.id, by="alice@ops", now=NOW)
         assert confirmed.reviewed_by == "alice@ops"
         assert confirmed.active
         with pytest.raises(InvalidInput):
-            optouts.dismiss_review(conn, "default", second.id, evidence=" ", by="ops")
-        dismissed = optouts.dismiss_review(
+            optout_review.dismiss_review(conn, "default", second.id, evidence=" ", by="ops")
+        dismissed = optout_review.dismiss_review(
             conn, "default", second.id, evidence="asked to stop a delivery", by="ops"
         )
         assert not dismissed.active
         assert dismissed.revoke_evidence == "review: asked to stop a delivery"
-        assert optouts.review_queue(conn, "default") == []
+        assert optout_review.review_queue(conn, "default") == []
         assert optouts.is_suppressed(conn, "default", BOB) is None
 
 
@@ -110,7 +117,7 @@ def test_certain_stop_clears_uncertainty(database: Database) -> None:
         optouts.record_optout(conn, "default", ALICE, source="keyword", uncertain=True)
         again = optouts.record_optout(conn, "default", ALICE, source="keyword")
         assert not again.optout.uncertain
-        assert optouts.review_queue(conn, "default") == []
+        assert optout_review.review_queue(conn, "default") == []
 
 
 def test_resubscribe_needs_evidence_and_keeps_history(database: Database) -> None:
@@ -142,11 +149,11 @@ def test_list_count_and_filters(database: Database) -> None:
         optouts.record_optout(conn, "default", ALICE, source="keyword")
         optouts.record_optout(conn, "default", BOB, source="provider_blocked", detail="061")
         optouts.resubscribe(conn, "default", ALICE, evidence="call", by="ops")
-        assert [o.phone_e164 for o in optouts.list_optouts(conn, "default")] == [BOB]
-        assert len(optouts.list_optouts(conn, "default", include_revoked=True)) == 2
-        assert optouts.list_optouts(conn, "default", source="keyword") == []
-        assert optouts.count_optouts(conn, "default") == 1
-        assert optouts.count_optouts(conn, "default", include_revoked=True) == 2
+        assert [o.phone_e164 for o in optout_review.list_optouts(conn, "default")] == [BOB]
+        assert len(optout_review.list_optouts(conn, "default", include_revoked=True)) == 2
+        assert optout_review.list_optouts(conn, "default", source="keyword") == []
+        assert optout_review.count_optouts(conn, "default") == 1
+        assert optout_review.count_optouts(conn, "default", include_revoked=True) == 2
 
 
 def test_bulk_checks_agree_with_single_checks(database: Database) -> None:
@@ -157,8 +164,8 @@ def test_bulk_checks_agree_with_single_checks(database: Database) -> None:
         assert (added, already) == (1000, 0)
         assert optouts.record_many(conn, "default", numbers[:10] * 2, source="import") == (0, 10)
         expected = set(numbers)
-        assert optouts.suppressed_among(conn, "default", candidates) == expected
-        assert optouts.load_suppression(conn, "default").suppressed(candidates) == expected
+        assert suppression.suppressed_among(conn, "default", candidates) == expected
+        assert suppression.load_suppression(conn, "default").suppressed(candidates) == expected
         assert all(
             (optouts.is_suppressed(conn, "default", n) is not None) == (n in expected)
             for n in candidates[:60]
@@ -166,10 +173,10 @@ def test_bulk_checks_agree_with_single_checks(database: Database) -> None:
 
 
 def test_bulk_check_large_path(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(optouts, "_INDEX_LOOKUP_LIMIT", 10)
+    monkeypatch.setattr(suppression, "_INDEX_LOOKUP_LIMIT", 10)
     with database.transaction() as conn:
         optouts.record_many(conn, "default", [ALICE], source="import")
-        assert optouts.suppressed_among(conn, "default", [ALICE, BOB] * 10) == {ALICE}
+        assert suppression.suppressed_among(conn, "default", [ALICE, BOB] * 10) == {ALICE}
 
 
 def test_attribution(database: Database) -> None:
@@ -204,7 +211,7 @@ def test_import_plain_list(database: Database, tmp_path: Path) -> None:
     )
     with database.transaction() as conn:
         result = optout_files.import_optouts(conn, "default", path)
-        assert optouts.suppressed_among(conn, "default", [ALICE, BOB]) == {ALICE, BOB}
+        assert suppression.suppressed_among(conn, "default", [ALICE, BOB]) == {ALICE, BOB}
         record = optouts.is_suppressed(conn, "default", ALICE)
     assert (result.rows, result.added, result.already, result.duplicates) == (5, 2, 0, 1)
     assert [(r.line, r.value) for r in result.rejected] == [(6, "not a number"), (7, "12")]
@@ -260,7 +267,7 @@ def test_unreadable_file_changes_nothing(
     with pytest.raises(UnreadableFile, match=reason), database.transaction() as conn:
         optout_files.import_optouts(conn, "default", path)
     with database.reader() as conn:
-        assert optouts.count_optouts(conn, "default", include_revoked=True) == 0
+        assert optout_review.count_optouts(conn, "default", include_revoked=True) == 0
 
 
 def test_export_csv_and_xlsx(database: Database, tmp_path: Path) -> None:
@@ -326,9 +333,9 @@ def test_erasure_keeps_suppression(database: Database) -> None:
         assert (done.contacts, done.consents, done.messages, done.cancelled) == (1, 1, 1, 1)
         # Still suppressed, by hash, on every path.
         assert optouts.is_suppressed(conn, "default", ALICE) is not None
-        assert optouts.suppressed_among(conn, "default", [ALICE, BOB]) == {ALICE}
-        assert optouts.load_suppression(conn, "default").suppressed([ALICE, BOB]) == {ALICE}
-        assert ALICE in optouts.load_suppression(conn, "default")
+        assert suppression.suppressed_among(conn, "default", [ALICE, BOB]) == {ALICE}
+        assert suppression.load_suppression(conn, "default").suppressed([ALICE, BOB]) == {ALICE}
+        assert ALICE in suppression.load_suppression(conn, "default")
         # No trace of the person left in clear.
         contact = conn.execute(select(t.contacts)).mappings().one()
         assert contact["phone_e164"] is None
@@ -342,7 +349,7 @@ def test_erasure_keeps_suppression(database: Database) -> None:
             None,
             "cancelled",
         )
-        record = optouts.list_optouts(conn, "default")[0]
+        record = optout_review.list_optouts(conn, "default")[0]
         assert (record.phone_e164, record.detail) == (None, None)
         with pytest.raises(NotFound):
             erasure.erase_contact(conn, "default", BOB)

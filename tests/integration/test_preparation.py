@@ -12,15 +12,11 @@ from sqlalchemy import Connection, insert, select
 from stopsms.clock import FakeClock
 from stopsms.domain.errors import InvalidTransition
 from stopsms.domain.mention import MessageType
-from stopsms.services import accounts, credits, erasure, optouts, preparation
+from stopsms.services import accounts, credits, erasure, optouts, preparation_sqlite
 from stopsms.services.accounts import get_account
 from stopsms.services.campaigns import cancel_campaign, create_campaign, get_campaign
-from stopsms.services.preparation import (
-    PRIORITY_INFORMATIVE,
-    Decider,
-    prepare_campaign,
-    recipient_chunks,
-)
+from stopsms.services.decisions import PRIORITY_INFORMATIVE, Decider
+from stopsms.services.preparation import prepare_campaign, recipient_chunks
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 
@@ -392,14 +388,14 @@ def test_set_based_path_decides_like_the_python_loop(
     every column it writes is what the per-recipient loop (preview, PostgreSQL) decides. When
     the credits fall short, the loop itself writes (the prefix rule)."""
     set_based: list[int] = []
-    insert_decided = preparation._insert_decided
+    insert_decided = preparation_sqlite._insert_decided
 
     def spy(*args: Any, **kwargs: Any) -> None:
         set_based.append(1)
         insert_decided(*args, **kwargs)
 
-    monkeypatch.setattr(preparation, "_insert_decided", spy)
-    monkeypatch.setattr(preparation, "REGISTRY_PER_MEMBER", registry_per_member)
+    monkeypatch.setattr(preparation_sqlite, "_insert_decided", spy)
+    monkeypatch.setattr(preparation_sqlite, "REGISTRY_PER_MEMBER", registry_per_member)
     clock = FakeClock(NOW)
     with database.transaction() as c:
         setup_account(c, credits_millicredits=balance)

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from stopsms.cli.accounts import AccountOption, JsonOption, account_name, transaction
 from stopsms.cli.console import console, escape, handles_errors, print_json
-from stopsms.services import erasure, optout_files, optouts
+from stopsms.services import erasure, optout_files, optout_review, optouts
 from stopsms.services.errors import InvalidInput
 
 __all__ = ["erase", "optouts_app"]
@@ -231,10 +231,10 @@ def list_(
     """List the account's opt-outs, newest first."""
     with transaction() as conn:
         name = account_name(account)
-        records = optouts.list_optouts(
+        records = optout_review.list_optouts(
             conn, name, include_revoked=include_all, source=source, limit=limit
         )
-        total = optouts.count_optouts(conn, name, include_revoked=include_all)
+        total = optout_review.count_optouts(conn, name, include_revoked=include_all)
     if json:
         print_json([_row(r) for r in records])
         return
@@ -260,14 +260,16 @@ def review(
     with transaction() as conn:
         name = account_name(account)
         if confirm is not None:
-            done = optouts.confirm_review(conn, name, confirm, by=_who())
+            done = optout_review.confirm_review(conn, name, confirm, by=_who())
             console.print(f"record {done.id} confirmed")
             return
         if dismiss is not None:
-            done = optouts.dismiss_review(conn, name, dismiss, evidence=evidence or "", by=_who())
+            done = optout_review.dismiss_review(
+                conn, name, dismiss, evidence=evidence or "", by=_who()
+            )
             console.print(f"record {done.id} dismissed: {done.phone_e164} may be messaged again")
             return
-        queue = optouts.review_queue(conn, name)
+        queue = optout_review.review_queue(conn, name)
     if json:
         print_json([_row(r) for r in queue])
     elif not queue:

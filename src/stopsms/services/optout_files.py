@@ -28,7 +28,8 @@ from stopsms.domain.errors import InvalidPhoneNumber
 from stopsms.domain.phone import normalise_many, parse_phone
 from stopsms.services.accounts import AccountRef
 from stopsms.services.errors import InvalidInput, UnreadableFile
-from stopsms.services.optouts import OptOut, iter_optouts, record_many
+from stopsms.services.optout_review import iter_optouts
+from stopsms.services.optouts import OptOut, record_many
 
 __all__ = [
     "EXPORT_COLUMNS",

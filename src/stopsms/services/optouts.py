@@ -14,7 +14,7 @@ and leaves the record in place. One active record per number and scope (the whol
 
 Checks:
 - :func:`is_suppressed` answers for one number with the record that suppresses it;
-- :func:`load_suppression` / :func:`suppressed_among` answer for many at once, set-based.
+- :mod:`stopsms.services.suppression` answers for many at once, set-based.
 
 ``sender=None`` in a check means "any sender": a number opted out of one sender ID counts as
 suppressed (the strict reading). Campaigns always pass their sender.
@@ -22,48 +22,41 @@ suppressed (the strict reading). Campaigns always pass their sender.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, RowMapping, and_, func, select, update
+from sqlalchemy import ColumnElement, Connection, RowMapping, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from stopsms.domain.phone import normalise, parse_phone
 from stopsms.services.accounts import Account, AccountRef, get_account
 from stopsms.services.errors import EvidenceRequired, InvalidInput, NotFound
 from stopsms.store import tables as t
-from stopsms.store.phone_keys import PhoneKeyer, keyer
+from stopsms.store.phone_keys import keyer
 
 __all__ = [
     "OptOut",
     "OptOutRequest",
     "Recorded",
-    "Suppression",
+    "account_of",
+    "active_for_sender",
     "attribute",
-    "confirm_review",
-    "count_optouts",
-    "dismiss_review",
+    "get_optout",
     "history",
     "is_suppressed",
-    "iter_optouts",
-    "list_optouts",
-    "load_suppression",
+    "optout_from_row",
     "record_many",
     "record_optout",
     "record_optout_batch",
     "resubscribe",
-    "review_queue",
-    "suppressed_among",
     "to_e164",
 ]
 
 _O = t.optouts.c
 #: Rows per IN (…) query: under SQLite's default variable limit with room to spare.
 _CHUNK = 900
-#: Below this many numbers, :func:`suppressed_among` asks the index; above, it loads the set.
-_INDEX_LOOKUP_LIMIT = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +93,8 @@ class Recorded:
     created: bool
 
 
-def _optout(row: RowMapping) -> OptOut:
+def optout_from_row(row: RowMapping) -> OptOut:
+    """The record of a row of ``optouts``."""
     return OptOut(
         id=row["id"],
         account_id=row["account_id"],
@@ -121,7 +115,8 @@ def _optout(row: RowMapping) -> OptOut:
     )
 
 
-def _account(connection: Connection, account: AccountRef) -> Account:
+def account_of(connection: Connection, account: AccountRef) -> Account:
+    """``account`` itself, or the account of that name."""
     return account if isinstance(account, Account) else get_account(connection, account)
 
 
@@ -131,7 +126,8 @@ def to_e164(phone: str) -> str:
     return e164 if e164 is not None else parse_phone(phone).e164  # parse_phone says why
 
 
-def _sender_filter(sender: str | None) -> ColumnElement[bool]:
+def active_for_sender(sender: str | None) -> ColumnElement[bool]:
+    """Active records that forbid messaging from ``sender`` (``None``: from any sender)."""
     if sender is None:
         return _O.revoked_at.is_(None)
     return and_(_O.revoked_at.is_(None), _O.sender.in_(("", sender)))
@@ -141,7 +137,8 @@ def _insert(connection: Connection) -> Any:
     return (postgresql if connection.dialect.name == "postgresql" else sqlite).insert
 
 
-def _get(connection: Connection, account_id: int, optout_id: int) -> OptOut:
+def get_optout(connection: Connection, account_id: int, optout_id: int) -> OptOut:
+    """Record ``optout_id`` of the account; :class:`NotFound` if it has none such."""
     row = (
         connection.execute(select(t.optouts).where(_O.account_id == account_id, _O.id == optout_id))
         .mappings()
@@ -149,7 +146,7 @@ def _get(connection: Connection, account_id: int, optout_id: int) -> OptOut:
     )
     if row is None:
         raise NotFound("opt-out", optout_id)
-    return _optout(row)
+    return optout_from_row(row)
 
 
 def record_optout(
@@ -173,7 +170,7 @@ def record_optout(
     (same scope and sender, or the whole account) is returned instead of a new one; a certain
     STOP turns an uncertain record into a certain one.
     """
-    acc = _account(connection, account)
+    acc = account_of(connection, account)
     if source not in t.OPTOUT_SOURCES:
         raise InvalidInput("source", source, f"one of {', '.join(t.OPTOUT_SOURCES)}")
     e164 = to_e164(phone)
@@ -225,7 +222,7 @@ def record_optout(
             .returning(_O.id)
         ).scalar_one_or_none()
         if new_id is not None:
-            return Recorded(_get(connection, acc.id, new_id), created=True)
+            return Recorded(get_optout(connection, acc.id, new_id), created=True)
         # Lost a race with a concurrent writer: theirs is the record.
         return record_optout(
             connection,
@@ -240,10 +237,10 @@ def record_optout(
             recorded_by=recorded_by,
             now=at,
         )
-    existing = _optout(covering)
+    existing = optout_from_row(covering)
     if existing.uncertain and not uncertain:
         connection.execute(update(t.optouts).where(_O.id == existing.id).values(uncertain=False))
-        existing = _get(connection, acc.id, existing.id)
+        existing = get_optout(connection, acc.id, existing.id)
     return Recorded(existing, created=False)
 
 
@@ -361,7 +358,7 @@ def _record_round(
             )
         ).mappings()
         for row in rows:
-            found = _optout(row)
+            found = optout_from_row(row)
             covering.setdefault((found.account_id, row["phone_key"]), []).append(found)
     out: list[Recorded | None] = [None] * len(items)
     to_insert: list[int] = []
@@ -398,7 +395,7 @@ def _record_round(
             item = items[position]
             mine = created.get((item.account_id, item.key, item.sender))
             if mine is not None:
-                out[position] = Recorded(_optout(mine), created=True)
+                out[position] = Recorded(optout_from_row(mine), created=True)
                 continue
             # Lost a race with a concurrent writer: theirs is the record.
             request, scope, _ = checked[indices[position]]
@@ -435,7 +432,7 @@ def record_many(
     ``details`` gives a number its own detail (e.g. a reason column), else ``detail``.
     Returns ``(added, already_opted_out)``; duplicates in ``numbers`` count once.
     """
-    acc = _account(connection, account)
+    acc = account_of(connection, account)
     if source not in t.OPTOUT_SOURCES:
         raise InvalidInput("source", source, f"one of {', '.join(t.OPTOUT_SOURCES)}")
     unique = list(dict.fromkeys(numbers))
@@ -488,110 +485,29 @@ def is_suppressed(
 
     An account-wide record wins over a sender one when both exist.
     """
-    acc = _account(connection, account)
+    acc = account_of(connection, account)
     key = keyer(connection).key(to_e164(phone))
     row = (
         connection.execute(
             select(t.optouts)
-            .where(_O.account_id == acc.id, _O.phone_key == key, _sender_filter(sender))
+            .where(_O.account_id == acc.id, _O.phone_key == key, active_for_sender(sender))
             .order_by(_O.sender, _O.id)
             .limit(1)
         )
         .mappings()
         .first()
     )
-    return None if row is None else _optout(row)
+    return None if row is None else optout_from_row(row)
 
 
 def history(connection: Connection, account: AccountRef, phone: str) -> list[OptOut]:
     """Every record ever made for ``phone`` in the account (revoked ones too), oldest first."""
-    acc = _account(connection, account)
+    acc = account_of(connection, account)
     key = keyer(connection).key(to_e164(phone))
     rows = connection.execute(
         select(t.optouts).where(_O.account_id == acc.id, _O.phone_key == key).order_by(_O.id)
     ).mappings()
-    return [_optout(row) for row in rows]
-
-
-class Suppression:
-    """An account's active opt-outs in memory, for checking many numbers fast.
-
-    Numbers still on record are matched directly; numbers of erased people (kept only as keyed
-    hashes) are matched by hashing the candidate — only when the account has any.
-    """
-
-    __slots__ = ("_erased_keys", "_keyer", "_numbers")
-
-    def __init__(self, numbers: set[str], erased_keys: set[str], phone_keyer: PhoneKeyer) -> None:
-        self._numbers = numbers
-        self._erased_keys = erased_keys
-        self._keyer = phone_keyer
-
-    def __len__(self) -> int:
-        return len(self._numbers) + len(self._erased_keys)
-
-    def __contains__(self, e164: object) -> bool:
-        if not isinstance(e164, str):
-            return False
-        if e164 in self._numbers:
-            return True
-        return bool(self._erased_keys) and self._keyer.key(e164) in self._erased_keys
-
-    def suppressed(self, numbers: Iterable[str]) -> set[str]:
-        """The E.164 numbers among ``numbers`` that must not be messaged."""
-        candidates = numbers if isinstance(numbers, Collection) else list(numbers)
-        found = self._numbers.intersection(candidates)
-        if self._erased_keys:
-            key = self._keyer.key
-            erased = self._erased_keys
-            found.update(n for n in candidates if n not in found and key(n) in erased)
-        return found
-
-
-def load_suppression(
-    connection: Connection, account: AccountRef, sender: str | None = None
-) -> Suppression:
-    """Load the account's active opt-outs (for ``sender``, or any) into a :class:`Suppression`."""
-    acc = _account(connection, account)
-    scope = (_O.account_id == acc.id, _sender_filter(sender))
-    numbers = set(
-        connection.execute(
-            select(_O.phone_e164).where(*scope, _O.phone_e164.is_not(None))
-        ).scalars()
-    )
-    erased = set(
-        connection.execute(select(_O.phone_key).where(*scope, _O.phone_e164.is_(None))).scalars()
-    )
-    return Suppression(numbers, erased, keyer(connection))
-
-
-def suppressed_among(
-    connection: Connection,
-    account: AccountRef,
-    numbers: Collection[str],
-    sender: str | None = None,
-) -> set[str]:
-    """Which of these E.164 ``numbers`` are suppressed (for ``sender``, or any).
-
-    Few numbers: indexed look-ups by key, a chunk at a time. Many: the whole active set is
-    loaded once (:func:`load_suppression`) — see ``bench/bench_suppression.py``.
-    """
-    acc = _account(connection, account)
-    if len(numbers) > _INDEX_LOOKUP_LIMIT:
-        return load_suppression(connection, acc, sender).suppressed(numbers)
-    unique = list(dict.fromkeys(numbers))
-    keys = keyer(connection).keys(unique)
-    by_key = dict(zip(keys, unique, strict=True))
-    found: set[str] = set()
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start : start + _CHUNK]
-        hits = connection.execute(
-            select(_O.phone_key).where(
-                _O.account_id == acc.id, _O.phone_key.in_(chunk), _sender_filter(sender)
-            )
-        ).scalars()
-        found.update(by_key[key] for key in hits)
-    return found
+    return [optout_from_row(row) for row in rows]
 
 
 def resubscribe(
@@ -611,7 +527,7 @@ def resubscribe(
     """
     if not evidence or not evidence.strip():
         raise EvidenceRequired(phone)
-    acc = _account(connection, account)
+    acc = account_of(connection, account)
     e164 = to_e164(phone)
     key = keyer(connection).key(e164)
     where = [_O.account_id == acc.id, _O.phone_key == key, _O.revoked_at.is_(None)]
@@ -627,141 +543,15 @@ def resubscribe(
             revoked_at=now or datetime.now(UTC), revoke_evidence=evidence.strip(), revoked_by=by
         )
     )
-    return [_get(connection, acc.id, optout_id) for optout_id in ids]
-
-
-def _listing(
-    account_id: int,
-    *,
-    include_revoked: bool,
-    source: str | None,
-    uncertain: bool | None,
-) -> Any:
-    query = select(t.optouts).where(_O.account_id == account_id)
-    if not include_revoked:
-        query = query.where(_O.revoked_at.is_(None))
-    if source is not None:
-        query = query.where(_O.source == source)
-    if uncertain is not None:
-        query = query.where(_O.uncertain == uncertain)
-    return query
-
-
-def list_optouts(
-    connection: Connection,
-    account: AccountRef,
-    *,
-    include_revoked: bool = False,
-    source: str | None = None,
-    uncertain: bool | None = None,
-    limit: int | None = None,
-    offset: int = 0,
-) -> list[OptOut]:
-    """The account's opt-outs, newest first (active only unless ``include_revoked``)."""
-    acc = _account(connection, account)
-    query = _listing(acc.id, include_revoked=include_revoked, source=source, uncertain=uncertain)
-    query = query.order_by(_O.id.desc()).offset(offset)
-    if limit is not None:
-        query = query.limit(limit)
-    return [_optout(row) for row in connection.execute(query).mappings()]
-
-
-def iter_optouts(
-    connection: Connection, account: AccountRef, *, include_revoked: bool = False
-) -> Iterator[OptOut]:
-    """Stream the account's opt-outs oldest first (exports of millions of rows)."""
-    acc = _account(connection, account)
-    query = _listing(acc.id, include_revoked=include_revoked, source=None, uncertain=None)
-    result = connection.execution_options(yield_per=10_000).execute(query.order_by(_O.id))
-    for row in result.mappings():
-        yield _optout(row)
-
-
-def count_optouts(
-    connection: Connection, account: AccountRef, *, include_revoked: bool = False
-) -> int:
-    acc = _account(connection, account)
-    query = select(func.count()).select_from(t.optouts).where(_O.account_id == acc.id)
-    if not include_revoked:
-        query = query.where(_O.revoked_at.is_(None))
-    return int(connection.execute(query).scalar_one())
-
-
-def review_queue(connection: Connection, account: AccountRef) -> list[OptOut]:
-    """Uncertain keyword opt-outs nobody has reviewed yet, oldest first.
-
-    They are already in force ("when in doubt, opt out"); review confirms or dismisses them.
-    """
-    acc = _account(connection, account)
-    rows = connection.execute(
-        select(t.optouts)
-        .where(
-            _O.account_id == acc.id,
-            _O.uncertain.is_(True),
-            _O.reviewed_at.is_(None),
-            _O.revoked_at.is_(None),
-        )
-        .order_by(_O.id)
-    ).mappings()
-    return [_optout(row) for row in rows]
-
-
-def confirm_review(
-    connection: Connection,
-    account: AccountRef,
-    optout_id: int,
-    *,
-    by: str,
-    now: datetime | None = None,
-) -> OptOut:
-    """A person read the inbound text and agrees it is an opt-out: it stays in force."""
-    acc = _account(connection, account)
-    _get(connection, acc.id, optout_id)
-    connection.execute(
-        update(t.optouts)
-        .where(_O.account_id == acc.id, _O.id == optout_id)
-        .values(reviewed_at=now or datetime.now(UTC), reviewed_by=by)
-    )
-    return _get(connection, acc.id, optout_id)
-
-
-def dismiss_review(
-    connection: Connection,
-    account: AccountRef,
-    optout_id: int,
-    *,
-    evidence: str,
-    by: str,
-    now: datetime | None = None,
-) -> OptOut:
-    """A person read the inbound text and it was not an opt-out: revoke, with the reasoning."""
-    if not evidence or not evidence.strip():
-        raise InvalidInput("evidence", evidence, "say why the text is not an opt-out")
-    acc = _account(connection, account)
-    current = _get(connection, acc.id, optout_id)
-    if not current.active:
-        raise InvalidInput("opt-out", optout_id, "already revoked")
-    at = now or datetime.now(UTC)
-    connection.execute(
-        update(t.optouts)
-        .where(_O.account_id == acc.id, _O.id == optout_id)
-        .values(
-            reviewed_at=at,
-            reviewed_by=by,
-            revoked_at=at,
-            revoked_by=by,
-            revoke_evidence=f"review: {evidence.strip()}",
-        )
-    )
-    return _get(connection, acc.id, optout_id)
+    return [get_optout(connection, acc.id, optout_id) for optout_id in ids]
 
 
 def attribute(
     connection: Connection, account: AccountRef, optout_id: int, campaign_id: int
 ) -> OptOut:
     """Attribute an opt-out to the campaign that caused it (the last one sent to the number)."""
-    acc = _account(connection, account)
-    _get(connection, acc.id, optout_id)
+    acc = account_of(connection, account)
+    get_optout(connection, acc.id, optout_id)
     owned = connection.execute(
         select(t.campaigns.c.id).where(
             t.campaigns.c.id == campaign_id, t.campaigns.c.account_id == acc.id
@@ -774,4 +564,4 @@ def attribute(
         .where(_O.account_id == acc.id, _O.id == optout_id)
         .values(campaign_id=campaign_id)
     )
-    return _get(connection, acc.id, optout_id)
+    return get_optout(connection, acc.id, optout_id)

@@ -1,7 +1,7 @@
 """What a campaign will do (preview) and what it did (report, per-recipient export).
 
 Preview (rule 8: the finish time is shown before sending) runs the preparation's own decision
-pass — :class:`~stopsms.services.preparation.Decider` over the same query — in the caller's
+pass — :class:`~stopsms.services.decisions.Decider` over the same query — in the caller's
 transaction without writing anything, so its counts are exactly what preparation would write
 at that moment; once prepared, it reads the stored decisions instead. It adds the final text
 for a sample recipient (the first ready one) and plans the sending with
@@ -38,15 +38,9 @@ from stopsms.domain.text import split_parts
 from stopsms.domain.windows import calendar_for, policy_for
 from stopsms.services.accounts import Account, AccountRef
 from stopsms.services.campaigns import Campaign
+from stopsms.services.decisions import Decider, PreparationSummary, style_of
 from stopsms.services.errors import InvalidInput
-from stopsms.services.preparation import (
-    Decider,
-    PreparationSummary,
-    campaign_of,
-    recipient_chunks,
-    style_of,
-    summary_from_messages,
-)
+from stopsms.services.preparation import campaign_of, recipient_chunks, summary_from_messages
 from stopsms.store import tables as t
 
 __all__ = [
