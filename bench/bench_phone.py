@@ -5,8 +5,8 @@ people write them, E.164 of other countries). phonenumbers is measured on the fi
 them only (it needs ~15 s for all); the fast path's answers are checked against it there.
 
 Then ``describe`` (region, time zones, kind of an E.164 number): the compiled fast path on the
-distinct valid E.164 numbers of the first 220,000 raws (~150,000) vs ``describe_reference`` (plain phonenumbers, the
-memo cleared) on their first 10,000, answers compared there.
+distinct valid E.164 numbers of the first 220,000 raws (~150,000) vs ``describe_reference``
+(plain phonenumbers, the memo cleared) on their first 10,000, answers compared there.
 """
 
 from __future__ import annotations
