@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import warnings
 from collections.abc import Generator
+from itertools import chain
 from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
@@ -56,9 +57,13 @@ def serial_batches(
     table: Table, parser: ContactRows, chunk_rows: int, first: Chunk | None = None
 ) -> Batches:
     """Parse ``first`` (a headerless file's first row) then every chunk, in this process."""
-    if first is not None:
-        yield parser.parse(first), table.progress()
-    for chunk in table.chunks(chunk_rows):
+    bulk = not gc.isenabled()
+    chunks = table.chunks(chunk_rows)
+    for chunk in chain([first] if first is not None else [], chunks):
+        if bulk:
+            # Out of the collector's sight until the import ends (freed by reference
+            # counting as usual): the young generation then holds only what parse() makes.
+            gc.freeze()
         yield parser.parse(chunk), table.progress()
 
 
