@@ -41,7 +41,7 @@ from stopsms.dispatch.outbox import Claimed
 from stopsms.dispatch.worker_thread import DatabaseThread
 from stopsms.domain.campaign import ACTIVE, CampaignStatus, MessageStatus
 from stopsms.domain.errors import DomainError
-from stopsms.domain.phone import _territory_zones, describe
+from stopsms.domain.phone import describe, territory_zones
 from stopsms.domain.windows import NoSendingWindow, calendar_for, get_policy, policy_for
 from stopsms.providers.base import (
     DataCoding,
@@ -282,7 +282,7 @@ class Dispatcher:
         """
         cache = self._single_zone
         if region not in cache:
-            own = _territory_zones().get(region, ())
+            own = territory_zones().get(region, ())
             cache[region] = own if len(own) == 1 else None
         return cache[region]
 

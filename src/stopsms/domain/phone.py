@@ -33,6 +33,7 @@ __all__ = [
     "normalise",
     "normalise_many",
     "parse_phone",
+    "territory_zones",
 ]
 
 # French overseas country codes, to explain why "0692…" with region FR is refused.
@@ -124,10 +125,6 @@ def _kind_name(kind: int) -> str:
         if name.isupper() and getattr(PhoneNumberType, name) == kind:
             return name.lower()
     return "unknown"  # pragma: no cover - every type has a name
-
-
-# ISO territory code → IANA zones (used by the reports and the dispatcher).
-_territory_zones = territory_zones
 
 
 def _reason(raw: str, default_region: str) -> str:

@@ -32,13 +32,13 @@ from stopsms.clock import Clock
 from stopsms.domain.campaign import LEFT
 from stopsms.domain.compose import ComposedMessage, compose
 from stopsms.domain.mention import AccountType, MessageType
-from stopsms.domain.phone import _territory_zones, describe
+from stopsms.domain.phone import describe, territory_zones
 from stopsms.domain.planning import Cohort, Plan, plan, planning_horizon
 from stopsms.domain.text import split_parts
 from stopsms.domain.windows import calendar_for, policy_for
 from stopsms.services.accounts import Account, AccountRef
 from stopsms.services.campaigns import Campaign
-from stopsms.services.decisions import Decider, PreparationSummary, style_of
+from stopsms.services.decisions import WAITING_STATUSES, Decider, PreparationSummary, style_of
 from stopsms.services.errors import InvalidInput
 from stopsms.services.preparation import campaign_of, recipient_chunks, summary_from_messages
 from stopsms.store import tables as t
@@ -70,7 +70,6 @@ EXPORT_COLUMNS = (
     "error_code",
 )
 _LEFT = tuple(s.value for s in LEFT)
-_WAITING = ("pending", "held", "claimed", "submitting")
 
 
 def provider_rate(provider_url: str | None) -> float:
@@ -127,7 +126,7 @@ def _cohorts(
     by_region: dict[str, list[str]], policy_name: str | None, start: float, horizon: float
 ) -> list[Cohort]:
     cohorts: list[Cohort] = []
-    territory = _territory_zones()
+    territory = territory_zones()
     for region, phones in sorted(by_region.items()):
         own = territory.get(region, ())
         groups = {own: len(phones)} if len(own) == 1 else _zones_by_prefix(phones)
@@ -315,7 +314,7 @@ def campaign_report(
         failed=n("failed"),
         unknown=n("unknown"),
         rejected=n("rejected"),
-        waiting=n(*_WAITING),
+        waiting=n(*WAITING_STATUSES),
         held=n("held"),
         cancelled=n("cancelled"),
         stops=int(stops),
