@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
 import pytest
 
 from stopsms.imports.columns import recognise
-from stopsms.imports.reader import Chunk
+from stopsms.imports.reader import Chunk, open_table
 from stopsms.imports.rejects import RejectReport
+from stopsms.services.contact_pipeline import serial_batches
 from stopsms.services.contact_rows import ContactRows, regions_of, repair_spreadsheet_number
 
 
@@ -71,3 +73,26 @@ def test_duplicates_across_chunks_are_counted(tmp_path: Path) -> None:
     assert [r[0] for r in second.records] == ["+33612345670", "+33612345678"]
     assert second.first_seen == [("+33612345670", 5)]
     assert (parser.rows, parser.duplicates, parser.distinct) == (4, 1, 3)
+
+
+def test_bulk_parsing_leaves_no_reference_cycles(tmp_path: Path) -> None:
+    # With the collector paused (as during an import), phonenumbers' error paths used to
+    # leave cycles whose frames kept every chunk alive: 1.2 GiB for a million rows.
+    shapes = ("+999{:08d}", "06-xx-{:02d}", "06{:04d}", "0612345{:03d}")
+    lines = ["mobile"] + [shapes[i % 4].format(i) for i in range(60)]
+    path = tmp_path / "numbers.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    gc.collect()
+    gc.disable()
+    try:
+        with open_table(path) as table:
+            parser = ContactRows(recognise(table.header), "FR", RejectReport(tmp_path / "r.csv"))
+            batches = list(serial_batches(table, parser, 10))
+        parser.rejects.discard()
+        gc.unfreeze()
+        assert gc.collect() == 0
+    finally:
+        gc.unfreeze()
+        gc.enable()
+    assert len(batches) == 6
+    assert parser.rejects.counts["invalid_phone"] == 45
