@@ -224,9 +224,14 @@ class PostgresWriter:
                 get = first.get
                 for record in batch.records:
                     write((*record, get(record[0], 0)))
+            # The account's contacts were written in this very transaction, so the planner's
+            # statistics say "a few hundred rows" and it hashes them all for every chunk
+            # (quadratic over the file); one index probe per staged number is what we want.
+            cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
             cursor.execute(self._update, self._constants)
             cursor.execute(self._insert, self._constants)
             self.inserted = (self.inserted or 0) + cursor.rowcount
             if self._consent is not None and first:
                 cursor.execute(self._ledger, self._constants)
                 self.consents += cursor.rowcount
+            cursor.execute("RESET enable_hashjoin; RESET enable_mergejoin")
