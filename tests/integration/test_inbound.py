@@ -189,6 +189,20 @@ def test_receipts_update_by_provider_id_and_blocked_code_opts_out(database: Data
         assert statuses == {ok: "delivered", blocked: "failed"}
         row = conn.execute(select(t.optouts.c.source, t.optouts.c.phone_e164)).one()
         assert tuple(row) == ("provider_blocked", PHONE)
+        # the set-based statement binds the times itself: stored as SQLAlchemy stores them
+        times = conn.execute(
+            select(m.c.delivered_at, m.c.failed_at, m.c.error_code, m.c.created_at)
+            .where(m.c.id.in_([ok, blocked]))
+            .order_by(m.c.id)
+        ).all()
+        assert [tuple(r) for r in times] == [(NOW, None, None, NOW), (None, NOW, "061", NOW)]
+        raw = conn.exec_driver_sql(
+            f"SELECT delivered_at, created_at FROM messages WHERE id = {ok}"
+        ).one()
+        assert raw[0] == raw[1]
+        # a repeated receipt never rewrites a final state
+        again = apply_receipts(conn, receipts, NOW)
+        assert (again.delivered, again.failed, again.ignored) == (0, 0, 3)
 
 
 def test_handler_returns_only_after_commit_and_after_in_flight_chunks(database: Database) -> None:

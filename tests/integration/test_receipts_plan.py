@@ -1,8 +1,9 @@
-"""Applying a receipt finds its message by provider id, never by scanning the outbox."""
+"""Applying receipts finds their messages by provider id, never by scanning the outbox."""
 
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from stopsms.inbound.receipts import apply_receipts
@@ -10,25 +11,33 @@ from stopsms.providers.base import DeliveryReceipt, ReceiptStatus
 from stopsms.store.database import Database
 
 
-def test_the_receipt_update_searches_the_provider_id_index(sqlite_database: Database) -> None:
+@pytest.mark.parametrize("count", [1, 300])
+def test_the_receipt_update_searches_the_provider_id_index(
+    sqlite_database: Database, count: int
+) -> None:
     """SQLite plans without statistics (PostgreSQL plans from its own), so SQLite is where a
-    misleading index choice can happen."""
+    misleading index choice can happen. One statement per batch (``UPDATE … FROM (VALUES
+    …)``): whatever the batch size, each receipt finds its row through the provider id index
+    and the claim index (status, …) is not used."""
     database = sqlite_database
     captured: list[tuple[str, Any]] = []
 
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
-        if statement.lstrip().upper().startswith("UPDATE"):
+        if "UPDATE MESSAGES" in statement.upper():
             captured.append((statement, parameters))
 
+    now = datetime.now(UTC)
+    receipts = [
+        DeliveryReceipt(f"id{i}", ReceiptStatus.DELIVERED, None, "", now) for i in range(count)
+    ]
     with database.transaction() as conn:
         event.listen(conn, "before_cursor_execute", capture)
         try:
-            now = datetime.now(UTC)
-            apply_receipts(
-                conn, [DeliveryReceipt("abc", ReceiptStatus.DELIVERED, None, "", now)], now
-            )
+            applied = apply_receipts(conn, receipts, now)
         finally:
             event.remove(conn, "before_cursor_execute", capture)
+        assert (applied.delivered, applied.ignored) == (0, count)  # no such messages
+        assert len(captured) == 1  # one statement for the batch
         statement, parameters = captured[0]
         first = parameters[0] if isinstance(parameters, list) else parameters
         plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, first).all()

@@ -44,6 +44,7 @@ R = TypeVar("R")
 class _Entry(Generic[I, R]):
     item: I
     future: asyncio.Future[R]
+    weight: int
     seq: int  # jobs put on the thread before this entry arrived
     early: bool  # may join a job put on the thread before it arrived
 
@@ -52,7 +53,9 @@ class GroupCommit(Generic[I, R]):
     """Commits queued items in batches with ``process(connection, items) -> results``.
 
     ``may_join(item)``: whether ``item`` may be processed by a job queued before it arrived
-    (see the module doc); by default none may.
+    (see the module doc); by default none may. ``weight(item)`` (default 1) counts toward
+    ``max_batch`` per job — e.g. a batch of receipts weighs its length — so one transaction
+    stays bounded whatever the items carry (a job always takes at least one item).
     """
 
     def __init__(
@@ -62,11 +65,13 @@ class GroupCommit(Generic[I, R]):
         *,
         max_batch: int = 500,
         may_join: Callable[[I], bool] | None = None,
+        weight: Callable[[I], int] | None = None,
     ) -> None:
         self._thread = thread
         self._process = process
         self._max_batch = max_batch
         self._may_join = may_join
+        self._weight = weight
         self._lock = threading.Lock()  # guards the four fields below (loop and db thread)
         self._entries: list[_Entry[I, R]] = []
         self._tickets = 0  # jobs put on the thread so far
@@ -92,8 +97,9 @@ class GroupCommit(Generic[I, R]):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         early = self._may_join is not None and self._may_join(item)
+        weight = 1 if self._weight is None else self._weight(item)
         with self._lock:
-            self._entries.append(_Entry(item, future, self._tickets, early))
+            self._entries.append(_Entry(item, future, weight, self._tickets, early))
             now = early and self._waiting == 0
         if now:
             self._enqueue()
@@ -122,9 +128,12 @@ class GroupCommit(Generic[I, R]):
         with self._lock:
             self._waiting -= 1
             keep: list[_Entry[I, R]] = []
+            room = self._max_batch
             for entry in self._entries:
-                if len(taken) < self._max_batch and (entry.early or entry.seq < ticket):
+                fits = entry.weight <= room or not taken
+                if room > 0 and fits and (entry.early or entry.seq < ticket):
                     taken.append(entry)
+                    room -= entry.weight
                 else:
                     keep.append(entry)
             self._entries = keep

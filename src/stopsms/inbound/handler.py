@@ -32,7 +32,7 @@ from stopsms.providers.base import DeliveryReceipt, EventHandlers, InboundMessag
 
 __all__ = ["InboundHandler", "InboundStats"]
 
-Event = InboundMessage | DeliveryReceipt
+Event = InboundMessage | DeliveryReceipt | tuple[DeliveryReceipt, ...]
 Outcome = MoOutcome | ReceiptsApplied
 
 
@@ -63,6 +63,11 @@ def _is_mo(event: Event) -> bool:
     return isinstance(event, InboundMessage)
 
 
+def _weight(event: Event) -> int:
+    """What an event weighs in a transaction (at most 2,000 per transaction): its receipts."""
+    return len(event) if isinstance(event, tuple) else 1
+
+
 class InboundHandler:
     """MO and receipt handling for one process; ``handlers`` is what a provider starts with.
 
@@ -87,28 +92,38 @@ class InboundHandler:
         self.stats = InboundStats()
         self._keep_latencies = keep_latencies
         self._commit: GroupCommit[Event, Outcome] = GroupCommit(
-            thread, self._process, may_join=_is_mo
+            thread, self._process, max_batch=2000, may_join=_is_mo, weight=_weight
         )
         warm_up()  # once per process: the first STOP must not pay for building caches
         try:  # and the statements, on the database thread, before the first MO if possible
             self._warming: asyncio.Future[None] | None = thread.submit(_warm)
         except RuntimeError:  # built outside an event loop: the first batch compiles them
             self._warming = None
-        self.handlers = EventHandlers(on_receipt=self.on_receipt, on_inbound=self.on_inbound)
+        self.handlers = EventHandlers(
+            on_receipt=self.on_receipt, on_inbound=self.on_inbound, on_receipts=self.on_receipts
+        )
 
     def _process(self, conn: Connection, events: Sequence[Event]) -> list[Outcome]:
         """One transaction for a batch: receipts and MOs set-based (MOs as if one by one)."""
         now = self.clock.now()
-        receipts = [e for e in events if isinstance(e, DeliveryReceipt)]
+        receipts: list[DeliveryReceipt] = []
+        inbound: list[InboundMessage] = []
+        for event in events:
+            if isinstance(event, InboundMessage):
+                inbound.append(event)
+            elif isinstance(event, tuple):
+                receipts += event
+            else:
+                receipts.append(event)
         applied = apply_receipts(conn, receipts, now, self.blocked_codes) if receipts else None
-        mos = iter(handle_many(conn, [e for e in events if isinstance(e, InboundMessage)], now))
+        mos = iter(handle_many(conn, inbound, now)) if inbound else iter(())
         out: list[Outcome] = []
         for event in events:
-            if isinstance(event, DeliveryReceipt):
+            if isinstance(event, InboundMessage):
+                out.append(next(mos))
+            else:
                 assert applied is not None
                 out.append(applied)  # the batch's total: callers only read ``blocked``
-            else:
-                out.append(next(mos))
         return out
 
     async def close(self) -> None:
@@ -143,5 +158,16 @@ class InboundHandler:
         applied = await self._commit.submit(receipt)
         assert isinstance(applied, ReceiptsApplied)
         self.stats.receipts += 1
+        for account_id, phone in applied.blocked:
+            self.gate.block(account_id, phone)
+
+    async def on_receipts(self, receipts: Sequence[DeliveryReceipt]) -> None:
+        """Apply the receipts a provider read at once: one event, one future; returns once
+        they are committed."""
+        if not receipts:
+            return
+        applied = await self._commit.submit(tuple(receipts))
+        assert isinstance(applied, ReceiptsApplied)
+        self.stats.receipts += len(receipts)
         for account_id, phone in applied.blocked:
             self.gate.block(account_id, phone)

@@ -12,11 +12,11 @@ not be messaged.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from stopsms.domain.campaign import MessageStatus
@@ -24,11 +24,14 @@ from stopsms.providers.base import DeliveryReceipt, ReceiptStatus
 from stopsms.services.accounts import get_account_by_id
 from stopsms.services.optouts import record_optout
 from stopsms.store import tables as t
+from stopsms.store.types import as_utc
 
 __all__ = ["DEFAULT_BLOCKED_CODES", "ReceiptsApplied", "apply_receipts", "normalise_code"]
 
 DEFAULT_BLOCKED_CODES = frozenset({"061"})
 _M = t.messages
+#: Receipts per statement: 3 parameters each, far below SQLite's 32,766.
+_ROWS_PER_STATEMENT = 500
 
 
 def normalise_code(code: str | None) -> str:
@@ -57,42 +60,10 @@ def apply_receipts(
     blocked_codes: Collection[str] = DEFAULT_BLOCKED_CODES,
 ) -> ReceiptsApplied:
     """Apply receipts inside the caller's transaction (see the module doc)."""
-    delivered = [
-        {"r_pid": r.provider_message_id, "r_at": r.received_at}
-        for r in receipts
-        if r.status is ReceiptStatus.DELIVERED
-    ]
-    failed = [
-        {"r_pid": r.provider_message_id, "r_at": r.received_at, "r_code": r.error_code}
-        for r in receipts
-        if r.status is ReceiptStatus.FAILED
-    ]
-    # The status test is wrapped in coalesce() so that no index on ``status`` can serve it:
-    # without statistics, SQLite would otherwise search the claim index (status, …) and scan
-    # every submitted message of the outbox for each receipt, instead of the one row the
-    # provider_message_id index finds (tests/integration/test_receipts_plan.py checks it).
-    matching = (_M.c.provider_message_id == bindparam("r_pid")) & (
-        func.coalesce(_M.c.status, "") == MessageStatus.SUBMITTED.value
-    )
-    done_delivered = done_failed = 0
-    if delivered:
-        done_delivered = conn.execute(
-            update(_M)
-            .where(matching)
-            .values(status=MessageStatus.DELIVERED.value, delivered_at=bindparam("r_at")),
-            delivered,
-        ).rowcount
-    if failed:
-        done_failed = conn.execute(
-            update(_M)
-            .where(matching)
-            .values(
-                status=MessageStatus.FAILED.value,
-                failed_at=bindparam("r_at"),
-                error_code=bindparam("r_code"),
-            ),
-            failed,
-        ).rowcount
+    delivered = [r for r in receipts if r.status is ReceiptStatus.DELIVERED]
+    failed = [r for r in receipts if r.status is ReceiptStatus.FAILED]
+    done_delivered = _update(conn, delivered, MessageStatus.DELIVERED) if delivered else 0
+    done_failed = _update(conn, failed, MessageStatus.FAILED) if failed else 0
     codes = {normalise_code(code) for code in blocked_codes}
     blocked_ids = [
         r.provider_message_id
@@ -120,3 +91,49 @@ def apply_receipts(
             blocked.append((row.account_id, row.phone_e164))
     ignored = len(receipts) - done_delivered - done_failed
     return ReceiptsApplied(done_delivered, done_failed, ignored, blocked)
+
+
+def _stamp(conn: Connection) -> Callable[[datetime], object]:
+    """How a timestamp is bound by hand, as :class:`~stopsms.store.types.UTCDateTime` stores
+    it: naive UTC text in SQLAlchemy's SQLite format, aware UTC on PostgreSQL."""
+    if conn.dialect.name == "sqlite":
+        return lambda at: as_utc(at).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return as_utc
+
+
+def _update(conn: Connection, receipts: Sequence[DeliveryReceipt], status: MessageStatus) -> int:
+    """Move the ``submitted`` messages named by ``receipts`` to ``status``: one
+    ``UPDATE messages … FROM (VALUES …) AS r`` per 500 receipts
+    (SQLite ≥ 3.33, PostgreSQL), parameters formatted here rather than by SQLAlchemy per row.
+
+    The status test is wrapped in coalesce() so that no index on ``status`` can serve it:
+    without statistics, SQLite would otherwise search the claim index (status, …) and scan
+    every submitted message of the outbox, instead of the one row per receipt that the
+    provider_message_id index finds (tests/integration/test_receipts_plan.py checks it).
+    """
+    sqlite = conn.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    row = (
+        f"({mark}, {mark}, {mark})" if sqlite else f"({mark}, CAST({mark} AS TIMESTAMPTZ), {mark})"
+    )
+    at_column = "delivered_at" if status is MessageStatus.DELIVERED else "failed_at"
+    code = ", error_code = r.column3" if status is MessageStatus.FAILED else ""
+    stamp = _stamp(conn)
+    stamps: dict[datetime, object] = {}  # a provider stamps a read's receipts alike
+    done = 0
+    for start in range(0, len(receipts), _ROWS_PER_STATEMENT):
+        chunk = receipts[start : start + _ROWS_PER_STATEMENT]
+        parameters: list[object] = []
+        for receipt in chunk:
+            at = stamps.get(receipt.received_at)
+            if at is None:
+                at = stamps[receipt.received_at] = stamp(receipt.received_at)
+            parameters += (receipt.provider_message_id, at, receipt.error_code)
+        statement = (  # a VALUES list's columns are column1, … on both backends
+            f"UPDATE {_M.name} SET status = '{status.value}', {at_column} = r.column2{code} "
+            f"FROM (VALUES {', '.join([row] * len(chunk))}) AS r "
+            f"WHERE {_M.name}.provider_message_id = r.column1 "
+            f"AND coalesce({_M.name}.status, '') = '{MessageStatus.SUBMITTED.value}'"
+        )
+        done += conn.exec_driver_sql(statement, tuple(parameters)).rowcount
+    return done

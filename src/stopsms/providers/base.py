@@ -91,15 +91,22 @@ class InboundMessage:
 
 
 ReceiptCallback = Callable[[DeliveryReceipt], Awaitable[None]]
+ReceiptsCallback = Callable[[Sequence[DeliveryReceipt]], Awaitable[None]]
 InboundCallback = Callable[[InboundMessage], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
 class EventHandlers:
-    """What a provider calls for events; each coroutine returns once the event is committed."""
+    """What a provider calls for events; each coroutine returns once the event is committed.
+
+    ``on_receipts`` (optional): the receipts a provider read at once (e.g. from one network
+    read), handled as one event — committed together, acknowledged together once it
+    returned, all refused if it raised. Without it, ``on_receipt`` is called per receipt.
+    """
 
     on_receipt: ReceiptCallback
     on_inbound: InboundCallback
+    on_receipts: ReceiptsCallback | None = None
 
 
 @dataclass(frozen=True, slots=True)

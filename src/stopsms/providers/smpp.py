@@ -29,7 +29,7 @@ import contextlib
 import itertools
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 
 import smpp34
@@ -127,6 +127,7 @@ class _Link(asyncio.Protocol):
         self.bound = False
         # PDUs written during one event-loop step leave in one send() (see write)
         self.out: list[bytes] = []
+        self.delivers: list[tuple[int, bytes]] = []  # deliver_sm (seq, frame) of one read
 
     # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -163,6 +164,9 @@ class _Link(asyncio.Protocol):
             start += length
             self.dispatch(command, status, seq, frame)
         del buf[:start]
+        if self.delivers:  # every deliver_sm of this read, handed over at once
+            delivers, self.delivers = self.delivers, []
+            self.provider._on_delivers(self, delivers)
 
     # -- PDUs
     def dispatch(self, command: int, status: int, seq: int, frame: bytes) -> None:
@@ -175,7 +179,7 @@ class _Link(asyncio.Protocol):
                 entry[0].answer(entry[1], entry[2], message_id, status or 0)
                 self.slots.release()
         elif command == wire.DELIVER_SM:
-            self.provider._on_deliver(self, seq, frame)
+            self.delivers.append((seq, frame))
         elif command == wire.ENQUIRE_LINK:
             self.write(wire.header_only(wire.ENQUIRE_LINK | wire.RESP, seq))
         elif command == wire.UNBIND:
@@ -522,54 +526,120 @@ class SmppProvider:
 
     # ------------------------------------------------------------ receive
     def _on_deliver(self, link: _Link, seq: int, frame: bytes) -> None:
-        task = asyncio.get_running_loop().create_task(self._handle_deliver(link, seq, frame))
+        self._on_delivers(link, [(seq, frame)])
+
+    def _on_delivers(self, link: _Link, delivers: list[tuple[int, bytes]]) -> None:
+        """The deliver_sm of one read: each MO gets its own task (acknowledged once its
+        handler returned, never behind receipts); the receipts go to the handler together, in
+        one task, and are acknowledged together once it returned."""
+        loop = asyncio.get_running_loop()
+        now = datetime.now(UTC)
+        receipts: list[tuple[int, DeliveryReceipt]] = []
+        for seq, frame in delivers:
+            try:
+                pdu = wire.decode_deliver_sm(frame)
+                receipt = pdu.esm_class & 0x3C in (wire.ESM_RECEIPT, 0x20)
+                if not receipt:
+                    self._spawn(loop, self._handle_inbound(link, seq, pdu))
+                    continue
+                parsed = self._receipt_of(pdu, now)
+            except Exception:
+                log.exception("SMPP: bad deliver_sm; asking the SMSC to re-deliver")
+                self._answer(link, seq, wire.ESME_RX_T_APPN)
+                continue
+            if parsed is None:  # nothing to record: acknowledged at once
+                self._answer(link, seq, wire.ESME_ROK)
+            else:
+                receipts.append((seq, parsed))
+        if receipts:
+            self._spawn(loop, self._handle_receipts(link, receipts))
+
+    def _spawn(self, loop: asyncio.AbstractEventLoop, work: Coroutine[None, None, None]) -> None:
+        task = loop.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _handle_deliver(self, link: _Link, seq: int, frame: bytes) -> None:
-        """Run the handler, THEN answer: ROK once it returned, 0x64 if it raised (re-delivery)."""
-        status = wire.ESME_ROK
-        try:
-            pdu = wire.decode_deliver_sm(frame)
-            if pdu.esm_class & 0x3C in (wire.ESM_RECEIPT, 0x20):
-                await self._receipt(pdu)
-            else:
-                await self._inbound(pdu)
-        except Exception:
-            log.exception("SMPP: deliver_sm handler failed; asking the SMSC to re-deliver")
-            status = wire.ESME_RX_T_APPN
+    def _answer(self, link: _Link, seq: int, status: int) -> None:
+        if status != wire.ESME_ROK:
             self._counts["nacked"] += 1
         link.write(wire.with_header(wire.DELIVER_SM | wire.RESP, seq, b"\0", status))
 
-    async def _receipt(self, pdu: smpp34.DeliverSm) -> None:
-        text = wire.decode_text(pdu.short_message, pdu.data_coding)
-        fields = wire.parse_receipt(text, pdu.tlvs)
+    async def _handle_inbound(self, link: _Link, seq: int, pdu: smpp34.DeliverSm) -> None:
+        """Run the handler, THEN answer: ROK once it returned, 0x64 if it raised (re-delivery)."""
+        status = wire.ESME_ROK
+        try:
+            await self._inbound(pdu)
+        except Exception:
+            log.exception("SMPP: deliver_sm handler failed; asking the SMSC to re-deliver")
+            status = wire.ESME_RX_T_APPN
+        self._answer(link, seq, status)
+
+    def _receipt_of(self, pdu: smpp34.DeliverSm, now: datetime) -> DeliveryReceipt | None:
+        """The receipt a deliver_sm carries; None if there is nothing to hand over."""
+        fields = wire.parse_receipt_pdu(pdu)
         if fields is None:
+            text = wire.decode_text(pdu.short_message, pdu.data_coding)
             log.warning("SMPP: receipt without a message id: %r", text)
-            return
+            return None
         if self._other_parts.pop(fields.message_id, None) is not None:
-            return  # a later part of a long message: its first part speaks for it
-        batch = self._in_batch.get(fields.message_id)
-        if batch is not None:  # the caller has not seen this message id yet
-            await batch.returned
-            await asyncio.sleep(0)
-        elif self._active:
-            # An id we have not seen answered: its submit_sm_resp may still be on its way
-            # (an SMSC may send the receipt first). Wait for the calls in flight to return,
-            # so the caller has recorded the id before the receipt is handled.
-            await asyncio.gather(*(b.returned for b in list(self._active)))
-            await asyncio.sleep(0)
-        assert self._handlers is not None
-        self._counts["receipts"] += 1
-        await self._handlers.on_receipt(
-            DeliveryReceipt(
-                provider_message_id=fields.message_id,
-                status=_RECEIPT_STATES.get(fields.state, ReceiptStatus.FAILED),
-                error_code=fields.error_code,
-                raw_state=fields.state,
-                received_at=datetime.now(UTC),
-            )
+            return None  # a later part of a long message: its first part speaks for it
+        return DeliveryReceipt(
+            provider_message_id=fields.message_id,
+            status=_RECEIPT_STATES.get(fields.state, ReceiptStatus.FAILED),
+            error_code=fields.error_code,
+            raw_state=fields.state,
+            received_at=now,
         )
+
+    async def _handle_receipts(
+        self, link: _Link, received: list[tuple[int, DeliveryReceipt]]
+    ) -> None:
+        """Hand the receipts over once the submits they answer are recorded, THEN answer each
+        deliver_sm: ROK once the handler returned, 0x64 if it raised (re-delivery)."""
+        statuses = [wire.ESME_ROK] * len(received)
+        try:
+            receipts = [receipt for _, receipt in received]
+            await self._submits_recorded(receipts)
+            handlers = self._handlers
+            assert handlers is not None
+            self._counts["receipts"] += len(receipts)
+            if handlers.on_receipts is not None:
+                await handlers.on_receipts(receipts)
+            else:
+                outcomes = await asyncio.gather(
+                    *(handlers.on_receipt(receipt) for receipt in receipts),
+                    return_exceptions=True,
+                )
+                for index, outcome in enumerate(outcomes):
+                    if isinstance(outcome, BaseException):
+                        log.error("SMPP: receipt handler failed: %r; re-delivery", outcome)
+                        statuses[index] = wire.ESME_RX_T_APPN
+        except Exception:
+            log.exception("SMPP: receipt handler failed; asking the SMSC to re-deliver")
+            statuses = [wire.ESME_RX_T_APPN] * len(received)
+        for (seq, _), status in zip(received, statuses, strict=True):
+            self._answer(link, seq, status)
+
+    async def _submits_recorded(self, receipts: Sequence[DeliveryReceipt]) -> None:
+        """Return once the caller of ``submit_many`` has the message ids of ``receipts``.
+
+        A receipt whose id belongs to a ``submit_many`` call not returned yet waits for it.
+        An id we have not seen answered at all: its submit_sm_resp may still be on its way
+        (an SMSC may send the receipt first), so wait for every call in flight to return —
+        the caller then recorded the id before the receipt is handled."""
+        waits: set[asyncio.Future[None]] = set()
+        unknown = False
+        for receipt in receipts:
+            batch = self._in_batch.get(receipt.provider_message_id)
+            if batch is not None:
+                waits.add(batch.returned)
+            else:
+                unknown = True
+        if unknown:
+            waits.update(batch.returned for batch in self._active)
+        if waits:
+            await asyncio.gather(*waits)
+            await asyncio.sleep(0)
 
     async def _inbound(self, pdu: smpp34.DeliverSm) -> None:
         data = pdu.short_message

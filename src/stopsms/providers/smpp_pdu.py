@@ -214,29 +214,57 @@ class ReceiptFields:
     error_code: str | None  # as the SMSC wrote it, e.g. "061"; None when "000" or absent
 
 
-def parse_receipt(text: str, tlvs: list[smpp34.Tlv]) -> ReceiptFields | None:
-    """Read ``id:… stat:… err:…`` and the receipted_message_id / message_state /
-    network_error_code TLVs; ``None`` if neither names a message id."""
-    fields: dict[str, str] = {}
-    for key, value in _RECEIPT_FIELD.findall(text):
-        fields.setdefault(key.lower(), value)
-    message_id = fields.get("id", "")
-    state = fields.get("stat", "").upper()
-    error = fields.get("err")
+#: States whose receipt needs no error code: the TLVs alone say everything that is used.
+_NO_ERROR_STATES: Final = frozenset({"DELIVRD", "ENROUTE", "ACCEPTD"})
+
+
+def _from_tlvs(tlvs: list[smpp34.Tlv]) -> tuple[str, str, str | None]:
+    """(message id, state, error) as the receipted_message_id / message_state /
+    network_error_code TLVs give them ("" / None when absent)."""
+    message_id, state, error = "", "", None
     for tlv in tlvs:
-        if tlv.tag == TLV_RECEIPTED_MESSAGE_ID:
-            message_id = tlv.as_string() or message_id
-        elif tlv.tag == TLV_MESSAGE_STATE:
+        tag = tlv.tag
+        if tag == TLV_RECEIPTED_MESSAGE_ID:
+            message_id = tlv.as_string() or ""
+        elif tag == TLV_MESSAGE_STATE:
             code = tlv.as_int()
             if code is not None:
                 state = MESSAGE_STATES.get(code, "UNKNOWN")
-        elif tlv.tag == TLV_NETWORK_ERROR_CODE and error is None and len(tlv.value) == 3:
+        elif tag == TLV_NETWORK_ERROR_CODE and len(tlv.value) == 3:
             error = f"{int.from_bytes(tlv.value[1:], 'big'):03d}"
+    return message_id, state, error
+
+
+def _fields(message_id: str, state: str, error: str | None) -> ReceiptFields | None:
     if not message_id:
         return None
     if error is not None and error.strip("0") == "":
         error = None
     return ReceiptFields(message_id, state or "UNKNOWN", error)
+
+
+def parse_receipt(text: str, tlvs: list[smpp34.Tlv]) -> ReceiptFields | None:
+    """Read ``id:… stat:… err:…`` and the receipted_message_id / message_state /
+    network_error_code TLVs; ``None`` if neither names a message id. The TLVs win for the id
+    and the state, the text's ``err:`` for the error code."""
+    tlv_id, tlv_state, tlv_error = _from_tlvs(tlvs)
+    fields: dict[str, str] = {}
+    for key, value in _RECEIPT_FIELD.findall(text):
+        fields.setdefault(key.lower(), value)
+    message_id = tlv_id or fields.get("id", "")
+    state = tlv_state or fields.get("stat", "").upper()
+    error = fields.get("err", tlv_error)
+    return _fields(message_id, state, error)
+
+
+def parse_receipt_pdu(pdu: smpp34.DeliverSm) -> ReceiptFields | None:
+    """:func:`parse_receipt` of a receipt ``deliver_sm``, TLVs first: when they give the id
+    and a state that carries no error (delivered, en route, accepted), the text is neither
+    decoded nor searched; otherwise the same reading as :func:`parse_receipt`."""
+    tlv_id, tlv_state, tlv_error = _from_tlvs(pdu.tlvs)
+    if tlv_id and tlv_state in _NO_ERROR_STATES:
+        return _fields(tlv_id, tlv_state, tlv_error)
+    return parse_receipt(decode_text(pdu.short_message, pdu.data_coding), pdu.tlvs)
 
 
 def receipt_text(
