@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
+import smpp34
 
+from stopsms.providers import smpp_pdu as wire
 from stopsms.providers.base import (
     DataCoding,
     DeliveryReceipt,
@@ -296,3 +298,66 @@ def test_url_options() -> None:
     assert (cfg.source_ton, cfg.source_npi, cfg.enquire_link) == (5, 0, 10.0)
     assert cfg.blocked_codes == {"061", "034"}
     assert SmppProvider(config=cfg).throughput == 500.0
+
+
+def test_receipts_reach_on_receipts_in_batches_and_a_failed_batch_is_redelivered() -> None:
+    """With ``on_receipts``, the receipts of one read go to the handler together (never one
+    by one through ``on_receipt``); a batch whose handler raised is refused (0x64) as a whole
+    and the SMSC re-delivers it."""
+    batches: list[list[DeliveryReceipt]] = []
+    single: list[DeliveryReceipt] = []
+    failures = [1]
+
+    async def on_receipts(receipts: Sequence[DeliveryReceipt]) -> None:
+        if failures[0]:
+            failures[0] -= 1
+            raise RuntimeError("database is locked")
+        batches.append(list(receipts))
+
+    async def on_receipt(receipt: DeliveryReceipt) -> None:
+        single.append(receipt)
+
+    async def on_inbound(message: InboundMessage) -> None:
+        return None
+
+    async def main() -> None:
+        sim = SmscSimulator(receipt_delay=0.05, redeliver_interval=0.1)
+        port = await sim.start()
+        provider = SmppProvider(f"smpp://test:pw@127.0.0.1:{port}")
+        await provider.start(EventHandlers(on_receipt, on_inbound, on_receipts))
+        try:
+            results = await provider.submit_many(
+                [msg(i, f"Bonjour {i}", to=f"+336123456{i:02d}") for i in range(20)]
+            )
+            assert all(r.outcome is SubmitOutcome.ACCEPTED for r in results)
+            ids = {r.provider_message_id for r in results}
+            await until(lambda: {r.provider_message_id for b in batches for r in b} == ids)
+            assert not single
+            assert failures == [0]
+            assert provider.stats.extra["nacked"] >= 1
+        finally:
+            await provider.close()
+            await sim.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_receipt_tlvs_are_read_first_and_the_text_only_when_needed() -> None:
+    def deliver(text: str, tlvs: list[smpp34.Tlv]) -> smpp34.DeliverSm:
+        return smpp34.DeliverSm("33612345678", "36034", text.encode(), esm_class=4, tlvs=tlvs)
+
+    delivered = [
+        smpp34.Tlv(wire.TLV_RECEIPTED_MESSAGE_ID, b"abc\0"),
+        smpp34.Tlv(wire.TLV_MESSAGE_STATE, bytes((2,))),
+    ]
+    fields = wire.parse_receipt_pdu(deliver("", delivered))  # no text at all
+    assert fields == wire.ReceiptFields("abc", "DELIVRD", None)
+    failed = [delivered[0], smpp34.Tlv(wire.TLV_MESSAGE_STATE, bytes((5,)))]
+    text = (
+        "id:abc sub:001 dlvrd:000 submit date:2511240300 done date:2511240300 stat:UNDELIV err:061"
+    )
+    fields = wire.parse_receipt_pdu(deliver(text, failed))  # a failure: err: from the text
+    assert fields == wire.ReceiptFields("abc", "UNDELIV", "061")
+    fields = wire.parse_receipt_pdu(deliver(text.replace("UNDELIV", "DELIVRD"), []))  # text only
+    assert fields == wire.ReceiptFields("abc", "DELIVRD", "061")
+    assert wire.parse_receipt_pdu(deliver("hello", [])) is None
