@@ -142,8 +142,12 @@ def _run_stopsms(url: str, path: str, extra: str) -> dict[str, object]:
     database.close()
     seconds = time.perf_counter() - start
     worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    used = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     return {
         "seconds": seconds,
+        # CPU of this process and its parse worker: what the import costs, whatever else
+        # the machine is running (wall time on a shared machine mostly measures the others).
+        "cpu_s": sum(u.ru_utime + u.ru_stime for u in used),
         # The parse worker runs beside this process: count both peaks (an upper bound).
         "rss_mib": _peak_rss_mib() + worker,
         "imported": summary.imported,
@@ -248,7 +252,9 @@ def _line(label: str, rows: int, result: dict[str, object], baseline: Rate | Non
     rate = Rate(label, rows, seconds)
     report(rate, baseline=baseline)
     details = ", ".join(f"{k} {v:,}" for k, v in result.items() if isinstance(v, int))
-    print(f"{'':<48} {seconds:.2f} s, peak RSS {float(str(result['rss_mib'])):,.0f} MiB; {details}")
+    cpu = float(str(result.get("cpu_s", 0)))
+    rss = float(str(result["rss_mib"]))
+    print(f"{'':<48} {seconds:.2f} s (CPU {cpu:.1f} s), peak RSS {rss:,.0f} MiB; {details}")
     return rate
 
 
