@@ -4,6 +4,7 @@ attribution, sender scope, one confirmation, acknowledgement only after commit."
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -223,6 +224,33 @@ def test_handler_returns_only_after_commit_and_after_in_flight_chunks(database: 
         assert gate.is_blocked(account_id, PHONE, "MaBoutique")
         gate.leave(ticket)
         await asyncio.wait_for(task, 5)
+        await handler.close()
+        thread.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_mo_commits_before_normal_jobs_queued_before_it(database: Database) -> None:
+    """The MO's job goes in the database thread's urgent lane: it waits for the job running
+    now, not for the dispatcher's (or receipts') jobs queued before it."""
+    with database.transaction() as conn:
+        _setup(conn)
+
+    async def scenario() -> None:
+        thread = DatabaseThread(database)
+        handler = InboundHandler(thread, FakeClock(NOW), SuppressionGate())
+        release = threading.Event()
+        running = thread.submit(lambda _: release.wait(5))  # a long job on the thread now
+        await asyncio.sleep(0.05)
+        queued = thread.submit(  # a normal job queued before the MO: sees its opt-out
+            lambda conn: conn.execute(select(func.count()).select_from(t.optouts)).scalar_one()
+        )
+        task = asyncio.create_task(handler.on_inbound(_mo("STOP")))
+        await asyncio.sleep(0.05)
+        release.set()
+        await asyncio.wait_for(task, 5)
+        assert await running
+        assert await queued == 1
         await handler.close()
         thread.close()
 

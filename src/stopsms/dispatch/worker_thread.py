@@ -1,52 +1,130 @@
-"""One thread for every database call of a dispatching process.
+"""One thread for every database call of a dispatching process, with an urgent lane.
 
 SQLAlchemy is synchronous; calling it on the event loop would stop the loop reading PDUs
 (submit responses, receipts, STOP replies) while a batch commits. So all database work of
-the dispatcher and of the inbound handler runs, in submission order, on one dedicated
-thread. One thread, not a pool: SQLite has one writer anyway, and a FIFO order is what
-lets a result be recorded before the receipts that follow it (see ``record_results``).
+the dispatcher and of the inbound handler runs on one dedicated thread. One thread, not a
+pool: SQLite has one writer anyway, and a FIFO order is what lets a result be recorded
+before the receipts that follow it (see ``record_results``).
+
+Two lanes, each FIFO:
+
+- *normal* (the default): claims, submit results, receipts, progress — everything whose
+  order matters relative to the rest;
+- *urgent*: small transactions that must not wait behind the normal queue — an MO's
+  opt-out (STOP latency is a legal promise). An urgent job is started before any normal
+  job still waiting; a job already running is never interrupted. At most
+  :data:`MAX_URGENT_IN_ROW` urgent jobs run in a row while a normal job waits, so a stream
+  of MO cannot starve the receipts.
+
+Only jobs that do not depend on a normal job queued before them may go urgent: the order
+between the two lanes is not the order of the calls.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import threading
+import weakref
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from concurrent.futures import Future
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
 from stopsms.store.database import Database
 
-__all__ = ["DatabaseThread"]
+__all__ = ["MAX_URGENT_IN_ROW", "DatabaseThread"]
 
 T = TypeVar("T")
+
+#: Urgent jobs run in a row, at most, while a normal job waits (then one normal job runs).
+MAX_URGENT_IN_ROW = 4
+
+_Job = tuple[Future[Any], Callable[[Connection], Any]]
+
+#: Threads not closed yet: finished (queued work done) at interpreter exit, as an executor's.
+_LIVE: weakref.WeakSet[DatabaseThread] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for thread in list(_LIVE):
+        thread.close()
 
 
 class DatabaseThread:
     """Runs ``fn(connection)`` in a transaction on the one database thread.
 
-    :meth:`submit` enqueues at once (the order of calls is the order of transactions) and
-    returns a future to await later; :meth:`run` submits and awaits.
+    :meth:`submit` enqueues at once (within a lane, the order of calls is the order of
+    transactions) and returns a future to await later; :meth:`run` submits and awaits.
+    ``urgent=True`` puts the job in the urgent lane (see the module doc).
     """
 
     def __init__(self, database: Database) -> None:
         self.database = database
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stopsms-db")
+        self._cond = threading.Condition()
+        self._urgent: deque[_Job] = deque()
+        self._normal: deque[_Job] = deque()
+        self._closing = False
+        self._worker: threading.Thread | None = None
+        _LIVE.add(self)
 
-    def _transaction(self, fn: Callable[[Connection], T]) -> T:
-        with self.database.transaction() as connection:
-            return fn(connection)
+    def _next(self, in_row: int) -> tuple[_Job, bool] | None:
+        """Under the lock: the next job to run and whether it went ahead of a waiting normal
+        job, or ``None`` once closing with nothing queued."""
+        while not self._urgent and not self._normal:
+            if self._closing:
+                return None
+            self._cond.wait()
+        if self._urgent and (in_row < MAX_URGENT_IN_ROW or not self._normal):
+            return self._urgent.popleft(), bool(self._normal)
+        return self._normal.popleft(), False
 
-    def submit(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]:
+    def _loop(self) -> None:
+        in_row = 0  # urgent jobs run in a row ahead of a waiting normal one
+        while True:
+            with self._cond:
+                picked = self._next(in_row)
+            if picked is None:
+                return
+            (future, fn), jumped = picked
+            in_row = in_row + 1 if jumped else 0
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                with self.database.transaction() as connection:
+                    result = fn(connection)
+            except BaseException as exc:  # handed to the awaiting caller, as an executor does
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    def submit(self, fn: Callable[[Connection], T], *, urgent: bool = False) -> asyncio.Future[T]:
         """Enqueue ``fn`` now; the returned future resolves once its transaction committed."""
         loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._pool, self._transaction, fn)
+        future: Future[T] = Future()
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("database thread closed")
+            (self._urgent if urgent else self._normal).append((future, fn))
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._loop, name="stopsms-db", daemon=True)
+                self._worker.start()
+            self._cond.notify()
+        return asyncio.wrap_future(future, loop=loop)
 
-    async def run(self, fn: Callable[[Connection], T]) -> T:
+    async def run(self, fn: Callable[[Connection], T], *, urgent: bool = False) -> T:
         """Run ``fn`` in a transaction on the database thread; return once committed."""
-        return await self.submit(fn)
+        return await self.submit(fn, urgent=urgent)
 
     def close(self) -> None:
         """Finish queued transactions and stop the thread."""
-        self._pool.shutdown(wait=True)
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+            worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            worker.join()
+        _LIVE.discard(self)

@@ -18,6 +18,11 @@ When jobs are put on the (FIFO, shared with the dispatcher) database thread:
   (one per event-loop step, at its end): a receipt must follow the transaction that recorded
   its message's submit result, which the dispatcher queued before the receipt could arrive.
 
+``urgent=True`` puts the jobs in the database thread's urgent lane (see
+:class:`~stopsms.dispatch.worker_thread.DatabaseThread`): for events that depend on nothing
+queued before them (MO), so they do not wait behind the dispatcher's and receipts' jobs.
+Such a committer must not carry receipts.
+
 If a batch fails, its events are retried one transaction each, so one bad event fails alone
 (its handler raises, the provider asks the peer to re-deliver) and the others still commit.
 """
@@ -56,6 +61,7 @@ class GroupCommit(Generic[I, R]):
     (see the module doc); by default none may. ``weight(item)`` (default 1) counts toward
     ``max_batch`` per job — e.g. a batch of receipts weighs its length — so one transaction
     stays bounded whatever the items carry (a job always takes at least one item).
+    ``urgent``: jobs go to the database thread's urgent lane (items must all ``may_join``).
     """
 
     def __init__(
@@ -66,12 +72,14 @@ class GroupCommit(Generic[I, R]):
         max_batch: int = 500,
         may_join: Callable[[I], bool] | None = None,
         weight: Callable[[I], int] | None = None,
+        urgent: bool = False,
     ) -> None:
         self._thread = thread
         self._process = process
         self._max_batch = max_batch
         self._may_join = may_join
         self._weight = weight
+        self._urgent = urgent
         self._lock = threading.Lock()  # guards the four fields below (loop and db thread)
         self._entries: list[_Entry[I, R]] = []
         self._tickets = 0  # jobs put on the thread so far
@@ -120,7 +128,7 @@ class GroupCommit(Generic[I, R]):
             self._running += 1
             ticket = self._tickets
         taken: list[_Entry[I, R]] = []
-        job = self._thread.submit(lambda conn: self._job(conn, ticket, taken))
+        job = self._thread.submit(lambda conn: self._job(conn, ticket, taken), urgent=self._urgent)
         job.add_done_callback(lambda done: self._finished(done, taken))
 
     def _job(self, conn: Connection, ticket: int, taken: list[_Entry[I, R]]) -> list[R]:
@@ -165,7 +173,7 @@ class GroupCommit(Generic[I, R]):
     async def _one_by_one(self, batch: list[_Entry[I, R]]) -> None:
         for entry in batch:
             try:
-                results = await self._thread.run(self._bound([entry.item]))
+                results = await self._thread.run(self._bound([entry.item]), urgent=self._urgent)
             except Exception as exc:
                 if not entry.future.done():
                     entry.future.set_exception(exc)

@@ -1,9 +1,13 @@
 """The provider's event handlers: MO and receipts, group-committed, acknowledged after commit.
 
 :class:`InboundHandler` gives a provider its :class:`~stopsms.providers.base.EventHandlers`.
-Each call queues its event with the shared :class:`~stopsms.inbound.group_commit.GroupCommit`
-(one transaction for everything queued meanwhile, on the dispatcher's database thread) and
-returns only once that transaction committed — the provider acknowledges then.
+Each call queues its event with a :class:`~stopsms.inbound.group_commit.GroupCommit` (one
+transaction for everything queued meanwhile, on the dispatcher's database thread) and
+returns only once that transaction committed — the provider acknowledges then. MO have
+their own committer in the thread's *urgent* lane: a STOP does not wait behind the
+dispatcher's claims and results nor behind receipts (a job already running excepted).
+Receipts stay in the normal lane, FIFO with the dispatcher's jobs: a receipt is applied
+after the recording of its message's submit result.
 
 For an MO, the :class:`~stopsms.dispatch.gate.SuppressionGate` is told first (the number is
 *pending*: nothing new leaves for it), then, once committed, the opt-out is *blocked* in the
@@ -57,10 +61,8 @@ def _warm(conn: Connection) -> None:
         warm_up(conn)
 
 
-def _is_mo(event: Event) -> bool:
-    """An MO may join a transaction queued before it arrived; a receipt may not (it must
-    follow the recording of its message's submit result)."""
-    return isinstance(event, InboundMessage)
+def _always(_: Event) -> bool:
+    return True
 
 
 def _weight(event: Event) -> int:
@@ -91,12 +93,17 @@ class InboundHandler:
         self.on_confirmation = on_confirmation
         self.stats = InboundStats()
         self._keep_latencies = keep_latencies
+        # MO: urgent lane, may join any MO job not started yet. Receipts: normal lane, each
+        # taken only by a job queued after it arrived (after its submit result's recording).
+        self._mo_commit: GroupCommit[Event, Outcome] = GroupCommit(
+            thread, self._process, max_batch=2000, may_join=_always, urgent=True
+        )
         self._commit: GroupCommit[Event, Outcome] = GroupCommit(
-            thread, self._process, max_batch=2000, may_join=_is_mo, weight=_weight
+            thread, self._process, max_batch=2000, weight=_weight
         )
         warm_up()  # once per process: the first STOP must not pay for building caches
         try:  # and the statements, on the database thread, before the first MO if possible
-            self._warming: asyncio.Future[None] | None = thread.submit(_warm)
+            self._warming: asyncio.Future[None] | None = thread.submit(_warm, urgent=True)
         except RuntimeError:  # built outside an event loop: the first batch compiles them
             self._warming = None
         self.handlers = EventHandlers(
@@ -127,6 +134,7 @@ class InboundHandler:
         return out
 
     async def close(self) -> None:
+        await self._mo_commit.close()
         await self._commit.close()
 
     async def on_inbound(self, message: InboundMessage) -> None:
@@ -135,7 +143,7 @@ class InboundHandler:
         phone = sender_e164(message.sender) or message.sender
         self.gate.mark_pending(phone)
         try:
-            outcome = await self._commit.submit(message)
+            outcome = await self._mo_commit.submit(message)
             if self._keep_latencies:
                 self.stats.latencies.append(time.perf_counter() - started)
             assert isinstance(outcome, MoOutcome)
