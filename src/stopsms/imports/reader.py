@@ -69,7 +69,8 @@ _MIXED_ERRORS = "stopsms.cp1252_fallback"
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (
         b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
-        "a legacy Excel .xls (or other OLE) file; save it as .xlsx or CSV",
+        "a legacy Excel .xls file or a password-protected workbook; save it as .xlsx"
+        " (no password) or CSV",
     ),
     (b"%PDF", "a PDF document, not a CSV or .xlsx file"),
     (b"\x89PNG", "a PNG image, not a CSV or .xlsx file"),
