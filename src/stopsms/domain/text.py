@@ -146,7 +146,9 @@ def _gsm_units_any(text: str) -> int:
 def _utf16_units(text: str) -> int:
     if text.isascii():
         return len(text)
-    return len(text.encode("utf-16-le")) >> 1
+    # surrogatepass: a lone surrogate (valid in JSON, e.g. "\ud800") is one code unit, not
+    # an error — measuring a message must never fail on what a careless caller sends.
+    return len(text.encode("utf-16-le", "surrogatepass")) >> 1
 
 
 def _cuts(text: str, gsm: bool) -> list[int]:

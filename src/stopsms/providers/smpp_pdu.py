@@ -112,7 +112,7 @@ def decode_deliver_sm(frame: bytes) -> smpp34.DeliverSm:
 def encode_text(text: str, data_coding: int) -> bytes:
     """Bytes of ``text`` for ``data_coding`` 0 (GSM-7, unpacked septets) or 8 (UCS-2)."""
     if data_coding == DCS_UCS2:
-        return text.encode("utf-16-be")
+        return text.encode("utf-16-be", "surrogatepass")  # a lone surrogate is one unit
     return gsm7_encode(text)
 
 
