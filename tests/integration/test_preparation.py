@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from stopsms.clock import FakeClock
 from stopsms.domain.errors import InvalidTransition
@@ -243,6 +243,26 @@ def test_a_top_up_after_reading_the_account_counts(database: Database) -> None:
         credits.add_credits(c, "default", 10_000)
     summary = prepare_campaign(database, created.campaign.id, clock, account=stale)
     assert (summary.ready, summary.excluded) == (3, {})
+
+
+def test_prepared_timestamps_compare_equal_on_every_path(database: Database) -> None:
+    """The set-based SQLite writer stores times in the column's own format: a message created
+    at NOW is found by ``created_at == NOW`` (zero microseconds included)."""
+    clock = FakeClock(NOW)
+    with database.transaction() as c:
+        setup_account(c)
+        add_contacts(c, "l", [{"phone_e164": fr(i)} for i in range(4)])
+        created = create_campaign(
+            c, "default", list_name="l", text="Promo", sender="MaBoutique", clock=clock
+        )
+    prepare_campaign(database, created.campaign.id, clock)
+    with database.reader() as c:
+        m = t.messages.c
+        found = c.execute(
+            select(func.count()).where(m.campaign_id == created.campaign.id, m.created_at == NOW)
+        ).scalar_one()
+    assert NOW.microsecond == 0
+    assert found == 4
 
 
 def test_waiting_messages_of_other_campaigns_are_already_promised(database: Database) -> None:

@@ -228,7 +228,11 @@ def sql_literal(value: object) -> str:
 
 def stored(connection: Connection, value: datetime) -> Any:
     """``value`` as the driver must receive it for a UTCDateTime column (raw inserts)."""
-    processor = t.messages.c.created_at.type.bind_processor(connection.dialect)
+    # dialect_impl: the SQLite type's own processor formats the text exactly as every other
+    # write does ("… 09:00:00.000000"); the generic type's leaves it to the driver, which
+    # drops zero microseconds and so breaks equality with the rest of the column.
+    column_type = t.messages.c.created_at.type
+    processor = column_type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
     return processor(value) if processor is not None else value
 
 
