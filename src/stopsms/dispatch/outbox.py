@@ -400,58 +400,39 @@ def record_results(
         else:
             unknown.append({"m_id": result.ref, "m_code": result.error_code or "no_answer"})
     submitting = and_(_M.c.id == bindparam("m_id"), _M.c.status == _SUBMITTING)
-    attempts = _M.c.attempts + 1
-    if accepted:
-        conn.execute(
-            update(_M)
-            .where(submitting)
-            .values(
-                status=MessageStatus.SUBMITTED.value,
-                provider_message_id=bindparam("m_pid"),
-                claim_token=None,
-                attempts=attempts,
-            ),
+    # One executemany per outcome; every outcome clears the claim and counts the attempt.
+    outcomes: list[tuple[list[dict[str, object]], dict[str, object]]] = [
+        (
             accepted,
-        )
-    if rejected:
-        conn.execute(
-            update(_M)
-            .where(submitting)
-            .values(
-                status=MessageStatus.REJECTED.value,
-                error_code=bindparam("m_code"),
-                failed_at=now,
-                claim_token=None,
-                attempts=attempts,
-            ),
+            {"status": MessageStatus.SUBMITTED.value, "provider_message_id": bindparam("m_pid")},
+        ),
+        (
             rejected,
-        )
-    if retried:
-        conn.execute(
-            update(_M)
-            .where(submitting)
-            .values(
-                status=_PENDING,
-                not_before=bindparam("m_at"),
-                submitted_at=None,
-                claim_token=None,
-                claimed_at=None,
-                attempts=attempts,
-            ),
+            {
+                "status": MessageStatus.REJECTED.value,
+                "error_code": bindparam("m_code"),
+                "failed_at": now,
+            },
+        ),
+        (
             retried,
-        )
-    if unknown:
-        conn.execute(
-            update(_M)
-            .where(submitting)
-            .values(
-                status=MessageStatus.UNKNOWN.value,
-                error_code=bindparam("m_code"),
-                claim_token=None,
-                attempts=attempts,
-            ),
-            unknown,
-        )
+            {
+                "status": _PENDING,
+                "not_before": bindparam("m_at"),
+                "submitted_at": None,
+                "claimed_at": None,
+            },
+        ),
+        (unknown, {"status": MessageStatus.UNKNOWN.value, "error_code": bindparam("m_code")}),
+    ]
+    for rows, values in outcomes:
+        if rows:
+            conn.execute(
+                update(_M)
+                .where(submitting)
+                .values(**values, claim_token=None, attempts=_M.c.attempts + 1),
+                rows,
+            )
     debited = _debit(conn, debits, now)
     return Recorded(len(accepted), len(rejected), len(retried), len(unknown), debited)
 
