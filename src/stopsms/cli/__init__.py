@@ -1,1 +1,1 @@
-"""stopsms.cli."""
+"""The ``stopsms`` command line: one Typer app (:mod:`.main`), one module per command group."""

@@ -1,1 +1,1 @@
-"""stopsms.dispatch."""
+"""Dispatch: outbox claims, sending windows, the suppression gate, pacing, the dispatcher."""

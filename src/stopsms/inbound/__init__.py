@@ -1,1 +1,1 @@
-"""stopsms.inbound."""
+"""What comes back: MO messages (STOP → opt-out → confirmation → attribution) and receipts."""

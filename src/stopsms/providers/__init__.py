@@ -1,1 +1,1 @@
-"""stopsms.providers."""
+"""Routes to handsets behind one contract (:mod:`.base`): the SMPP 3.4 ESME first."""

@@ -1,1 +1,1 @@
-"""stopsms.store."""
+"""Storage: SQLAlchemy Core tables, Alembic migrations, SQLite (WAL) and PostgreSQL engines."""
