@@ -138,13 +138,31 @@ def _reason(raw: str, default_region: str) -> str:
     reason = _invalid_reason(number)
     if number.country_code == 33 and default_region == "FR":
         national = phonenumbers.national_significant_number(number)
-        # The fast path answers as reference_e164 does, in one pass for the eight codes.
-        candidates = [f"+{code}{national}" for code in _FR_OVERSEAS_CODES]
-        for overseas in normalise_batch(candidates, None):
+        # Only the codes whose numbers can have this many digits (a valid number always has
+        # one of its territory's possible lengths): most junk is tried against none. The
+        # fast path answers as reference_e164 does, in one pass for the codes left.
+        candidates = [
+            f"+{code}{national}"
+            for code in _FR_OVERSEAS_CODES
+            if len(national) in _possible_lengths(code)
+        ]
+        for overseas in normalise_batch(candidates, None) if candidates else ():
             if overseas is not None:
                 reason += f" (if it is an overseas number, write it {overseas})"
                 break
     return reason
+
+
+@cache
+def _possible_lengths(code: int) -> frozenset[int]:
+    """Every national number length possible for the country code (its regions' union)."""
+    lengths: set[int] = set()
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code, ()):
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        if metadata is None or metadata.general_desc is None:
+            return frozenset(range(1, 18))  # pragma: no cover - unknown: try them all
+        lengths.update(metadata.general_desc.possible_length or range(1, 18))
+    return frozenset(lengths)
 
 
 def _parse_error_reason(error: phonenumbers.NumberParseException, region: str | None) -> str:

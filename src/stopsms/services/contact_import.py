@@ -200,7 +200,7 @@ def import_contacts(
                 else None
             )
             before = _count(connection, acc.id)
-            writer = contact_writer(connection, acc.id, at, consent)
+            writer = contact_writer(connection, acc.id, at, consent, list_id)
             stream = parallel_batches if _parallel(path, options) else serial_batches
             with (
                 _bulk_session(connection),
@@ -210,7 +210,7 @@ def import_contacts(
                     writer.write(batch)
                     if progress is not None:
                         progress(done, table.total_units)
-            if list_id is not None:
+            if list_id is not None and not writer.fills_list:
                 _fill_list(connection, acc.id, list_id, at)
             imported = (
                 writer.inserted

@@ -74,7 +74,7 @@ def _work(
     gc.disable()  # the same reason as in the parent: no cycles, many allocations
     try:
         for batch, done in serial_batches(table, parser, chunk_rows, first):
-            sender.send(("batch", batch.records, batch.first_seen, done))
+            sender.send(("batch", batch.records, batch.first_seen, batch.repeated, done))
         parser.rejects.close()
         counts = dict(parser.rejects.counts)
         sender.send(("done", parser.rows, parser.blank, parser.duplicates, parser.distinct, counts))
@@ -112,7 +112,7 @@ def parallel_batches(
                 ) from None
             kind = message[0]
             if kind == "batch":
-                yield ContactBatch(message[1], message[2]), message[3]
+                yield ContactBatch(message[1], message[2], message[3]), message[4]
             elif kind == "done":
                 parser.rows, parser.blank, parser.duplicates, parser.distinct = message[1:5]
                 parser.rejects.adopt(message[5])

@@ -26,8 +26,8 @@ from operator import eq, itemgetter
 
 import phonenumbers
 
-from stopsms.domain.errors import InvalidPhoneNumber
-from stopsms.domain.phone import normalise_many, parse_phone
+from stopsms.domain.phone import _reason as reason_invalid
+from stopsms.domain.phone import normalise_many
 from stopsms.imports.columns import ColumnPlan, Field
 from stopsms.imports.reader import Chunk
 from stopsms.imports.rejects import RejectReason, RejectReport
@@ -96,12 +96,12 @@ _by_number = itemgetter(0)
 
 @lru_cache(maxsize=1 << 14)
 def _invalid_reason(raw: str, region: str) -> str:
-    """Why the core refuses ``raw`` (memoised: junk values repeat, and asking is slow)."""
-    try:
-        parse_phone(raw, region)
-    except InvalidPhoneNumber as error:
-        return error.reason
-    return "not a valid number"  # pragma: no cover - normalise said invalid
+    """Why the core refuses ``raw`` (memoised: junk values repeat, and asking is slow).
+
+    ``normalise_many`` already said it is invalid: the core's reason is asked directly,
+    without ``parse_phone`` normalising it once more.
+    """
+    return reason_invalid(raw, region)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -146,6 +146,9 @@ class ContactBatch:
     records: list[ContactRecord]
     #: ``(phone_e164, line)`` of the numbers seen for the first time in the file.
     first_seen: list[tuple[str, int]] = field(default_factory=list)
+    #: The numbers of ``records`` already seen in an earlier chunk of the file (the others
+    #: are new to the file: a writer knows they are new to an account that had none).
+    repeated: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -213,7 +216,9 @@ class ContactRows:
             keep[i] = False
         kept_numbers: list[str] = list(compress(numbers, keep))  # type: ignore[arg-type]
         kept_texts = [list(compress(column, keep)) for column in texts]
-        new = set(kept_numbers) - self._seen
+        distinct = set(kept_numbers)
+        new = distinct - self._seen
+        repeated = frozenset(distinct - new) if len(new) != len(distinct) else frozenset()
         self._seen |= new
         self.distinct += len(new)
         self.duplicates += n - len(invalid) - len(new)
@@ -227,7 +232,7 @@ class ContactRows:
             first_seen = [
                 (e, line) for e, line in zip(kept_numbers, kept_lines, strict=True) if e in new
             ]
-        return ContactBatch(records, first_seen)
+        return ContactBatch(records, first_seen, repeated)
 
     def _fields(self, texts: list[list[str]], count: int) -> list[Sequence[str | None]]:
         """The four text fields (empty where the file has no such column) and custom JSON."""

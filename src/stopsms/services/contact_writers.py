@@ -20,17 +20,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import compress
+from operator import itemgetter, not_
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from stopsms.services.contact_rows import ContactBatch
+from stopsms.services.contact_rows import ContactBatch, ContactRecord
 from stopsms.store import tables as t
 
 __all__ = ["ConsentRequest", "ContactWriter", "contact_writer"]
 
 _FIELDS = ("first_name", "last_name", "email", "company")
 _STAGING = "stopsms_import_rows"
+_number = itemgetter(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,17 +54,23 @@ class ContactWriter(Protocol):
 
     consents: int
     inserted: int | None
+    #: Whether the writer put the contacts in the list it was given (else the caller does).
+    fills_list: bool
 
     def write(self, batch: ContactBatch) -> None: ...
 
 
 def contact_writer(
-    connection: Connection, account_id: int, now: datetime, consent: ConsentRequest | None
+    connection: Connection,
+    account_id: int,
+    now: datetime,
+    consent: ConsentRequest | None,
+    list_id: int | None = None,
 ) -> ContactWriter:
-    """The fastest writer for the connection's backend."""
+    """The fastest writer for the connection's backend (``list_id``: where it fills lists)."""
     if connection.dialect.name == "postgresql":
         return PostgresWriter(connection, account_id, now, consent)
-    return SqliteWriter(connection, account_id, now, consent)
+    return SqliteWriter(connection, account_id, now, consent, list_id)
 
 
 def _stored(connection: Connection, value: datetime) -> Any:
@@ -80,7 +89,15 @@ def _literal(value: object) -> str:
 
 
 class SqliteWriter:
-    """``executemany`` upserts with the import's constants inlined."""
+    """Plain ``INSERT`` of the numbers new to the account, upserts for the others.
+
+    Which numbers are new: those first seen in the file by this chunk, less those one lookup
+    finds through the unique index (none when the account had no contacts: then every
+    number new to the file is inserted without a lookup). A plain ``INSERT`` gives the new
+    rows consecutive ids (checked: ``last_insert_rowid() - max(id) before`` equals their
+    count), so their ledger rows and list memberships are ``INSERT … SELECT`` over that id
+    range, with no join back through the unique index.
+    """
 
     def __init__(
         self,
@@ -88,13 +105,23 @@ class SqliteWriter:
         account_id: int,
         now: datetime,
         consent: ConsentRequest | None,
+        list_id: int | None = None,
     ) -> None:
         self._connection = connection
         self._consent = consent
+        self._list_id = list_id
         self.consents = 0
-        self.inserted: int | None = None
+        self.inserted: int | None = 0
+        self.fills_list = True
         stamp = _literal(_stored(connection, now))
         account = _literal(account_id)
+        self._empty = (
+            connection.exec_driver_sql(
+                "SELECT 1 FROM contacts WHERE account_id = ? AND phone_e164 IS NOT NULL LIMIT 1",
+                (account_id,),
+            ).first()
+            is None
+        )
         names = ["account_id", "phone_e164", "region", *_FIELDS, "custom"]
         values = [account, "?", "?", *("NULLIF(?, '')" for _ in _FIELDS), "?"]
         merge = [
@@ -115,33 +142,112 @@ class SqliteWriter:
                 f"consent_at = CASE WHEN {kept} THEN contacts.consent_at"
                 " ELSE excluded.consent_at END",
             ]
-            # One statement per chunk over a JSON array of [number, line]: CROSS JOIN keeps
-            # the array outside, each number found through the unique index.
-            self._ledger = (
+            head = (
                 "INSERT INTO consents (account_id, contact_id, kind, source, evidence,"
-                f" recorded_at) SELECT {account}, c.id, {kind}, {_literal(consent.source)},"
-                f" {_literal(consent.evidence + ' line ')} || json_extract(j.value, '$[1]'),"
+                f" recorded_at) SELECT {account}, "
+            )
+            evidence = _literal(consent.evidence + " line ")
+            # Numbers the account had: one statement per chunk over a JSON array of
+            # [number, line]; CROSS JOIN keeps the array outside, each number found through
+            # the unique index.
+            self._ledger = (
+                f"{head}c.id, {kind}, {_literal(consent.source)},"
+                f" {evidence} || json_extract(j.value, '$[1]'),"
                 f" {stamp} FROM json_each(?) AS j CROSS JOIN contacts AS c"
                 f" WHERE c.account_id = {account}"
                 " AND c.phone_e164 = json_extract(j.value, '$[0]')"
                 f" AND c.consent = {kind}"
             )
+            # New contacts: ids first + 0, first + 1…, lines a JSON array in the same order.
+            self._ledger_new = (
+                f"{head}? + j.key, {kind}, {_literal(consent.source)}, {evidence} || j.value,"
+                f" {stamp} FROM json_each(?) AS j"
+            )
         names += ["created_at", "updated_at"]
         values += [stamp, stamp]
+        self._insert = f"INSERT INTO contacts ({', '.join(names)}) VALUES ({', '.join(values)})"
         self._upsert = (
-            f"INSERT INTO contacts ({', '.join(names)}) VALUES ({', '.join(values)})"
-            f" ON CONFLICT (account_id, phone_e164) DO UPDATE SET {', '.join(merge)}"
+            f"{self._insert} ON CONFLICT (account_id, phone_e164) DO UPDATE SET {', '.join(merge)}"
         )
+        self._lookup = (
+            "SELECT c.phone_e164 FROM json_each(?) AS j CROSS JOIN contacts AS c"
+            f" WHERE c.account_id = {account} AND c.phone_e164 = j.value"
+        )
+        if list_id is not None:
+            members = f"INSERT OR IGNORE INTO list_members (list_id, contact_id) SELECT {list_id}, "
+            self._members_new = f"{members}id FROM contacts WHERE id BETWEEN ? AND ?"
+            self._members = (
+                f"{members}c.id FROM json_each(?) AS j CROSS JOIN contacts AS c"
+                f" WHERE c.account_id = {account} AND c.phone_e164 = j.value"
+            )
 
     def write(self, batch: ContactBatch) -> None:
+        records, repeated = batch.records, batch.repeated
+        fresh, known = records, []
+        if repeated:
+            again = list(map(repeated.__contains__, map(_number, records)))
+            known = list(compress(records, again))
+            fresh = list(compress(records, map(not_, again)))
         cursor = self._connection.connection.cursor()
         try:
-            cursor.executemany(self._upsert, batch.records)
-            if self._consent is not None and batch.first_seen:
-                cursor.execute(self._ledger, (json.dumps(batch.first_seen),))
-                self.consents += cursor.rowcount
+            stored: list[str] = []
+            if fresh and not self._empty:
+                cursor.execute(self._lookup, (json.dumps([r[0] for r in fresh]),))
+                stored = [row[0] for row in cursor.fetchall()]
+                if stored:
+                    found = set(stored)
+                    known = sorted([*known, *(r for r in fresh if r[0] in found)], key=_number)
+                    fresh = [r for r in fresh if r[0] not in found]
+            if known:
+                self._many(cursor, self._upsert, known)
+            if fresh:
+                self._insert_fresh(cursor, fresh, batch, stored)
+            if stored:
+                self._touch_stored(cursor, stored, batch)
         finally:
             cursor.close()
+
+    def _many(self, cursor: Any, statement: str, records: list[ContactRecord]) -> None:
+        if self._consent is None:
+            cursor.executemany(statement, records)
+            return
+        # The consent CHECK (``consent IN (…)``) builds its IN table again for every row of
+        # an executemany: 2 µs a row, as much as the insert itself. The consent written is a
+        # literal of the statement (a kind of CONSENT_CHOICES), so the check is lifted for
+        # this one call; the ledger statements keep theirs.
+        cursor.execute("PRAGMA ignore_check_constraints = ON")
+        try:
+            cursor.executemany(statement, records)
+        finally:
+            cursor.execute("PRAGMA ignore_check_constraints = OFF")
+
+    def _insert_fresh(
+        self, cursor: Any, fresh: list[ContactRecord], batch: ContactBatch, stored: list[str]
+    ) -> None:
+        base = cursor.execute("SELECT max(id) FROM contacts").fetchone()[0] or 0
+        self._many(cursor, self._insert, fresh)
+        last = cursor.execute("SELECT last_insert_rowid()").fetchone()[0]
+        self.inserted = (self.inserted or 0) + len(fresh)
+        if last - base != len(fresh):  # pragma: no cover - ids not consecutive: by number
+            stored.extend(r[0] for r in fresh)
+            return
+        if self._consent is not None and batch.first_seen:
+            line = dict(batch.first_seen)
+            lines = json.dumps([line[r[0]] for r in fresh])
+            cursor.execute(self._ledger_new, (base + 1, lines))
+            self.consents += cursor.rowcount
+        if self._list_id is not None:
+            cursor.execute(self._members_new, (base + 1, last))
+
+    def _touch_stored(self, cursor: Any, stored: list[str], batch: ContactBatch) -> None:
+        """Ledger rows and list memberships of the numbers the account already had."""
+        if self._consent is not None and batch.first_seen:
+            found = set(stored)
+            pairs = [pair for pair in batch.first_seen if pair[0] in found]
+            cursor.execute(self._ledger, (json.dumps(pairs),))
+            self.consents += cursor.rowcount
+        if self._list_id is not None:
+            cursor.execute(self._members, (json.dumps(stored),))
 
 
 class PostgresWriter:
@@ -161,6 +267,7 @@ class PostgresWriter:
         self._constants: dict[str, Any] = {"account": account_id, "now": now}
         self.consents = 0
         self.inserted: int | None = 0
+        self.fills_list = False
         with raw.cursor() as cursor:
             cursor.execute(
                 f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} (phone_e164 text, region text,"
