@@ -122,6 +122,48 @@ def test_consent_ledger_and_list(database: Database, tmp_path: Path) -> None:
     assert {c.consent for c in _contacts(database).values()} == {"opt_in"}
 
 
+def test_known_and_new_numbers_across_chunks(database: Database, tmp_path: Path) -> None:
+    """Known numbers are updated, new ones inserted; both get their ledger row and list."""
+    _import(database, _file(tmp_path, "mobile;nom\n0612345678;Old\n0698765432;Kept\n", "a.csv"))
+    text = (
+        "mobile;nom\n"
+        "0611111111;New1\n"  # 2: new
+        "0612345678;Known\n"  # 3: known (first chunk)
+        "0622222222;New2\n"  # 4: new (second chunk)
+        "+33611111111;\n"  # 5: repeats line 2 in a later chunk
+        "0698765432;\n"  # 6: known (third chunk), empty name keeps the stored one
+    )
+    summary = _import(
+        database, _file(tmp_path, text, "b.csv"), chunk_rows=2, list_name="L", consent="opt-in"
+    )
+    assert (summary.imported, summary.updated, summary.duplicates) == (2, 2, 1)
+    assert summary.consents_recorded == 4
+    with database.reader() as conn:
+        ledger = conn.execute(
+            select(t.contacts.c.phone_e164, t.consents.c.evidence)
+            .join(t.contacts, t.contacts.c.id == t.consents.c.contact_id)
+            .order_by(t.contacts.c.phone_e164)
+        ).all()
+        members = contacts.count_contacts(conn, "default", list_name="L")
+        if conn.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA ignore_check_constraints").scalar() == 0
+    assert [(p, e.rsplit(" ", 1)[1]) for p, e in ledger] == [
+        ("+33611111111", "2"),
+        ("+33612345678", "3"),
+        ("+33622222222", "4"),
+        ("+33698765432", "6"),
+    ]
+    assert members == 4
+    found = _contacts(database)
+    assert {p: c.last_name for p, c in found.items()} == {
+        "+33611111111": "New1",
+        "+33612345678": "Known",
+        "+33622222222": "New2",
+        "+33698765432": "Kept",
+    }
+    assert {c.consent for c in found.values()} == {"opt_in"}
+
+
 def test_withdrawn_consent_is_not_overridden_by_a_file(database: Database, tmp_path: Path) -> None:
     path = _file(tmp_path, "mobile\n0612345678\n0698765432\n")
     _import(database, path, consent="customer")
