@@ -30,6 +30,7 @@ __all__ = [
     "describe",
     "describe_many",
     "describe_reference",
+    "invalid_reason",
     "normalise",
     "normalise_many",
     "parse_phone",
@@ -73,7 +74,7 @@ def parse_phone(raw: str, default_region: str = "FR") -> PhoneNumber:
     """
     e164 = normalise(raw, default_region)
     if e164 is None:
-        raise InvalidPhoneNumber(raw, _reason(raw, default_region))
+        raise InvalidPhoneNumber(raw, invalid_reason(raw, default_region))
     return describe(e164)
 
 
@@ -127,7 +128,7 @@ def _kind_name(kind: int) -> str:
     return "unknown"  # pragma: no cover - every type has a name
 
 
-def _reason(raw: str, default_region: str) -> str:
+def invalid_reason(raw: str, default_region: str) -> str:
     """Why ``raw`` is not a valid number, in words a person can act on."""
     if not raw.strip():
         return "empty"

@@ -26,7 +26,7 @@ from operator import eq, itemgetter
 
 import phonenumbers
 
-from stopsms.domain.phone import _reason as reason_invalid
+from stopsms.domain.phone import invalid_reason as reason_invalid
 from stopsms.domain.phone import normalise_many
 from stopsms.imports.columns import ColumnPlan, Field
 from stopsms.imports.reader import Chunk
