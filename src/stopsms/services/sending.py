@@ -24,6 +24,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import Connection, func, select
 
@@ -289,6 +290,10 @@ async def _wait_for_receipts(
     return complete
 
 
+def _prepare_one(conn: Connection, *, campaign_id: int, clock: Clock) -> None:
+    prepare_campaign(conn, campaign_id, clock)
+
+
 async def _prepare_due(thread: DatabaseThread, clock: Clock) -> list[int]:
     """Prepare every scheduled campaign whose time has come; returns their ids."""
     now = clock.now()
@@ -305,9 +310,7 @@ async def _prepare_due(thread: DatabaseThread, clock: Clock) -> list[int]:
     prepared: list[int] = []
     for campaign_id in due:
         try:
-            await thread.run(
-                lambda conn, cid=campaign_id: prepare_campaign(conn, cid, clock)  # type: ignore[misc]
-            )
+            await thread.run(partial(_prepare_one, campaign_id=campaign_id, clock=clock))
         except ServiceError as exc:
             log.error("scheduled campaign %s could not be prepared: %s", campaign_id, exc)
             continue
