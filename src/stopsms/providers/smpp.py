@@ -289,17 +289,19 @@ class SmppProvider:
         self._closing = True
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        for link in list(self._links.values()):
-            if link.usable:
-                with contextlib.suppress(ConnectionError, TimeoutError):
-                    await link.request(wire.UNBIND, b"", timeout=1.0)
-            link.close()
+        # Stop the supervisors first: one caught mid-reconnect would otherwise bind a new link
+        # after the loop below and leave its socket open.
         stopping = [*self._supervisors, *self._enquirers]
         for task in stopping:
             task.cancel()
         for task in stopping:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for link in list(self._links.values()):
+            if link.usable:
+                with contextlib.suppress(ConnectionError, TimeoutError):
+                    await link.request(wire.UNBIND, b"", timeout=1.0)
+            link.close()
         self._supervisors.clear()
         self._links.clear()
 
@@ -326,10 +328,19 @@ class SmppProvider:
                     cfg.port,
                     ssl=ssl.create_default_context() if cfg.tls else None,
                 )
+        except (OSError, TimeoutError) as exc:
+            raise ProviderError(f"cannot reach SMSC {cfg.redacted()}: {exc or 'timeout'}") from exc
+        try:
             body = wire.bind_pdu(command[role], 0, cfg.system_id, cfg.password, cfg.system_type)
             status, _ = await link.request(command[role], body[16:], cfg.timeout)
         except (OSError, TimeoutError) as exc:
-            raise ProviderError(f"cannot reach SMSC {cfg.redacted()}: {exc or 'timeout'}") from exc
+            link.abort()
+            raise ProviderError(
+                f"SMSC {cfg.redacted()} did not answer the bind: {exc or 'timeout'}"
+            ) from exc
+        except BaseException:
+            link.abort()  # cancelled mid-bind (closing): never leave the socket open
+            raise
         if status != wire.ESME_ROK:
             link.close()
             raise ProviderError(f"SMSC {cfg.redacted()} refused the bind: status 0x{status:02X}")

@@ -89,10 +89,13 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in (
+            # First: switching to WAL takes a lock that another process opening the same new
+            # file may hold for a moment; without a busy timeout the switch fails at once
+            # ("database is locked") instead of waiting (tests/integration/test_migrations.py).
+            f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
             "journal_mode=WAL",
             "synchronous=NORMAL",
             "foreign_keys=ON",
-            f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
             "temp_store=MEMORY",
             "cache_size=-65536",  # 64 MiB page cache
         ):
