@@ -48,189 +48,15 @@ from stopsms.providers.base import (
     SubmitOutcome,
     SubmitResult,
 )
+from stopsms.providers.smpp_session import LOST, UNSENT, SmppSession, SubmitBatch
 from stopsms.providers.smpp_url import SmppConfig, parse_smpp_url
 
 __all__ = ["SmppProvider", "parse_smpp_url"]
 
 log = logging.getLogger(__name__)
 
-_MAX_PDU = 64 * 1024
-_REMEMBERED_PART_IDS = 200_000
 _RECEIPT_STATES = {"DELIVRD": ReceiptStatus.DELIVERED, "ENROUTE": ReceiptStatus.ACCEPTED}
 _RECEIPT_STATES["ACCEPTD"] = ReceiptStatus.ACCEPTED
-
-# A part's outcome: (message_id, status); status -1 = connection lost, -2 = never sent.
-_LOST = -1
-_UNSENT = -2
-
-
-class _Batch:
-    """The parts of one ``submit_many`` call and their answers."""
-
-    __slots__ = (
-        "accepted_ids",
-        "answers",
-        "done",
-        "messages",
-        "other_parts",
-        "registry",
-        "remaining",
-        "returned",
-    )
-
-    def __init__(
-        self,
-        messages: Sequence[OutboundMessage],
-        loop: asyncio.AbstractEventLoop,
-        registry: dict[str, _Batch],
-        other_parts: dict[str, int],
-    ) -> None:
-        self.messages = messages
-        self.registry = registry
-        self.other_parts = other_parts
-        self.answers: list[list[tuple[str | None, int] | None]] = []
-        self.remaining = 0
-        self.done: asyncio.Future[None] = loop.create_future()
-        self.returned: asyncio.Future[None] = loop.create_future()
-        self.accepted_ids: list[str] = []
-
-    def answer(self, index: int, part: int, message_id: str | None, status: int) -> None:
-        self.answers[index][part] = (message_id, status)
-        if status == wire.ESME_ROK and part == 0 and message_id:
-            self.accepted_ids.append(message_id)
-            if not self.returned.done():  # its receipt waits until the caller has the id
-                self.registry[message_id] = self
-        elif status == wire.ESME_ROK and message_id:
-            # a later part of a long message: its receipt is dropped (the first part speaks)
-            if len(self.other_parts) >= _REMEMBERED_PART_IDS:
-                self.other_parts.pop(next(iter(self.other_parts)))
-            self.other_parts[message_id] = index
-        self.remaining -= 1
-        if self.remaining == 0 and not self.done.done():
-            self.done.set_result(None)
-
-
-class _Link(asyncio.Protocol):
-    """One SMPP session (TCP connection + bind). Reads PDUs; the provider decides."""
-
-    def __init__(self, provider: SmppProvider, window: int) -> None:
-        self.provider = provider
-        self.loop = asyncio.get_running_loop()
-        self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
-        self.sequence = itertools.count(1)
-        self.pending: dict[int, tuple[_Batch, int, int]] = {}
-        self.requests: dict[int, asyncio.Future[tuple[int, bytes]]] = {}
-        self.slots = asyncio.Semaphore(window)
-        self.closed: asyncio.Future[None] = self.loop.create_future()
-        self.last_heard = self.loop.time()
-        self.bound = False
-        # PDUs written during one event-loop step leave in one send() (see write)
-        self.out: list[bytes] = []
-        self.delivers: list[tuple[int, bytes]] = []  # deliver_sm (seq, frame) of one read
-
-    # -- asyncio.Protocol
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.bound = False
-        pending, self.pending = self.pending, {}
-        for batch, index, part in pending.values():
-            batch.answer(index, part, None, _LOST)  # in flight: outcome unknown, never resent
-            self.slots.release()
-        for fut in self.requests.values():
-            if not fut.done():
-                fut.set_exception(ConnectionError("SMPP connection lost"))
-        self.requests.clear()
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-    def data_received(self, data: bytes) -> None:
-        self.last_heard = self.loop.time()
-        buf = self.buffer
-        buf += data
-        start, size = 0, len(buf)
-        while size - start >= 16:
-            length, command, status, seq = wire.HEADER.unpack_from(buf, start)
-            if length < 16 or length > _MAX_PDU:
-                log.error("SMPP: bad PDU length %d, dropping the connection", length)
-                self.abort()
-                return
-            if size - start < length:
-                break
-            frame = bytes(buf[start : start + length])
-            start += length
-            self.dispatch(command, status, seq, frame)
-        del buf[:start]
-        if self.delivers:  # every deliver_sm of this read, handed over at once
-            delivers, self.delivers = self.delivers, []
-            self.provider._on_delivers(self, delivers)
-
-    # -- PDUs
-    def dispatch(self, command: int, status: int, seq: int, frame: bytes) -> None:
-        if command == wire.SUBMIT_SM | wire.RESP or (
-            command == wire.GENERIC_NACK and seq in self.pending
-        ):
-            entry = self.pending.pop(seq, None)
-            if entry is not None:
-                message_id = wire.read_c_string(frame, 16) if status == wire.ESME_ROK else None
-                entry[0].answer(entry[1], entry[2], message_id, status or 0)
-                self.slots.release()
-        elif command == wire.DELIVER_SM:
-            self.delivers.append((seq, frame))
-        elif command == wire.ENQUIRE_LINK:
-            self.write(wire.header_only(wire.ENQUIRE_LINK | wire.RESP, seq))
-        elif command == wire.UNBIND:
-            self.write(wire.header_only(wire.UNBIND | wire.RESP, seq))
-            self.close()
-        elif command & wire.RESP:
-            fut = self.requests.pop(seq, None)
-            if fut is not None and not fut.done():
-                fut.set_result((status, frame))
-        else:
-            self.write(wire.header_only(wire.GENERIC_NACK, seq, status=0x03))  # ESME_RINVCMDID
-
-    def write(self, data: bytes) -> None:
-        """Queue a PDU; everything queued in this event-loop step goes out in one write.
-
-        One system call per burst instead of per PDU: a syscall releases the GIL, and with
-        the database thread busy, getting it back can take a switch interval (5 ms) each.
-        """
-        out = self.out
-        out.append(data)
-        if len(out) == 1:
-            self.loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        out, self.out = self.out, []
-        if out and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(b"".join(out))
-
-    async def request(self, command: int, body: bytes, timeout: float) -> tuple[int, bytes]:
-        seq = next(self.sequence)
-        fut: asyncio.Future[tuple[int, bytes]] = self.loop.create_future()
-        self.requests[seq] = fut
-        self.write(wire.with_header(command, seq, body))
-        try:
-            async with asyncio.timeout(timeout):  # not wait_for: it can eat a cancel on 3.11
-                return await fut
-        finally:
-            self.requests.pop(seq, None)
-
-    @property
-    def usable(self) -> bool:
-        return self.bound and self.transport is not None and not self.transport.is_closing()
-
-    def close(self) -> None:
-        self.flush()
-        if self.transport is not None:
-            self.transport.close()
-
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
 
 
 class SmppProvider:
@@ -253,7 +79,7 @@ class SmppProvider:
         self.throughput: float = config.tps if config.tps > 0 else float("inf")
         self.blocked_codes = config.blocked_codes
         self._handlers: EventHandlers | None = None
-        self._links: dict[str, _Link] = {}
+        self._links: dict[str, SmppSession] = {}
         self._ready: dict[str, asyncio.Event] = {}
         self._supervisors: list[asyncio.Task[None]] = []
         self._tasks: set[asyncio.Task[None]] = set()  # deliver_sm handlers
@@ -262,8 +88,8 @@ class SmppProvider:
         self._reference = itertools.count(1)
         self._interval = 1.0 / config.tps if config.tps > 0 else 0.0
         self._next_slot = 0.0
-        self._in_batch: dict[str, _Batch] = {}
-        self._active: set[_Batch] = set()  # submit_many calls not returned yet
+        self._in_batch: dict[str, SubmitBatch] = {}
+        self._active: set[SubmitBatch] = set()  # submit_many calls not returned yet
         self._other_parts: dict[str, int] = {}
         self._mo_parts: dict[tuple[str, int, int], dict[int, str]] = {}
         self._counts = {"submitted": 0, "accepted": 0, "rejected": 0, "reconnects": 0}
@@ -312,7 +138,7 @@ class SmppProvider:
         extra.pop("reconnects")
         return ProviderStats(c["submitted"], c["accepted"], c["rejected"], c["reconnects"], extra)
 
-    async def _connect(self, role: str) -> _Link:
+    async def _connect(self, role: str) -> SmppSession:
         cfg = self.config
         loop = asyncio.get_running_loop()
         command = {
@@ -323,7 +149,7 @@ class SmppProvider:
         try:
             async with asyncio.timeout(cfg.timeout):
                 _, link = await loop.create_connection(
-                    lambda: _Link(self, cfg.window),
+                    lambda: SmppSession(self, cfg.window),
                     cfg.host,
                     cfg.port,
                     ssl=ssl.create_default_context() if cfg.tls else None,
@@ -351,11 +177,11 @@ class SmppProvider:
         log.info("SMPP %s bound to %s", role, cfg.redacted())
         return link
 
-    def _set_link(self, role: str, link: _Link) -> None:
+    def _set_link(self, role: str, link: SmppSession) -> None:
         self._links[role] = link
         self._ready[role].set()
 
-    async def _supervise(self, role: str, link: _Link) -> None:
+    async def _supervise(self, role: str, link: SmppSession) -> None:
         """Wait for the link to drop, then rebind with exponential back-off, forever."""
         while not self._closing:
             await asyncio.shield(link.closed)
@@ -376,7 +202,7 @@ class SmppProvider:
                 return
             self._set_link(role, link)
 
-    async def _enquire(self, link: _Link) -> None:
+    async def _enquire(self, link: SmppSession) -> None:
         """Probe a quiet line; a peer that does not answer in time gets dropped."""
         every = self.config.enquire_link
         while link.usable:
@@ -393,7 +219,7 @@ class SmppProvider:
             except ConnectionError:
                 return
 
-    async def _link_for_submit(self) -> _Link | None:
+    async def _link_for_submit(self) -> SmppSession | None:
         role = "trx" if "trx" in self._ready else "tx"
         link = self._links.get(role)
         if link is not None and link.usable:
@@ -449,7 +275,7 @@ class SmppProvider:
     async def submit_many(self, messages: Sequence[OutboundMessage]) -> list[SubmitResult]:
         """Submit messages within the window and the rate; one result each, in order."""
         loop = asyncio.get_running_loop()
-        batch = _Batch(messages, loop, self._in_batch, self._other_parts)
+        batch = SubmitBatch(messages, loop, self._in_batch, self._other_parts)
         self._active.add(batch)
         failures: dict[int, str] = {}
         try:
@@ -464,7 +290,7 @@ class SmppProvider:
                 batch.returned.set_result(None)
             self._active.discard(batch)
 
-    async def _send(self, batch: _Batch, failures: dict[int, str]) -> None:
+    async def _send(self, batch: SubmitBatch, failures: dict[int, str]) -> None:
         for index, msg in enumerate(batch.messages):
             try:
                 parts = self._pdus(msg)
@@ -487,7 +313,7 @@ class SmppProvider:
                         break
                     link = await self._link_for_submit()
                 if link is None:  # no bind within the timeout: not sent, safe to retry
-                    batch.answer(index, number, None, _UNSENT)
+                    batch.answer(index, number, None, UNSENT)
                     continue
                 seq = next(link.sequence)
                 link.pending[seq] = (batch, index, number)
@@ -510,7 +336,7 @@ class SmppProvider:
                 self._counts["submitted"] += 1
 
     def _result(
-        self, batch: _Batch, index: int, msg: OutboundMessage, failures: dict[int, str]
+        self, batch: SubmitBatch, index: int, msg: OutboundMessage, failures: dict[int, str]
     ) -> SubmitResult:
         if index in failures:
             self._counts["rejected"] += 1
@@ -520,26 +346,23 @@ class SmppProvider:
         if len(accepted) == len(answers):
             self._counts["accepted"] += 1
             return SubmitResult(msg.ref, SubmitOutcome.ACCEPTED, provider_message_id=accepted[0])
-        if any(status == _LOST for _, status in answers):
+        if any(status == LOST for _, status in answers):
             self._counts["unknown"] += 1
             return SubmitResult(
                 msg.ref, SubmitOutcome.UNKNOWN, error_text="connection lost while in flight"
             )
         refused = [status for _, status in answers if status != wire.ESME_ROK]
         code = f"0x{refused[0]:02X}" if refused[0] >= 0 else None
-        if not accepted and all(s in wire.RETRYABLE_STATUSES or s == _UNSENT for s in refused):
+        if not accepted and all(s in wire.RETRYABLE_STATUSES or s == UNSENT for s in refused):
             self._counts["retry"] += 1
-            text = "not bound" if refused[0] == _UNSENT else "throttled or queue full"
+            text = "not bound" if refused[0] == UNSENT else "throttled or queue full"
             return SubmitResult(msg.ref, SubmitOutcome.RETRY, error_code=code, error_text=text)
         self._counts["rejected"] += 1
         partly = f"{len(accepted)} of {len(answers)} parts accepted" if accepted else None
         return SubmitResult(msg.ref, SubmitOutcome.REJECTED, error_code=code, error_text=partly)
 
     # ------------------------------------------------------------ receive
-    def _on_deliver(self, link: _Link, seq: int, frame: bytes) -> None:
-        self._on_delivers(link, [(seq, frame)])
-
-    def _on_delivers(self, link: _Link, delivers: list[tuple[int, bytes]]) -> None:
+    def on_delivers(self, link: SmppSession, delivers: list[tuple[int, bytes]]) -> None:
         """The deliver_sm of one read: each MO gets its own task (acknowledged once its
         handler returned, never behind receipts); the receipts go to the handler together, in
         one task, and are acknowledged together once it returned."""
@@ -570,12 +393,12 @@ class SmppProvider:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _answer(self, link: _Link, seq: int, status: int) -> None:
+    def _answer(self, link: SmppSession, seq: int, status: int) -> None:
         if status != wire.ESME_ROK:
             self._counts["nacked"] += 1
         link.write(wire.with_header(wire.DELIVER_SM | wire.RESP, seq, b"\0", status))
 
-    async def _handle_inbound(self, link: _Link, seq: int, pdu: smpp34.DeliverSm) -> None:
+    async def _handle_inbound(self, link: SmppSession, seq: int, pdu: smpp34.DeliverSm) -> None:
         """Run the handler, THEN answer: ROK once it returned, 0x64 if it raised (re-delivery)."""
         status = wire.ESME_ROK
         try:
@@ -603,7 +426,7 @@ class SmppProvider:
         )
 
     async def _handle_receipts(
-        self, link: _Link, received: list[tuple[int, DeliveryReceipt]]
+        self, link: SmppSession, received: list[tuple[int, DeliveryReceipt]]
     ) -> None:
         """Hand the receipts over once the submits they answer are recorded, THEN answer each
         deliver_sm: ROK once the handler returned, 0x64 if it raised (re-delivery)."""
