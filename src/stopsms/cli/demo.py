@@ -34,7 +34,7 @@ from stopsms.services.contact_import import ImportOptions, import_contacts
 from stopsms.services.errors import UnknownAccount
 from stopsms.services.preparation import prepare_campaign
 from stopsms.smsc.scenario import parse_scenario
-from stopsms.smsc.server import SmscSimulator
+from stopsms.smsc.server import SmscSimulator, exit_process
 from stopsms.store import tables as t
 from stopsms.store.database import Database, open_database
 
@@ -216,3 +216,4 @@ def demo(
         )
     finally:
         database.close()
+    exit_process(0)  # the simulator ran in this process: see exit_process (smpp34's threads)

@@ -22,6 +22,7 @@ import typer
 
 from stopsms.smsc import ScenarioError, SmscSimulator, parse_scenario
 from stopsms.smsc.scenario import Scenario
+from stopsms.smsc.server import exit_process
 
 HELP = "commands: mo NUMBER TEXT | stats | quit"
 
@@ -62,10 +63,10 @@ def smsc(
         system_ids=frozenset(system_id) if system_id else None,
         on_event=lambda line: typer.echo(line),
     )
+    code = 0
     with contextlib.suppress(KeyboardInterrupt):
         code = asyncio.run(_serve(sim, host, port))
-        if code:
-            raise typer.Exit(code)
+    exit_process(code)  # not a normal return: see exit_process (smpp34's native threads)
 
 
 async def _serve(sim: SmscSimulator, host: str, port: int) -> int:
