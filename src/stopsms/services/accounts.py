@@ -139,7 +139,9 @@ def get_account(connection: Connection, account: AccountRef) -> Account:
     return _account(row)
 
 
-def _ref(connection: Connection, account: AccountRef) -> Account:
+def resolve_account(connection: Connection, account: AccountRef) -> Account:
+    """``account`` itself when it is an :class:`Account` (as read by the caller), else the
+    account of that name."""
     return account if isinstance(account, Account) else get_account(connection, account)
 
 
@@ -269,7 +271,7 @@ def update_account(connection: Connection, account: AccountRef, **changes: Any) 
     unknown = sorted(set(changes) - set(SETTABLE))
     if unknown:
         raise InvalidInput("account field", unknown[0], f"one of {', '.join(SETTABLE)}")
-    current = _ref(connection, account)
+    current = resolve_account(connection, account)
     if not changes:
         return current
     _check_fields(changes)
@@ -297,7 +299,7 @@ def add_sender(
     now: datetime | None = None,
 ) -> Sender:
     """Put ``sender`` on the account's list, after rule 9 (generic/protected need authorising)."""
-    acc = _ref(connection, account)
+    acc = resolve_account(connection, account)
     parsed = parse_sender(sender, authorised=authorised_protected)
     try:
         with connection.begin_nested():
@@ -315,7 +317,7 @@ def add_sender(
 
 
 def list_senders(connection: Connection, account: AccountRef) -> list[Sender]:
-    acc = _ref(connection, account)
+    acc = resolve_account(connection, account)
     rows = connection.execute(
         select(t.senders).where(t.senders.c.account_id == acc.id).order_by(t.senders.c.sender)
     ).mappings()
@@ -331,7 +333,7 @@ def list_senders(connection: Connection, account: AccountRef) -> list[Sender]:
 
 
 def remove_sender(connection: Connection, account: AccountRef, sender: str) -> None:
-    acc = _ref(connection, account)
+    acc = resolve_account(connection, account)
     result = connection.execute(
         delete(t.senders).where(t.senders.c.account_id == acc.id, t.senders.c.sender == sender)
     )
@@ -341,7 +343,7 @@ def remove_sender(connection: Connection, account: AccountRef, sender: str) -> N
 
 def resolve_sender(connection: Connection, account: AccountRef, requested: str | None) -> str:
     """The sender a message of this account leaves with (rule 9, see ``effective_sender``)."""
-    acc = _ref(connection, account)
+    acc = resolve_account(connection, account)
     if requested is not None and requested.strip() and acc.validated:
         allowed = {s.sender for s in list_senders(connection, acc)}
     else:
@@ -372,7 +374,7 @@ def add_domain(
     connection: Connection, account: AccountRef, domain: str, *, now: datetime | None = None
 ) -> str:
     """Verify ``domain`` for the account (its subdomains are covered too); returns it normalised."""
-    acc = _ref(connection, account)
+    acc = resolve_account(connection, account)
     value = _normalise_domain(domain)
     try:
         with connection.begin_nested():
@@ -387,7 +389,7 @@ def add_domain(
 
 
 def list_domains(connection: Connection, account: AccountRef) -> list[str]:
-    acc = _ref(connection, account)
+    acc = resolve_account(connection, account)
     return list(
         connection.execute(
             select(t.url_domains.c.domain)
@@ -398,7 +400,7 @@ def list_domains(connection: Connection, account: AccountRef) -> list[str]:
 
 
 def remove_domain(connection: Connection, account: AccountRef, domain: str) -> None:
-    acc = _ref(connection, account)
+    acc = resolve_account(connection, account)
     value = _normalise_domain(domain)
     result = connection.execute(
         delete(t.url_domains).where(
@@ -416,7 +418,7 @@ def set_price(
     connection: Connection, account: AccountRef, region: str, millicredits_per_part: int
 ) -> None:
     """Set the price of one part to ``region`` (ISO code, or ``*`` for every other region)."""
-    acc = _ref(connection, account)
+    acc = resolve_account(connection, account)
     code = region.strip().upper()
     if code != "*" and not re.fullmatch(r"[A-Z]{2}", code):
         raise InvalidInput("region", region, "an ISO 3166 code such as FR, or *")
@@ -439,7 +441,7 @@ def set_price(
 
 def price_table(connection: Connection, account: AccountRef) -> PriceTable:
     """The account's prices (see :class:`PriceTable` for the fall-backs)."""
-    acc = _ref(connection, account)
+    acc = resolve_account(connection, account)
     rows = connection.execute(
         select(t.account_prices.c.region, t.account_prices.c.millicredits_per_part).where(
             t.account_prices.c.account_id == acc.id
@@ -455,7 +457,7 @@ def price_table(connection: Connection, account: AccountRef) -> PriceTable:
 
 def add_keyword(connection: Connection, account: AccountRef, keyword: str, intent: str) -> str:
     """Add an inbound keyword meaning ``intent`` (optout, optin, help) for this account."""
-    acc = _ref(connection, account)
+    acc = resolve_account(connection, account)
     word = keyword.strip().upper()
     if not re.fullmatch(r"[A-Z0-9]{2,50}", word):
         raise InvalidInput("keyword", keyword, "2 to 50 letters or digits, one word")
@@ -472,7 +474,7 @@ def add_keyword(connection: Connection, account: AccountRef, keyword: str, inten
 
 
 def remove_keyword(connection: Connection, account: AccountRef, keyword: str) -> None:
-    acc = _ref(connection, account)
+    acc = resolve_account(connection, account)
     result = connection.execute(
         delete(t.account_keywords).where(
             t.account_keywords.c.account_id == acc.id,
@@ -485,7 +487,7 @@ def remove_keyword(connection: Connection, account: AccountRef, keyword: str) ->
 
 def keywords(connection: Connection, account: AccountRef) -> dict[str, str]:
     """The account's own keywords: ``{KEYWORD: intent}``."""
-    acc = _ref(connection, account)
+    acc = resolve_account(connection, account)
     rows = connection.execute(
         select(t.account_keywords.c.keyword, t.account_keywords.c.intent).where(
             t.account_keywords.c.account_id == acc.id

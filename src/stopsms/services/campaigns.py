@@ -33,7 +33,12 @@ from stopsms.domain.mention import MessageType
 from stopsms.domain.template import STANDARD_FIELDS, Template
 from stopsms.domain.urls import find_links, unverified_domains
 from stopsms.domain.windows import get_policy
-from stopsms.services.accounts import Account, AccountRef, get_account, resolve_sender
+from stopsms.services.accounts import (
+    Account,
+    AccountRef,
+    resolve_account,
+    resolve_sender,
+)
 from stopsms.services.accounts import list_domains as account_domains
 from stopsms.services.errors import InvalidInput, NotFound, ServiceError
 from stopsms.store import tables as t
@@ -142,13 +147,9 @@ def _campaign(row: Any) -> Campaign:
     )
 
 
-def _account(connection: Connection, account: AccountRef) -> Account:
-    return account if isinstance(account, Account) else get_account(connection, account)
-
-
 def get_campaign(connection: Connection, account: AccountRef, campaign_id: int) -> Campaign:
     """The campaign ``campaign_id`` of ``account``; :class:`NotFound` otherwise."""
-    acc = _account(connection, account)
+    acc = resolve_account(connection, account)
     row = connection.execute(
         _campaign_query().where(t.campaigns.c.id == campaign_id, t.campaigns.c.account_id == acc.id)
     ).one_or_none()
@@ -161,7 +162,7 @@ def list_campaigns(
     connection: Connection, account: AccountRef, *, status: CampaignStatus | None = None
 ) -> list[CampaignListing]:
     """The account's campaigns, newest first, with recipients, ready and sent counts."""
-    acc = _account(connection, account)
+    acc = resolve_account(connection, account)
     query = _campaign_query().where(t.campaigns.c.account_id == acc.id)
     if status is not None:
         query = query.where(t.campaigns.c.status == status.value)
@@ -275,7 +276,7 @@ def create_campaign(
 ) -> CreatedCampaign:
     """Create a campaign (``draft``, or ``scheduled`` when ``at`` is given) after every check
     that can be made before preparation (see the module doc)."""
-    acc = _account(connection, account)
+    acc = resolve_account(connection, account)
     list_id = _list_id(connection, acc, list_name)
     if not text.strip():
         raise InvalidInput("text", text, "the message is empty")
@@ -335,7 +336,7 @@ def _transition(
     **values: Any,
 ) -> Campaign:
     """Move a campaign to ``target`` with a compare-and-set on its current status."""
-    acc = _account(connection, account)
+    acc = resolve_account(connection, account)
     for _ in range(3):
         current = get_campaign(connection, acc, campaign_id)
         move(current.status, target)

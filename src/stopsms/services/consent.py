@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, Select, insert, literal, select, update
 
 from stopsms.domain.phone import describe
-from stopsms.services.accounts import Account, AccountRef, get_account
+from stopsms.services.accounts import Account, AccountRef, resolve_account
 from stopsms.services.errors import InvalidInput
 from stopsms.services.optouts import to_e164
 from stopsms.store import tables as t
@@ -71,10 +71,6 @@ def _consent(row: RowMapping) -> Consent:
     )
 
 
-def _account(connection: Connection, account: AccountRef) -> Account:
-    return account if isinstance(account, Account) else get_account(connection, account)
-
-
 def _check(kind: str, source: str) -> None:
     if kind not in t.CONSENT_KINDS:
         raise InvalidInput("consent", kind, f"one of {', '.join(t.CONSENT_KINDS)}")
@@ -86,7 +82,7 @@ def ensure_contact(
     connection: Connection, account: AccountRef, phone: str, *, now: datetime | None = None
 ) -> int:
     """The id of the account's contact for ``phone``, created bare if missing."""
-    acc = _account(connection, account)
+    acc = resolve_account(connection, account)
     e164 = to_e164(phone)
     found = connection.execute(
         select(t.contacts.c.id).where(
@@ -123,7 +119,7 @@ def record_consent(
 ) -> Consent:
     """Append a consent entry for ``phone`` (its contact is created if needed)."""
     _check(kind, source)
-    acc = _account(connection, account)
+    acc = resolve_account(connection, account)
     at = now or datetime.now(UTC)
     contact_id = ensure_contact(connection, acc, phone, now=at)
     consent_id = connection.execute(
@@ -162,7 +158,7 @@ def record_consents(
     rows an import just wrote). Only the account's own, non-erased contacts are touched.
     """
     _check(kind, source)
-    acc = _account(connection, account)
+    acc = resolve_account(connection, account)
     at = now or datetime.now(UTC)
     mine = (
         t.contacts.c.account_id == acc.id,
@@ -225,7 +221,7 @@ def current_consent(connection: Connection, account: AccountRef, phone: str) -> 
 
 def consent_history(connection: Connection, account: AccountRef, phone: str) -> list[Consent]:
     """Every consent entry for ``phone`` in the account, oldest first."""
-    acc = _account(connection, account)
+    acc = resolve_account(connection, account)
     e164 = to_e164(phone)
     rows = connection.execute(
         select(t.consents)

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, RowMapping, Select, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from stopsms.imports.cells import neutralise
-from stopsms.services.accounts import Account, AccountRef, get_account
+from stopsms.services.accounts import Account, AccountRef, resolve_account
 from stopsms.services.errors import AlreadyExists, InvalidInput, NotFound
 from stopsms.store import tables as t
 
@@ -80,10 +80,6 @@ class ContactList:
     created_at: datetime
 
 
-def _account(connection: Connection, account: AccountRef) -> Account:
-    return account if isinstance(account, Account) else get_account(connection, account)
-
-
 def _contact(row: RowMapping) -> Contact:
     custom = row["custom"]
     if isinstance(custom, str):  # raw JSON text (written by an import's fast path)
@@ -125,7 +121,7 @@ def create_list(
     connection: Connection, account: AccountRef, name: str, *, now: datetime | None = None
 ) -> ContactList:
     """Create an empty list; :class:`AlreadyExists` if the account has one of that name."""
-    acc = _account(connection, account)
+    acc = resolve_account(connection, account)
     cleaned = _check_list_name(name)
     at = now or datetime.now(UTC)
     if _list_id(connection, acc.id, cleaned) is not None:
@@ -146,7 +142,7 @@ def ensure_list(
     connection: Connection, account: AccountRef, name: str, *, now: datetime | None = None
 ) -> int:
     """The id of the account's list ``name``, created if missing."""
-    acc = _account(connection, account)
+    acc = resolve_account(connection, account)
     cleaned = _check_list_name(name)
     found = _list_id(connection, acc.id, cleaned)
     if found is not None:
@@ -161,7 +157,7 @@ def ensure_list(
 
 def list_lists(connection: Connection, account: AccountRef) -> list[ContactList]:
     """The account's lists with their number of (non-erased) members, by name."""
-    acc = _account(connection, account)
+    acc = resolve_account(connection, account)
     m = t.list_members.c
     members = (
         select(func.count())
@@ -195,7 +191,7 @@ def count_contacts(
     connection: Connection, account: AccountRef, *, list_name: str | None = None
 ) -> int:
     """How many (non-erased) contacts the account, or one of its lists, has."""
-    acc = _account(connection, account)
+    acc = resolve_account(connection, account)
     query = _selection(connection, acc, list_name).with_only_columns(func.count(_C.id))
     return int(connection.execute(query).scalar_one())
 
@@ -209,7 +205,7 @@ def list_contacts(
     offset: int = 0,
 ) -> list[Contact]:
     """A page of the account's contacts (or a list's), oldest first."""
-    acc = _account(connection, account)
+    acc = resolve_account(connection, account)
     query = _selection(connection, acc, list_name).order_by(_C.id).limit(limit).offset(offset)
     return [_contact(row) for row in connection.execute(query).mappings()]
 
@@ -218,7 +214,7 @@ def iter_contacts(
     connection: Connection, account: AccountRef, *, list_name: str | None = None
 ) -> Iterator[Contact]:
     """Every contact of the account (or a list), streamed in id order."""
-    acc = _account(connection, account)
+    acc = resolve_account(connection, account)
     query = _selection(connection, acc, list_name).order_by(_C.id)
     result = connection.execution_options(yield_per=5000).execute(query)
     for row in result.mappings():
@@ -277,7 +273,7 @@ def export_contacts(
     ``format`` is ``csv`` (to a path or a text stream) or ``xlsx`` (to a path). Columns:
     :data:`EXPORT_COLUMNS`, then one per custom field.
     """
-    acc = _account(connection, account)
+    acc = resolve_account(connection, account)
     if format not in ("csv", "xlsx"):
         raise InvalidInput("format", format, "csv or xlsx")
     keys = _custom_keys(connection, acc, list_name)

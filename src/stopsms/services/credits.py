@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import Connection, insert, select, update
 
-from stopsms.services.accounts import Account, AccountRef, get_account
+from stopsms.services.accounts import Account, AccountRef, get_account, resolve_account
 from stopsms.services.errors import InsufficientCredit, InvalidInput
 from stopsms.store import tables as t
 
@@ -80,10 +80,6 @@ def format_credits(millicredits: int) -> str:
     return f"{sign}{whole:,}" + (f".{milli:03d}".rstrip("0") if milli else "")
 
 
-def _account(connection: Connection, account: AccountRef) -> Account:
-    return account if isinstance(account, Account) else get_account(connection, account)
-
-
 def _apply(
     connection: Connection,
     account: Account,
@@ -133,7 +129,7 @@ def add_credits(
     """Credit the account (a purchase, a gift, a correction)."""
     if millicredits <= 0:
         raise InvalidInput("credits", millicredits, "must be positive")
-    acc = _account(connection, account)
+    acc = resolve_account(connection, account)
     return _apply(
         connection,
         acc,
@@ -162,7 +158,7 @@ def debit(
     """
     if millicredits < 0:
         raise InvalidInput("credits", millicredits, "must not be negative")
-    acc = _account(connection, account)
+    acc = resolve_account(connection, account)
     return _apply(
         connection,
         acc,
@@ -186,8 +182,8 @@ def transfer(
     """Move credits from ``source`` to ``target`` atomically (both ledgers, one transaction)."""
     if millicredits <= 0:
         raise InvalidInput("credits", millicredits, "must be positive")
-    src = _account(connection, source)
-    dst = _account(connection, target)
+    src = resolve_account(connection, source)
+    dst = resolve_account(connection, target)
     if src.id == dst.id:
         raise InvalidInput("target account", dst.name, "same as the source")
     at = now or datetime.now(UTC)
@@ -206,7 +202,7 @@ def balance(connection: Connection, account: AccountRef) -> CreditBalance:
 
 def ledger(connection: Connection, account: AccountRef, *, limit: int = 50) -> list[LedgerEntry]:
     """The account's latest ledger entries, newest first."""
-    acc = _account(connection, account)
+    acc = resolve_account(connection, account)
     c = t.credit_ledger.c
     rows = connection.execute(
         select(t.credit_ledger).where(c.account_id == acc.id).order_by(c.id.desc()).limit(limit)

@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from stopsms.services.accounts import AccountRef
+from stopsms.services.accounts import AccountRef, resolve_account
 from stopsms.services.errors import InvalidInput
-from stopsms.services.optouts import OptOut, account_of, get_optout, optout_from_row
+from stopsms.services.optouts import OptOut, get_optout, optout_from_row
 from stopsms.store import tables as t
 
 __all__ = [
@@ -60,7 +60,7 @@ def list_optouts(
     offset: int = 0,
 ) -> list[OptOut]:
     """The account's opt-outs, newest first (active only unless ``include_revoked``)."""
-    acc = account_of(connection, account)
+    acc = resolve_account(connection, account)
     query = _listing(acc.id, include_revoked=include_revoked, source=source, uncertain=uncertain)
     query = query.order_by(_O.id.desc()).offset(offset)
     if limit is not None:
@@ -72,7 +72,7 @@ def iter_optouts(
     connection: Connection, account: AccountRef, *, include_revoked: bool = False
 ) -> Iterator[OptOut]:
     """Stream the account's opt-outs oldest first (exports of millions of rows)."""
-    acc = account_of(connection, account)
+    acc = resolve_account(connection, account)
     query = _listing(acc.id, include_revoked=include_revoked, source=None, uncertain=None)
     result = connection.execution_options(yield_per=10_000).execute(query.order_by(_O.id))
     for row in result.mappings():
@@ -82,7 +82,7 @@ def iter_optouts(
 def count_optouts(
     connection: Connection, account: AccountRef, *, include_revoked: bool = False
 ) -> int:
-    acc = account_of(connection, account)
+    acc = resolve_account(connection, account)
     query = select(func.count()).select_from(t.optouts).where(_O.account_id == acc.id)
     if not include_revoked:
         query = query.where(_O.revoked_at.is_(None))
@@ -94,7 +94,7 @@ def review_queue(connection: Connection, account: AccountRef) -> list[OptOut]:
 
     They are already in force ("when in doubt, opt out"); review confirms or dismisses them.
     """
-    acc = account_of(connection, account)
+    acc = resolve_account(connection, account)
     rows = connection.execute(
         select(t.optouts)
         .where(
@@ -117,7 +117,7 @@ def confirm_review(
     now: datetime | None = None,
 ) -> OptOut:
     """A person read the inbound text and agrees it is an opt-out: it stays in force."""
-    acc = account_of(connection, account)
+    acc = resolve_account(connection, account)
     get_optout(connection, acc.id, optout_id)
     connection.execute(
         update(t.optouts)
@@ -139,7 +139,7 @@ def dismiss_review(
     """A person read the inbound text and it was not an opt-out: revoke, with the reasoning."""
     if not evidence or not evidence.strip():
         raise InvalidInput("evidence", evidence, "say why the text is not an opt-out")
-    acc = account_of(connection, account)
+    acc = resolve_account(connection, account)
     current = get_optout(connection, acc.id, optout_id)
     if not current.active:
         raise InvalidInput("opt-out", optout_id, "already revoked")

@@ -31,7 +31,7 @@ from sqlalchemy import ColumnElement, Connection, RowMapping, and_, select, upda
 from sqlalchemy.dialects import postgresql, sqlite
 
 from stopsms.domain.phone import normalise, parse_phone
-from stopsms.services.accounts import Account, AccountRef, get_account
+from stopsms.services.accounts import Account, AccountRef, resolve_account
 from stopsms.services.errors import EvidenceRequired, InvalidInput, NotFound
 from stopsms.store import tables as t
 from stopsms.store.phone_keys import keyer
@@ -40,7 +40,6 @@ __all__ = [
     "OptOut",
     "OptOutRequest",
     "Recorded",
-    "account_of",
     "active_for_sender",
     "attribute",
     "get_optout",
@@ -115,11 +114,6 @@ def optout_from_row(row: RowMapping) -> OptOut:
     )
 
 
-def account_of(connection: Connection, account: AccountRef) -> Account:
-    """``account`` itself, or the account of that name."""
-    return account if isinstance(account, Account) else get_account(connection, account)
-
-
 def to_e164(phone: str) -> str:
     """Normalise a number written any way (``06 12…``, ``+33 6…``); InvalidPhoneNumber if not."""
     e164 = normalise(phone)
@@ -170,7 +164,7 @@ def record_optout(
     (same scope and sender, or the whole account) is returned instead of a new one; a certain
     STOP turns an uncertain record into a certain one.
     """
-    acc = account_of(connection, account)
+    acc = resolve_account(connection, account)
     if source not in t.OPTOUT_SOURCES:
         raise InvalidInput("source", source, f"one of {', '.join(t.OPTOUT_SOURCES)}")
     e164 = to_e164(phone)
@@ -432,7 +426,7 @@ def record_many(
     ``details`` gives a number its own detail (e.g. a reason column), else ``detail``.
     Returns ``(added, already_opted_out)``; duplicates in ``numbers`` count once.
     """
-    acc = account_of(connection, account)
+    acc = resolve_account(connection, account)
     if source not in t.OPTOUT_SOURCES:
         raise InvalidInput("source", source, f"one of {', '.join(t.OPTOUT_SOURCES)}")
     unique = list(dict.fromkeys(numbers))
@@ -485,7 +479,7 @@ def is_suppressed(
 
     An account-wide record wins over a sender one when both exist.
     """
-    acc = account_of(connection, account)
+    acc = resolve_account(connection, account)
     key = keyer(connection).key(to_e164(phone))
     row = (
         connection.execute(
@@ -502,7 +496,7 @@ def is_suppressed(
 
 def history(connection: Connection, account: AccountRef, phone: str) -> list[OptOut]:
     """Every record ever made for ``phone`` in the account (revoked ones too), oldest first."""
-    acc = account_of(connection, account)
+    acc = resolve_account(connection, account)
     key = keyer(connection).key(to_e164(phone))
     rows = connection.execute(
         select(t.optouts).where(_O.account_id == acc.id, _O.phone_key == key).order_by(_O.id)
@@ -527,7 +521,7 @@ def resubscribe(
     """
     if not evidence or not evidence.strip():
         raise EvidenceRequired(phone)
-    acc = account_of(connection, account)
+    acc = resolve_account(connection, account)
     e164 = to_e164(phone)
     key = keyer(connection).key(e164)
     where = [_O.account_id == acc.id, _O.phone_key == key, _O.revoked_at.is_(None)]
@@ -550,7 +544,7 @@ def attribute(
     connection: Connection, account: AccountRef, optout_id: int, campaign_id: int
 ) -> OptOut:
     """Attribute an opt-out to the campaign that caused it (the last one sent to the number)."""
-    acc = account_of(connection, account)
+    acc = resolve_account(connection, account)
     get_optout(connection, acc.id, optout_id)
     owned = connection.execute(
         select(t.campaigns.c.id).where(

@@ -13,8 +13,8 @@ from collections.abc import Collection, Iterable
 
 from sqlalchemy import Connection, select
 
-from stopsms.services.accounts import AccountRef
-from stopsms.services.optouts import account_of, active_for_sender
+from stopsms.services.accounts import AccountRef, resolve_account
+from stopsms.services.optouts import active_for_sender
 from stopsms.store import tables as t
 from stopsms.store.phone_keys import PhoneKeyer, keyer
 
@@ -66,7 +66,7 @@ def load_suppression(
     connection: Connection, account: AccountRef, sender: str | None = None
 ) -> Suppression:
     """Load the account's active opt-outs (for ``sender``, or any) into a :class:`Suppression`."""
-    acc = account_of(connection, account)
+    acc = resolve_account(connection, account)
     scope = (_O.account_id == acc.id, active_for_sender(sender))
     numbers = set(
         connection.execute(
@@ -90,7 +90,7 @@ def suppressed_among(
     Few numbers: indexed look-ups by key, a chunk at a time. Many: the whole active set is
     loaded once (:func:`load_suppression`) — see ``bench/bench_suppression.py``.
     """
-    acc = account_of(connection, account)
+    acc = resolve_account(connection, account)
     if len(numbers) > _INDEX_LOOKUP_LIMIT:
         return load_suppression(connection, acc, sender).suppressed(numbers)
     unique = list(dict.fromkeys(numbers))
