@@ -150,7 +150,8 @@ def _print_summary(s: ImportSummary) -> None:
     columns = ", ".join(f"{k} ← {escape(repr(v))}" for k, v in s.columns.items())
     console.print(f"  columns: {columns}")
     read_as = s.format if s.format != "csv" else f"csv, {s.encoding}, delimiter {s.delimiter!r}"
-    console.print(f"  read as {escape(read_as)}")
+    path = "columnar" if s.columnar else "row by row"
+    console.print(f"  read as {escape(read_as)} ({path})")
     for note in s.notes:
         console.print(f"  [yellow]note:[/] {escape(note)}")
     if s.list_name:

@@ -274,7 +274,11 @@ class CsvTable(Table):
         self._reader = csv.reader(lines, delimiter=delimiter or ",", strict=False)
         self._last_line = 0
         self._path = path
+        #: How the bytes are decoded (``open``'s codec and errors), and whether NULs are dropped.
+        self.codec, self.errors, self.has_nul = text.encoding, text.errors, has_nul
         header, header_line = self._first_row()
+        #: The line the rows under the header start on (a quoted header may span lines).
+        self.body_line = self._last_line + 1
         super().__init__(
             path=path,
             kind="csv",

@@ -21,17 +21,28 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import queue
+import threading
 import warnings
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from itertools import chain
 from multiprocessing.connection import Connection as Pipe
+from pathlib import Path
 from typing import Any
 
+from stopsms.domain.phone import normalise_many
 from stopsms.imports.reader import Chunk, Table
-from stopsms.services.contact_rows import ContactBatch, ContactRows
+from stopsms.services.contact_rows import ContactBatch, ContactRows, why_invalid
 from stopsms.services.errors import UnreadableFile
 
-__all__ = ["PARALLEL_MIN_BYTES", "parallel_available", "parallel_batches", "serial_batches"]
+__all__ = [
+    "PARALLEL_MIN_BYTES",
+    "forked_normaliser",
+    "parallel_available",
+    "parallel_batches",
+    "serial_batches",
+    "staged_batches",
+]
 
 #: Below this size a worker costs more than it saves.
 PARALLEL_MIN_BYTES = 16 << 20
@@ -87,6 +98,14 @@ def _work(
         sender.close()
 
 
+def _start(worker: multiprocessing.process.BaseProcess) -> None:
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about fork() in a threaded process (a progress bar's refresh
+        # thread): the workers use no lock any thread may hold, only their data and a pipe.
+        warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+        worker.start()
+
+
 def parallel_batches(
     table: Table, parser: ContactRows, chunk_rows: int, first: Chunk | None = None
 ) -> Batches:
@@ -96,11 +115,7 @@ def parallel_batches(
     worker = context.Process(
         target=_work, args=(sender, table, parser, chunk_rows, first), daemon=True
     )
-    with warnings.catch_warnings():
-        # Python 3.12+ warns about fork() in a threaded process (a progress bar's refresh
-        # thread): the worker uses no lock any thread may hold, only its file and the pipe.
-        warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
-        worker.start()
+    _start(worker)
     sender.close()
     try:
         while True:
@@ -126,3 +141,142 @@ def parallel_batches(
         if worker.is_alive():
             worker.terminate()
         worker.join()
+
+
+# -- the columnar path: a staging thread, no fork -----------------------------------------
+
+_END = object()
+
+
+def _threaded(
+    source: Iterator[Any], work: Callable[[Any], Any], stop: threading.Event, name: str
+) -> Generator[Any, None, None]:
+    """``map(work, source)`` run by a thread, one result ahead of the consumer.
+
+    An exception in the thread (``source``'s included) is raised in the consumer; a consumer
+    that stops early (or fails) sets ``stop`` and waits for the thread to finish its item.
+    """
+    results: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+
+    def put(item: tuple[bool, Any]) -> None:
+        while not stop.is_set():
+            try:
+                results.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def run() -> None:
+        try:
+            for item in source:
+                if stop.is_set():
+                    return
+                put((True, work(item)))
+            put((True, _END))
+        except BaseException as error:  # handed to the consumer, which raises it
+            put((False, error))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()  # an upstream stage: its thread stops too
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            try:
+                ok, value = results.get(timeout=0.05)
+            except queue.Empty:
+                if thread.is_alive() or not results.empty():
+                    continue
+                return  # stopped: the thread left without a result
+            if not ok:
+                raise value
+            if value is _END:
+                return
+            yield value
+    finally:
+        stop.set()
+        thread.join()
+
+
+def staged_batches(
+    parts: Iterator[Any], stage: Callable[[Any], Path]
+) -> Generator[Path, None, None]:
+    """Write each part's staging file in a thread, one ahead; yield the files in order.
+
+    The thread spends its time in the ADBC driver, this one (the caller merging file ``k``
+    into the database) in SQLite: both without the GIL, side by side.
+    """
+    yield from _threaded(parts, stage, threading.Event(), "stopsms-import-stage")
+
+
+# -- normalising a column with two CPUs ---------------------------------------------------
+
+
+def forked_normaliser(
+    region: str, learn: Callable[[dict[str, str]], None]
+) -> Callable[[Sequence[str]], list[str | None]]:
+    """``normalise_many`` over a column, its second half done by a forked worker meanwhile.
+
+    Normalising is the largest part of parsing a file that Python must do value by value;
+    the worker (forked: it shares the column and the compiled patterns, nothing is sent to
+    it) returns its half and why each of its invalid values is invalid; this process works
+    out the same for its own half meanwhile, and hands both to ``learn`` for the reject
+    report. The worker's errors are raised here.
+    """
+
+    def normalise(values: Sequence[str]) -> list[str | None]:
+        middle = len(values) // 2
+        context = multiprocessing.get_context("fork")
+        receiver, sender = context.Pipe(duplex=False)
+        worker = context.Process(
+            target=_normalise_half, args=(sender, values, middle, region), daemon=True
+        )
+        _start(worker)
+        sender.close()
+        try:
+            head = normalise_many(values[:middle], region)
+            learn(_reasons(values[:middle], head, region))  # while the worker works too
+            try:
+                message: tuple[Any, ...] = receiver.recv()
+            except EOFError:
+                raise RuntimeError(
+                    f"the normalisation worker stopped (exit code {worker.exitcode})"
+                ) from None
+        finally:
+            receiver.close()
+            if worker.is_alive():
+                worker.terminate()
+            worker.join()
+        if message[0] != "done":
+            raise RuntimeError(f"the normalisation worker failed: {message[1]}")
+        learn(message[2])
+        tail: list[str | None] = message[1]
+        return head + tail
+
+    return normalise
+
+
+def _normalise_half(sender: Pipe, values: Sequence[str], middle: int, region: str) -> None:
+    try:
+        half = values[middle:]
+        numbers = normalise_many(half, region)
+        sender.send(("done", numbers, _reasons(half, numbers, region)))
+    except BaseException as error:  # reported to the parent, which raises it
+        sender.send(("failed", f"{type(error).__name__}: {error}"))
+    finally:
+        sender.close()
+        # Leave now: multiprocessing would flush the inherited stdout/stderr on the way out,
+        # and a thread of the parent (a progress bar's refresh) may have held their lock at
+        # the fork: that flush could wait forever.
+        os._exit(0)
+
+
+def _reasons(values: Sequence[str], numbers: list[str | None], region: str) -> dict[str, str]:
+    """Why each invalid value is invalid (the reject report asks for them next)."""
+    return {
+        value: why_invalid(value, region)
+        for value, number in zip(values, numbers, strict=True)
+        if number is None and value.strip()
+    }

@@ -17,12 +17,12 @@ from __future__ import annotations
 import gc
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cache, lru_cache
-from itertools import compress
-from operator import eq, itemgetter
+from itertools import compress, repeat
+from operator import eq, is_, itemgetter
 
 import phonenumbers
 
@@ -36,8 +36,11 @@ __all__ = [
     "ContactBatch",
     "ContactRecord",
     "ContactRows",
+    "custom_documents",
+    "prefix_region",
     "regions_of",
     "repair_spreadsheet_number",
+    "why_invalid",
 ]
 
 #: ``(phone_e164, region, first_name, last_name, email, company, custom JSON or None)``;
@@ -80,6 +83,26 @@ def repair_spreadsheet_number(raw: str) -> tuple[str, bool]:
     return str(int(value)), False
 
 
+def _repair_rows(raws: Sequence[str], candidates: Sequence[int]) -> tuple[Sequence[str], set[int]]:
+    """:meth:`ContactRows._repair` for the rows ``candidates`` (a superset of those it repairs).
+
+    Each candidate is repaired only if ``_FLOAT_END`` finds it, as in the joined column.
+    """
+    repaired: list[str] | None = None
+    lost: set[int] = set()
+    for i in candidates:
+        raw = raws[i]
+        if _FLOAT_END.search(raw) is None:
+            continue
+        fixed, digits_lost = repair_spreadsheet_number(raw)
+        if repaired is None:
+            repaired = list(raws)
+        repaired[i] = fixed
+        if digits_lost:
+            lost.add(i)
+    return (raws if repaired is None else repaired), lost
+
+
 @cache
 def _single_regions() -> dict[str, str]:
     """``"+33"`` → ``"FR"`` for every country code that belongs to one region only."""
@@ -95,7 +118,7 @@ _by_number = itemgetter(0)
 
 
 @lru_cache(maxsize=1 << 14)
-def _invalid_reason(raw: str, region: str) -> str:
+def why_invalid(raw: str, region: str) -> str:
     """Why the core refuses ``raw`` (memoised: junk values repeat, and asking is slow).
 
     ``normalise_many`` already said it is invalid: the core's reason is asked directly,
@@ -113,7 +136,9 @@ def _region_slow(e164: str) -> str:
 _prefix_regions: dict[str, str] = {}
 
 
-def _prefix_region(prefix: str) -> str:
+def prefix_region(prefix: str) -> str:
+    """The region of the numbers starting with ``prefix`` (``+`` and 3 digits), ``""`` if
+    several regions share its country code."""
     singles = _single_regions()
     for size in (2, 3, 4):
         if prefix[:size] in singles:
@@ -128,15 +153,24 @@ def regions_of(numbers: Sequence[str]) -> list[str]:
     four characters; shared codes (``+262`` RE/YT, ``+1``…) ask ``phonenumbers``, memoised.
     """
     table = _prefix_regions
-    found: list[str | None] = list(map(table.get, map(itemgetter(slice(0, 4)), numbers)))
-    if None not in found and _MULTI not in found:
+    prefixes = list(map(itemgetter(slice(0, 4)), numbers))
+    found: list[str | None] = list(map(table.get, prefixes))
+    if None in found:  # prefixes not met yet: learn them, then look again
+        for prefix in set(compress(prefixes, map(is_, found, repeat(None)))):
+            table[prefix] = prefix_region(prefix)
+        found = list(map(table.get, prefixes))
+    if _MULTI not in found:
         return found  # type: ignore[return-value]
-    out: list[str] = []
-    for number, region in zip(numbers, found, strict=True):
-        if region is None:
-            region = table.setdefault(number[:4], _prefix_region(number[:4]))
-        out.append(region or _region_slow(number))
-    return out
+    return [region or _region_slow(number) for number, region in zip(numbers, found, strict=True)]
+
+
+def custom_documents(names: Sequence[str], columns: Sequence[Sequence[str]]) -> list[str | None]:
+    """Each row's custom fields as a JSON object of its non-empty cells (``None``: none)."""
+    documents: list[str | None] = []
+    for values in zip(*columns, strict=True):
+        document = {name: value for name, value in zip(names, values, strict=True) if value}
+        documents.append(json.dumps(document, ensure_ascii=False) if document else None)
+    return documents
 
 
 @dataclass(slots=True)
@@ -165,6 +199,7 @@ class ContactRows:
     duplicates: int = 0
     distinct: int = 0
     _seen: set[str] = field(default_factory=set, repr=False)
+    _reasons: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         plan = self.plan
@@ -191,37 +226,14 @@ class ContactRows:
         rows, lines = chunk.rows, chunk.lines
         n = len(rows)
         columns = self._columns(rows)
-        raws = columns[0]
-        raws, lost = self._repair(raws)
-        numbers = normalise_many(raws, self.region)
-        invalid: list[int] = []
-        blank_before = self.blank
-        if None in numbers:
-            invalid = self._reject(chunk, columns[0], numbers, lost)
-        self.rows += n - (self.blank - blank_before)
-        if not gc.isenabled():
-            # phonenumbers' error paths leave reference cycles (exception, traceback, frames)
-            # whose frames hold this chunk: with the collector paused for the import they
-            # would keep every chunk alive. The chunk itself is frozen (serial_batches), so
-            # this young-generation pass only walks what parse() made so far: milliseconds.
-            gc.collect(0)
-        # The index of each row's first row with the same number: duplicates point elsewhere.
-        firsts: dict[str | None, int] = {}
-        first_of = list(map(firsts.setdefault, numbers, range(n)))
-        keep = list(map(eq, first_of, range(n)))
+        numbers, invalid = self.numbers(columns[0], lines, rows.__getitem__)
+        first_of, keep = self.firsts(numbers, invalid)
         texts = [list(map(str.strip, column)) for column in columns[1:]]
-        if keep.count(True) != n:
+        if keep.count(True) + len(invalid) != n:
             self._merge(numbers, first_of, texts)
-        for i in invalid:
-            keep[i] = False
         kept_numbers: list[str] = list(compress(numbers, keep))  # type: ignore[arg-type]
         kept_texts = [list(compress(column, keep)) for column in texts]
-        distinct = set(kept_numbers)
-        new = distinct - self._seen
-        repeated = frozenset(distinct - new) if len(new) != len(distinct) else frozenset()
-        self._seen |= new
-        self.distinct += len(new)
-        self.duplicates += n - len(invalid) - len(new)
+        new, repeated = self.novelty(kept_numbers, n - len(invalid))
         regions = regions_of(kept_numbers)
         fields = self._fields(kept_texts, len(kept_numbers))
         records: list[ContactRecord] = list(zip(kept_numbers, regions, *fields, strict=True))
@@ -233,6 +245,97 @@ class ContactRows:
                 (e, line) for e, line in zip(kept_numbers, kept_lines, strict=True) if e in new
             ]
         return ContactBatch(records, first_seen, repeated)
+
+    # -- the steps, shared with the columnar parser (services.contact_columns) --------------
+
+    def numbers(
+        self,
+        raws: Sequence[str],
+        lines: Sequence[int],
+        row_at: Callable[[int], Sequence[str]],
+        candidates: Sequence[int] | None = None,
+        normalise: Callable[[Sequence[str]], list[str | None]] | None = None,
+    ) -> tuple[list[str | None], list[int]]:
+        """Each row's E.164 number (``None``: rejected or blank) and the indexes without one.
+
+        Spreadsheet floats are repaired first (``candidates``: the only rows that may need it,
+        when the caller found them); ``normalise`` replaces the core's ``normalise_many`` (a
+        caller sharing the work with another process); every rejected row goes to the report
+        with its line; blank rows (every cell of ``row_at(i)`` empty) are counted, not
+        rejected.
+        """
+        if candidates is None:
+            repaired, lost = self._repair(raws)
+        else:
+            repaired, lost = _repair_rows(raws, candidates)
+        if normalise is None:
+            numbers = normalise_many(repaired, self.region)
+        else:
+            numbers = normalise(repaired)
+        invalid: list[int] = []
+        blank_before = self.blank
+        if None in numbers:
+            invalid = self._reject(lines, raws, numbers, lost, row_at)
+        self.rows += len(raws) - (self.blank - blank_before)
+        if not gc.isenabled():
+            # phonenumbers' error paths leave reference cycles (exception, traceback, frames)
+            # whose frames hold this chunk: with the collector paused for the import they
+            # would keep every chunk alive. The chunk itself is frozen (serial_batches), so
+            # this young-generation pass only walks what parse() made so far: milliseconds.
+            gc.collect(0)
+        return numbers, invalid
+
+    @staticmethod
+    def firsts(numbers: list[str | None], invalid: list[int]) -> tuple[list[int], list[bool]]:
+        """``(first_of, keep)``: each row's first row with its number, and the rows to keep.
+
+        A row is kept when it is the first with its number and has one; duplicates point to
+        their first row (rejected rows all share ``None``, and are never kept).
+        """
+        n = len(numbers)
+        found: dict[str | None, int] = {}
+        first_of = list(map(found.setdefault, numbers, range(n)))
+        keep = list(map(eq, first_of, range(n)))
+        for i in invalid:
+            keep[i] = False
+        return first_of, keep
+
+    def novelty(self, kept_numbers: list[str], valid_rows: int) -> tuple[set[str], frozenset[str]]:
+        """``(new, repeated)``: the chunk's numbers first seen in the file, and the others.
+
+        Counts the file's distinct numbers and its duplicates (``valid_rows`` less the new).
+        """
+        distinct = set(kept_numbers)
+        new = distinct - self._seen
+        repeated = frozenset(distinct - new) if len(new) != len(distinct) else frozenset()
+        self._seen |= new
+        self.distinct += len(new)
+        self.duplicates += valid_rows - len(new)
+        return new, repeated
+
+    def count_distinct(self, distinct: int, valid_rows: int) -> None:
+        """Count a whole file's numbers at once: ``distinct`` of its ``valid_rows``."""
+        self.distinct += distinct
+        self.duplicates += valid_rows - distinct
+
+    def learn_reasons(self, reasons: dict[str, str]) -> None:
+        """Why some values are invalid, worked out elsewhere (another process)."""
+        self._reasons.update(reasons)
+
+    @property
+    def indexes(self) -> list[int]:
+        """The file columns used: the phone, the text fields present, then the custom ones."""
+        return self._indexes
+
+    @property
+    def custom_names(self) -> list[str]:
+        """The custom fields' names, in the order of their columns after the text fields."""
+        return self._custom_names
+
+    @property
+    def text_slots(self) -> list[bool]:
+        """Which of first name, last name, email, company the file has a column for."""
+        return self._text_slots
 
     def _fields(self, texts: list[list[str]], count: int) -> list[Sequence[str | None]]:
         """The four text fields (empty where the file has no such column) and custom JSON."""
@@ -249,12 +352,7 @@ class ContactRows:
         if not custom_columns:
             out.append([None] * count)
             return out
-        names = self._custom_names
-        documents: list[str | None] = []
-        for values in zip(*custom_columns, strict=True):
-            document = {name: value for name, value in zip(names, values, strict=True) if value}
-            documents.append(json.dumps(document, ensure_ascii=False) if document else None)
-        out.append(documents)
+        out.append(custom_documents(self._custom_names, custom_columns))
         return out
 
     @staticmethod
@@ -282,10 +380,11 @@ class ContactRows:
 
     def _reject(
         self,
-        chunk: Chunk,
+        lines: Sequence[int],
         raws: Sequence[str],
         numbers: list[str | None],
         lost: set[int],
+        row_at: Callable[[int], Sequence[str]],
     ) -> list[int]:
         """Report every row without a valid number; their indexes (blank rows included)."""
         invalid: list[int] = []
@@ -297,9 +396,9 @@ class ContactRows:
                 return invalid
             invalid.append(i)
             raw = raws[i]
-            line = chunk.lines[i]
+            line = lines[i]
             if not raw.strip():
-                if not any(cell.strip() for cell in chunk.rows[i]):
+                if not any(cell.strip() for cell in row_at(i)):
                     self.blank += 1
                     continue
                 self.rejects.add(line, raw, RejectReason.MISSING_PHONE, "no phone number")
@@ -315,7 +414,7 @@ class ContactRows:
                 self.rejects.add(line, raw, RejectReason.INVALID_PHONE, self._why(raw))
 
     def _why(self, raw: str) -> str:
-        return _invalid_reason(raw, self.region)
+        return self._reasons.get(raw) or why_invalid(raw, self.region)
 
     @staticmethod
     def _merge(

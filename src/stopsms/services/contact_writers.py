@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import compress
 from operator import itemgetter, not_
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
@@ -29,7 +30,7 @@ from sqlalchemy import Connection
 from stopsms.services.contact_rows import ContactBatch, ContactRecord
 from stopsms.store import tables as t
 
-__all__ = ["ConsentRequest", "ContactWriter", "contact_writer"]
+__all__ = ["ConsentRequest", "ContactWriter", "SqliteStagedWriter", "contact_writer"]
 
 _FIELDS = ("first_name", "last_name", "email", "company")
 _STAGING = "stopsms_import_rows"
@@ -88,7 +89,61 @@ def _literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-class SqliteWriter:
+def _sqlite_upsert_parts(
+    account: str, stamp: str, consent: ConsentRequest | None, cells: list[str]
+) -> tuple[list[str], list[str], list[str]]:
+    """``(columns, values, merge)`` of the SQLite contact upsert.
+
+    ``cells`` are the SQL of the phone, region, four text fields and custom JSON (parameters
+    or a staged row's columns); ``merge`` is the ``DO UPDATE SET`` list: non-empty values
+    replace, empty ones keep, custom fields merge key by key, a withdrawn consent stays.
+    """
+    names = ["account_id", "phone_e164", "region", *_FIELDS, "custom"]
+    values = [account, *cells]
+    merge = [
+        "region = excluded.region",
+        *(f"{f} = COALESCE(excluded.{f}, contacts.{f})" for f in _FIELDS),
+        "custom = CASE WHEN excluded.custom IS NULL THEN contacts.custom"
+        " WHEN contacts.custom IS NULL THEN excluded.custom"
+        " ELSE json_patch(contacts.custom, excluded.custom) END",
+        "updated_at = excluded.updated_at",
+    ]
+    if consent is not None:
+        names += ["consent", "consent_at"]
+        values += [_literal(consent.kind), stamp]
+        kept = "contacts.consent = 'withdrawn'"
+        merge += [
+            f"consent = CASE WHEN {kept} THEN contacts.consent ELSE excluded.consent END",
+            f"consent_at = CASE WHEN {kept} THEN contacts.consent_at ELSE excluded.consent_at END",
+        ]
+    names += ["created_at", "updated_at"]
+    values += [stamp, stamp]
+    return names, values, merge
+
+
+class _SqliteWriting:
+    """What both SQLite writers hold: the transaction's connection and the import's constants
+    (account, timestamp) as SQL literals — binding them for every row is most of the cost."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        account_id: int,
+        now: datetime,
+        consent: ConsentRequest | None,
+        list_id: int | None = None,
+    ) -> None:
+        self._connection = connection
+        self._consent = consent
+        self._list_id = list_id
+        self.consents = 0
+        self.inserted: int | None = None
+        self.fills_list = True
+        self._stamp = _literal(_stored(connection, now))
+        self._account = _literal(account_id)
+
+
+class SqliteWriter(_SqliteWriting):
     """Plain ``INSERT`` of the numbers new to the account, upserts for the others.
 
     Which numbers are new: those first seen in the file by this chunk, less those one lookup
@@ -107,14 +162,9 @@ class SqliteWriter:
         consent: ConsentRequest | None,
         list_id: int | None = None,
     ) -> None:
-        self._connection = connection
-        self._consent = consent
-        self._list_id = list_id
-        self.consents = 0
-        self.inserted: int | None = 0
-        self.fills_list = True
-        stamp = _literal(_stored(connection, now))
-        account = _literal(account_id)
+        super().__init__(connection, account_id, now, consent, list_id)
+        self.inserted = 0
+        stamp, account = self._stamp, self._account
         self._empty = (
             connection.exec_driver_sql(
                 "SELECT 1 FROM contacts WHERE account_id = ? AND phone_e164 IS NOT NULL LIMIT 1",
@@ -122,26 +172,10 @@ class SqliteWriter:
             ).first()
             is None
         )
-        names = ["account_id", "phone_e164", "region", *_FIELDS, "custom"]
-        values = [account, "?", "?", *("NULLIF(?, '')" for _ in _FIELDS), "?"]
-        merge = [
-            "region = excluded.region",
-            *(f"{f} = COALESCE(excluded.{f}, contacts.{f})" for f in _FIELDS),
-            "custom = CASE WHEN excluded.custom IS NULL THEN contacts.custom"
-            " WHEN contacts.custom IS NULL THEN excluded.custom"
-            " ELSE json_patch(contacts.custom, excluded.custom) END",
-            "updated_at = excluded.updated_at",
-        ]
+        cells = ["?", "?", *("NULLIF(?, '')" for _ in _FIELDS), "?"]
+        names, values, merge = _sqlite_upsert_parts(account, stamp, consent, cells)
         if consent is not None:
             kind = _literal(consent.kind)
-            names += ["consent", "consent_at"]
-            values += [kind, stamp]
-            kept = "contacts.consent = 'withdrawn'"
-            merge += [
-                f"consent = CASE WHEN {kept} THEN contacts.consent ELSE excluded.consent END",
-                f"consent_at = CASE WHEN {kept} THEN contacts.consent_at"
-                " ELSE excluded.consent_at END",
-            ]
             head = (
                 "INSERT INTO consents (account_id, contact_id, kind, source, evidence,"
                 f" recorded_at) SELECT {account}, "
@@ -163,8 +197,6 @@ class SqliteWriter:
                 f"{head}? + j.key, {kind}, {_literal(consent.source)}, {evidence} || j.value,"
                 f" {stamp} FROM json_each(?) AS j"
             )
-        names += ["created_at", "updated_at"]
-        values += [stamp, stamp]
         self._insert = f"INSERT INTO contacts ({', '.join(names)}) VALUES ({', '.join(values)})"
         self._upsert = (
             f"{self._insert} ON CONFLICT (account_id, phone_e164) DO UPDATE SET {', '.join(merge)}"
@@ -342,3 +374,50 @@ class PostgresWriter:
                 cursor.execute(self._ledger, self._constants)
                 self.consents += cursor.rowcount
             cursor.execute("RESET enable_hashjoin; RESET enable_mergejoin")
+
+
+class SqliteStagedWriter(_SqliteWriting):
+    """Upserts the contacts of staging files (:mod:`stopsms.store.staging`), one statement each.
+
+    A staging file holds a range of the file's contacts in number order, as
+    :data:`~stopsms.services.contact_columns.STAGED_SCHEMA`; it is attached to the import's
+    connection and read in that order by ``INSERT … SELECT … ON CONFLICT DO UPDATE`` (the
+    same merge as :class:`SqliteWriter`'s upsert), then the consent ledger (``line`` set) and
+    the list, ``INSERT … SELECT`` each. No row crosses Python. Numbers are counted by the
+    caller (``inserted`` is ``None``).
+    """
+
+    def write_staged(self, path: Path) -> None:
+        """Merge the staging file ``path`` into the account's contacts (then unlink it)."""
+        from stopsms.store.staging import STAGED_TABLE, attach
+
+        name = attach(self._connection, path)
+        path.unlink()  # the attached handle keeps it readable until the pool detaches it
+        source = f"{name}.{STAGED_TABLE}"
+        account, stamp = self._account, self._stamp
+        cells = ["s.phone", "s.region", *(f"NULLIF(s.{f}, '')" for f in _FIELDS), "s.custom"]
+        names, values, merge = _sqlite_upsert_parts(account, stamp, self._consent, cells)
+        # WHERE true: SQLite's parser would read the ON of ON CONFLICT as a join constraint.
+        self._connection.exec_driver_sql(
+            f"INSERT INTO contacts ({', '.join(names)}) SELECT {', '.join(values)}"
+            f" FROM {source} AS s WHERE true ORDER BY s.rowid"
+            f" ON CONFLICT (account_id, phone_e164) DO UPDATE SET {', '.join(merge)}"
+        )
+        # CROSS JOIN: the staged rows outside, each number found through the unique index.
+        same = f"c.account_id = {account} AND c.phone_e164 = s.phone"
+        if self._consent is not None:
+            kind = _literal(self._consent.kind)
+            evidence = _literal(self._consent.evidence + " line ")
+            result = self._connection.exec_driver_sql(
+                "INSERT INTO consents (account_id, contact_id, kind, source, evidence,"
+                f" recorded_at) SELECT {account}, c.id, {kind}, {_literal(self._consent.source)},"
+                f" {evidence} || s.line, {stamp} FROM {source} AS s CROSS JOIN contacts AS c"
+                f" WHERE s.line IS NOT NULL AND {same} AND c.consent = {kind}"
+            )
+            self.consents += result.rowcount
+        if self._list_id is not None:
+            self._connection.exec_driver_sql(
+                "INSERT OR IGNORE INTO list_members (list_id, contact_id)"
+                f" SELECT {self._list_id}, c.id FROM {source} AS s CROSS JOIN contacts AS c"
+                f" WHERE {same}"
+            )

@@ -17,6 +17,7 @@ PostgreSQL (production) goes through psycopg 3 (``postgresql+psycopg://…``; a 
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import weakref
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ from stopsms.config import load_settings
 from stopsms.store import tables as t
 
 __all__ = [
+    "STAGING_PREFIX",
     "Database",
     "create_engine_for",
     "downgrade",
@@ -52,6 +54,8 @@ __all__ = [
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 OPTOUT_SECRET_KEY = "optout_hash_secret"
+#: Schema names of the staging files an import attaches (:mod:`stopsms.store.staging`).
+STAGING_PREFIX = "stopsms_staging_"
 #: Arbitrary constant naming the advisory lock that serialises concurrent migrations.
 _MIGRATION_LOCK = 0x53544F50  # "STOP"
 
@@ -102,12 +106,27 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, record: Any) -> None:
+        # Staging files an import attached (stopsms.store.staging) can only be detached once
+        # the transaction that read them is over: now.
+        if record is not None and record.info.pop(STAGING_PREFIX, False):
+            _detach_staged(dbapi_connection)
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _detach_staged(dbapi_connection: Any) -> None:
+    names = [row[1] for row in dbapi_connection.execute("PRAGMA database_list")]
+    for name in names:
+        if name.startswith(STAGING_PREFIX):
+            with contextlib.suppress(Exception):  # a connection already broken: nothing to free
+                dbapi_connection.execute(f"DETACH DATABASE {name}")
 
 
 def _alembic_config(connection: Connection) -> Config:
