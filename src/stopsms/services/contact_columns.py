@@ -15,7 +15,6 @@ candidates) and over custom fields, which become JSON.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
 
@@ -51,6 +50,8 @@ Normaliser = Callable[[Sequence[str]], list[str | None]]
 
 
 _EMPTY = pa.scalar("", pa.string())
+#: Numbers are cut into ranges by their first characters: "+336" and 4 more digits.
+_RANGE_PREFIX = 8
 #: Rows whose phone cell may be a spreadsheet float: a superset (RE2, in Arrow) of those the
 #: row parser's ``_FLOAT_END`` finds — ``…[.,]0`` at the end, or any ``e``/``E``.
 _FLOAT_CANDIDATE = r"[.,]0+[ \t]*$|[eE]"
@@ -67,8 +68,9 @@ class ContactColumns:
         columns: Sequence[Column],
         lines: range,
         normalise: Normaliser | None = None,
+        parts: int = 1,
     ) -> StagedContacts:
-        """The contacts of the file, merged, in number order; rejects go to the report.
+        """The file's numbers (rejects go to the report, counts to ``rows``), in ``parts``.
 
         ``normalise``: how to normalise the phone column (default: in this process).
         """
@@ -84,66 +86,90 @@ class ContactColumns:
             pc.indices_nonzero(pc.match_substring_regex(phones, _FLOAT_CANDIDATE)).to_pylist(),
         )
         numbers, _ = rows.numbers(raws, lines, row_at, candidates, normalise)
-        # Distinct numbers, coded in the order they first appear (``None`` stays null).
-        distinct, coded = _encode(pa.array(numbers, pa.string()))
-        has_number: pa.Array[Any] = pc.is_valid(coded)
-        codes = coded.filter(has_number).cast(pa.int64())
-        numbered = pc.indices_nonzero(has_number)  # the rows with a number, in file order
-        rows.count_distinct(len(distinct), len(numbered))
-        if not len(distinct):
-            none = pa.array([], pa.int64())
-            empty: list[tuple[pa.Array[Any], pa.Array[Any]]] = [
-                (pa.array([], pa.string()), none) for _ in rows.indexes[1:]
-            ]
-            return StagedContacts(rows, distinct, none, none, empty, lines.start)
-        # In number order, the unique index of contacts is filled from left to right (twice
-        # as fast as in file order, measured): Arrow sorts in a thread (without the GIL)
-        # while the columns are merged here.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stopsms-sort") as pool:
-            ordering = pool.submit(pc.sort_indices, distinct)
-            # Number k first appears where the running maximum of the codes reaches k.
-            reached = pc.cumulative_max(codes)
-            start = pa.array([-1], pa.int64())
-            before = pa.concat_arrays([start, reached.slice(0, len(reached) - 1)])
-            first_row = numbered.filter(pc.greater(reached, before))  # by code
-            # Rows repeating a number seen above them (and the code of that number).
-            repeats = pc.not_equal(numbered, first_row.take(codes))
-            later = Later(numbered.filter(repeats), codes.filter(repeats), first_row)
-            texts: list[tuple[pa.Array[Any], pa.Array[Any]]] = []
-            for index in rows.indexes[1:]:
-                text = pc.utf8_trim_whitespace(_flat(columns[index]))
-                texts.append((text, later.kept_rows(text) if len(later.rows) else first_row))
-            order = ordering.result()
-        return StagedContacts(rows, distinct, order, first_row, texts, lines.start)
+        number_array = pa.array(numbers, pa.string())
+        texts = [pc.utf8_trim_whitespace(_flat(columns[i])) for i in rows.indexes[1:]]
+        return StagedContacts(rows, number_array, texts, _ranges(number_array, parts), lines.start)
+
+
+def _ranges(numbers: pa.Array[Any], parts: int) -> pa.Array[Any]:
+    """Each row's range (null: no number): ``parts`` ranges of numbers of about equal size.
+
+    Numbers are grouped by their first :data:`_RANGE_PREFIX` characters (all the rows of a
+    number fall in the same range), and consecutive prefixes in number order make a range.
+    """
+    prefixes, coded = _encode(pc.utf8_slice_codeunits(numbers, 0, _RANGE_PREFIX))
+    counts = pc.value_counts(coded.drop_null())
+    rows_of = dict(
+        zip(
+            cast(list[int], counts.field("values").to_pylist()),
+            cast(list[int], counts.field("counts").to_pylist()),
+            strict=True,
+        )
+    )
+    named = cast(list[str], prefixes.to_pylist())
+    total = sum(rows_of.values())
+    range_of = [0] * len(named)
+    seen = 0
+    for code in sorted(range(len(named)), key=named.__getitem__):
+        range_of[code] = min(parts - 1, seen * parts // max(total, 1))
+        seen += rows_of.get(code, 0)
+    return pa.array(range_of, pa.int8()).take(coded)
 
 
 @dataclass(frozen=True, slots=True)
 class StagedContacts:
-    """A file's contacts, merged, in number order: cut into :data:`STAGED_SCHEMA` tables.
+    """A file's numbers and trimmed cells, cut by number into ranges staged one at a time.
 
-    Built by :meth:`ContactColumns.parse`; :meth:`part` assembles a range of them (Arrow's
-    ``take``, the regions and the custom fields' JSON), so that a pipeline can stage one
-    part while the database takes the previous one.
+    Built by :meth:`ContactColumns.parse` once the numbers are known. Each range holds every
+    row of its numbers, so :meth:`part` merges a range on its own — the first row of each
+    number, later rows' non-empty values, the regions, the custom fields' JSON — and gives
+    its contacts in number order; the ranges themselves are in number order, so the unique
+    index of contacts is filled from left to right (twice as fast as in file order,
+    measured). A pipeline assembles and stages one range while the database takes the one
+    before (all of it in Arrow's kernels, without the GIL, but the custom fields).
     """
 
     rows: ContactRows
-    numbers: pa.Array[Any]  # distinct, by code
-    order: pa.Array[Any]  # codes in number order
-    first_row: pa.Array[Any]  # by code
-    #: For each column after the phone: its trimmed cells, and by code the row it keeps.
-    texts: list[tuple[pa.Array[Any], pa.Array[Any]]]
+    #: Each row's E.164 number (null: rejected or blank).
+    numbers: pa.Array[Any]
+    #: The trimmed cells of each column after the phone (text fields, then custom fields).
+    texts: list[pa.Array[Any]]
+    #: Each row's range (null: no number).
+    ranges: pa.Array[Any]
     first_line: int
 
     @property
-    def count(self) -> int:
-        return len(self.numbers)
+    def parts(self) -> int:
+        found = pc.max(self.ranges).as_py()
+        return 1 if found is None else int(found) + 1
 
-    def part(self, start: int, size: int) -> pa.Table:
-        """The contacts ``start`` to ``start + size`` (in number order) as a staged table."""
-        codes = self.order.slice(start, size)
-        count = len(codes)
-        phone = self.numbers.take(codes)
-        kept = [text.take(source.take(codes)) for text, source in self.texts]
+    def count(self, distinct: int) -> None:
+        """Record the file's counts, once its parts gave ``distinct`` contacts in all."""
+        self.rows.count_distinct(distinct, len(self.numbers) - self.numbers.null_count)
+
+    def part(self, index: int) -> pa.Table:
+        """The contacts whose numbers fall in range ``index``, in number order."""
+        numbers = self.numbers
+        # The range's rows, in file order.
+        numbered = pc.indices_nonzero(pc.equal(self.ranges, pa.scalar(index, pa.int8())))
+        if not len(numbered):
+            return STAGED_SCHEMA.empty_table()
+        distinct, coded = _encode(numbers.take(numbered))  # coded by first appearance
+        codes = coded.cast(pa.int64())
+        # Number k first appears where the running maximum of the codes reaches k.
+        reached = pc.cumulative_max(codes)
+        start = pa.array([-1], pa.int64())
+        before = pa.concat_arrays([start, reached.slice(0, len(reached) - 1)])
+        first_row = numbered.filter(pc.greater(reached, before))  # by code
+        # Rows repeating a number seen above them (and the code of that number).
+        repeats = pc.not_equal(numbered, first_row.take(codes))
+        later = Later(numbered.filter(repeats), codes.filter(repeats), first_row)
+        order = pc.sort_indices(distinct)
+        count = len(order)
+        kept = [
+            text.take((later.kept_rows(text) if len(later.rows) else first_row).take(order))
+            for text in self.texts
+        ]
         fields: list[Column] = []
         position = 0
         for present in self.rows.text_slots:
@@ -165,17 +191,20 @@ class StagedContacts:
             else pa.nulls(count, pa.string())
         )
         line: Column = (
-            pc.add(self.first_row.take(codes), self.first_line)
+            pc.add(first_row.take(order).cast(pa.int64()), self.first_line)
             if self.rows.track_lines
             else pa.nulls(count, pa.int64())
         )
+        phone = distinct.take(order)
         return pa.Table.from_arrays(
             [phone, _regions(phone), *fields, custom, line], schema=STAGED_SCHEMA
         )
 
     def table(self) -> pa.Table:
-        """All the contacts as one staged table."""
-        return self.part(0, self.count)
+        """All the contacts as one staged table, in number order (and the counts recorded)."""
+        table = pa.concat_tables([self.part(i) for i in range(self.parts)])
+        self.count(table.num_rows)
+        return table
 
 
 def _flat(column: Column) -> pa.Array[Any]:
