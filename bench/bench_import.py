@@ -274,6 +274,9 @@ def _run_naive(url: str, path: str, limit: int) -> dict[str, object]:
 
 
 def _subprocess(*args: str) -> dict[str, object]:
+    # The files the previous run wrote (the generated CSV, a database) go to disk first, so
+    # that their write-back does not land in this run's commit.
+    os.sync()
     result = subprocess.run(
         [sys.executable, "-m", "bench.bench_import", *args],
         capture_output=True,

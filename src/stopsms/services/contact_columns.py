@@ -1,15 +1,19 @@
 """The columnar twin of :class:`~stopsms.services.contact_rows.ContactRows`: Arrow in, Arrow out.
 
 For a CSV file that :func:`~stopsms.imports.arrow_csv.read_columns` could read as Arrow columns,
-:class:`ContactColumns` turns the whole file into the table of contacts to stage, sorted by
-number: one row per distinct valid number, with the same rules and counts as the row parser —
-it runs the same steps (:meth:`ContactRows.numbers`, :meth:`~ContactRows.firsts`,
-:meth:`~ContactRows.count_distinct`, the same reject report) on the phone column, and does the rest
-column-wise in Arrow's kernels: trimming (``utf8_trim_whitespace`` trims what ``str.strip``
-trims, checked over all of Unicode in the tests), keeping the first row of each number,
-folding duplicates' non-empty values into it, finding the cells that may be spreadsheet
-floats (RE2). Python only loops over the exceptions (rejected rows, duplicates, float
-candidates) and over custom fields, which become JSON.
+:class:`ContactColumns` does in two steps what the row parser does chunk by chunk, with the same
+rules, counts and reject report:
+
+1. :meth:`ContactColumns.parse` runs the row parser's own steps on the whole phone column
+   (:meth:`ContactRows.numbers`: spreadsheet repairs — candidates found by RE2 in Arrow —,
+   normalisation, rejects) and cuts the numbers into ranges;
+2. :meth:`StagedContacts.part` turns one range into the table of contacts to stage, in number
+   order: the first row of each number, later rows' non-empty values folded into it, trimmed
+   (``utf8_trim_whitespace`` trims what ``str.strip`` trims, checked over all of Unicode in
+   the tests), regions and custom fields' JSON.
+
+Everything but the numbers, the rejected rows and the custom fields stays in Arrow's kernels,
+without a Python object per cell.
 """
 
 from __future__ import annotations
