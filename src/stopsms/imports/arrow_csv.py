@@ -61,7 +61,10 @@ def _utf8_text(table: CsvTable) -> bytes | None:
     """The file as UTF-8 bytes, decoded exactly as the table decodes it."""
     data = Path(table.path).read_bytes()
     if table.codec.lower() in _UTF8 and table.errors == "strict" and not table.has_nul:
-        return data  # detection already decoded it whole (or Arrow's check below refuses it)
+        # Detection decoded it whole (or Arrow's check below refuses it). A NUL its scan did
+        # not see (an --encoding given: only the head is scanned) is the csv reader's to
+        # report.
+        return None if b"\x00" in data else data
     try:
         text = data.decode(table.codec, table.errors or "strict")
     except UnicodeDecodeError:
@@ -103,6 +106,7 @@ def read_columns(table: CsvTable, *, include_header: bool = False) -> ArrowRows 
     trailing_blank = max(tail.count(b"\n") - 1, 0)
     width = len(table.header)
     names = [f"c{i}" for i in range(width)]
+    quoted = b'"' in rows
     try:
         parsed = pa_csv.read_csv(
             # With its line ends: a quote left open on the last row takes them into its value
@@ -114,7 +118,7 @@ def read_columns(table: CsvTable, *, include_header: bool = False) -> ArrowRows 
                 quote_char='"',
                 double_quote=True,
                 escape_char=False,
-                newlines_in_values=b'"' in rows,
+                newlines_in_values=quoted,
             ),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()),
@@ -122,11 +126,10 @@ def read_columns(table: CsvTable, *, include_header: bool = False) -> ArrowRows 
                 quoted_strings_can_be_null=False,
             ),
         )
-    except (pa.ArrowInvalid, pa.ArrowException):
+    except pa.ArrowException:
         return None  # ragged rows, invalid UTF-8…: the csv reader handles or reports them
     columns = [parsed.column(i) for i in range(width)]
     limit = csv.field_size_limit()
-    quoted = b'"' in rows
     for column in columns:
         longest = pc.max(pc.utf8_length(column)).as_py()
         if longest is not None and longest > limit:

@@ -317,3 +317,13 @@ def test_a_quote_left_open_on_the_last_row_is_left_to_the_reader(
     found = _columns(path)
     assert found is None or _as_rows(found) == _csv_rows(path)
     assert found is None
+
+
+def test_a_nul_beyond_the_scanned_head_is_left_to_the_reader(tmp_path: Path) -> None:
+    """With --encoding given only the head is scanned for NULs: the csv reader decides."""
+    rows = "".join(f"06123456{i % 100:02d};n{i}\n" for i in range(8_000))  # > 64 KiB
+    path = _write(tmp_path, ("mobile;nom\n" + rows + "0612345678;a\x00b\n").encode())
+    with closing(open_table(path, encoding="utf-8")) as table:
+        assert isinstance(table, CsvTable)
+        assert not table.has_nul
+        assert read_columns(table) is None
