@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import sqlite3
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -92,12 +94,12 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         # start late and cannot be IMMEDIATE).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # First: switching to WAL takes a lock that another process opening the same new
+        # file may hold for a moment; without a busy timeout the switch fails at once
+        # ("database is locked") instead of waiting (tests/integration/test_migrations.py).
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _switch_to_wal(cursor)
         for pragma in (
-            # First: switching to WAL takes a lock that another process opening the same new
-            # file may hold for a moment; without a busy timeout the switch fails at once
-            # ("database is locked") instead of waiting (tests/integration/test_migrations.py).
-            f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
-            "journal_mode=WAL",
             "synchronous=NORMAL",
             "foreign_keys=ON",
             "temp_store=MEMORY",
@@ -119,6 +121,24 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting out other first opens of the same new file.
+
+    When two connections both hold a shared lock and want the exclusive one the switch
+    needs, SQLite answers one of them "database is locked" at once, without the busy
+    handler (it would be a deadlock): that one tries again, for as long as the busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _detach_staged(dbapi_connection: Any) -> None:
