@@ -15,10 +15,10 @@ its workers (a forked worker shares its parent's pages: two RSS would count them
 - the naive importer (``csv`` + ``phonenumbers`` per row + one ``INSERT`` per row through
   SQLAlchemy), on the first 20,000 rows, extrapolated (it would take minutes on a million);
 - the row path (``columnar=False``: the csv module, chunk by chunk), alone and with its parse
-  worker: what files the columnar reader leaves to it, and PostgreSQL, get;
+  worker: what the files the columnar reader leaves to it get;
 - the columnar path with ``--list`` and ``--consent`` (a ledger row per contact);
-- stopsms into PostgreSQL (``COPY``, the row path), when ``STOPSMS_BENCH_POSTGRES_URL``
-  (default: the test server) answers.
+- stopsms into PostgreSQL (the columnar path, then the row path; ``COPY`` both), when
+  ``STOPSMS_BENCH_POSTGRES_URL`` (default: the test server) answers.
 
 ``STOPSMS_BENCH_IMPORT_ROWS`` changes the size (default 1,000,000).
 """
@@ -373,10 +373,14 @@ def main() -> None:
         if created is not None:
             url, name = created
             try:
-                for mode in ("serial", "parallel"):
+                labels = {
+                    "columnar": "stopsms import → PostgreSQL (columnar, COPY)",
+                    "serial": "stopsms import → PostgreSQL, row path (COPY)",
+                    "parallel": "stopsms import → PostgreSQL, row path + parse worker",
+                }
+                for mode, label in labels.items():
                     result = _subprocess("stopsms", url, str(source), mode)
-                    suffix = ", parse worker" if mode == "parallel" else ""
-                    _line(f"stopsms import → PostgreSQL (COPY){suffix}", ROWS, result, naive_rate)
+                    _line(label, ROWS, result, naive_rate)
                     _reset_postgres(url)
             finally:
                 _drop_postgres(name)

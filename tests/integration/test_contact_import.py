@@ -122,8 +122,14 @@ def test_consent_ledger_and_list(database: Database, tmp_path: Path) -> None:
     assert {c.consent for c in _contacts(database).values()} == {"opt_in"}
 
 
-def test_known_and_new_numbers_across_chunks(database: Database, tmp_path: Path) -> None:
-    """Known numbers are updated, new ones inserted; both get their ledger row and list."""
+@pytest.mark.parametrize("columnar", [False, None])
+def test_known_and_new_numbers_across_chunks(
+    database: Database, tmp_path: Path, columnar: bool | None
+) -> None:
+    """Known numbers are updated, new ones inserted; both get their ledger row and list.
+
+    On the row path the file comes in chunks of two rows; the columnar path takes it whole.
+    """
     _import(database, _file(tmp_path, "mobile;nom\n0612345678;Old\n0698765432;Kept\n", "a.csv"))
     text = (
         "mobile;nom\n"
@@ -134,8 +140,14 @@ def test_known_and_new_numbers_across_chunks(database: Database, tmp_path: Path)
         "0698765432;\n"  # 6: known (third chunk), empty name keeps the stored one
     )
     summary = _import(
-        database, _file(tmp_path, text, "b.csv"), chunk_rows=2, list_name="L", consent="opt-in"
+        database,
+        _file(tmp_path, text, "b.csv"),
+        chunk_rows=2,
+        list_name="L",
+        consent="opt-in",
+        columnar=columnar,
     )
+    assert summary.columnar is (columnar is None)
     assert (summary.imported, summary.updated, summary.duplicates) == (2, 2, 1)
     assert summary.consents_recorded == 4
     with database.reader() as conn:
@@ -310,7 +322,8 @@ def test_cli_import_list_export(
 def test_parse_worker_gives_the_same_result(
     database: Database, tmp_path: Path, parallel: bool
 ) -> None:
-    summary = _import(database, _file(tmp_path), chunk_rows=2, parallel=parallel)
+    summary = _import(database, _file(tmp_path), chunk_rows=2, parallel=parallel, columnar=False)
+    assert not summary.columnar
     assert (summary.rows, summary.imported, summary.duplicates) == (6, 3, 1)
     assert summary.rejected_by_reason == {"invalid_phone": 1, "missing_phone": 1}
     report = (tmp_path / "clients.rejects.csv").read_text(encoding="utf-8-sig")
@@ -324,7 +337,7 @@ def test_parse_worker_gives_the_same_result(
 def test_parse_worker_error_half_way_changes_nothing(database: Database, tmp_path: Path) -> None:
     text = "mobile;nom\n0612\n0612345678;a\n0612345679;" + "x" * 200_000 + "\n"
     with pytest.raises(UnreadableFile, match="line 4: field larger"):
-        _import(database, _file(tmp_path, text), chunk_rows=1, parallel=True)
+        _import(database, _file(tmp_path, text), chunk_rows=1, parallel=True, columnar=False)
     with database.reader() as conn:
         assert contacts.count_contacts(conn, "default") == 0
     assert [p.name for p in tmp_path.iterdir() if "rejects" in p.name] == []

@@ -1,11 +1,10 @@
-"""The columnar import path gives exactly what the row path gives (SQLite).
+"""The columnar import path gives exactly what the row path gives, on SQLite and PostgreSQL.
 
-The columnar path (Arrow reader, whole-file parse, staging files read by ``INSERT … SELECT``)
-only exists on SQLite, so these tests use the ``sqlite_database`` fixture: every file is
-imported twice into the same database — by the row path into account ``rows`` and by the
-columnar path into account ``columns`` — and everything the import wrote is compared: the
-contacts (every column), the consent ledger, the list members, the summaries and the reject
-reports. ``test_contact_import.py`` runs the behaviour itself on both backends.
+Every file is imported twice into the same database — by the row path into account ``rows``
+and by the columnar path (Arrow reader, whole-file numbers, ranges staged by a thread: SQLite
+staging files read by ``INSERT … SELECT``, or CSV for PostgreSQL's ``COPY``) into account
+``columns`` — and everything the import wrote is compared: the contacts (every column), the
+consent ledger, the list members, the summaries and the reject reports.
 """
 
 from __future__ import annotations
@@ -127,11 +126,11 @@ def _same(
 
 
 @pytest.fixture
-def two_accounts(sqlite_database: Database) -> Database:
-    with sqlite_database.transaction() as conn:
+def two_accounts(database: Database) -> Database:
+    with database.transaction() as conn:
         for name in ("rows", "columns"):
             accounts.create_account(conn, name)
-    return sqlite_database
+    return database
 
 
 _MESSY = (
@@ -286,16 +285,21 @@ def test_a_failed_columnar_import_changes_nothing(
 
     monkeypatch.setattr(ci, "_MIN_PART_ROWS", 100)
     calls = 0
-    original = contact_writers.SqliteStagedWriter.write_staged
 
-    def failing(self: contact_writers.SqliteStagedWriter, path: Path) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 3:
-            raise RuntimeError("disk full")
-        original(self, path)
+    def failing_on_the_third(cls: type[Any], name: str) -> None:
+        original = getattr(cls, name)
 
-    monkeypatch.setattr(contact_writers.SqliteStagedWriter, "write_staged", failing)
+        def failing(self: Any, part: Any) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 3:
+                raise RuntimeError("disk full")
+            original(self, part)
+
+        monkeypatch.setattr(cls, name, failing)
+
+    failing_on_the_third(contact_writers.SqliteStagedWriter, "write_staged")
+    failing_on_the_third(contact_writers.PostgresWriter, "write_csv")
     path = tmp_path / "big.csv"
     path.write_text(_generated(1_000, seed=3), encoding="utf-8")
     with pytest.raises(RuntimeError, match="disk full"), two_accounts.transaction() as conn:

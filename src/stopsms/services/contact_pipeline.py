@@ -27,7 +27,6 @@ import warnings
 from collections.abc import Callable, Generator, Iterator, Sequence
 from itertools import chain
 from multiprocessing.connection import Connection as Pipe
-from pathlib import Path
 from typing import Any
 
 from stopsms.domain.phone import normalise_many
@@ -200,13 +199,11 @@ def _threaded(
         thread.join()
 
 
-def staged_batches(
-    parts: Iterator[Any], stage: Callable[[Any], Path]
-) -> Generator[Path, None, None]:
-    """Write each part's staging file in a thread, one ahead; yield the files in order.
+def staged_batches(parts: Iterator[Any], stage: Callable[[Any], Any]) -> Generator[Any, None, None]:
+    """Stage each part in a thread, one ahead; yield what ``stage`` made, in order.
 
-    The thread spends its time in the ADBC driver, this one (the caller merging file ``k``
-    into the database) in SQLite: both without the GIL, side by side.
+    The thread spends its time in Arrow and the ADBC driver, this one (the caller merging
+    part ``k`` into the database) in the database: both without the GIL, side by side.
     """
     yield from _threaded(parts, stage, threading.Event(), "stopsms-import-stage")
 

@@ -30,7 +30,13 @@ from sqlalchemy import Connection
 from stopsms.services.contact_rows import ContactBatch, ContactRecord
 from stopsms.store import tables as t
 
-__all__ = ["ConsentRequest", "ContactWriter", "SqliteStagedWriter", "contact_writer"]
+__all__ = [
+    "ConsentRequest",
+    "ContactWriter",
+    "PostgresWriter",
+    "SqliteStagedWriter",
+    "contact_writer",
+]
 
 _FIELDS = ("first_name", "last_name", "email", "company")
 _STAGING = "stopsms_import_rows"
@@ -363,17 +369,30 @@ class PostgresWriter:
                 get = first.get
                 for record in batch.records:
                     write((*record, get(record[0], 0)))
-            # The account's contacts were written in this very transaction, so the planner's
-            # statistics say "a few hundred rows" and it hashes them all for every chunk
-            # (quadratic over the file); one index probe per staged number is what we want.
-            cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
-            cursor.execute(self._update, self._constants)
-            cursor.execute(self._insert, self._constants)
-            self.inserted = (self.inserted or 0) + cursor.rowcount
-            if self._consent is not None and first:
-                cursor.execute(self._ledger, self._constants)
-                self.consents += cursor.rowcount
-            cursor.execute("RESET enable_hashjoin; RESET enable_mergejoin")
+            self._merge(cursor, ledger=bool(first))
+
+    def write_csv(self, rows: bytes) -> None:
+        """Stage CSV rows in the staging table's column order (the columnar path's parts:
+        :data:`~stopsms.services.contact_columns.STAGED_SCHEMA`, written by Arrow, a
+        ``line`` for the rows that are a number's first in the file), then merge them."""
+        with self._raw.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {_STAGING}")
+            with cursor.copy(f"COPY {_STAGING} FROM STDIN (FORMAT csv)") as copy:
+                copy.write(rows)
+            self._merge(cursor, ledger=True)
+
+    def _merge(self, cursor: Any, *, ledger: bool) -> None:
+        # The account's contacts were written in this very transaction, so the planner's
+        # statistics say "a few hundred rows" and it hashes them all for every chunk
+        # (quadratic over the file); one index probe per staged number is what we want.
+        cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+        cursor.execute(self._update, self._constants)
+        cursor.execute(self._insert, self._constants)
+        self.inserted = (self.inserted or 0) + cursor.rowcount
+        if self._consent is not None and ledger:
+            cursor.execute(self._ledger, self._constants)
+            self.consents += cursor.rowcount
+        cursor.execute("RESET enable_hashjoin; RESET enable_mergejoin")
 
 
 class SqliteStagedWriter(_SqliteWriting):
