@@ -116,8 +116,9 @@ class ImportOptions:
     #: with a second, idle CPU and ``fork``), ``False`` never, ``True`` whenever possible.
     #: (Row path only.)
     parallel: bool | None = None
-    #: Read a CSV file as Arrow columns and write SQLite through staging files (the fast
-    #: path): ``None`` whenever the file and the database allow it, ``False`` never.
+    #: Read a CSV file as Arrow columns and stage its contacts by ranges of numbers (SQLite
+    #: staging files, PostgreSQL ``COPY``): ``None`` whenever the file allows it, ``False``
+    #: never (the row path).
     columnar: bool | None = None
 
 
