@@ -368,7 +368,7 @@ def import_contacts(
                 writer = staged_writer
                 # In number order the B-trees are only written at their right edge: a small
                 # page cache, whose dirty pages go to the WAL as the import runs, commits
-                # faster than a large one (a million contacts: 0.4-0.5 s against 0.8-1.0 s).
+                # faster than a large one (a million contacts: 0.42-0.47 s against 0.67-1.04 s).
                 with _bulk_session(connection, cache_kib=_SQLITE_COLUMNAR_CACHE_KIB):
                     _write_columns(connection, columns, parser, staged_writer, table, progress)
             else:
