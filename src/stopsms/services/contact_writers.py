@@ -416,27 +416,43 @@ class SqliteStagedWriter(_SqliteWriting):
         account, stamp = self._account, self._stamp
         cells = ["s.phone", "s.region", *(f"NULLIF(s.{f}, '')" for f in _FIELDS), "s.custom"]
         names, values, merge = _sqlite_upsert_parts(account, stamp, self._consent, cells)
+        tracked = self._consent is not None or self._list_id is not None
+        base = self._last_id() if tracked else 0
         # WHERE true: SQLite's parser would read the ON of ON CONFLICT as a join constraint.
         self._connection.exec_driver_sql(
             f"INSERT INTO contacts ({', '.join(names)}) SELECT {', '.join(values)}"
             f" FROM {source} AS s WHERE true ORDER BY s.rowid"
             f" ON CONFLICT (account_id, phone_e164) DO UPDATE SET {', '.join(merge)}"
         )
-        # CROSS JOIN: the staged rows outside, each number found through the unique index.
-        same = f"c.account_id = {account} AND c.phone_e164 = s.phone"
+        if not tracked:
+            return
+        staged = self._connection.exec_driver_sql(f"SELECT count(*) FROM {source}").scalar_one()
+        kind = _literal(self._consent.kind) if self._consent is not None else ""
+        if self._last_id() - base == staged:
+            # Every staged number was new: inserted in staged order, the contact of staged row
+            # r got id base + r (SQLite gives each new row the largest id plus one) — the
+            # ledger and the list are then written without looking the numbers up again.
+            ids, rows = f"{base} + s.rowid", f"{source} AS s"
+            ledger_rows, list_rows = "s.line IS NOT NULL", "true"
+        else:
+            # CROSS JOIN: the staged rows outside, each number found through the unique index.
+            ids, rows = "c.id", f"{source} AS s CROSS JOIN contacts AS c"
+            list_rows = f"c.account_id = {account} AND c.phone_e164 = s.phone"
+            ledger_rows = f"s.line IS NOT NULL AND {list_rows} AND c.consent = {kind}"
         if self._consent is not None:
-            kind = _literal(self._consent.kind)
             evidence = _literal(self._consent.evidence + " line ")
             result = self._connection.exec_driver_sql(
                 "INSERT INTO consents (account_id, contact_id, kind, source, evidence,"
-                f" recorded_at) SELECT {account}, c.id, {kind}, {_literal(self._consent.source)},"
-                f" {evidence} || s.line, {stamp} FROM {source} AS s CROSS JOIN contacts AS c"
-                f" WHERE s.line IS NOT NULL AND {same} AND c.consent = {kind}"
+                f" recorded_at) SELECT {account}, {ids}, {kind}, {_literal(self._consent.source)},"
+                f" {evidence} || s.line, {stamp} FROM {rows} WHERE {ledger_rows}"
             )
             self.consents += result.rowcount
         if self._list_id is not None:
             self._connection.exec_driver_sql(
                 "INSERT OR IGNORE INTO list_members (list_id, contact_id)"
-                f" SELECT {self._list_id}, c.id FROM {source} AS s CROSS JOIN contacts AS c"
-                f" WHERE {same}"
+                f" SELECT {self._list_id}, {ids} FROM {rows} WHERE {list_rows}"
             )
+
+    def _last_id(self) -> int:
+        found = self._connection.exec_driver_sql("SELECT max(id) FROM contacts").scalar()
+        return int(found or 0)
