@@ -1,4 +1,6 @@
-"""The two halves of a large import in parallel: a forked worker parses, this process writes.
+"""Running an import's work side by side: the machine has two CPUs, Python one per process.
+
+The row path — :func:`parallel_batches`: a forked worker parses, this process writes.
 
 Parsing (CSV, normalisation, merging) and writing (SQLite's B-trees, or feeding ``COPY``) each
 take about half of a large import and each needs a CPU; one Python process runs one at a
@@ -14,6 +16,11 @@ transaction commits, so an import stays all or nothing.
 
 :func:`serial_batches` is the same stream without a worker (small files, one CPU, or a
 platform without ``fork``).
+
+The columnar path — :func:`forked_normaliser`: a forked worker normalises half of the phone
+column while this process does the other half; :func:`staged_batches`: a thread stages the
+next range of contacts (Arrow, the ADBC driver) while this thread merges the previous one
+into the database, both mostly outside the GIL.
 """
 
 from __future__ import annotations
