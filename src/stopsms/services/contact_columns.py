@@ -92,7 +92,10 @@ class ContactColumns:
         numbers, _ = rows.numbers(raws, lines, row_at, candidates, normalise)
         number_array = pa.array(numbers, pa.string())
         texts = [pc.utf8_trim_whitespace(_flat(columns[i])) for i in rows.indexes[1:]]
-        return StagedContacts(rows, number_array, texts, _ranges(number_array, parts), lines.start)
+        ranges = _ranges(number_array, parts)
+        last = pc.max(ranges).as_py()
+        count = 1 if last is None else int(last) + 1
+        return StagedContacts(rows, number_array, texts, ranges, count, lines.start)
 
 
 def _ranges(numbers: pa.Array[Any], parts: int) -> pa.Array[Any]:
@@ -138,16 +141,12 @@ class StagedContacts:
     numbers: pa.Array[Any]
     #: The trimmed cells of each column after the phone (text fields, then custom fields).
     texts: list[pa.Array[Any]]
-    #: Each row's range (null: no number).
+    #: Each row's range (null: no number), and how many ranges there are.
     ranges: pa.Array[Any]
+    parts: int
     first_line: int
 
-    @property
-    def parts(self) -> int:
-        found = pc.max(self.ranges).as_py()
-        return 1 if found is None else int(found) + 1
-
-    def count(self, distinct: int) -> None:
+    def record_counts(self, distinct: int) -> None:
         """Record the file's counts, once its parts gave ``distinct`` contacts in all."""
         self.rows.count_distinct(distinct, len(self.numbers) - self.numbers.null_count)
 
@@ -167,7 +166,8 @@ class StagedContacts:
         first_row = numbered.filter(pc.greater(reached, before))  # by code
         # Rows repeating a number seen above them (and the code of that number).
         repeats = pc.not_equal(numbered, first_row.take(codes))
-        later = Later(numbered.filter(repeats), codes.filter(repeats), first_row)
+        every_code = pc.indices_nonzero(pc.is_valid(first_row))  # 0, 1, … in C
+        later = Later(numbered.filter(repeats), codes.filter(repeats), first_row, every_code)
         order = pc.sort_indices(distinct)
         count = len(order)
         kept = [
@@ -207,7 +207,7 @@ class StagedContacts:
     def table(self) -> pa.Table:
         """All the contacts as one staged table, in number order (and the counts recorded)."""
         table = pa.concat_tables([self.part(i) for i in range(self.parts)])
-        self.count(table.num_rows)
+        self.record_counts(table.num_rows)
         return table
 
 
@@ -228,6 +228,7 @@ class Later:
     rows: pa.Array[Any]
     codes: pa.Array[Any]
     first_row: pa.Array[Any]  # by code
+    every_code: pa.Array[Any]  # 0, 1, … len(first_row) - 1
 
     def kept_rows(self, text: pa.Array[Any]) -> pa.Array[Any]:
         """For each number (by code), the row whose value of ``text`` the contact keeps."""
@@ -240,8 +241,7 @@ class Later:
             .aggregate([("row", "max")])
             .sort_by("code")
         )
-        every_code = pc.indices_nonzero(pc.is_valid(self.first_row))  # 0, 1, … in C
-        replaced = pc.is_in(every_code, value_set=last["code"])
+        replaced = pc.is_in(self.every_code, value_set=last["code"])
         rows = last["row_max"].combine_chunks()
         return cast("pa.Array[Any]", pc.replace_with_mask(self.first_row, replaced, rows))
 

@@ -58,7 +58,7 @@ from stopsms.services.contact_pipeline import (
     parallel_available,
     parallel_batches,
     serial_batches,
-    staged_batches,
+    staged_parts,
 )
 from stopsms.services.contact_rows import ContactRows
 from stopsms.services.contact_writers import (
@@ -231,7 +231,7 @@ def _write_columns(
     Once every number is known, the file is cut into ranges of numbers; each range is merged,
     assembled and staged by a thread — a staging file for SQLite, CSV for PostgreSQL's
     ``COPY`` — while this one merges the previous range into the database
-    (:func:`~stopsms.services.contact_pipeline.staged_batches`).
+    (:func:`~stopsms.services.contact_pipeline.staged_parts`).
     """
     from stopsms.services.contact_columns import ContactColumns
 
@@ -263,13 +263,13 @@ def _write_columns(
 
     with (
         _stages(writer, assemble) as (stage, merge),
-        closing(staged_batches(iter(range(staged.parts)), stage)) as results,
+        closing(staged_parts(iter(range(staged.parts)), stage)) as results,
     ):
         for done, result in enumerate(results, 1):
             merge(result)
             if progress is not None and total is not None:
                 progress(total // 2 + total * done // (2 * staged.parts), total)
-    staged.count(distinct)
+    staged.record_counts(distinct)
 
 
 @contextmanager

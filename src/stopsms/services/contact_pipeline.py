@@ -18,7 +18,7 @@ transaction commits, so an import stays all or nothing.
 platform without ``fork``).
 
 The columnar path — :func:`forked_normaliser`: a forked worker normalises half of the phone
-column while this process does the other half; :func:`staged_batches`: a thread stages the
+column while this process does the other half; :func:`staged_parts`: a thread stages the
 next range of contacts (Arrow, the ADBC driver) while this thread merges the previous one
 into the database, both mostly outside the GIL.
 """
@@ -47,7 +47,7 @@ __all__ = [
     "parallel_available",
     "parallel_batches",
     "serial_batches",
-    "staged_batches",
+    "staged_parts",
 ]
 
 #: Below this size a worker costs more than it saves.
@@ -206,7 +206,7 @@ def _threaded(
         thread.join()
 
 
-def staged_batches(parts: Iterator[Any], stage: Callable[[Any], Any]) -> Generator[Any, None, None]:
+def staged_parts(parts: Iterator[Any], stage: Callable[[Any], Any]) -> Generator[Any, None, None]:
     """Stage each part in a thread, one ahead; yield what ``stage`` made, in order.
 
     The thread spends its time in Arrow and the ADBC driver, this one (the caller merging

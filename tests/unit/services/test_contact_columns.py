@@ -328,7 +328,7 @@ def test_parts_make_the_table_in_number_order(tmp_path: Path) -> None:
         pieces = [staged.part(i) for i in range(staged.parts)]
         assert all(piece.schema == STAGED_SCHEMA for piece in pieces)
         table = pa.concat_tables(pieces)
-        staged.count(table.num_rows)
+        staged.record_counts(table.num_rows)
         assert table.num_rows == by_columns.distinct > 250
         phones = cast(list[str], table["phone"].to_pylist())
         assert phones == sorted(phones)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from stopsms.domain.phone import normalise_many
-from stopsms.services.contact_pipeline import forked_normaliser, staged_batches
+from stopsms.services.contact_pipeline import forked_normaliser, staged_parts
 from stopsms.services.contact_rows import why_invalid
 
 _VALID = [
@@ -68,13 +68,13 @@ def test_forked_normaliser_with_few_values() -> None:
     assert normalise(["0612345678", "x"]) == ["+33612345678", None]
 
 
-def test_staged_batches_yield_in_order() -> None:
+def test_staged_parts_yield_in_order() -> None:
     def stage(item: int) -> Path:
         time.sleep(0.001 * (5 - item))  # later items are quicker: order is still kept
         return Path(f"part-{item}.db")
 
     before = threading.active_count()
-    assert list(staged_batches(iter(range(5)), stage)) == [Path(f"part-{i}.db") for i in range(5)]
+    assert list(staged_parts(iter(range(5)), stage)) == [Path(f"part-{i}.db") for i in range(5)]
     assert threading.active_count() == before
 
 
@@ -85,7 +85,7 @@ def test_a_stage_error_reaches_the_consumer_after_the_earlier_items() -> None:
         return Path(f"part-{item}.db")
 
     before = threading.active_count()
-    batches = staged_batches(iter(range(5)), stage)
+    batches = staged_parts(iter(range(5)), stage)
     assert next(batches) == Path("part-0.db")
     assert next(batches) == Path("part-1.db")
     with pytest.raises(ValueError, match="disk full"):
@@ -102,7 +102,7 @@ def test_a_source_error_reaches_the_consumer() -> None:
 
     received: list[Path] = []
     with pytest.raises(RuntimeError, match="unreadable"):
-        received.extend(staged_batches(parts(), lambda item: Path(str(item))))
+        received.extend(staged_parts(parts(), lambda item: Path(str(item))))
     assert received == [Path("0")]
 
 
@@ -116,7 +116,7 @@ def test_closing_early_stops_the_thread() -> None:
         return Path(f"part-{item}.db")
 
     before = threading.active_count()
-    batches = staged_batches(iter(range(5)), stage)
+    batches = staged_parts(iter(range(5)), stage)
     first = next(batches)
     assert threading.active_count() == before + 1
     time.sleep(0.2)  # let the thread run as far ahead as it can
@@ -139,7 +139,7 @@ def test_breaking_out_of_the_loop_stops_the_thread() -> None:
         calls.append(item)
         return Path(str(item))
 
-    batches = staged_batches(iter(range(100)), stage)
+    batches = staged_parts(iter(range(100)), stage)
     for _ in batches:
         break
     batches.close()
