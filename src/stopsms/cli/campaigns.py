@@ -25,6 +25,7 @@ from stopsms.domain.mention import MessageType
 from stopsms.services import campaigns as svc
 from stopsms.services import reports
 from stopsms.services.campaigns import Campaign
+from stopsms.services.stop_mention import url_substitutes_shortcode
 
 __all__ = ["campaign_app"]
 
@@ -80,6 +81,7 @@ def create(
         kind = MessageType(message_type.strip().lower())
     except ValueError:
         fail(f"invalid --type {message_type!r}: marketing or informative")
+    substitution = url_substitutes_shortcode(load_settings().provider_url)
     with transaction() as connection:
         created = svc.create_campaign(
             connection,
@@ -91,6 +93,7 @@ def create(
             message_type=kind,
             at=at,
             name=name,
+            shortcode_substitution=substitution,
         )
     campaign = created.campaign
     if json_output:

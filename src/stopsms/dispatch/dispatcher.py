@@ -3,6 +3,8 @@
 One iteration::
 
     claim a batch (priority 0 first) ─► for each chunk, paced to the provider's rate:
+        placeholder check (never from 00000, never STOP 00000 unless the provider replaces
+        it, never a placeholder unsubscribe link) ─►
         window check (marketing only, at the clock's now) ─► gate (STOPs of this process)
         ─► one transaction: campaign still active? registry re-check, holds, exclusions,
            the rest marked ``submitting`` ─► provider.submit_many ─► results recorded
@@ -41,6 +43,7 @@ from stopsms.dispatch.outbox import Claimed
 from stopsms.dispatch.worker_thread import DatabaseThread
 from stopsms.domain.campaign import ACTIVE, CampaignStatus, MessageStatus
 from stopsms.domain.errors import DomainError
+from stopsms.domain.mention import placeholder_on_wire
 from stopsms.domain.phone import describe, territory_zones
 from stopsms.domain.windows import NoSendingWindow, calendar_for, get_policy, policy_for
 from stopsms.providers.base import (
@@ -139,6 +142,8 @@ class Dispatcher:
         self._next_slot = 0.0
         self._errors: dict[int, int] = {}
         self._recording: list[asyncio.Future[outbox.Recorded]] = []
+        #: The provider replaces STOP 00000 by its own shortcode (for alphanumeric senders).
+        self.substitution = bool(getattr(provider, "shortcode_substitution", False))
         # (region) -> its one time zone, for the window check's fast path (see _check)
         self._single_zone: dict[str, tuple[str, ...] | None] = {}
 
@@ -235,9 +240,14 @@ class Dispatcher:
         epoch = at.timestamp()
         by_campaign, by_account = policies
         gate = self.gate
+        substitution = self.substitution
         for m in messages:
             if m.kind == CONFIRMATION:  # the one SMS an opted-out number must still get
                 chunk.sendable.append(m)
+                continue
+            placeholder = placeholder_on_wire(m.text, m.sender or "", substitution=substitution)
+            if placeholder is not None:
+                chunk.excluded.setdefault(placeholder, []).append(m.id)
                 continue
             if gate.is_blocked(m.account_id, m.phone, m.sender):
                 chunk.excluded.setdefault("opted_out", []).append(m.id)

@@ -69,8 +69,12 @@ class Exclusion(enum.Enum):
     DUPLICATE = "duplicate"
     SENDER_NOT_ALLOWED = "sender_not_allowed"
     URL_NOT_ALLOWED = "url_not_allowed"
+    #: its STOP mention would be a link, and the account has no real unsubscribe page
+    NO_UNSUBSCRIBE_PAGE = "no_unsubscribe_page"
     INSUFFICIENT_CREDIT = "insufficient_credit"
     ERASED = "erased"
+    #: at submit time only: from 00000, or STOP 00000 through a provider that keeps it
+    PLACEHOLDER_SHORTCODE = "placeholder_shortcode"
 
 
 class MessageStatus(enum.Enum):

@@ -9,13 +9,23 @@ DESIGN.md rules 1 and 2, decided here:
   is on (``mention_enabled``, on by default — seed 001: a notification account "can activate
   or deactivate at any time the display of the word STOP SMS"), and none once it is off.
 - Which mention: ``STOP <shortcode>`` (per-account format: ``STOP {shortcode}``,
-  ``STOP au {shortcode}``, or the literal ``STOP 00000`` placeholder an operator replaces
-  itself) for France, the overseas territories served by French operators (RE GP MQ GF YT PM BL
-  MF) and Belgium; an unsubscribe link to the hosted page everywhere else, including NC, PF and
-  WF, whose own operators do not route the French shortcodes.
-- The default link mention is ``STOP: {url}`` with the hosted unsubscribe page
-  ``https://stopsms.invalid/u`` (``.invalid`` so that an unconfigured install can never point a
-  recipient at somebody else's site; operators set their own).
+  ``STOP au {shortcode}``) for France, the overseas territories served by French operators (RE
+  GP MQ GF YT PM BL MF) and Belgium; an unsubscribe link to the hosted page everywhere else,
+  including NC, PF and WF, whose own operators do not route the French shortcodes.
+- A mention format is accepted only if the mention it produces is itself recognised as a STOP
+  mention (:func:`existing_mention`, the recogniser that prevents doubling) and contains the
+  shortcode (:func:`check_mention_format`): ``{shortcode}``, ``Reply NO`` or ``STOP SMS``
+  alone would leave a marketing SMS without a working way out.
+- ``00000`` (:data:`PLACEHOLDER_SHORTCODE`) is a placeholder, never a real shortcode: ``STOP
+  00000`` works only when an alphanumeric sender goes through a provider that replaces it by
+  its own shortcode (seed 002), and nobody can reply to a message sent *from* ``00000``
+  (:func:`shortcode_refusal`).
+- The default link mention is ``STOP: {url}`` with ``https://stopsms.invalid/u``
+  (:data:`PLACEHOLDER_URL`: ``.invalid`` so that an unconfigured install can never point a
+  recipient at somebody else's site). A placeholder link (:func:`is_placeholder_url`:
+  ``.invalid``, ``.example``, ``.test``, ``.localhost``, ``example.com|net|org``) never
+  leaves: until the hosted page exists, a recipient whose mention would be one is excluded,
+  and an account's ``unsubscribe_url`` may not be one.
 - Appending: never twice (:func:`ends_with_mention`); trailing whitespace of the text is
   dropped and the mention joined by one space, or by one newline when that whitespace held a
   newline (the author put the end of the message on its own line). Both cost one unit.
@@ -27,19 +37,38 @@ import enum
 import re
 from dataclasses import dataclass
 from typing import Final
+from urllib.parse import urlsplit
+
+from stopsms.domain.errors import DomainError, InvalidSender
+from stopsms.domain.senders import SenderKind, parse_sender
 
 __all__ = [
+    "PLACEHOLDER_SHORTCODE",
+    "PLACEHOLDER_URL",
     "SHORTCODE_REGIONS",
     "AccountType",
+    "InvalidMentionFormat",
     "MentionDecision",
     "MentionStyle",
     "MessageType",
     "append_mention",
+    "check_mention_format",
     "decide_mention",
     "ends_with_mention",
     "existing_mention",
+    "fill_mention_format",
+    "is_alias",
+    "is_placeholder_url",
     "mention_suffix",
+    "placeholder_on_wire",
+    "shortcode_refusal",
 ]
+
+#: The shortcode of an account nobody configured: French operators' placeholder, which a
+#: substituting provider replaces by its own shortcode; never a number one can reply to.
+PLACEHOLDER_SHORTCODE: Final = "00000"
+#: The unsubscribe link of an account nobody configured (leads nowhere, on purpose).
+PLACEHOLDER_URL: Final = "https://stopsms.invalid/u"
 
 # Regions whose operators route the French/Belgian STOP shortcodes (rule 2).
 SHORTCODE_REGIONS: Final = frozenset({"FR", "RE", "GP", "MQ", "GF", "YT", "PM", "BL", "MF", "BE"})
@@ -71,15 +100,20 @@ class MentionStyle:
     format: str = "STOP {shortcode}"
     shortcode: str = "36034"
     link_format: str = "STOP: {url}"
-    unsubscribe_url: str = "https://stopsms.invalid/u"
+    unsubscribe_url: str = PLACEHOLDER_URL
 
     def shortcode_mention(self) -> str:
         """The mention for shortcode regions, e.g. ``STOP 36034``."""
-        return self.format.replace("{shortcode}", self.shortcode)
+        return fill_mention_format(self.format, self.shortcode)
 
     def link_mention(self) -> str:
         """The mention for other regions, e.g. ``STOP: https://stopsms.invalid/u``."""
         return self.link_format.replace("{url}", self.unsubscribe_url)
+
+    @property
+    def link_works(self) -> bool:
+        """Whether the link mention leads to a real page (not a placeholder)."""
+        return not is_placeholder_url(self.unsubscribe_url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,3 +240,138 @@ def append_mention(text: str, mention: str) -> tuple[str, bool]:
     if not suffix:
         return text, False
     return body + suffix, True
+
+
+# ------------------------------------------------------------------ the account's settings
+
+
+class InvalidMentionFormat(DomainError):
+    """A mention format that would not produce a working STOP mention."""
+
+    def __init__(self, value: str, reason: str) -> None:
+        super().__init__(
+            f"mention format {value!r} refused: {reason}; a marketing SMS must end with a"
+            " STOP mention containing the shortcode, e.g. 'STOP {shortcode}' or"
+            " 'STOP au {shortcode}'"
+        )
+        self.value = value
+        self.reason = reason
+
+
+def fill_mention_format(format: str, shortcode: str) -> str:
+    """The mention ``format`` gives with ``shortcode`` (``{shortcode}`` replaced, nothing else)."""
+    return format.replace("{shortcode}", shortcode)
+
+
+def check_mention_format(format: str, shortcode: str) -> str:
+    """The mention ``format`` produces with ``shortcode``; :class:`InvalidMentionFormat` unless
+    it is a recognised STOP mention (:func:`existing_mention`) containing the shortcode."""
+    if not format.strip():
+        raise InvalidMentionFormat(format, "it is empty")
+    if "{" in format.replace("{shortcode}", "") or "}" in format.replace("{shortcode}", ""):
+        raise InvalidMentionFormat(format, "only {shortcode} may be written in braces")
+    if "{shortcode}" not in format:
+        raise InvalidMentionFormat(format, "it does not contain {shortcode}")
+    mention = fill_mention_format(format, shortcode)
+    found = existing_mention(mention)
+    if found is None:
+        raise InvalidMentionFormat(
+            format, f"{mention!r} is not a STOP mention (STOP, then the shortcode, at the end)"
+        )
+    if shortcode not in found:
+        raise InvalidMentionFormat(
+            format, f"the STOP mention {found!r} at its end does not contain the shortcode"
+        )
+    return mention
+
+
+#: Hosts reserved for documentation and tests, never a real unsubscribe page (RFC 2606, 6761).
+_PLACEHOLDER_TLDS: Final = ("invalid", "example", "test", "localhost", "local")
+_PLACEHOLDER_DOMAINS: Final = ("example.com", "example.net", "example.org", "localhost")
+
+
+def is_placeholder_url(url: str) -> bool:
+    """Whether ``url`` cannot be a working unsubscribe page: not http(s), no host, or a host
+    reserved for examples (``.invalid``, ``.example``, ``.test``, ``.localhost``, ``.local``,
+    ``example.com|net|org`` and their subdomains, ``localhost``)."""
+    try:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").rstrip(".")
+    except ValueError:
+        return True
+    if parts.scheme not in ("http", "https") or not host:
+        return True
+    labels = host.split(".")
+    if labels[-1] in _PLACEHOLDER_TLDS:
+        return True
+    return any(host == d or host.endswith("." + d) for d in _PLACEHOLDER_DOMAINS)
+
+
+def shortcode_refusal(
+    *, shortcode: str, sender: str, mention: bool, substitution: bool, alphanumeric: bool
+) -> str | None:
+    """Why messages of an account with ``shortcode``, sent by ``sender``, cannot leave (None:
+    they can). ``mention``: they carry the shortcode mention; ``substitution``: the provider
+    replaces ``STOP 00000`` by its own shortcode; ``alphanumeric``: ``sender`` is an alias.
+
+    Nobody can reply to a message *from* :data:`PLACEHOLDER_SHORTCODE`; ``STOP 00000`` is a
+    working mention only when a substituting provider sends it from an alphanumeric alias.
+    """
+    if sender == PLACEHOLDER_SHORTCODE:
+        return (
+            f"its messages would leave from {PLACEHOLDER_SHORTCODE}, a placeholder nobody can"
+            " reply to"
+        )
+    if mention and shortcode == PLACEHOLDER_SHORTCODE and not (substitution and alphanumeric):
+        why = (
+            "the sender is not an alphanumeric alias"
+            if substitution
+            else "the provider does not replace it by its own shortcode"
+        )
+        return f"its STOP mention would be 'STOP {PLACEHOLDER_SHORTCODE}', a placeholder: {why}"
+    return None
+
+
+def is_alias(sender: str) -> bool:
+    """Whether ``sender`` is an alphanumeric sender ID (an alias, not a number)."""
+    try:
+        return parse_sender(sender, authorised=True).kind is SenderKind.ALPHANUMERIC
+    except InvalidSender:
+        return False
+
+
+#: Substrings one of which a message with a placeholder mention must hold (a cheap first test).
+_SUSPECT: Final = (
+    PLACEHOLDER_SHORTCODE,
+    "00 000",
+    "00\u00a0000",
+    ".invalid",
+    "example",
+    ".test",
+    "localhost",
+    ".local",
+)
+_LINK: Final = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+
+
+def placeholder_on_wire(text: str, sender: str, *, substitution: bool) -> str | None:
+    """The exclusion reason of a message about to be submitted with a placeholder (None: it
+    may leave): ``placeholder_shortcode`` (from ``00000``, or ending with ``STOP 00000`` when
+    the provider does not substitute it for an alias), ``no_unsubscribe_page`` (its mention is
+    a placeholder link). A substring test first: the full check is rare."""
+    if sender == PLACEHOLDER_SHORTCODE:
+        return "placeholder_shortcode"
+    if not any(s in text for s in _SUSPECT):
+        return None
+    mention = existing_mention(text)
+    if mention is None:
+        return None
+    digits = "".join(c for c in mention if c.isdigit())
+    if digits == PLACEHOLDER_SHORTCODE and not (substitution and is_alias(sender)):
+        return "placeholder_shortcode"
+    link = _LINK.search(mention)
+    if link is not None:
+        url = link.group(0)
+        if is_placeholder_url(url if "://" in url else "https://" + url):
+            return "no_unsubscribe_page"
+    return None

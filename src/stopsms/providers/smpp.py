@@ -65,7 +65,8 @@ class SmppProvider:
     ``SmppProvider("smpp://id:pw@host:2775?window=64&tps=500")`` or
     ``SmppProvider(config=SmppConfig(...))``. ``throughput`` is ``tps`` (submit_sm per second;
     0 = unlimited, reported as ``inf``); ``blocked_codes`` are the receipt error codes that mean
-    "destination blocked" (default ``061``).
+    "destination blocked" (default ``061``); ``shortcode_substitution`` says the SMSC replaces
+    ``STOP 00000`` by its own shortcode (URL option ``shortcode_substitution=1``).
     """
 
     name = "smpp"
@@ -78,6 +79,7 @@ class SmppProvider:
         self.config = config
         self.throughput: float = config.tps if config.tps > 0 else float("inf")
         self.blocked_codes = config.blocked_codes
+        self.shortcode_substitution = config.shortcode_substitution
         self._handlers: EventHandlers | None = None
         self._links: dict[str, SmppSession] = {}
         self._ready: dict[str, asyncio.Event] = {}

@@ -16,6 +16,10 @@ option             default      meaning
 ``long``           udh          long messages by ``udh`` (8-bit ref) or ``sar`` TLVs
 ``reconnect_max``  30           longest back-off between reconnect attempts, seconds
 ``timeout``        10           seconds to connect, bind, or wait for a lost bind to return
+``shortcode_substitution``  0   ``1``: the provider replaces ``STOP 00000`` by its own
+                                shortcode for alphanumeric senders (seed 002); without it an
+                                account still on the placeholder shortcode ``00000`` cannot
+                                send messages that carry the STOP mention
 =================  ===========  ==========================================================
 
 ``smpps://`` is the same over TLS. Any other option, a missing host, a bad number: a
@@ -54,6 +58,7 @@ class SmppConfig:
     long: LongMode = "udh"
     reconnect_max: float = 30.0
     timeout: float = 10.0
+    shortcode_substitution: bool = False
 
     def redacted(self) -> str:
         """The URL without its password, for logs and error messages."""
@@ -73,6 +78,7 @@ _KNOWN = (
     "long",
     "reconnect_max",
     "timeout",
+    "shortcode_substitution",
 )
 
 
@@ -140,6 +146,12 @@ def parse_smpp_url(url: str) -> SmppConfig:
             if raw not in ("udh", "sar"):
                 raise ProviderError(f"SMPP URL option long={raw!r} must be udh or sar")
             options[name] = raw
+        elif name == "shortcode_substitution":
+            if raw not in ("0", "1"):
+                raise ProviderError(
+                    f"SMPP URL option shortcode_substitution={raw!r} must be 0 or 1"
+                )
+            options[name] = raw == "1"
         elif name == "blocked_codes":
             codes = [c.strip() for c in raw.split(",") if c.strip()]
             bad = [c for c in codes if not c.isalnum()]

@@ -21,6 +21,12 @@ from typing import Any, TypeAlias
 from sqlalchemy import Connection, RowMapping, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from stopsms.domain.mention import (
+    InvalidMentionFormat,
+    check_mention_format,
+    fill_mention_format,
+    is_placeholder_url,
+)
 from stopsms.domain.senders import effective_sender, parse_sender
 from stopsms.domain.windows import get_policy
 from stopsms.services.errors import AlreadyExists, InvalidInput, NotFound, UnknownAccount
@@ -73,8 +79,8 @@ class Account:
 
     @property
     def mention(self) -> str:
-        """The STOP mention of this account, e.g. ``STOP 36034``."""
-        return self.mention_format.format(shortcode=self.shortcode)
+        """The STOP mention of this account, e.g. ``STOP 36034`` (filled as every message's)."""
+        return fill_mention_format(self.mention_format, self.shortcode)
 
     @property
     def confirmation(self) -> str:
@@ -179,10 +185,6 @@ def _check_fields(values: dict[str, Any]) -> None:
         fmt = values["mention_format"]
         if not fmt.strip():
             raise InvalidInput("mention_format", fmt, "empty")
-        try:
-            fmt.format(shortcode="00000")
-        except (KeyError, IndexError, ValueError) as error:
-            raise InvalidInput("mention_format", fmt, "only {shortcode} may be used") from error
     if "confirmation_text" in values:
         text = values["confirmation_text"]
         try:
@@ -195,9 +197,33 @@ def _check_fields(values: dict[str, Any]) -> None:
         url = values["unsubscribe_url"]
         if not re.fullmatch(r"https?://\S+", url):
             raise InvalidInput("unsubscribe_url", url, "an http(s):// URL")
+        if is_placeholder_url(url):
+            raise InvalidInput(
+                "unsubscribe_url",
+                url,
+                "a placeholder host (.invalid, .example, .test, example.com…) that leads no"
+                " recipient to an unsubscribe page; give your real page, e.g."
+                " https://shop.fr/stop-sms",
+            )
     for field in ("alert_threshold_millicredits",):
         if field in values and values[field] < 0:
             raise InvalidInput(field, values[field], "must not be negative")
+
+
+def _check_mention(mention_format: str, shortcode: str) -> None:
+    """The account's mention must be a working STOP mention with its shortcode (rule 2)."""
+    try:
+        check_mention_format(mention_format, shortcode)
+    except InvalidMentionFormat as error:
+        raise InvalidInput(
+            "mention_format",
+            mention_format,
+            error.reason
+            + (
+                "; a marketing SMS must end with STOP and the shortcode,"
+                " e.g. --mention-format 'STOP {shortcode}' or 'STOP au {shortcode}'"
+            ),
+        ) from None
 
 
 def _check_window_policy(name: str) -> None:
@@ -239,6 +265,7 @@ def create_account(
         "created_at": now or datetime.now(UTC),
     }
     _check_fields(values)
+    _check_mention(mention_format, shortcode)
     try:
         with connection.begin_nested():
             connection.execute(insert(t.accounts).values(values))
@@ -275,6 +302,11 @@ def update_account(connection: Connection, account: AccountRef, **changes: Any) 
     if not changes:
         return current
     _check_fields(changes)
+    if "mention_format" in changes or "shortcode" in changes:
+        _check_mention(
+            changes.get("mention_format", current.mention_format),
+            changes.get("shortcode", current.shortcode),
+        )
     final_type = changes.get("type", current.type)
     final_mention = changes.get("mention_enabled", current.mention_enabled)
     if not final_mention and final_type != "notification":

@@ -4,7 +4,9 @@ A campaign is a text sent by one sender to one list. :func:`create_campaign` ref
 clear error each, what can never be sent: an unknown list, a sender not on the account's list
 (rule 9 — for an unvalidated account the sender is replaced by its default shortcode and the
 result says so), a link to a domain the account has not verified (rule 10), a template field
-that no contact of the list has, a schedule in the past or not ISO-8601.
+that no contact of the list has, a schedule in the past or not ISO-8601, and settings under
+which its STOP mention would not work (:mod:`stopsms.services.stop_mention`: the placeholder
+shortcode ``00000``, a mention format that is not a STOP mention).
 
 Lifecycle moves go through :func:`stopsms.domain.campaign.move` and are written with a
 compare-and-set on the current status, so a pause never overwrites a concurrent move by the
@@ -41,6 +43,7 @@ from stopsms.services.accounts import (
 )
 from stopsms.services.accounts import list_domains as account_domains
 from stopsms.services.errors import InvalidInput, NotFound, ServiceError
+from stopsms.services.stop_mention import check_sending
 from stopsms.store import tables as t
 
 __all__ = [
@@ -273,9 +276,11 @@ def create_campaign(
     name: str | None = None,
     smart_encoding: bool = False,
     window_policy: str | None = None,
+    shortcode_substitution: bool = False,
 ) -> CreatedCampaign:
     """Create a campaign (``draft``, or ``scheduled`` when ``at`` is given) after every check
-    that can be made before preparation (see the module doc)."""
+    that can be made before preparation (see the module doc). ``shortcode_substitution``: the
+    configured provider replaces ``STOP 00000`` by its own shortcode."""
     acc = resolve_account(connection, account)
     list_id = _list_id(connection, acc, list_name)
     if not text.strip():
@@ -294,6 +299,7 @@ def create_campaign(
             f"account {acc.name!r} is not validated: sender {sender.strip()!r} replaced by its "
             f"default shortcode {effective} (rule 9)"
         )
+    check_sending(acc, effective, message_type, substitution=shortcode_substitution)
     if window_policy is not None:
         get_policy(window_policy)
     scheduled_at = parse_schedule(at, clock) if at is not None else None

@@ -15,6 +15,9 @@ this order, the first reason that applies:
 ``no_consent``        marketing without ``opt_in``/``customer`` consent (rule 6)
 ``sender_not_allowed``  the campaign's sender is no longer allowed for the account (rule 9)
 ``url_not_allowed``   the personalised text links to an unverified domain (rule 10)
+``no_unsubscribe_page``  the recipient's mention would be a link (no STOP shortcode in its
+                      region) and the account has no real ``unsubscribe_url``: a placeholder
+                      link never leaves
 ``insufficient_credit`` the credits left cannot pay this message (see below)
 ``ready``             personalised text with its mention, encoding, parts and price
 ====================  ==========================================================================
@@ -49,7 +52,13 @@ from sqlalchemy import Connection, func, select
 from stopsms.domain.campaign import CampaignStatus, Exclusion
 from stopsms.domain.compose import Composer
 from stopsms.domain.errors import InvalidSender
-from stopsms.domain.mention import AccountType, MentionStyle, MessageType
+from stopsms.domain.mention import (
+    SHORTCODE_REGIONS,
+    AccountType,
+    MentionStyle,
+    MessageType,
+    decide_mention,
+)
 from stopsms.domain.senders import effective_sender
 from stopsms.domain.template import STANDARD_FIELDS, Template
 from stopsms.domain.text import Encoding
@@ -194,6 +203,16 @@ def style_of(account: Account) -> MentionStyle:
     return MentionStyle(format=account.mention_format, shortcode=account.shortcode)
 
 
+def _no_page(campaign: Campaign, account: Account) -> bool:
+    """Whether recipients outside the shortcode regions would get a placeholder link: their
+    messages carry a mention and the account has no real unsubscribe page."""
+    style = style_of(account)
+    decision = decide_mention(
+        "GB", campaign.type, style, AccountType(account.type), account.mention_enabled
+    )
+    return decision.mention is not None and not style.link_works
+
+
 def composer_for(campaign: Campaign, account: Account, template: Template) -> Composer:
     """The bulk composer of this campaign's messages."""
     return Composer(
@@ -227,6 +246,7 @@ class Decider:
         verified: list[str],
         sender_allowed: bool,
         keep_regions: bool = False,
+        no_page: bool = False,
     ) -> None:
         self.campaign = campaign
         self.template = template
@@ -238,6 +258,12 @@ class Decider:
         self.verified = verified
         self.sender_allowed = sender_allowed
         self.keep_regions = keep_regions
+        #: Recipients outside the shortcode regions have no working mention (placeholder link).
+        self.no_page = no_page
+        #: With ``keep_regions``: per region, the first ready recipient's values (for the
+        #: preview's mention of that region) and the recipients excluded for no page.
+        self.sample_by_region: dict[str, dict[str, str]] = {}
+        self.no_page_by_region: Counter[str] = Counter()
         self.static_links_ok = not unverified_domains(template.static_text, verified)
         probe = "zq9probe9qz"
         rendered = template.render(dict.fromkeys(template.slots, probe))
@@ -293,6 +319,7 @@ class Decider:
             verified=account_domains(connection, account),
             sender_allowed=sender_allowed,
             keep_regions=keep_regions,
+            no_page=_no_page(campaign, account),
         )
 
     def _values(self, row: Sequence[Any]) -> dict[str, str]:
@@ -354,6 +381,10 @@ class Decider:
                     body = self.template.render(values)
                     if unverified_domains(body, self.verified):
                         reason = "url_not_allowed"
+                if reason is None and self.no_page and region.upper() not in SHORTCODE_REGIONS:
+                    reason = "no_unsubscribe_page"
+                    if keep:
+                        self.no_page_by_region[region] += 1
                 if reason is None:
                     text, encoding, _units, segments = compose(values, region)
                     unit = prices.get(region)
@@ -374,6 +405,7 @@ class Decider:
                             encoding_name = ucs2_name
                         if keep:
                             self.ready_by_region.setdefault(region, []).append(phone)
+                            self.sample_by_region.setdefault(region, values)
                             if self.sample is None:
                                 self.sample = (values, region)
                         append(
@@ -401,7 +433,7 @@ class Decider:
 
     def texts(self, combos: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """Per distinct ``(region, *field values)``: the row followed by ``(text, encoding,
-        parts, price, url_bad)`` of a ready message with those values (what
+        parts, price, url_bad, no_page)`` of a ready message with those values (what
         :meth:`decide` computes per recipient, computed once per combination)."""
         fields = [name for name, _ in self.standard]
         out: list[tuple[Any, ...]] = []
@@ -418,7 +450,8 @@ class Decider:
             unit = prices.get(region)
             if unit is None:
                 unit = prices[region] = self.price_of(region)
-            out.append((*combo, text, encoding.value, segments, segments * unit, url_bad))
+            no_page = int(self.no_page and region.upper() not in SHORTCODE_REGIONS)
+            out.append((*combo, text, encoding.value, segments, segments * unit, url_bad, no_page))
         return out
 
     def finish(self) -> PreparationSummary:

@@ -11,7 +11,9 @@ Rows are written in chunks (``COPY`` on PostgreSQL) inside one transaction with 
 moves ``draft/scheduled → preparing → sending``: a preparation is all or nothing, and
 preparing a campaign that already has messages returns their summary without writing
 (idempotent). On SQLite the same rows are written set-based when they can be
-(:mod:`stopsms.services.preparation_sqlite`).
+(:mod:`stopsms.services.preparation_sqlite`). A campaign whose messages could not carry a
+working STOP mention (:func:`stopsms.services.stop_mention.check_sending`: a stored mention
+format that is not one, the placeholder shortcode) is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from stopsms.services.preparation_sqlite import (
     sql_literal,
     stored,
 )
+from stopsms.services.stop_mention import check_sending
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 
@@ -223,8 +226,12 @@ def prepare_campaign(
     clock: Clock,
     *,
     account: AccountRef | None = None,
+    shortcode_substitution: bool = False,
 ) -> PreparationSummary:
     """Turn campaign ``campaign_id``'s list into its outbox (see the module doc).
+
+    ``shortcode_substitution``: the provider that will send it replaces ``STOP 00000`` by its
+    own shortcode (else an account still on the placeholder is refused).
 
     ``target``: a :class:`Database` or an engine (a transaction is opened and committed), or a
     connection already in the caller's transaction. Raises
@@ -232,14 +239,18 @@ def prepare_campaign(
     (cancelled, or paused/sending without messages).
     """
     if isinstance(target, Connection):
-        return _prepare(target, campaign_id, clock, account)
+        return _prepare(target, campaign_id, clock, account, shortcode_substitution)
     engine = target.engine if isinstance(target, Database) else target
     with engine.connect() as connection, parents_known(connection), connection.begin():
-        return _prepare(connection, campaign_id, clock, account)
+        return _prepare(connection, campaign_id, clock, account, shortcode_substitution)
 
 
 def _prepare(
-    connection: Connection, campaign_id: int, clock: Clock, account: AccountRef | None
+    connection: Connection,
+    campaign_id: int,
+    clock: Clock,
+    account: AccountRef | None,
+    substitution: bool = False,
 ) -> PreparationSummary:
     campaign, acc = campaign_of(connection, campaign_id, account)
     # Serialise concurrent preparations of one campaign (SQLite's BEGIN IMMEDIATE already does).
@@ -253,6 +264,7 @@ def _prepare(
                 f"campaign {campaign_id} is {campaign.status.value} but already has messages"
             )
         return summary_from_messages(connection, campaign)
+    check_sending(acc, campaign.sender, campaign.type, substitution=substitution)
     preparing = move(campaign.status, CampaignStatus.PREPARING)
     sending = move(preparing, CampaignStatus.SENDING)
     if campaign.list_id is None:

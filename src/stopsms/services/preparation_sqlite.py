@@ -101,7 +101,7 @@ def prepare_in_sqlite(
     (members,) = raw.execute(
         "SELECT count(*) FROM list_members WHERE list_id = ?", (campaign.list_id,)
     ).fetchone()
-    dearest = max((row[-2] for row in texts), default=0)
+    dearest = max((row[-3] for row in texts), default=0)
     if members * dearest > decider.available:
         return None
     (registry,) = raw.execute(
@@ -114,10 +114,11 @@ def prepare_in_sqlite(
     raw.execute(
         f"CREATE TABLE {_TEXTS} (region TEXT NOT NULL, {key_columns}"
         f"text TEXT, encoding TEXT, segments INTEGER, price INTEGER, url_bad INTEGER,"
+        " no_page INTEGER,"
         f" PRIMARY KEY ({', '.join(['region', *keys])})) WITHOUT ROWID"
     )
     try:
-        marks = ", ".join("?" for _ in range(len(keys) + 6))
+        marks = ", ".join("?" for _ in range(len(keys) + 7))
         raw.executemany(f"INSERT INTO {_TEXTS} VALUES ({marks})", texts)
         opted_set = registry <= members * REGISTRY_PER_MEMBER
         if opted_set:
@@ -195,6 +196,7 @@ def _insert_decided(
     if not decider.static_links_ok:
         reasons.append("WHEN 1 THEN 'url_not_allowed'")
     reasons.append("WHEN p.url_bad THEN 'url_not_allowed'")
+    reasons.append("WHEN p.no_page THEN 'no_unsubscribe_page'")
     on = " AND ".join(
         ["p.region = c.region", *(f"p.{k} = {f}" for k, f in zip(keys, fields, strict=True))]
     )

@@ -41,6 +41,7 @@ from stopsms.providers.base import Provider
 from stopsms.services.accounts import AccountRef
 from stopsms.services.errors import ServiceError
 from stopsms.services.preparation import campaign_of, prepare_campaign
+from stopsms.services.stop_mention import check_sending, substitutes_shortcode
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 
@@ -124,12 +125,19 @@ def campaign_send_progress(conn: Connection, campaign_id: int) -> SendProgress:
 
 
 def _start_campaign(
-    conn: Connection, campaign_id: int, clock: Clock, account: AccountRef | None
+    conn: Connection,
+    campaign_id: int,
+    clock: Clock,
+    account: AccountRef | None,
+    substitution: bool = False,
 ) -> CampaignStatus:
-    """Prepare a draft or scheduled campaign; refuse a paused one; return its status."""
-    campaign, _ = campaign_of(conn, campaign_id, account)
+    """Prepare a draft or scheduled campaign; refuse a paused one, or one whose STOP mention
+    would not work through this provider (``substitution``: it replaces ``STOP 00000``);
+    return its status."""
+    campaign, acc = campaign_of(conn, campaign_id, account)
+    check_sending(acc, campaign.sender, campaign.type, substitution=substitution)
     if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
-        prepare_campaign(conn, campaign_id, clock)
+        prepare_campaign(conn, campaign_id, clock, shortcode_substitution=substitution)
         return campaign_of(conn, campaign_id, account)[0].status
     if campaign.status is CampaignStatus.PREPARING:
         # A preparation is one transaction: "preparing" only shows a crash before commit
@@ -177,7 +185,10 @@ async def send_campaign(
     """
     thread = DatabaseThread(database)
     try:
-        status = await thread.run(lambda conn: _start_campaign(conn, campaign_id, clock, account))
+        substitution = substitutes_shortcode(provider)
+        status = await thread.run(
+            lambda conn: _start_campaign(conn, campaign_id, clock, account, substitution)
+        )
         reconciled = await thread.run(lambda conn: outbox.reconcile(conn, campaign_id=campaign_id))
         if on_reconciled is not None:
             on_reconciled(reconciled)
@@ -290,11 +301,15 @@ async def _wait_for_receipts(
     return complete
 
 
-def _prepare_one(conn: Connection, *, campaign_id: int, clock: Clock) -> None:
-    prepare_campaign(conn, campaign_id, clock)
+def _prepare_one(
+    conn: Connection, *, campaign_id: int, clock: Clock, substitution: bool = False
+) -> None:
+    prepare_campaign(conn, campaign_id, clock, shortcode_substitution=substitution)
 
 
-async def _prepare_due(thread: DatabaseThread, clock: Clock) -> list[int]:
+async def _prepare_due(
+    thread: DatabaseThread, clock: Clock, substitution: bool = False
+) -> list[int]:
     """Prepare every scheduled campaign whose time has come; returns their ids."""
     now = clock.now()
     c = t.campaigns
@@ -310,7 +325,11 @@ async def _prepare_due(thread: DatabaseThread, clock: Clock) -> list[int]:
     prepared: list[int] = []
     for campaign_id in due:
         try:
-            await thread.run(partial(_prepare_one, campaign_id=campaign_id, clock=clock))
+            await thread.run(
+                partial(
+                    _prepare_one, campaign_id=campaign_id, clock=clock, substitution=substitution
+                )
+            )
         except ServiceError as exc:
             log.error("scheduled campaign %s could not be prepared: %s", campaign_id, exc)
             continue
@@ -345,7 +364,7 @@ async def run_worker(
 
         async def schedule() -> None:
             while not stop.is_set():
-                prepared = await _prepare_due(thread, clock)
+                prepared = await _prepare_due(thread, clock, substitutes_shortcode(provider))
                 if prepared:
                     report.prepared.extend(prepared)
                     dispatcher.wake()
