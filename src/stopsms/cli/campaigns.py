@@ -121,10 +121,16 @@ def preview(
     json_output: JsonOption = False,
 ) -> None:
     """The exact SMS, counts by decision, parts, credits and the expected finish time."""
-    speed = rate if rate is not None else reports.provider_rate(load_settings().provider_url)
+    provider_url = load_settings().provider_url
+    speed = rate if rate is not None else reports.provider_rate(provider_url)
     with transaction() as connection:
         result = reports.preview_campaign(
-            connection, account_name(account), campaign_id, SystemClock(), rate=speed
+            connection,
+            account_name(account),
+            campaign_id,
+            SystemClock(),
+            rate=speed,
+            shortcode_substitution=url_substitutes_shortcode(provider_url),
         )
     if json_output:
         print_json(_preview_json(result))
@@ -171,6 +177,16 @@ def _preview_json(result: reports.CampaignPreview) -> dict[str, Any]:
         "held": p.held,
         "held_until": _epoch_dt(p.held_until),
         "unplanned": p.unplanned,
+        "mentions": [
+            {
+                "region": m.region,
+                "mention": m.mention,
+                "ready": m.ready,
+                "no_unsubscribe_page": m.no_unsubscribe_page,
+            }
+            for m in result.mentions
+        ],
+        "refused": result.refusal,
     }
 
 
@@ -194,6 +210,7 @@ def print_preview(result: reports.CampaignPreview) -> None:
     for reason, count in s.excluded.items():
         table.add_row(f"excluded: {reason}", f"{count:,}")
     console.print(table)
+    _print_mentions(result)
     mix = ", ".join(f"{k} {v:,}" for k, v in s.encodings.items()) or "—"
     console.print(f"parts {s.parts:,} · credits {_credits(s.credits_millicredits)} · {mix}")
     console.print(
@@ -372,3 +389,19 @@ def cancel(campaign_id: IdArgument, account: AccountOption = None) -> None:
     """Cancel for good: messages not yet sent are cancelled."""
     campaign = _lifecycle(campaign_id, account, "cancel")
     console.print(f"campaign {campaign.id} {campaign.status.value}")
+
+
+def _print_mentions(result: reports.CampaignPreview) -> None:
+    """Every STOP mention the campaign uses, per region, and the refusal if any."""
+    if result.mentions:
+        console.print("STOP mention by region:")
+    for m in result.mentions:
+        line = f"  {m.region or '?'}: {escape(m.mention or 'no mention')} ({m.ready:,} ready"
+        if m.no_unsubscribe_page:
+            line += (
+                f"; {m.no_unsubscribe_page:,} excluded: no unsubscribe page, give the account"
+                " its own with `stopsms accounts set NAME --unsubscribe-url URL`"
+            )
+        console.print(line + ")", highlight=False)
+    if result.refusal is not None:
+        console.print(f"[red]refused at send:[/] {escape(result.refusal)}")

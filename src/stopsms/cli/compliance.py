@@ -88,6 +88,7 @@ def preview_json(result: Preview) -> dict[str, Any]:
         "type": result.message_type.value,
         "sender": result.sender,
         "recipient": _recipient_json(result.recipient),
+        "refused": result.refusal,
     }
 
 
@@ -203,6 +204,8 @@ def _print_preview(result: Preview) -> None:
     console.print(table)
     for warning in composed.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
+    if result.refusal is not None:
+        console.print(f"[red]{escape(result.refusal)}[/]")
 
 
 # --- window ----------------------------------------------------------------------------------

@@ -18,7 +18,15 @@ from sqlalchemy import Connection
 from stopsms.domain.compose import ComposedMessage, compose
 from stopsms.domain.errors import DomainError
 from stopsms.domain.keywords import Classification, Classifier
-from stopsms.domain.mention import AccountType, MentionStyle, MessageType
+from stopsms.domain.mention import (
+    PLACEHOLDER_SHORTCODE,
+    AccountType,
+    InvalidMentionFormat,
+    MentionStyle,
+    MessageType,
+    check_mention_format,
+    placeholder_on_wire,
+)
 from stopsms.domain.phone import PhoneNumber, parse_phone
 from stopsms.domain.senders import effective_sender, parse_sender
 from stopsms.domain.text import split_parts
@@ -102,6 +110,33 @@ class Preview:
     recipient: PhoneNumber | None
     sender: str | None
     message_type: MessageType
+    #: Why this SMS could not leave as shown (its STOP mention would not work), or None.
+    refusal: str | None = None
+
+
+def _refusal(request: PreviewRequest, composed: ComposedMessage, sender: str | None) -> str | None:
+    """Why ``composed`` would be refused or excluded at sending (see stop_mention), or None."""
+    if composed.stop_mention is None:
+        return None
+    try:
+        check_mention_format(request.style.format, request.style.shortcode)
+    except InvalidMentionFormat as error:
+        return f"would be refused: {error}"
+    problem = placeholder_on_wire(composed.text, sender or "", substitution=False)
+    if problem == "placeholder_shortcode":
+        return (
+            f"would be refused: {PLACEHOLDER_SHORTCODE} is a placeholder shortcode (nobody can"
+            " reply to it, and STOP 00000 works only through a provider that replaces it for an"
+            " alphanumeric sender); set the account's real one with"
+            " `stopsms accounts set NAME --shortcode NNNNN`"
+        )
+    if problem == "no_unsubscribe_page":
+        return (
+            "would be excluded (no_unsubscribe_page): the STOP link is a placeholder that"
+            " leads to no unsubscribe page; set the account's own with"
+            " `stopsms accounts set NAME --unsubscribe-url URL`"
+        )
+    return None
 
 
 def preview(request: PreviewRequest) -> Preview:
@@ -135,6 +170,7 @@ def preview(request: PreviewRequest) -> Preview:
         recipient=recipient,
         sender=sender,
         message_type=request.message_type,
+        refusal=_refusal(request, composed, sender),
     )
 
 

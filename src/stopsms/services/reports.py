@@ -4,7 +4,10 @@ Preview (rule 8: the finish time is shown before sending) runs the preparation's
 pass — :class:`~stopsms.services.decisions.Decider` over the same query — in the caller's
 transaction without writing anything, so its counts are exactly what preparation would write
 at that moment; once prepared, it reads the stored decisions instead. It adds the final text
-for a sample recipient (the first ready one) and plans the sending with
+for a sample recipient (the first ready one), every distinct STOP mention the campaign uses
+per region (with the recipients excluded there for want of an unsubscribe page), the sentence
+refusing the campaign if its mention could not work (:mod:`stopsms.services.stop_mention`),
+and plans the sending with
 :func:`stopsms.domain.planning.plan`: ready marketing messages grouped by calendar (policy,
 territory, time zones), at the provider's throughput — the ``tps`` of ``STOPSMS_PROVIDER_URL``
 when it sets one, else :data:`DEFAULT_RATE` — from now, or from the schedule if later.
@@ -31,7 +34,7 @@ from sqlalchemy import Connection, and_, exists, func, select
 from stopsms.clock import Clock
 from stopsms.domain.campaign import LEFT
 from stopsms.domain.compose import ComposedMessage, compose
-from stopsms.domain.mention import AccountType, MessageType
+from stopsms.domain.mention import AccountType, MessageType, existing_mention
 from stopsms.domain.phone import describe, territory_zones
 from stopsms.domain.planning import Cohort, Plan, plan, planning_horizon
 from stopsms.domain.text import split_parts
@@ -41,6 +44,7 @@ from stopsms.services.campaigns import Campaign
 from stopsms.services.decisions import WAITING_STATUSES, Decider, PreparationSummary, style_of
 from stopsms.services.errors import InvalidInput
 from stopsms.services.preparation import campaign_of, recipient_chunks, summary_from_messages
+from stopsms.services.stop_mention import sending_refusal
 from stopsms.store import tables as t
 
 __all__ = [
@@ -48,6 +52,7 @@ __all__ = [
     "EXPORT_COLUMNS",
     "CampaignPreview",
     "CampaignReport",
+    "RegionMention",
     "SampleMessage",
     "campaign_report",
     "export_campaign",
@@ -97,8 +102,21 @@ class SampleMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class RegionMention:
+    """The STOP mention a campaign's ready messages to ``region`` end with (None: none), how
+    many are ready, and how many are excluded there for want of an unsubscribe page."""
+
+    region: str
+    mention: str | None
+    ready: int
+    no_unsubscribe_page: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class CampaignPreview:
-    """Decisions, sample, totals and plan of a campaign (see the module doc)."""
+    """Decisions, sample, mentions, totals and plan of a campaign (see the module doc).
+
+    ``refusal``: why sending would be refused (the STOP mention could not work), or None."""
 
     campaign: Campaign
     summary: PreparationSummary
@@ -107,6 +125,8 @@ class CampaignPreview:
     start: datetime
     rate: float
     prepared: bool
+    mentions: tuple[RegionMention, ...] = ()
+    refusal: str | None = None
 
 
 def _zones_by_prefix(phones: list[str]) -> dict[tuple[str, ...], int]:
@@ -180,6 +200,39 @@ def _stored_sample(
     return SampleMessage(row.phone_e164, row.region or "", composed, tuple(split_parts(row.text)))
 
 
+def _stored_mentions(connection: Connection, campaign: Campaign) -> tuple[RegionMention, ...]:
+    """Per region of a prepared campaign: the mention of one ready text, the ready count and
+    the recipients excluded for want of an unsubscribe page."""
+    m = t.messages.c
+    ready = connection.execute(
+        select(m.region, func.min(m.id), func.count())
+        .where(m.campaign_id == campaign.id, m.decision == "ready")
+        .group_by(m.region)
+    ).all()
+    texts = dict(
+        connection.execute(select(m.id, m.text).where(m.id.in_([row[1] for row in ready]))).all()
+    )
+    no_page: dict[str | None, int] = dict(
+        connection.execute(
+            select(m.region, func.count())
+            .where(m.campaign_id == campaign.id, m.reason == "no_unsubscribe_page")
+            .group_by(m.region)
+        ).all()
+    )
+    out = {
+        region or "": RegionMention(
+            region or "",
+            existing_mention(texts.get(first) or ""),
+            count,
+            no_page.pop(region, 0),
+        )
+        for region, first, count in ready
+    }
+    for region, count in no_page.items():
+        out[region or ""] = RegionMention(region or "", None, 0, count)
+    return tuple(out[k] for k in sorted(out))
+
+
 def preview_campaign(
     connection: Connection,
     account: AccountRef,
@@ -187,8 +240,11 @@ def preview_campaign(
     clock: Clock,
     *,
     rate: float | None = None,
+    shortcode_substitution: bool = False,
 ) -> CampaignPreview:
-    """What campaign ``campaign_id`` sends, to whom, and when it will finish (module doc)."""
+    """What campaign ``campaign_id`` sends, to whom, and when it will finish (module doc).
+
+    ``shortcode_substitution``: the provider replaces ``STOP 00000`` by its own shortcode."""
     campaign, acc = campaign_of(connection, campaign_id, account)
     speed = rate if rate is not None else DEFAULT_RATE
     if speed <= 0:
@@ -200,6 +256,7 @@ def preview_campaign(
         summary = summary_from_messages(connection, campaign)
         by_region = _ready_by_region(connection, campaign)
         sample = _stored_sample(connection, campaign, acc)
+        mentions = _stored_mentions(connection, campaign)
     else:
         decider = Decider.for_campaign(connection, campaign, acc, keep_regions=True)
         for rows in recipient_chunks(connection, campaign, with_custom=bool(decider.custom)):
@@ -212,6 +269,18 @@ def preview_campaign(
             phone = by_region[region][0]
             composed = decider.composer.compose(values, region)
             sample = SampleMessage(phone, region, composed, tuple(split_parts(composed.text)))
+        regions = sorted(set(decider.sample_by_region) | set(decider.no_page_by_region))
+        mentions = tuple(
+            RegionMention(
+                region,
+                decider.composer.compose(decider.sample_by_region[region], region).stop_mention
+                if region in decider.sample_by_region
+                else None,
+                len(by_region.get(region, ())),
+                decider.no_page_by_region[region],
+            )
+            for region in regions
+        )
     now = clock.now()
     start = max(now, campaign.scheduled_at) if campaign.scheduled_at else now
     t0 = start.timestamp()
@@ -223,7 +292,20 @@ def preview_campaign(
         result = plan(t0, speed, cohorts)
     else:
         result = plan(t0, speed, [], informative=sum(len(v) for v in by_region.values()))
-    return CampaignPreview(campaign, summary, sample, result, start, speed, prepared is not None)
+    refusal = sending_refusal(
+        acc, campaign.sender, campaign.type, substitution=shortcode_substitution
+    )
+    return CampaignPreview(
+        campaign,
+        summary,
+        sample,
+        result,
+        start,
+        speed,
+        prepared is not None,
+        mentions,
+        refusal,
+    )
 
 
 # -- report -----------------------------------------------------------------------------------
