@@ -89,6 +89,7 @@ def preview_json(result: Preview) -> dict[str, Any]:
         "sender": result.sender,
         "recipient": _recipient_json(result.recipient),
         "refused": result.refusal,
+        "unverified_domains": list(result.unverified_domains),
     }
 
 
@@ -178,8 +179,10 @@ def preview(
     result = compliance.preview(base)
     if as_json:
         print_json(preview_json(result))
-        return
-    _print_preview(result)
+    else:
+        _print_preview(result)
+    if result.unverified_domains:
+        raise typer.Exit(1)  # a campaign with this text is refused (rule 10)
 
 
 def _print_preview(result: Preview) -> None:
@@ -206,6 +209,13 @@ def _print_preview(result: Preview) -> None:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     if result.refusal is not None:
         console.print(f"[red]{escape(result.refusal)}[/]")
+    if result.unverified_domains:
+        listed = ", ".join(result.unverified_domains)
+        console.print(
+            f"[red]refused:[/] the text links to unverified domain(s) {escape(listed)}"
+            " (anti-smishing): a campaign with this text is refused; verify them first with"
+            " `stopsms domains add`"
+        )
 
 
 # --- window ----------------------------------------------------------------------------------

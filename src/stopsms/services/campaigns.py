@@ -33,7 +33,7 @@ from stopsms.domain.campaign import CampaignStatus, move
 from stopsms.domain.errors import InvalidSender
 from stopsms.domain.mention import MessageType
 from stopsms.domain.template import STANDARD_FIELDS, Template
-from stopsms.domain.urls import find_links, unverified_domains
+from stopsms.domain.urls import unverified_domains
 from stopsms.domain.windows import get_policy
 from stopsms.services.accounts import (
     Account,
@@ -256,8 +256,6 @@ def check_links(
     connection: Connection, account: Account, text: str, *, field: str = "text"
 ) -> None:
     """Refuse ``text`` when it links to a domain the account has not verified (rule 10)."""
-    if not find_links(text):
-        return
     bad = unverified_domains(text, account_domains(connection, account))
     if bad:
         raise UnverifiedLink(bad)

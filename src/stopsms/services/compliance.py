@@ -30,8 +30,9 @@ from stopsms.domain.mention import (
 from stopsms.domain.phone import PhoneNumber, parse_phone
 from stopsms.domain.senders import effective_sender, parse_sender
 from stopsms.domain.text import split_parts
+from stopsms.domain.urls import unverified_domains
 from stopsms.domain.windows import WindowDecision, check_window, get_policy, policy_for
-from stopsms.services.accounts import AccountRef, get_account, list_senders
+from stopsms.services.accounts import AccountRef, get_account, list_domains, list_senders
 from stopsms.services.decisions import style_of
 
 
@@ -73,6 +74,7 @@ class AccountSettings:
     shortcode: str
     senders: frozenset[str]
     window_policy: str | None
+    domains: frozenset[str] = frozenset()  # verified link domains (rule 10)
 
 
 def account_settings(connection: Connection, account: AccountRef) -> AccountSettings:
@@ -87,6 +89,7 @@ def account_settings(connection: Connection, account: AccountRef) -> AccountSett
         shortcode=acc.shortcode,
         senders=frozenset(s.sender for s in list_senders(connection, acc)),
         window_policy=acc.window_policy,
+        domains=frozenset(list_domains(connection, acc)),
     )
 
 
@@ -112,6 +115,9 @@ class Preview:
     message_type: MessageType
     #: Why this SMS could not leave as shown (its STOP mention would not work), or None.
     refusal: str | None = None
+    # With an account: hosts the text links to that it has not verified (rule 10); a campaign
+    # with this text is refused.
+    unverified_domains: tuple[str, ...] = ()
 
 
 def _refusal(request: PreviewRequest, composed: ComposedMessage, sender: str | None) -> str | None:
@@ -143,6 +149,7 @@ def preview(request: PreviewRequest) -> Preview:
     """Compose ``request.text`` for its recipient: mention, encoding, units, parts, warnings."""
     recipient = parse_phone(request.to, request.default_region) if request.to else None
     sender = request.sender
+    unverified: tuple[str, ...] = ()
     if request.account is not None:
         account = request.account
         # Rule 9: an unknown sender is an error; an unvalidated account's is its shortcode.
@@ -152,6 +159,7 @@ def preview(request: PreviewRequest) -> Preview:
             allowed=account.senders,
             shortcode=account.shortcode,
         )
+        unverified = tuple(unverified_domains(request.text, account.domains))
     elif sender is not None:
         parse_sender(sender)
     region = recipient.region if recipient else request.default_region
@@ -171,6 +179,7 @@ def preview(request: PreviewRequest) -> Preview:
         sender=sender,
         message_type=request.message_type,
         refusal=_refusal(request, composed, sender),
+        unverified_domains=unverified,
     )
 
 

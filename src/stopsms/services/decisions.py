@@ -62,7 +62,7 @@ from stopsms.domain.mention import (
 from stopsms.domain.senders import effective_sender
 from stopsms.domain.template import STANDARD_FIELDS, Template
 from stopsms.domain.text import Encoding
-from stopsms.domain.urls import find_links, unverified_domains
+from stopsms.domain.urls import may_hold_link, unverified_domains
 from stopsms.services.accounts import Account, price_table
 from stopsms.services.accounts import list_domains as account_domains
 from stopsms.services.campaigns import Campaign
@@ -100,8 +100,17 @@ def _digits(value: str) -> bool:
 
 
 def _linkish(value: str) -> bool:
-    """Whether a field value could hold (part of) a link: no host without a dot."""
-    return "." in value
+    """Whether a field value could hold (part of) a link (normalised, a ``.`` or a ``:``)."""
+    return may_hold_link(value)
+
+
+def _fields_touch_links(template: Template) -> bool:
+    """Whether a field sits in a run of non-space text that, without it, holds a ``.`` or a
+    ``:`` (``https://{x}``, ``{x}.com``, ``{a}:{b}``): every recipient is then checked, since
+    values with neither can still complete a link there."""
+    marker = "\ue000"  # a private-use character: no link character, no space
+    rendered = template.render(dict.fromkeys(template.slots, marker))
+    return any(marker in run and may_hold_link(run) for run in rendered.split())
 
 
 InsertRow = tuple[Any, ...]
@@ -265,9 +274,7 @@ class Decider:
         self.sample_by_region: dict[str, dict[str, str]] = {}
         self.no_page_by_region: Counter[str] = Counter()
         self.static_links_ok = not unverified_domains(template.static_text, verified)
-        probe = "zq9probe9qz"
-        rendered = template.render(dict.fromkeys(template.slots, probe))
-        self.links_need_fields = any(probe in link.text for link in find_links(rendered))
+        self.links_need_fields = _fields_touch_links(template)
         self.summary = PreparationSummary(campaign.id)
         self.reasons: Counter[str] = Counter()
         self.encodings: Counter[Encoding] = Counter()

@@ -12,7 +12,7 @@ from stopsms.domain.urls import domain_allowed, find_links, normalise_domain, un
     [
         ("Promo sur https://shop.example.fr/x?a=1. Vite", ["shop.example.fr"]),
         ("voir www.Example.com!", ["www.example.com"]),
-        ("bit.ly/abc et M.Dupont paie 10.50€", ["bit.ly"]),
+        ("bit.ly/abc et M.Durand paie 10.50€", ["bit.ly"]),
         ("Go to boutique.fr/promo.", ["boutique.fr"]),
         ("HTTP://user@Evil.COM/login", ["evil.com"]),
         ("deux liens: a.fr et https://b.com", ["a.fr", "b.com"]),
