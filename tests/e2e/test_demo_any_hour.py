@@ -78,7 +78,9 @@ def test_the_clock_follows_every_recipients_window_not_only_paris() -> None:
     # Tuesday 24 Nov, 17:35 in Paris (issue 12): Paris open, Réunion (20:35) closed.
     clock, note = choose_clock(TERRITORIES, datetime(2026, 11, 24, 16, 35, tzinfo=UTC), run)
     assert isinstance(clock, FakeClock)
-    assert note is not None and "RE:" in note and "FR:" not in note
+    assert note is not None
+    assert "RE:" in note
+    assert "FR:" not in note
     # Tuesday 14:00 in Paris: 17:00 in Réunion, 09:00 in Guadeloupe — all open.
     clock, note = choose_clock(TERRITORIES, datetime(2026, 11, 24, 13, 0, tzinfo=UTC), run)
     assert isinstance(clock, SystemClock)
@@ -88,12 +90,15 @@ def test_the_clock_follows_every_recipients_window_not_only_paris() -> None:
         {("FR", ("Europe/Paris",)): 1}, datetime(2026, 11, 24, 18, 58, tzinfo=UTC), run
     )
     assert isinstance(clock, FakeClock)
-    assert note is not None and "closes Tue 20:00 local before the run can finish" in note
+    assert note is not None
+    assert "closes Tue 20:00 local before the run can finish" in note
     # A forced start is always simulated, and says so.
     start = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)
     clock, note = choose_clock(TERRITORIES, SystemClock().now(), run, start=start)
-    assert isinstance(clock, FakeClock) and clock.now() == start
-    assert note is not None and "--start" in note
+    assert isinstance(clock, FakeClock)
+    assert clock.now() == start
+    assert note is not None
+    assert "--start" in note
 
 
 @pytest.mark.timeout(60)
@@ -163,7 +168,8 @@ def test_the_real_command_prints_its_progress_into_a_pipe(
         stderr=subprocess.PIPE,
         text=True,
     ) as process:
-        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout is not None
+        assert process.stderr is not None
         for line in process.stdout:
             lines.append(line)
             if first_step_while_running is None and line.startswith("1. Account"):
