@@ -19,6 +19,16 @@ Only *valid* answers are claimed; every line the fast path does not claim (inval
 letters, extensions, odd prefixes…) is handed to plain ``phonenumbers`` with its original text.
 So the only way to differ from the library is a wrong claim, which the guards exclude and the
 property tests in ``tests/unit/domain/test_phone.py`` hunt for.
+
+One rule on top of the library (:func:`territory_e164`): with the default region FR, a number
+written nationally (``0692 98 76 54``, ``0596 …``) that the plan of one French overseas
+territory takes as a fixed or mobile number is that territory's (``+262 692…`` RE, ``+596 596…``
+MQ), as French users write them; ``phonenumbers`` alone reads ``+33 692…`` (invalid) or even
+``+33 596…`` (a metropolitan-looking number no one has). The territories and their patterns
+come from the library's metadata (the regions of
+:data:`~stopsms.domain.window_policies.FRENCH_TERRITORIES` sharing France's national prefix and
+number length), not from a prefix table. The fast path leaves exactly those lines to the
+fallback (one more substitution marks them); metropolitan numbers never go there.
 """
 
 from __future__ import annotations
@@ -28,8 +38,11 @@ from collections.abc import Callable, Sequence
 from functools import cache
 
 import phonenumbers
+from phonenumbers import PhoneNumberType
 from phonenumbers import phonenumberutil as pnu
 from phonenumbers.phonemetadata import PhoneMetadata, PhoneNumberDesc
+
+from stopsms.domain.window_policies import FRENCH_TERRITORIES
 
 # Characters that phonenumbers treats as pure punctuation between digits (all are in its
 # VALID_PUNCTUATION and none starts an extension, unlike "~" or "x"). Deleting them cannot change
@@ -68,6 +81,79 @@ def reference_e164(raw: str, default_region: str | None) -> str | None:
     if not phonenumbers.is_valid_number(number):
         return None
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+#: Default regions whose national numbering plan other regions share: France's overseas
+#: departments and collectivities are dialled from France as ``0`` + 9 digits.
+_NATIONAL_PLANS = {"FR": FRENCH_TERRITORIES - {"FR"}}
+#: The number types a territory's plan owns outright (the others, toll-free or premium
+#: ``08…``, are national services that stay the default region's).
+_GEOGRAPHIC = frozenset(
+    {PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+)
+
+
+@cache
+def national_territories(default_region: str | None) -> tuple[str, ...]:
+    """The territories whose numbers are written like ``default_region``'s national ones:
+    same national prefix, a national number length in common (``FR`` → ``BL GF GP MF MQ PM RE
+    YT``; no other default region has any)."""
+    if default_region not in _NATIONAL_PLANS:
+        return ()
+    home = PhoneMetadata.metadata_for_region(default_region, None)
+    if home is None or home.general_desc is None:  # pragma: no cover - FR has metadata
+        return ()
+    lengths = set(home.general_desc.possible_length or ())
+    found = []
+    for region in sorted(_NATIONAL_PLANS[default_region]):
+        metadata = PhoneMetadata.metadata_for_region(region, None)
+        if metadata is None or metadata.general_desc is None:
+            continue
+        if metadata.national_prefix != home.national_prefix:
+            continue
+        if lengths & set(metadata.general_desc.possible_length or ()):
+            found.append(region)
+    return tuple(found)
+
+
+def territory_e164(raw: str, default_region: str | None) -> str | None:
+    """:func:`reference_e164`, except for a number written nationally in a default region
+    whose plan territories share (FR): a fixed or mobile number of exactly one territory is
+    that territory's; a number invalid for the default region but valid (any type) in exactly
+    one territory is too. Everything else is what ``phonenumbers`` says."""
+    territories = national_territories(default_region)
+    if not territories or default_region is None:
+        return reference_e164(raw, default_region)
+    try:
+        number = phonenumbers.parse(raw, default_region, keep_raw_input=True)
+    except phonenumbers.NumberParseException:
+        return None
+    plain = (
+        str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+        if phonenumbers.is_valid_number(number)
+        else None
+    )
+    source = phonenumbers.CountryCodeSource.FROM_DEFAULT_COUNTRY
+    if number.country_code_source != source:
+        return plain  # written with a country code: as written
+    home = PhoneMetadata.metadata_for_region(default_region, None)
+    lengths = home.general_desc.possible_length if home and home.general_desc else ()
+    if len(phonenumbers.national_significant_number(number)) not in lengths:
+        return plain
+    geographic: set[str] = set()
+    other: set[str] = set()
+    for region in territories:
+        candidate = phonenumbers.parse(raw, region)
+        if not phonenumbers.is_valid_number(candidate):
+            continue
+        e164 = str(phonenumbers.format_number(candidate, phonenumbers.PhoneNumberFormat.E164))
+        kind = phonenumbers.number_type(candidate)
+        (geographic if kind in _GEOGRAPHIC else other).add(e164)
+    if len(geographic) == 1:
+        return geographic.pop()
+    if plain is not None or geographic:
+        return plain  # the default region's, or ambiguous between territories
+    return other.pop() if len(other) == 1 else None
 
 
 def _uncapture(pattern: str) -> str:
@@ -245,6 +331,11 @@ def rewrites(default_region: str | None) -> tuple[Rewrite, ...]:
     no_idd = f"(?!{_uncapture(idd)})" if idd else ""
     found: list[Rewrite] = []
     flags = re.MULTILINE | re.ASCII
+    territories = _territory_numbers(default_region or "", metadata)
+    if territories is not None:
+        # "0596…", "0692…": a territory's number written nationally; left to the fallback
+        # (territory_e164) by a character no claim can start with.
+        found.append((re.compile(rf"\n{territories}", flags), "\n~"))
     if idd and _LITERAL_DIGITS.fullmatch(idd):
         # "0033…" is "+33…": the IDD is stripped when the next digit is not 0.
         found.append((re.compile(rf"\n{idd}(?=[1-9]\d*$)", flags), "\n+"))
@@ -272,10 +363,33 @@ def rewrites(default_region: str | None) -> tuple[Rewrite, ...]:
     return tuple(found)
 
 
+def _territory_numbers(default_region: str, metadata: PhoneMetadata) -> str | None:
+    """A line that is the national prefix (optional) and a number of the default region's
+    length that some territory's plan takes as fixed or mobile (a superset of the lines
+    :func:`territory_e164` gives a territory's number to)."""
+    territories = national_territories(default_region)
+    if not territories or metadata.general_desc is None:
+        return None
+    branches: list[str] = []
+    for region in territories:
+        found = PhoneMetadata.metadata_for_region(region, None)
+        if found is None:  # pragma: no cover - national_territories checked it
+            continue
+        for desc in (found.fixed_line, found.mobile):
+            pattern = _desc(desc)
+            if pattern is not None:
+                branches.append(pattern)
+    if not branches:  # pragma: no cover - the territories have fixed and mobile numbers
+        return None
+    prefix = metadata.national_prefix or ""
+    length = _lengths(metadata.general_desc.possible_length)
+    return f"(?:{re.escape(prefix)})?{length}(?={'|'.join(branches)})"
+
+
 def normalise_batch(
     raws: Sequence[str],
     default_region: str | None,
-    fallback: Callable[[str, str | None], str | None] = reference_e164,
+    fallback: Callable[[str, str | None], str | None] = territory_e164,
 ) -> list[str | None]:
     """E.164 for each raw string (None when invalid), ``fallback`` for what is not claimed."""
     claimed = claim_batch(raws, default_region)
