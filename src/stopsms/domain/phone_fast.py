@@ -33,9 +33,11 @@ fallback (one more substitution marks them); metropolitan numbers never go there
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Sequence
 from functools import cache
+from typing import Any
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
@@ -70,6 +72,9 @@ _TYPE_FIELDS = (
 )
 
 _LITERAL_DIGITS = re.compile(r"\d+", re.ASCII)
+# The standard library's regex parser (untyped, private; read only to find a guard, below).
+re_parser: Any = importlib.import_module("re._parser")
+re_constants: Any = importlib.import_module("re._constants")
 
 
 def reference_e164(raw: str, default_region: str | None) -> str | None:
@@ -117,10 +122,11 @@ def national_territories(default_region: str | None) -> tuple[str, ...]:
 
 
 def territory_e164(raw: str, default_region: str | None) -> str | None:
-    """:func:`reference_e164`, except for a number written nationally in a default region
-    whose plan territories share (FR): a fixed or mobile number of exactly one territory is
-    that territory's; a number invalid for the default region but valid (any type) in exactly
-    one territory is too. Everything else is what ``phonenumbers`` says."""
+    """:func:`reference_e164`, except for a number written nationally (national prefix
+    included) in a default region whose plan territories share (FR): a fixed or mobile number
+    of exactly one territory is that territory's; a number invalid for the default region but
+    valid (any type) in exactly one territory is too. Everything else is what
+    ``phonenumbers`` says."""
     territories = national_territories(default_region)
     if not territories or default_region is None:
         return reference_e164(raw, default_region)
@@ -138,7 +144,11 @@ def territory_e164(raw: str, default_region: str | None) -> str | None:
         return plain  # written with a country code: as written
     home = PhoneMetadata.metadata_for_region(default_region, None)
     lengths = home.general_desc.possible_length if home and home.general_desc else ()
-    if len(phonenumbers.national_significant_number(number)) not in lengths:
+    national = phonenumbers.national_significant_number(number)
+    prefix = home.national_prefix if home is not None else None
+    written = phonenumbers.normalize_digits_only(raw)
+    # Written with its national prefix ("0692…", not "692…"), and as long as a French number.
+    if len(national) not in lengths or not prefix or written != prefix + national:
         return plain
     geographic: set[str] = set()
     other: set[str] = set()
@@ -376,14 +386,110 @@ def _territory_numbers(default_region: str, metadata: PhoneMetadata) -> str | No
         if found is None:  # pragma: no cover - national_territories checked it
             continue
         for desc in (found.fixed_line, found.mobile):
-            pattern = _desc(desc)
-            if pattern is not None:
-                branches.append(pattern)
+            # The bare pattern (a superset without its lengths: the line's length is checked
+            # once, after); each fails within a digit or two on a metropolitan number.
+            if desc is not None and desc.national_number_pattern:
+                branch = _uncapture(desc.national_number_pattern)
+                if branch not in branches:
+                    branches.append(branch)
     if not branches:  # pragma: no cover - the territories have fixed and mobile numbers
         return None
     prefix = metadata.national_prefix or ""
     length = _lengths(metadata.general_desc.possible_length)
-    return f"(?:{re.escape(prefix)})?{length}(?={'|'.join(branches)})"
+    # A guard on the first two digits (the heads the patterns can start with) rejects a
+    # metropolitan "06…"/"07…" line at once instead of trying every branch (2× faster).
+    heads: set[str] = set()
+    for branch in branches:
+        found_heads = _heads(branch, 2, metadata.general_desc.possible_length)
+        if found_heads is None:
+            heads.clear()
+            break
+        heads |= found_heads
+    guard = f"(?={'|'.join(sorted(heads))})" if heads else ""
+    return f"{re.escape(prefix)}{guard}(?=(?:{'|'.join(branches)})$){length}"
+
+
+def _heads(pattern: str, size: int, lengths: Sequence[int]) -> set[str] | None:
+    """Every string of ``size`` digits a match of ``pattern`` of one of ``lengths`` can start
+    with (a superset); None when the pattern uses something this reading does not know."""
+    try:
+        parsed = re_parser.parse(pattern)
+    except re.error:  # pragma: no cover - the library's patterns compile
+        return None
+    items = list(parsed)
+    # A top-level alternation: only its alternatives that can be that long.
+    if len(items) == 1 and items[0][0] is re_constants.BRANCH:
+        alternatives = items[0][1][1]
+    else:
+        alternatives = [parsed]
+    heads: set[str] = set()
+    for alternative in alternatives:
+        low, high = alternative.getwidth()
+        if not any(low <= n <= high for n in lengths):
+            continue
+        found = _sequence_heads(list(alternative), size)
+        if found is None:
+            return None
+        heads |= found
+    return heads
+
+
+_DIGITS = "0123456789"
+
+
+def _sequence_heads(items: list[Any], size: int) -> set[str] | None:
+    found = {""}
+    done: set[str] = set()
+    for op, arg in items:
+        following: set[str] = set()
+        for head in found:
+            item = _item_heads(op, arg, size - len(head))
+            if item is None:
+                return None
+            for tail in item:
+                (done if len(head + tail) >= size else following).add(head + tail)
+        found = following
+        if not found:
+            break
+    return done | found
+
+
+def _item_heads(op: Any, arg: Any, size: int) -> set[str] | None:
+    constants = re_constants
+    if op is constants.LITERAL:
+        return {chr(arg)}
+    if op is constants.IN:
+        chars: set[str] = set()
+        for kind, value in arg:
+            if kind is constants.LITERAL:
+                chars.add(chr(value))
+            elif kind is constants.RANGE:
+                chars.update(chr(c) for c in range(value[0], value[1] + 1))
+            elif kind is constants.CATEGORY and value is constants.CATEGORY_DIGIT:
+                chars.update(_DIGITS)
+            else:
+                return None
+        return chars
+    if op is constants.SUBPATTERN:
+        return _sequence_heads(list(arg[-1]), size)
+    if op is constants.BRANCH:
+        heads: set[str] = set()
+        for alternative in arg[1]:
+            found = _sequence_heads(list(alternative), size)
+            if found is None:
+                return None
+            heads |= found
+        return heads
+    if op in (constants.MAX_REPEAT, constants.MIN_REPEAT):
+        low, high, sub = arg
+        heads = set()
+        for count in range(low, min(high, size) + 1):
+            found = _sequence_heads(list(sub) * count, size)
+            if found is None:
+                return None
+            heads |= found
+        return heads
+    return None
 
 
 def normalise_batch(

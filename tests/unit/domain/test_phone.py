@@ -94,7 +94,6 @@ def test_default_region_reads_national_numbers() -> None:
         ("0596 30 12 34", "+596596301234", "MQ", "America/Martinique"),  # +33 596… is "valid"
         ("0694 20 12 34", "+594694201234", "GF", "America/Cayenne"),
         ("0594 10 12 34", "+594594101234", "GF", "America/Cayenne"),
-        ("596301234", "+596596301234", "MQ", "America/Martinique"),  # national, no 0
         ("06 92 98 76 54", "+262692987654", "RE", "Indian/Reunion"),
     ],
 )
@@ -112,6 +111,8 @@ def test_what_stays_french_or_invalid() -> None:
     # Written with a country code: as written.
     assert normalise("+33 5 96 30 12 34") == "+33596301234"
     assert normalise("0033 5 96 30 12 34") == "+33596301234"
+    # Without its national prefix: as phonenumbers reads it.
+    assert normalise("596301234") == "+33596301234"
     # National services (0800…) stay metropolitan although a territory's plan has 8xx numbers.
     assert normalise("0800 12 34 56") == "+33800123456"
     # Saint-Pierre's 6-digit numbers are not French national numbers: a truncated one is junk.
