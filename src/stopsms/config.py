@@ -1,25 +1,50 @@
-"""Settings, read once from the environment (``STOPSMS_*``); the only place that reads it."""
+"""Settings, read once from the environment (``STOPSMS_*``); the only place that reads it.
+
+The embedded database lives at one place per user, whatever the current folder (a command run
+from another folder once created a second, empty ``./stopsms.db`` without a word):
+``$STOPSMS_HOME/stopsms.db`` when ``STOPSMS_HOME`` is set, else the XDG data folder,
+``${XDG_DATA_HOME:-~/.local/share}/stopsms/stopsms.db``. ``STOPSMS_DATABASE_URL`` overrides it.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
-DEFAULT_DATABASE_URL = "sqlite:///./stopsms.db"
+DATABASE_FILE = "stopsms.db"
+
+
+def default_database_path(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the embedded SQLite database lives when ``STOPSMS_DATABASE_URL`` is not set."""
+    env = os.environ if environ is None else environ
+    home = env.get("STOPSMS_HOME")
+    if home:
+        return Path(home).expanduser().absolute() / DATABASE_FILE
+    data = env.get("XDG_DATA_HOME")
+    # The XDG spec: a relative XDG_DATA_HOME is invalid and must be ignored.
+    if not data or not Path(data).is_absolute():
+        user_home = env.get("HOME") or str(Path.home())
+        data = str(Path(user_home) / ".local" / "share")
+    return Path(data) / "stopsms" / DATABASE_FILE
+
+
+def default_database_url(environ: Mapping[str, str] | None = None) -> str:
+    return f"sqlite:///{default_database_path(environ)}"
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     """What an installation is configured with.
 
-    ``database_url``: SQLAlchemy URL; SQLite (WAL) is the embedded default, PostgreSQL
-    (``postgresql+psycopg://…``) the production database.
+    ``database_url``: SQLAlchemy URL; SQLite (WAL) is the embedded default (see the module doc
+    for where), PostgreSQL (``postgresql+psycopg://…``) the production database.
     ``provider_url``: where messages leave, e.g. ``smpp://id:pw@127.0.0.1:2775?window=64&tps=500``.
     ``default_account``: the account used when a command names none.
     """
 
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: str = field(default_factory=default_database_url)
     provider_url: str | None = None
     default_account: str = "default"
 
@@ -27,7 +52,7 @@ class Settings:
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     return Settings(
-        database_url=env.get("STOPSMS_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        database_url=env.get("STOPSMS_DATABASE_URL") or default_database_url(env),
         provider_url=env.get("STOPSMS_PROVIDER_URL") or None,
         default_account=env.get("STOPSMS_ACCOUNT") or "default",
     )

@@ -29,7 +29,7 @@ CLIENTS = (
     "Martin;Zoé;+33 6 98 76 54 32;;Lyon\n"  # 3
     "Bad;Number;06 12;;\n"  # 4: invalid
     ";;;;\n"  # 5: blank
-    "Dupont;;0033612345678;;Nice\n"  # 6: duplicate of line 2
+    "Dupont;;0033612345678;jean@example.fr;Nice\n"  # 6: duplicate of line 2, wins whole
     "Sans;Numéro;;x@example.fr;\n"  # 7: missing phone
     "Durand;Léa;33756781234.0;lea@example.fr;\n"  # 8: spreadsheet float (+33 7…)
 )
@@ -63,8 +63,8 @@ def test_import_counts_merges_and_reports(database: Database, tmp_path: Path) ->
     found = _contacts(database)
     assert set(found) == {"+33612345678", "+33698765432", "+33756781234"}
     jean = found["+33612345678"]
-    # The duplicate on line 6 kept Jean's first name and email, replaced the city.
-    assert (jean.first_name, jean.last_name, jean.email) == ("Jean", "Dupont", "jean@example.fr")
+    # The duplicate on line 6 wins whole: its empty first name too (never a mix of two rows).
+    assert (jean.first_name, jean.last_name, jean.email) == (None, "Dupont", "jean@example.fr")
     assert jean.custom == {"Ville": "Nice"}
     assert jean.region == "FR"
     assert jean.created_at == NOW
@@ -136,7 +136,7 @@ def test_known_and_new_numbers_across_chunks(
         "0611111111;New1\n"  # 2: new
         "0612345678;Known\n"  # 3: known (first chunk)
         "0622222222;New2\n"  # 4: new (second chunk)
-        "+33611111111;\n"  # 5: repeats line 2 in a later chunk
+        "+33611111111;\n"  # 5: repeats line 2 in a later chunk, wins whole (no name)
         "0698765432;\n"  # 6: known (third chunk), empty name keeps the stored one
     )
     summary = _import(
@@ -168,7 +168,7 @@ def test_known_and_new_numbers_across_chunks(
     assert members == 4
     found = _contacts(database)
     assert {p: c.last_name for p, c in found.items()} == {
-        "+33611111111": "New1",
+        "+33611111111": None,  # the last row wins whole, across chunks too
         "+33612345678": "Known",
         "+33622222222": "New2",
         "+33698765432": "Kept",

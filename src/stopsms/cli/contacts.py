@@ -141,7 +141,8 @@ def import_(
 def _print_summary(s: ImportSummary) -> None:
     console.print(
         f"{escape(s.file)} → account {escape(s.account)}: [bold]{s.imported:,}[/] imported,"
-        f" {s.updated:,} updated, {s.duplicates:,} duplicate(s) merged,"
+        f" {s.updated:,} updated, {s.duplicates:,} duplicate row(s) merged (a number's last"
+        " row wins whole),"
         f" {s.rejected:,} rejected ({s.rows:,} rows in {s.seconds:.1f} s)"
     )
     if s.rejected:
@@ -155,7 +156,10 @@ def _print_summary(s: ImportSummary) -> None:
     for note in s.notes:
         console.print(f"  [yellow]note:[/] {escape(note)}")
     if s.list_name:
-        console.print(f"  list {escape(s.list_name)!r}: {s.imported + s.updated:,} contact(s)")
+        console.print(
+            f"  list {escape(s.list_name)!r}: {s.list_members:,} contact(s),"
+            f" {s.list_added:,} added by this import"
+        )
     if s.consent:
         console.print(f"  consent {s.consent} recorded for {s.consents_recorded:,} contact(s)")
 

@@ -6,14 +6,23 @@ imports the bundled contact file (careless formats, a duplicate, bad numbers), c
 Black Friday campaign, previews it, sends it over SMPP while some recipients reply STOP in
 the middle of the campaign, and prints the report: STOPs honoured, confirmed and attributed.
 
-Outside the legal sending hours the campaign would (rightly) wait for Monday; the demo then
-runs on a simulated clock that jumps to the next opening, and says so.
+The demo must finish in seconds at any hour, on any day, whatever the machine's time zone. Its
+contacts live in several territories (mainland France, Réunion, Mayotte, the Antilles,
+Guiana…), each with its own local hours and holidays, so the clock is chosen from the windows
+of every recipient of the list, not from Paris alone: when any of them would be held now or
+before the campaign can finish (its expected duration plus a margin), the demo runs on a
+simulated clock that jumps to each next opening, and says which territories are closed and
+until when. Only when every recipient is open for the whole run does it use the real clock.
+``--start`` (hidden, for tests) starts the simulated clock at a given instant.
+
+Every step is printed as it starts, flushed, whether or not the output is a terminal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -23,10 +32,10 @@ from sqlalchemy import Connection, select
 
 from stopsms.cli import campaigns as campaign_cli
 from stopsms.cli import sending as sending_cli
-from stopsms.cli.console import console, escape, handles_errors
+from stopsms.cli.console import console, escape, fail, handles_errors
 from stopsms.clock import Clock, FakeClock, SystemClock
 from stopsms.domain.phone import describe
-from stopsms.domain.windows import check_window
+from stopsms.domain.windows import check_window, policy_for
 from stopsms.providers.smpp import SmppProvider
 from stopsms.services import accounts, credits, reports
 from stopsms.services.campaigns import create_campaign
@@ -50,8 +59,13 @@ TEXT = (
 REPLIES = ("STOP", "stop svp", "Stop36034", "ARRET", "Merci mais stop", "STPO", "Merci !")
 
 
+#: Besides the messages themselves (count / rate), what a run needs: receipts, confirmations.
+_RUN_MARGIN = timedelta(minutes=5)
+
+
 def _step(number: int, text: str) -> None:
     console.print(f"\n[bold cyan]{number}.[/] [bold]{text}[/]")
+    console.file.flush()  # shown at once, also into a pipe
 
 
 def _bundled_contacts() -> Path:
@@ -87,18 +101,77 @@ def _repliers(conn: Connection, campaign_id: int, count: int) -> list[str]:
     return random.Random(campaign_id).sample(numbers, min(count, len(numbers)))
 
 
-def _choose_clock(database: Database) -> tuple[Clock, str | None]:
-    now = SystemClock().now()
-    paris = describe("+33612345678")
-    decision = check_window(now, region=paris.region, time_zones=paris.time_zones)
-    if decision.allowed:
+def _territories(conn: Connection, list_name: str) -> dict[tuple[str, tuple[str, ...]], int]:
+    """(territory, time zones) → how many members of the list live there."""
+    c, m, li = t.contacts.c, t.list_members.c, t.lists.c
+    numbers = conn.execute(
+        select(c.phone_e164)
+        .join(t.list_members, m.contact_id == c.id)
+        .join(t.lists, li.id == m.list_id)
+        .where(li.name == list_name, c.account_id == li.account_id, c.phone_e164.isnot(None))
+    ).scalars()
+    found: dict[tuple[str, tuple[str, ...]], int] = {}
+    for number in numbers:
+        described = describe(number)
+        key = (described.region, described.time_zones)
+        found[key] = found.get(key, 0) + 1
+    return found
+
+
+def choose_clock(
+    territories: dict[tuple[str, tuple[str, ...]], int],
+    now: datetime,
+    duration: timedelta,
+    *,
+    window_policy: str | None = None,
+    start: datetime | None = None,
+) -> tuple[Clock, str | None]:
+    """The real clock when every recipient's window is open from ``now`` until the run is
+    over (``duration`` later), else a simulated clock starting at ``now``, with a note saying
+    which territories are closed and until when. ``start`` forces a simulated clock there."""
+    at = start or now
+    closed: list[str] = []
+    for (region, zones), _count in sorted(territories.items()):
+        policy = policy_for(region, window_policy)
+        now_there = check_window(at, region=region, time_zones=zones, policy=policy)
+        if now_there.allowed:
+            end = check_window(at + duration, region=region, time_zones=zones, policy=policy)
+            if end.allowed:
+                continue
+            closes = now_there.window_end
+            why = f"open, but closes {closes:%a %H:%M} local before the run can finish"
+            opens = end.next_allowed
+        else:
+            why = f"{now_there.local_time:%a %H:%M} there: {now_there.rule}"
+            opens = now_there.next_allowed
+        reopen = f"opens {opens:%a %d %b %H:%M} local" if opens is not None else "no opening soon"
+        closed.append(f"  {region}: {why}; {reopen}")
+    if start is None and not closed:
         return SystemClock(), None
-    note = (
-        f"It is {decision.local_time:%A %H:%M} in Paris: {decision.rule}. Marketing must wait"
-        f" until {decision.next_allowed:%A %d %B %H:%M}. The demo runs on a simulated clock,"
-        " so you see the campaign held, then resumed when the window opens."
-    )
-    return FakeClock(now), note
+    lines = [
+        f"Simulated clock from {at.astimezone(UTC):%a %d %b %Y %H:%M} UTC"
+        + (" (--start)" if start is not None else "")
+        + (": some recipients are outside their legal sending hours." if closed else ".")
+    ]
+    if closed:
+        lines += closed
+        lines.append(
+            "Marketing waits for each recipient's own hours: the simulated clock jumps to each"
+            " next opening, so you see the campaign held, then resumed, in seconds."
+        )
+    return FakeClock(at), "\n".join(lines)
+
+
+def _start_option(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        start = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--start {escape(value)!r}: not an ISO date and time (e.g. 2026-11-27T18:30Z)")
+    if start.tzinfo is None:
+        fail(f"--start {escape(value)!r}: give its offset (e.g. Z or +01:00)")
+    return start
 
 
 async def _send(
@@ -129,6 +202,102 @@ async def _send(
     )
 
 
+def run_demo(
+    database: Database,
+    *,
+    rate: float = 400.0,
+    repliers: int = 14,
+    start: datetime | None = None,
+    contacts: Path | None = None,
+) -> int:
+    """Every step of the demo on ``database``; the campaign's id. ``start``: a simulated
+    clock's start (else the clock is chosen from the recipients' windows, see the module)."""
+    _step(1, "Account 'demo': validated, shortcode 36034, sender BOUTIQUE, link domain")
+    with database.transaction() as conn:
+        account = _set_up_account(conn)
+        balance = credits.balance(conn, account)
+    console.print(
+        f"account {account.name} · {credits.format_credits(balance.balance_millicredits)} credits"
+    )
+
+    _step(2, "Import the bundled contact file (careless formats, a duplicate, bad rows)")
+    source = contacts or _bundled_contacts()
+    with database.transaction() as conn:
+        summary = import_contacts(
+            conn,
+            account,
+            source,
+            ImportOptions(
+                list_name=LIST,
+                consent="opt-in",
+                consent_source="demo: shop loyalty form",
+                rejects_path=Path("demo-contacts.rejects.csv").resolve(),
+            ),
+        )
+    console.print(
+        f"{summary.rows:,} rows: {summary.imported:,} imported, {summary.updated:,} updated,"
+        f" {summary.duplicates:,} duplicate merged, {summary.rejected:,} rejected ("
+        + ", ".join(f"{k}: {v}" for k, v in summary.rejected_by_reason.items())
+        + ")",
+        soft_wrap=True,
+    )
+    if summary.rejects_path:
+        console.print(f"rejects with line numbers: {escape(summary.rejects_path)}")
+
+    with database.reader() as conn:
+        territories = _territories(conn, LIST)
+    members = sum(territories.values())
+    clock, clock_note = choose_clock(
+        territories,
+        SystemClock().now(),
+        timedelta(seconds=members / rate) + _RUN_MARGIN,
+        window_policy=account.window_policy,
+        start=start,
+    )
+    if clock_note:
+        console.print(f"[yellow]{escape(clock_note)}[/]", soft_wrap=True)
+    _step(3, "Create and preview the campaign")
+    with database.transaction() as conn:
+        created = create_campaign(
+            conn,
+            account,
+            list_name=LIST,
+            text=TEXT,
+            sender=SENDER,
+            clock=clock,
+            name="Black Friday (demo)",
+        )
+    campaign_id = created.campaign.id
+    prepare_campaign(database, campaign_id, clock, account=ACCOUNT)
+    with database.reader() as conn:
+        campaign_cli.print_preview(
+            reports.preview_campaign(conn, account, campaign_id, clock, rate=rate)
+        )
+        chosen = _repliers(conn, campaign_id, repliers + 1)
+    answering, blocked = chosen[:-1], chosen[-1:]
+
+    _step(4, f"Send over SMPP; {len(answering)} recipients answer while it is sending")
+    if clock_note:
+        console.print("[yellow]on the simulated clock (see above)[/]")
+    lines = [f"after-first {n} {REPLIES[i % len(REPLIES)]}" for i, n in enumerate(answering)]
+    # The aggregator already blocks one number: its receipt says 061 (an opt-out too).
+    lines += [f"blocked {n} 061" for n in blocked]
+    for line in lines:
+        console.print(f"  scenario: {escape(line)}", style="dim")
+    asyncio.run(_send(database, campaign_id, clock, "\n".join(lines), rate))
+
+    _step(5, "Report")
+    with database.reader() as conn:
+        report = reports.campaign_report(conn, account, campaign_id)
+    campaign_cli.print_report(report)
+    console.print(
+        f"\nNext: [bold]stopsms campaign export {campaign_id} --account demo[/],"
+        " [bold]stopsms replies list --account demo[/],"
+        " [bold]stopsms optouts list --account demo[/]"
+    )
+    return campaign_id
+
+
 @handles_errors
 def demo(
     rate: Annotated[
@@ -137,83 +306,19 @@ def demo(
     repliers: Annotated[
         int, typer.Option("--replies", help="How many recipients answer.", min=0)
     ] = 14,
+    start: Annotated[
+        str | None,
+        typer.Option("--start", hidden=True, help="Start a simulated clock at this instant."),
+    ] = None,
+    contacts: Annotated[
+        Path | None, typer.Option("--contacts", hidden=True, help="Another contact file.")
+    ] = None,
 ) -> None:
     """Run a demo campaign end to end on the built-in SMSC simulator, with STOP replies."""
+    simulated_start = _start_option(start)
     database = open_database()
     try:
-        _step(1, "Account 'demo': validated, shortcode 36034, sender BOUTIQUE, link domain")
-        with database.transaction() as conn:
-            account = _set_up_account(conn)
-            balance = credits.balance(conn, account)
-        console.print(
-            f"account {account.name} · {credits.format_credits(balance.balance_millicredits)}"
-            " credits"
-        )
-
-        _step(2, "Import the bundled contact file (careless formats, a duplicate, bad rows)")
-        source = _bundled_contacts()
-        with database.transaction() as conn:
-            summary = import_contacts(
-                conn,
-                account,
-                source,
-                ImportOptions(
-                    list_name=LIST,
-                    consent="opt-in",
-                    consent_source="demo: shop loyalty form",
-                    rejects_path=Path("demo-contacts.rejects.csv").resolve(),
-                ),
-            )
-        console.print(
-            f"{summary.rows:,} rows: {summary.imported:,} imported, {summary.updated:,} updated,"
-            f" {summary.duplicates:,} duplicate merged, {summary.rejected:,} rejected ("
-            + ", ".join(f"{k}: {v}" for k, v in summary.rejected_by_reason.items())
-            + ")",
-            soft_wrap=True,
-        )
-        if summary.rejects_path:
-            console.print(f"rejects with line numbers: {escape(summary.rejects_path)}")
-
-        clock, clock_note = _choose_clock(database)
-        _step(3, "Create and preview the campaign")
-        with database.transaction() as conn:
-            created = create_campaign(
-                conn,
-                account,
-                list_name=LIST,
-                text=TEXT,
-                sender=SENDER,
-                clock=clock,
-                name="Black Friday (demo)",
-            )
-        campaign_id = created.campaign.id
-        prepare_campaign(database, campaign_id, clock, account=ACCOUNT)
-        with database.reader() as conn:
-            campaign_cli.print_preview(
-                reports.preview_campaign(conn, account, campaign_id, clock, rate=rate)
-            )
-            chosen = _repliers(conn, campaign_id, repliers + 1)
-        answering, blocked = chosen[:-1], chosen[-1:]
-
-        _step(4, f"Send over SMPP; {len(answering)} recipients answer while it is sending")
-        if clock_note:
-            console.print(f"[yellow]{escape(clock_note)}[/]")
-        lines = [f"after-first {n} {REPLIES[i % len(REPLIES)]}" for i, n in enumerate(answering)]
-        # The aggregator already blocks one number: its receipt says 061 (an opt-out too).
-        lines += [f"blocked {n} 061" for n in blocked]
-        for line in lines:
-            console.print(f"  scenario: {escape(line)}", style="dim")
-        asyncio.run(_send(database, campaign_id, clock, "\n".join(lines), rate))
-
-        _step(5, "Report")
-        with database.reader() as conn:
-            report = reports.campaign_report(conn, account, campaign_id)
-        campaign_cli.print_report(report)
-        console.print(
-            f"\nNext: [bold]stopsms campaign export {campaign_id} --account demo[/],"
-            " [bold]stopsms replies list --account demo[/],"
-            " [bold]stopsms optouts list --account demo[/]"
-        )
+        run_demo(database, rate=rate, repliers=repliers, start=simulated_start, contacts=contacts)
     finally:
         database.close()
     exit_process(0)  # the simulator ran in this process: see exit_process (smpp34's threads)

@@ -7,9 +7,11 @@ own regions (``+262 692…`` is RE, ``+590 690…`` GP), as ``phonenumbers`` rep
 their time zones are narrowed to the territory's own (Réunion is Indian/Reunion, not also
 Indian/Mayotte), because sending windows and holidays are per territory.
 
-Note for French users: ``0692 12 34 56`` with the default region FR is *not* a Réunion mobile
-for ``phonenumbers`` (it reads +33 692…, which is invalid), so it is rejected with a hint to
-write the number in international form.
+French overseas numbers written nationally (``0692 12 34 56``, ``0596 30 12 34``) are read as
+French users write them, with the default region FR: as their territory's (``+262 692…`` RE,
+``+596 596…`` MQ), although ``phonenumbers`` alone reads ``+33 692…`` (invalid) or ``+33 596…``;
+the rule and why are in :func:`~stopsms.domain.phone_fast.territory_e164`. Every caller that
+parses with the default region FR (import, preview, window, opt-outs, inbound) gets it here.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ class PhoneNumber:
 def normalise_many(raws: Sequence[str], default_region: str = "FR") -> list[str | None]:
     """E.164 for each raw string, or None where it is not a valid number; the bulk path.
 
-    Same answers as ``phonenumbers.parse`` + ``is_valid_number`` + E.164 formatting, at well
+    Same answers as ``phonenumbers.parse`` + ``is_valid_number`` + E.164 formatting (French
+    overseas numbers written nationally aside: ``territory_e164``), at well
     over a million numbers a second on the common shapes; what the fast path does not
     recognise is handed to ``phonenumbers`` itself.
     """

@@ -19,17 +19,32 @@ Only *valid* answers are claimed; every line the fast path does not claim (inval
 letters, extensions, odd prefixes…) is handed to plain ``phonenumbers`` with its original text.
 So the only way to differ from the library is a wrong claim, which the guards exclude and the
 property tests in ``tests/unit/domain/test_phone.py`` hunt for.
+
+One rule on top of the library (:func:`territory_e164`): with the default region FR, a number
+written nationally (``0692 98 76 54``, ``0596 …``) that the plan of one French overseas
+territory takes as a fixed or mobile number is that territory's (``+262 692…`` RE, ``+596 596…``
+MQ), as French users write them; ``phonenumbers`` alone reads ``+33 692…`` (invalid) or even
+``+33 596…`` (a metropolitan-looking number no one has). The territories and their patterns
+come from the library's metadata (the regions of
+:data:`~stopsms.domain.window_policies.FRENCH_TERRITORIES` sharing France's national prefix and
+number length), not from a prefix table. The fast path leaves exactly those lines to the
+fallback (one more substitution marks them); metropolitan numbers never go there.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Sequence
 from functools import cache
+from typing import Any
 
 import phonenumbers
+from phonenumbers import PhoneNumberType
 from phonenumbers import phonenumberutil as pnu
 from phonenumbers.phonemetadata import PhoneMetadata, PhoneNumberDesc
+
+from stopsms.domain.window_policies import FRENCH_TERRITORIES
 
 # Characters that phonenumbers treats as pure punctuation between digits (all are in its
 # VALID_PUNCTUATION and none starts an extension, unlike "~" or "x"). Deleting them cannot change
@@ -57,6 +72,9 @@ _TYPE_FIELDS = (
 )
 
 _LITERAL_DIGITS = re.compile(r"\d+", re.ASCII)
+# The standard library's regex parser (untyped, private; read only to find a guard, below).
+re_parser: Any = importlib.import_module("re._parser")
+re_constants: Any = importlib.import_module("re._constants")
 
 
 def reference_e164(raw: str, default_region: str | None) -> str | None:
@@ -68,6 +86,84 @@ def reference_e164(raw: str, default_region: str | None) -> str | None:
     if not phonenumbers.is_valid_number(number):
         return None
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+#: Default regions whose national numbering plan other regions share: France's overseas
+#: departments and collectivities are dialled from France as ``0`` + 9 digits.
+_NATIONAL_PLANS = {"FR": FRENCH_TERRITORIES - {"FR"}}
+#: The number types a territory's plan owns outright (the others, toll-free or premium
+#: ``08…``, are national services that stay the default region's).
+_GEOGRAPHIC = frozenset(
+    {PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+)
+
+
+@cache
+def national_territories(default_region: str | None) -> tuple[str, ...]:
+    """The territories whose numbers are written like ``default_region``'s national ones:
+    same national prefix, a national number length in common (``FR`` → ``BL GF GP MF MQ PM RE
+    YT``; no other default region has any)."""
+    if default_region not in _NATIONAL_PLANS:
+        return ()
+    home = PhoneMetadata.metadata_for_region(default_region, None)
+    if home is None or home.general_desc is None:  # pragma: no cover - FR has metadata
+        return ()
+    lengths = set(home.general_desc.possible_length or ())
+    found = []
+    for region in sorted(_NATIONAL_PLANS[default_region]):
+        metadata = PhoneMetadata.metadata_for_region(region, None)
+        if metadata is None or metadata.general_desc is None:
+            continue
+        if metadata.national_prefix != home.national_prefix:
+            continue
+        if lengths & set(metadata.general_desc.possible_length or ()):
+            found.append(region)
+    return tuple(found)
+
+
+def territory_e164(raw: str, default_region: str | None) -> str | None:
+    """:func:`reference_e164`, except for a number written nationally (national prefix
+    included) in a default region whose plan territories share (FR): a fixed or mobile number
+    of exactly one territory is that territory's; a number invalid for the default region but
+    valid (any type) in exactly one territory is too. Everything else is what
+    ``phonenumbers`` says."""
+    territories = national_territories(default_region)
+    if not territories or default_region is None:
+        return reference_e164(raw, default_region)
+    try:
+        number = phonenumbers.parse(raw, default_region, keep_raw_input=True)
+    except phonenumbers.NumberParseException:
+        return None
+    plain = (
+        str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+        if phonenumbers.is_valid_number(number)
+        else None
+    )
+    source = phonenumbers.CountryCodeSource.FROM_DEFAULT_COUNTRY
+    if number.country_code_source != source:
+        return plain  # written with a country code: as written
+    home = PhoneMetadata.metadata_for_region(default_region, None)
+    lengths = home.general_desc.possible_length if home and home.general_desc else ()
+    national = phonenumbers.national_significant_number(number)
+    prefix = home.national_prefix if home is not None else None
+    written = phonenumbers.normalize_digits_only(raw)
+    # Written with its national prefix ("0692…", not "692…"), and as long as a French number.
+    if len(national) not in lengths or not prefix or written != prefix + national:
+        return plain
+    geographic: set[str] = set()
+    other: set[str] = set()
+    for region in territories:
+        candidate = phonenumbers.parse(raw, region)
+        if not phonenumbers.is_valid_number(candidate):
+            continue
+        e164 = str(phonenumbers.format_number(candidate, phonenumbers.PhoneNumberFormat.E164))
+        kind = phonenumbers.number_type(candidate)
+        (geographic if kind in _GEOGRAPHIC else other).add(e164)
+    if len(geographic) == 1:
+        return geographic.pop()
+    if plain is not None or geographic:
+        return plain  # the default region's, or ambiguous between territories
+    return other.pop() if len(other) == 1 else None
 
 
 def _uncapture(pattern: str) -> str:
@@ -245,6 +341,11 @@ def rewrites(default_region: str | None) -> tuple[Rewrite, ...]:
     no_idd = f"(?!{_uncapture(idd)})" if idd else ""
     found: list[Rewrite] = []
     flags = re.MULTILINE | re.ASCII
+    territories = _territory_numbers(default_region or "", metadata)
+    if territories is not None:
+        # "0596…", "0692…": a territory's number written nationally; left to the fallback
+        # (territory_e164) by a character no claim can start with.
+        found.append((re.compile(rf"\n{territories}", flags), "\n~"))
     if idd and _LITERAL_DIGITS.fullmatch(idd):
         # "0033…" is "+33…": the IDD is stripped when the next digit is not 0.
         found.append((re.compile(rf"\n{idd}(?=[1-9]\d*$)", flags), "\n+"))
@@ -272,10 +373,129 @@ def rewrites(default_region: str | None) -> tuple[Rewrite, ...]:
     return tuple(found)
 
 
+def _territory_numbers(default_region: str, metadata: PhoneMetadata) -> str | None:
+    """A line that is the national prefix (optional) and a number of the default region's
+    length that some territory's plan takes as fixed or mobile (a superset of the lines
+    :func:`territory_e164` gives a territory's number to)."""
+    territories = national_territories(default_region)
+    if not territories or metadata.general_desc is None:
+        return None
+    branches: list[str] = []
+    for region in territories:
+        found = PhoneMetadata.metadata_for_region(region, None)
+        if found is None:  # pragma: no cover - national_territories checked it
+            continue
+        for desc in (found.fixed_line, found.mobile):
+            # The bare pattern (a superset without its lengths: the line's length is checked
+            # once, after); each fails within a digit or two on a metropolitan number.
+            if desc is not None and desc.national_number_pattern:
+                branch = _uncapture(desc.national_number_pattern)
+                if branch not in branches:
+                    branches.append(branch)
+    if not branches:  # pragma: no cover - the territories have fixed and mobile numbers
+        return None
+    prefix = metadata.national_prefix or ""
+    length = _lengths(metadata.general_desc.possible_length)
+    # A guard on the first two digits (the heads the patterns can start with) rejects a
+    # metropolitan "06…"/"07…" line at once instead of trying every branch (2× faster).
+    heads: set[str] = set()
+    for branch in branches:
+        found_heads = _heads(branch, 2, metadata.general_desc.possible_length)
+        if found_heads is None:
+            heads.clear()
+            break
+        heads |= found_heads
+    guard = f"(?={'|'.join(sorted(heads))})" if heads else ""
+    return f"{re.escape(prefix)}{guard}(?=(?:{'|'.join(branches)})$){length}"
+
+
+def _heads(pattern: str, size: int, lengths: Sequence[int]) -> set[str] | None:
+    """Every string of ``size`` digits a match of ``pattern`` of one of ``lengths`` can start
+    with (a superset); None when the pattern uses something this reading does not know."""
+    try:
+        parsed = re_parser.parse(pattern)
+    except re.error:  # pragma: no cover - the library's patterns compile
+        return None
+    items = list(parsed)
+    # A top-level alternation: only its alternatives that can be that long.
+    if len(items) == 1 and items[0][0] is re_constants.BRANCH:
+        alternatives = items[0][1][1]
+    else:
+        alternatives = [parsed]
+    heads: set[str] = set()
+    for alternative in alternatives:
+        low, high = alternative.getwidth()
+        if not any(low <= n <= high for n in lengths):
+            continue
+        found = _sequence_heads(list(alternative), size)
+        if found is None:
+            return None
+        heads |= found
+    return heads
+
+
+_DIGITS = "0123456789"
+
+
+def _sequence_heads(items: list[Any], size: int) -> set[str] | None:
+    found = {""}
+    done: set[str] = set()
+    for op, arg in items:
+        following: set[str] = set()
+        for head in found:
+            item = _item_heads(op, arg, size - len(head))
+            if item is None:
+                return None
+            for tail in item:
+                (done if len(head + tail) >= size else following).add(head + tail)
+        found = following
+        if not found:
+            break
+    return done | found
+
+
+def _item_heads(op: Any, arg: Any, size: int) -> set[str] | None:
+    constants = re_constants
+    if op is constants.LITERAL:
+        return {chr(arg)}
+    if op is constants.IN:
+        chars: set[str] = set()
+        for kind, value in arg:
+            if kind is constants.LITERAL:
+                chars.add(chr(value))
+            elif kind is constants.RANGE:
+                chars.update(chr(c) for c in range(value[0], value[1] + 1))
+            elif kind is constants.CATEGORY and value is constants.CATEGORY_DIGIT:
+                chars.update(_DIGITS)
+            else:
+                return None
+        return chars
+    if op is constants.SUBPATTERN:
+        return _sequence_heads(list(arg[-1]), size)
+    if op is constants.BRANCH:
+        heads: set[str] = set()
+        for alternative in arg[1]:
+            found = _sequence_heads(list(alternative), size)
+            if found is None:
+                return None
+            heads |= found
+        return heads
+    if op in (constants.MAX_REPEAT, constants.MIN_REPEAT):
+        low, high, sub = arg
+        heads = set()
+        for count in range(low, min(high, size) + 1):
+            found = _sequence_heads(list(sub) * count, size)
+            if found is None:
+                return None
+            heads |= found
+        return heads
+    return None
+
+
 def normalise_batch(
     raws: Sequence[str],
     default_region: str | None,
-    fallback: Callable[[str, str | None], str | None] = reference_e164,
+    fallback: Callable[[str, str | None], str | None] = territory_e164,
 ) -> list[str | None]:
     """E.164 for each raw string (None when invalid), ``fallback`` for what is not claimed."""
     claimed = claim_batch(raws, default_region)

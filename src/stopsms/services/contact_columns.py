@@ -8,7 +8,7 @@ rules, counts and reject report:
    (:meth:`ContactRows.numbers`: spreadsheet repairs — candidates found by RE2 in Arrow —,
    normalisation, rejects) and cuts the numbers into ranges;
 2. :meth:`StagedContacts.part` turns one range into the table of contacts to stage, in number
-   order: the first row of each number, later rows' non-empty values folded into it, trimmed
+   order: the last row of each number, whole (at the first row's place), trimmed
    (``utf8_trim_whitespace`` trims what ``str.strip`` trims, checked over all of Unicode in
    the tests), regions and custom fields' JSON.
 
@@ -129,7 +129,7 @@ class StagedContacts:
 
     Built by :meth:`ContactColumns.parse` once the numbers are known. Each range holds every
     row of its numbers, so :meth:`part` merges a range on its own — the first row of each
-    number, later rows' non-empty values, the regions, the custom fields' JSON — and gives
+    number's last row (whole), the regions, the custom fields' JSON — and gives
     its contacts in number order; the ranges themselves are in number order, so the unique
     index of contacts is filled from left to right (twice as fast as in file order,
     measured). A pipeline assembles and stages one range while the database takes the one
@@ -170,10 +170,8 @@ class StagedContacts:
         later = Later(numbered.filter(repeats), codes.filter(repeats), first_row, every_code)
         order = pc.sort_indices(distinct)
         count = len(order)
-        kept = [
-            text.take((later.kept_rows(text) if len(later.rows) else first_row).take(order))
-            for text in self.texts
-        ]
+        winners = (later.kept_rows() if len(later.rows) else first_row).take(order)
+        kept = [text.take(winners) for text in self.texts]
         fields: list[Column] = []
         position = 0
         for present in self.rows.text_slots:
@@ -220,9 +218,8 @@ def _flat(column: Column) -> pa.Array[Any]:
 class Later:
     """The rows repeating a number of an earlier row: how the row parser's merge is done here.
 
-    Later rows of a number replace the value of its first row when theirs is not empty; so
-    for each column, the last row with a non-empty value wins, or the first row if no later
-    row has one.
+    A later row of a number replaces its first row whole (empty cells included): for every
+    column, the number's last row wins.
     """
 
     rows: pa.Array[Any]
@@ -230,13 +227,10 @@ class Later:
     first_row: pa.Array[Any]  # by code
     every_code: pa.Array[Any]  # 0, 1, … len(first_row) - 1
 
-    def kept_rows(self, text: pa.Array[Any]) -> pa.Array[Any]:
-        """For each number (by code), the row whose value of ``text`` the contact keeps."""
-        filled = pc.not_equal(text.take(self.rows), _EMPTY)
-        if not pc.any(filled).as_py():
-            return self.first_row
+    def kept_rows(self) -> pa.Array[Any]:
+        """For each number (by code), the row the contact keeps: its last."""
         last = (
-            pa.table({"code": self.codes.filter(filled), "row": self.rows.filter(filled)})
+            pa.table({"code": self.codes, "row": self.rows})
             .group_by("code", use_threads=False)
             .aggregate([("row", "max")])
             .sort_by("code")

@@ -147,6 +147,10 @@ class ImportSummary:
     seconds: float
     #: Whether the columnar path read it (Arrow, staging files); else the row reader.
     columnar: bool = False
+    #: With a list: how many members it has after the import (all of them, not only this
+    #: file's), and how many this import added.
+    list_members: int = 0
+    list_added: int = 0
 
 
 def _consent_request(path: Path, options: ImportOptions) -> ConsentRequest | None:
@@ -312,6 +316,14 @@ def _count(connection: Connection, account_id: int) -> int:
     return int(connection.execute(query).scalar_one())
 
 
+def _list_size(connection: Connection, list_id: int | None) -> int:
+    if list_id is None:
+        return 0
+    m = t.list_members.c
+    query = select(func.count()).select_from(t.list_members).where(m.list_id == list_id)
+    return int(connection.execute(query).scalar_one())
+
+
 def _fill_list(connection: Connection, account_id: int, list_id: int, now: datetime) -> None:
     """Put every contact this import touched (``updated_at == now``) in the list."""
     c, m = t.contacts.c, t.list_members.c
@@ -356,6 +368,7 @@ def import_contacts(
                 else None
             )
             before = _count(connection, acc.id)
+            members_before = _list_size(connection, list_id)
             columns = _columnar(connection, table, options, first_rows is not None)
             warm.join()
             writer: ContactWriter | SqliteStagedWriter
@@ -389,6 +402,7 @@ def import_contacts(
                 if writer.inserted is not None
                 else _count(connection, acc.id) - before
             )
+            members = _list_size(connection, list_id)
             rejects_path = report.commit()
         except BaseException:
             report.discard()
@@ -416,6 +430,8 @@ def import_contacts(
         consents_recorded=writer.consents,
         seconds=time.perf_counter() - started,
         columnar=columns is not None,
+        list_members=members,
+        list_added=members - members_before,
     )
 
 

@@ -1,8 +1,8 @@
 """From raw rows to contact records: normalise, reject, merge duplicates — a chunk at a time.
 
 :class:`ContactRows` turns each :class:`~stopsms.imports.reader.Chunk` of a file into a
-:class:`ContactBatch`: one record per distinct valid number of the chunk (duplicates inside the
-chunk merged into the first; later non-empty values win, empty ones never erase), sorted by
+:class:`ContactBatch`: one record per distinct valid number of the chunk (the last row of a
+number wins whole, empty cells included: two people sharing a number are never mixed), sorted by
 number (B-tree friendly), every rejected row written to the reject report with its reason.
 
 The work is column-wise so that the per-row cost stays in C: ``itemgetter`` picks the used
@@ -422,11 +422,10 @@ class ContactRows:
         first_of: list[int],
         texts: list[list[str]],
     ) -> None:
-        """Fold each duplicate row into the first row with its number (non-empty values win)."""
+        """Each duplicate row replaces the first row with its number whole (empty cells
+        included): the last row of a number wins, never a mix of two people's fields."""
         for i, first in enumerate(first_of):
             if first == i or numbers[i] is None:
                 continue
             for column in texts:
-                value = column[i]
-                if value:
-                    column[first] = value
+                column[first] = column[i]

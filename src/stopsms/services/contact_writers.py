@@ -1,8 +1,11 @@
 """Writing import batches into ``contacts`` (and ``consents``), set-based, on each backend.
 
-Both writers upsert on ``(account_id, phone_e164)`` with the same merge rule: a non-empty
-value of the file replaces the stored one, an empty value never erases (``COALESCE``); custom
-fields are merged key by key; ``region`` follows the number; ``updated_at`` becomes the
+Both writers upsert on ``(account_id, phone_e164)`` with the same merge rule: over a contact
+the account had before the import, a non-empty value of the file replaces the stored one, an
+empty value never erases (``COALESCE``) and custom fields are merged key by key; over a contact
+this import created (an earlier chunk of the same file had the number: ``id`` above the
+account's largest before the import), the row replaces it whole — the last row of a number
+wins whole, as inside a chunk; ``region`` follows the number; ``updated_at`` becomes the
 import's timestamp (that is how the import finds its own rows afterwards, e.g. to fill a list).
 With a consent request the contact's ``consent``/``consent_at`` are set in the same statement
 — except over a ``withdrawn`` consent, which a bulk file does not override — and one ledger
@@ -95,8 +98,14 @@ def _literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def _last_contact_id(connection: Connection) -> int:
+    """The largest contact id before the import: contacts above it are the import's own."""
+    found = connection.exec_driver_sql("SELECT max(id) FROM contacts").scalar()
+    return int(found or 0)
+
+
 def _sqlite_upsert_parts(
-    account: str, stamp: str, consent: ConsentRequest | None, cells: list[str]
+    account: str, stamp: str, consent: ConsentRequest | None, cells: list[str], base: int = 0
 ) -> tuple[list[str], list[str], list[str]]:
     """``(columns, values, merge)`` of the SQLite contact upsert.
 
@@ -106,10 +115,15 @@ def _sqlite_upsert_parts(
     """
     names = ["account_id", "phone_e164", "region", *_FIELDS, "custom"]
     values = [account, *cells]
+    own = f"contacts.id > {base}"  # created by this import: the later row wins whole
     merge = [
         "region = excluded.region",
-        *(f"{f} = COALESCE(excluded.{f}, contacts.{f})" for f in _FIELDS),
-        "custom = CASE WHEN excluded.custom IS NULL THEN contacts.custom"
+        *(
+            f"{f} = CASE WHEN {own} THEN excluded.{f} ELSE COALESCE(excluded.{f}, contacts.{f}) END"
+            for f in _FIELDS
+        ),
+        f"custom = CASE WHEN {own} THEN excluded.custom"
+        " WHEN excluded.custom IS NULL THEN contacts.custom"
         " WHEN contacts.custom IS NULL THEN excluded.custom"
         " ELSE json_patch(contacts.custom, excluded.custom) END",
         "updated_at = excluded.updated_at",
@@ -147,6 +161,7 @@ class _SqliteWriting:
         self.fills_list = True
         self._stamp = _literal(_stored(connection, now))
         self._account = _literal(account_id)
+        self._base = _last_contact_id(connection)
 
 
 class SqliteWriter(_SqliteWriting):
@@ -179,7 +194,7 @@ class SqliteWriter(_SqliteWriting):
             is None
         )
         cells = ["?", "?", *("NULLIF(?, '')" for _ in _FIELDS), "?"]
-        names, values, merge = _sqlite_upsert_parts(account, stamp, consent, cells)
+        names, values, merge = _sqlite_upsert_parts(account, stamp, consent, cells, self._base)
         if consent is not None:
             kind = _literal(consent.kind)
             head = (
@@ -320,10 +335,16 @@ class PostgresWriter:
             *(f"NULLIF(s.{f}, '')" for f in _FIELDS),
             "s.custom::jsonb",
         ]
+        self._constants["base"] = _last_contact_id(connection)
+        own = "c.id > %(base)s"  # created by this import: the later row wins whole
         changes = [
             "region = s.region",
-            *(f"{f} = COALESCE(NULLIF(s.{f}, ''), c.{f})" for f in _FIELDS),
-            "custom = CASE WHEN s.custom IS NULL THEN c.custom"
+            *(
+                f"{f} = CASE WHEN {own} THEN NULLIF(s.{f}, '')"
+                f" ELSE COALESCE(NULLIF(s.{f}, ''), c.{f}) END"
+                for f in _FIELDS
+            ),
+            f"custom = CASE WHEN {own} THEN s.custom::jsonb WHEN s.custom IS NULL THEN c.custom"
             " ELSE COALESCE(c.custom, '{}'::jsonb) || s.custom::jsonb END",
             "updated_at = %(now)s",
         ]
@@ -415,7 +436,9 @@ class SqliteStagedWriter(_SqliteWriting):
         source = f"{name}.{STAGED_TABLE}"
         account, stamp = self._account, self._stamp
         cells = ["s.phone", "s.region", *(f"NULLIF(s.{f}, '')" for f in _FIELDS), "s.custom"]
-        names, values, merge = _sqlite_upsert_parts(account, stamp, self._consent, cells)
+        names, values, merge = _sqlite_upsert_parts(
+            account, stamp, self._consent, cells, self._base
+        )
         tracked = self._consent is not None or self._list_id is not None
         base = self._last_id() if tracked else 0
         # WHERE true: SQLite's parser would read the ON of ON CONFLICT as a join constraint.

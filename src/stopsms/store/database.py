@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import sqlite3
+import sys
 import time
 import weakref
 from collections.abc import Iterator
@@ -270,11 +271,31 @@ class Database:
         self.engine.dispose()
 
 
+def _new_sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite ``url`` that does not exist yet (None: other backends, memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or _is_memory(url) or parsed.query.get("mode"):
+        return None
+    path = Path(str(parsed.database))
+    return None if path.exists() else path.absolute()
+
+
 def open_database(url: str | None = None, *, apply_migrations: bool = True) -> Database:
-    """Open (and by default migrate and seed) the database at ``url`` or from settings."""
-    engine = create_engine_for(url or load_settings().database_url)
+    """Open (and by default migrate and seed) the database at ``url`` or from settings.
+
+    A SQLite file that does not exist yet is created (its folder too) and announced on stderr
+    in one line, "created database at …": a user sees where their data went on first use.
+    """
+    url = url or load_settings().database_url
+    created = _new_sqlite_file(url)
+    if created is not None:
+        created.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine_for(url)
     if apply_migrations:
         migrate(engine)
+    if created is not None and created.exists():
+        sys.stderr.write(f"created database at {created}\n")
+        sys.stderr.flush()
     return Database(engine)
 
 

@@ -18,7 +18,12 @@ from stopsms.domain.phone import (
     parse_phone,
 )
 from stopsms.domain.phone_describe import describe_fields
-from stopsms.domain.phone_fast import claim_batch, reference_e164
+from stopsms.domain.phone_fast import (
+    claim_batch,
+    national_territories,
+    reference_e164,
+    territory_e164,
+)
 
 FR_MOBILE = "+33612345678"
 
@@ -75,14 +80,52 @@ def test_default_region_reads_national_numbers() -> None:
     assert normalise("(212) 555-0123", "US") == "+12125550123"
 
 
-def test_overseas_mobile_in_french_format_is_what_phonenumbers_says() -> None:
-    # phonenumbers reads it as +33 692…, which is not a French number.
-    assert reference_e164("0692 12 34 56", "FR") is None
-    assert normalise("0692 12 34 56") is None
-    with pytest.raises(InvalidPhoneNumber) as caught:
-        parse_phone("0692 12 34 56")
-    assert caught.value.reason.startswith("not a valid number for FR")
-    assert "+262692123456" in caught.value.reason
+@pytest.mark.parametrize(
+    ("raw", "e164", "region", "zone"),
+    [
+        ("0692 98 76 54", "+262692987654", "RE", "Indian/Reunion"),
+        ("0693 11 22 33", "+262693112233", "RE", "Indian/Reunion"),
+        ("0262 16 12 34", "+262262161234", "RE", "Indian/Reunion"),
+        ("0639 01 23 45", "+262639012345", "YT", "Indian/Mayotte"),
+        ("0269 60 12 34", "+262269601234", "YT", "Indian/Mayotte"),
+        ("0690 00 12 34", "+590690001234", "GP", "America/Guadeloupe"),
+        ("0590 20 12 34", "+590590201234", "GP", "America/Guadeloupe"),
+        ("0696 20 12 34", "+596696201234", "MQ", "America/Martinique"),
+        ("0596 30 12 34", "+596596301234", "MQ", "America/Martinique"),  # +33 596… is "valid"
+        ("0694 20 12 34", "+594694201234", "GF", "America/Cayenne"),
+        ("0594 10 12 34", "+594594101234", "GF", "America/Cayenne"),
+        ("06 92 98 76 54", "+262692987654", "RE", "Indian/Reunion"),
+    ],
+)
+def test_overseas_numbers_in_french_national_format_are_their_territorys(
+    raw: str, e164: str, region: str, zone: str
+) -> None:
+    # phonenumbers alone reads +33 692… (invalid) or +33 596… (a number no one has).
+    assert reference_e164(raw, "FR") in (None, "+33" + e164[4:])
+    assert normalise(raw) == e164
+    assert normalise_many([raw, "06 12 34 56 78"]) == [e164, FR_MOBILE]
+    assert parse_phone(raw) == PhoneNumber(e164, region, (zone,), parse_phone(e164).kind)
+
+
+def test_what_stays_french_or_invalid() -> None:
+    # Written with a country code: as written.
+    assert normalise("+33 5 96 30 12 34") == "+33596301234"
+    assert normalise("0033 5 96 30 12 34") == "+33596301234"
+    # Without its national prefix: as phonenumbers reads it.
+    assert normalise("596301234") == "+33596301234"
+    # National services (0800…) stay metropolitan although a territory's plan has 8xx numbers.
+    assert normalise("0800 12 34 56") == "+33800123456"
+    # Saint-Pierre's 6-digit numbers are not French national numbers: a truncated one is junk.
+    assert normalise("04 30 12 3") is None
+    # Another default region: plain phonenumbers.
+    assert national_territories("BE") == ()
+    assert normalise("0692 98 76 54", "BE") is None
+    assert set(national_territories("FR")) == {"RE", "YT", "GP", "BL", "MF", "MQ", "GF", "PM"}
+
+
+def test_the_fast_path_leaves_only_territory_numbers_to_the_fallback() -> None:
+    raws = ["0596 30 12 34", "0692 98 76 54", "06 12 34 56 78", "01 42 68 53 00", "0800123456"]
+    assert claim_batch(raws, "FR") == ["", "", FR_MOBILE, "+33142685300", "+33800123456"]
 
 
 @pytest.mark.parametrize(
@@ -121,7 +164,7 @@ def test_time_zones_are_never_unknown() -> None:
 def test_bulk_handles_newlines_long_inputs_and_empties() -> None:
     long_raw = " " * 300 + "0612345678"
     raws = ["06 12 34 56 78", "06 12\n34 56 78", long_raw, "", "+33 6 12 34 56 78"]
-    assert normalise_many(raws) == [reference_e164(raw, "FR") for raw in raws]
+    assert normalise_many(raws) == [territory_e164(raw, "FR") for raw in raws]
     assert normalise_many(raws) == [FR_MOBILE, None, None, None, FR_MOBILE]
     assert normalise_many([]) == []
 
@@ -132,7 +175,8 @@ def test_fast_path_claims_the_common_shapes() -> None:
     assert all(claim_batch(raws, "FR"))
 
 
-# Property tests: whatever the shape, the fast path answers as plain phonenumbers does.
+# Property tests: whatever the shape, the fast path answers as plain phonenumbers does (with
+# French overseas numbers written nationally read as their territory's: territory_e164).
 
 REGIONS = ["FR", "RE", "YT", "GP", "MQ", "GF", "PM", "NC", "BE", "US", "CA", "GB", "DE"]
 REGIONS += ["IT", "RU", "ES", "CH", "BR", "AR", "MX", "IN", "CN", "JP", "MA", "SN", "AU"]
@@ -194,7 +238,7 @@ shapes = st.one_of(
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raws=st.lists(shapes, max_size=12), region=st.sampled_from([*REGIONS, "ZZ", "001"]))
 def test_fast_path_answers_as_phonenumbers(raws: list[str], region: str) -> None:
-    expected = [reference_e164(raw, region) for raw in raws]
+    expected = [territory_e164(raw, region) for raw in raws]
     claimed = claim_batch(raws, region)
     assert [c or None for c, e in zip(claimed, expected, strict=True) if c] == [
         e for c, e in zip(claimed, expected, strict=True) if c
@@ -205,7 +249,7 @@ def test_fast_path_answers_as_phonenumbers(raws: list[str], region: str) -> None
 @settings(max_examples=300, deadline=None)
 @given(raw=user_written())
 def test_single_normalise_answers_as_phonenumbers(raw: str) -> None:
-    assert normalise(raw) == reference_e164(raw, "FR")
+    assert normalise(raw) == territory_e164(raw, "FR")
 
 
 def test_fast_path_claims_most_valid_examples() -> None:
@@ -213,7 +257,7 @@ def test_fast_path_claims_most_valid_examples() -> None:
     # them (else it is only fast on paper), and agree.
     raws = [f"+{cc} {nsn}" for cc, nsn in EXAMPLES]
     claimed = claim_batch(raws, "FR")
-    expected = [reference_e164(raw, "FR") for raw in raws]
+    expected = [territory_e164(raw, "FR") for raw in raws]
     assert [c or e for c, e in zip(claimed, expected, strict=True)] == expected
     assert sum(bool(c) for c in claimed) >= 0.9 * sum(e is not None for e in expected)
 

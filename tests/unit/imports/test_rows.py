@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import json
 from pathlib import Path
 
 import pytest
@@ -46,13 +45,13 @@ def test_parse_rejects_merges_and_counts(tmp_path: Path) -> None:
         ["abc", "x", "y", ""],
         ["", "", "", ""],
         ["", "Zoé", "", ""],
-        ["+33612345678", "", "Durand", ""],  # duplicate: fills last name, keeps first name
+        ["+33612345678", "", "Durand", ""],  # duplicate: the last row wins whole
         ["33612345679.0", "Léa"],  # ragged, spreadsheet float
         ["3,36123E+10", "Noé", "", ""],
     ]
     batch = parser.parse(Chunk(range(2, 2 + len(rows)), rows))
     assert batch.records == [
-        ("+33612345678", "FR", "Jean", "Durand", "", "", json.dumps({"ville": "Paris"})),
+        ("+33612345678", "FR", "", "Durand", "", "", None),
         ("+33612345679", "FR", "Léa", "", "", "", None),
     ]
     assert batch.first_seen == [("+33612345678", 2), ("+33612345679", 7)]
