@@ -23,8 +23,7 @@ from stopsms.domain.mention import (
     MentionStyle,
     MessageType,
     decide_mention,
-    ends_with_mention,
-    existing_mention,
+    kept_mention,
     mention_suffix,
 )
 from stopsms.domain.template import Template
@@ -95,7 +94,7 @@ def _compose(body: str, decision: MentionDecision, smart: bool) -> ComposedMessa
     mention, reason = decision.mention, decision.reason
     suffix = ""
     if mention is not None:
-        found = existing_mention(body)
+        found = kept_mention(body, mention)
         if found is not None:
             mention, reason = found, f"{reason}; the text already ends with {found!r}, kept once"
         else:
@@ -166,7 +165,7 @@ def _ucs2_warning(text: str, segments: int, smart: bool) -> str:
 _MAY_FOLLOW_STOP: Final = re.compile(r"(?i)[\d:=\->]*(?:sms|au|to|sur)?[\d:=\->]*|[^\w\s]+")
 
 
-def _tail_is_static(tail: str) -> bool:
+def _tail_is_static(tail: str, mention: str) -> bool:
     """Whether the text after the last field alone decides the mention (see Composer)."""
     words = tail.split()
     if not words:
@@ -176,7 +175,9 @@ def _tail_is_static(tail: str) -> bool:
     if all(_MAY_FOLLOW_STOP.fullmatch(w) for w in words[:-1]):
         return False
     # Whether the character before the tail (a value's last) could matter.
-    return ends_with_mention(" " + tail) == ends_with_mention("x" + tail)
+    return (kept_mention(" " + tail, mention) is None) == (
+        kept_mention("x" + tail, mention) is None
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,9 +245,9 @@ class Composer:
             static = _compose(t.pieces[0], decision, self._smart)
         elif decision.mention is None:
             fmt = t._format
-        elif _tail_is_static(t.pieces[-1]):
+        elif _tail_is_static(t.pieces[-1], decision.mention):
             tail = t.pieces[-1]
-            if not ends_with_mention(tail):
+            if kept_mention(tail, decision.mention) is None:
                 kept = tail.rstrip()
                 separator = "\n" if "\n" in tail[len(kept) :] else " "
                 tail = kept + separator + decision.mention

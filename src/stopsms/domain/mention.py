@@ -26,9 +26,14 @@ DESIGN.md rules 1 and 2, decided here:
   ``.invalid``, ``.example``, ``.test``, ``.localhost``, ``example.com|net|org``) never
   leaves: until the hosted page exists, a recipient whose mention would be one is excluded,
   and an account's ``unsubscribe_url`` may not be one.
-- Appending: never twice (:func:`ends_with_mention`); trailing whitespace of the text is
-  dropped and the mention joined by one space, or by one newline when that whitespace held a
-  newline (the author put the end of the message on its own line). Both cost one unit.
+- Appending: never twice (:func:`kept_mention`): a text that already ends with the mention it
+  needs (the same shortcode, ``STOP 36 034`` for ``STOP 36034``, or the same link) is left
+  alone; a text that ends with a mention that would not work for it (``Stop SMS`` with no
+  number, another shortcode, another link, often brought by a merge field) gets the account's
+  mention after it, since a doubled mention is only ugly and a missing one is unlawful.
+  Trailing whitespace of the text is dropped and the mention joined by one space, or by one
+  newline when that whitespace held a newline (the author put the end of the message on its
+  own line). Both cost one unit.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ __all__ = [
     "fill_mention_format",
     "is_alias",
     "is_placeholder_url",
+    "kept_mention",
     "mention_suffix",
     "placeholder_on_wire",
     "shortcode_refusal",
@@ -201,6 +207,27 @@ def ends_with_mention(text: str) -> bool:
     return existing_mention(text) is not None
 
 
+def kept_mention(text: str, mention: str) -> str | None:
+    """The mention ``text`` ends with when it works as ``mention`` (then none is appended).
+
+    It works when it carries the same link as ``mention`` (compared without case), or, for a
+    shortcode mention, the same digits (``STOP SMS au 36 034`` for ``STOP 36034``). ``Stop
+    SMS`` alone, another shortcode or another link does not: the caller appends ``mention``.
+    """
+    found = existing_mention(text)
+    if found is None or not _carries(found, mention):
+        return None
+    return found
+
+
+def _carries(found: str, mention: str) -> bool:
+    link = _LINK.search(mention)
+    if link is not None:
+        return _strip_trailing(link.group(0)).lower() in found.lower()
+    digits = "".join(c for c in mention if c.isdigit())
+    return "".join(c for c in found if c.isdigit()) == digits
+
+
 def _strip_trailing(mention: str) -> str:
     return mention.rstrip(_TRAILING)
 
@@ -216,12 +243,12 @@ def _boundary(c: str) -> bool:
 def mention_suffix(text: str, mention: str) -> tuple[str, str]:
     """Split the final message into ``(body, suffix)``: ``body + suffix`` is what is sent.
 
-    ``suffix`` is ``""`` when ``text`` already ends with a mention (``body`` is then ``text``
-    unchanged); otherwise ``body`` is ``text`` without trailing whitespace and ``suffix`` the
-    separator (one space, or one newline when that whitespace held one) and the mention. An
-    empty text gets the mention alone.
+    ``suffix`` is ``""`` when ``text`` already ends with that mention (:func:`kept_mention`;
+    ``body`` is then ``text`` unchanged); otherwise ``body`` is ``text`` without trailing
+    whitespace and ``suffix`` the separator (one space, or one newline when that whitespace
+    held one) and the mention. An empty text gets the mention alone.
     """
-    if ends_with_mention(text):
+    if kept_mention(text, mention) is not None:
         return text, ""
     body = text.rstrip()
     if not body:
@@ -231,7 +258,8 @@ def mention_suffix(text: str, mention: str) -> tuple[str, str]:
 
 
 def append_mention(text: str, mention: str) -> tuple[str, bool]:
-    """``(final text, whether the mention was added)``; never adds it twice.
+    """``(final text, whether the mention was added)``; never adds it twice (see
+    :func:`mention_suffix`).
 
     Trailing whitespace is dropped and the mention joined with one space, or one newline when
     that whitespace held a newline. An empty text becomes the mention alone.

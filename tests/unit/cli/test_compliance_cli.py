@@ -53,8 +53,13 @@ def test_preview_uses_the_given_shortcode_and_format_and_never_adds_twice():
         ).stdout
     )
     assert answer["text"] == "Offre du jour STOP au 36173"
-    again = json.loads(run("preview", "Offre du jour STOP au 36173", "--json").stdout)
+    again = json.loads(
+        run("preview", "Offre du jour STOP au 36173", "--shortcode", "36173", "--json").stdout
+    )
     assert again["text"] == "Offre du jour STOP au 36173"
+    # Another shortcode's mention does not reach this account: its own is appended.
+    other = json.loads(run("preview", "Offre du jour STOP au 36173", "--json").stdout)
+    assert other["text"] == "Offre du jour STOP au 36173 STOP 36034"
 
 
 def test_preview_human_output_shows_text_parts_and_mention():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,10 +33,31 @@ def test_mention_counted_in_units_for_link_regions() -> None:
 
 
 def test_existing_mention_is_kept_once() -> None:
-    m = compose("Promo STOP au 36173")
-    assert m.text == "Promo STOP au 36173"
-    assert m.stop_mention == "STOP au 36173"
+    m = compose("Promo STOP au 36 034")
+    assert m.text == "Promo STOP au 36 034"
+    assert m.stop_mention == "STOP au 36 034"
     assert "already ends with" in m.mention_reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Promo Stop SMS", "Promo STOP au 36173", "Promo STOP 00000", "Promo STOP: https://a.fr/u"],
+)
+def test_a_mention_that_would_not_work_is_followed_by_the_accounts_own(text: str) -> None:
+    # Issue 12: a text (or a merge field) ending with "Stop SMS", another shortcode or another
+    # link kept that mention, so the SMS left without a STOP that reaches the account.
+    m = compose(text)
+    assert m.text == f"{text} STOP 36034"
+    assert m.stop_mention == "STOP 36034"
+
+
+def test_a_merge_field_ending_with_a_foreign_mention_gets_the_accounts_own() -> None:
+    composer = Composer("Bonjour {first_name}")
+    for values in ({"first_name": "Marc Stop SMS"}, {"first_name": "Marc STOP 36173"}):
+        assert composer.compose_fast(values)[0] == f"Bonjour {values['first_name']} STOP 36034"
+        assert composer.compose(values).text.endswith(" STOP 36034")
+    same = {"first_name": "Marc STOP 36034"}
+    assert composer.compose_fast(same)[0] == "Bonjour Marc STOP 36034"
 
 
 def test_informative_from_notification_account_without_mention() -> None:

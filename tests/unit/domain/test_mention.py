@@ -111,7 +111,13 @@ def test_long_link_mention_is_recognised() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["Promo -20% STOP 36034", "Promo stop au 36173", "Promo Stop SMS", "Promo STOP 36034. "]
+    "text",
+    [
+        "Promo -20% STOP 36034",
+        "Promo stop au 36 034",
+        "Promo Stop SMS au 36034",
+        "Promo STOP 36034. ",
+    ],
 )
 def test_never_appended_twice(text: str) -> None:
     assert append_mention(text, "STOP 36034") == (text, False)
