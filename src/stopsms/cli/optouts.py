@@ -140,7 +140,8 @@ def add(
     account: AccountOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Opt a number out of the account (or of one sender ID with --sender)."""
+    """Opt a number out of the account (or of one sender ID with --sender, when the account's
+    opt-out scope is sender; otherwise the opt-out covers the whole account)."""
     with transaction() as conn:
         result = optouts.record_optout(
             conn,
@@ -152,10 +153,18 @@ def add(
             scope="sender" if sender else "account",
             recorded_by=_who(),
         )
+    widened = bool(sender and sender.strip()) and result.optout.scope == "account"
     if json:
-        print_json({**_row(result.optout), "created": result.created})
-    elif result.created:
-        console.print(f"{result.optout.phone_e164} opted out (record {result.optout.id})")
+        print_json({**_row(result.optout), "created": result.created, "widened": widened})
+        return
+    if widened:
+        console.print(
+            f"the account's opt-out scope is 'account': an opt-out covers every sender, "
+            f"not only {escape((sender or '').strip())}"
+        )
+    if result.created:
+        whole = "" if result.optout.sender else " of the whole account"
+        console.print(f"{result.optout.phone_e164} opted out{whole} (record {result.optout.id})")
     else:
         console.print(
             f"{result.optout.phone_e164} was already opted out (record {result.optout.id}, "
