@@ -368,7 +368,7 @@ def test_a_batch_resolves_accounts_scopes_and_campaigns_per_number(database: Dat
 
 def test_record_optout_batch_matches_one_call_at_a_time(database: Database) -> None:
     with database.transaction() as conn:
-        _setup(conn)
+        _setup(conn, scope="sender")
         account = get_account(conn, "default")
         record_optout(conn, account, "+33612345670", source="manual", uncertain=True)
         requests = [

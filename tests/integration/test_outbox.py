@@ -10,7 +10,7 @@ from sqlalchemy import Connection, insert, select
 from stopsms.dispatch import outbox
 from stopsms.domain.campaign import CampaignStatus
 from stopsms.providers.base import SubmitOutcome, SubmitResult
-from stopsms.services import credits, optouts
+from stopsms.services import accounts, credits, optouts
 from stopsms.services.accounts import get_account
 from stopsms.store import tables as t
 from stopsms.store.database import Database
@@ -199,6 +199,9 @@ def test_paused_campaign_is_released_and_never_overwritten(database: Database) -
 
 def test_registry_recheck_honours_account_and_sender_scope(database: Database) -> None:
     with database.transaction() as conn:
+        accounts.update_account(conn, "default", optout_scope="sender")
+        accounts.add_sender(conn, "default", "AutreMarque", now=NOW)
+        accounts.add_sender(conn, "default", "MaBoutique", now=NOW)
         campaign = _campaign(conn)
         a = _message(conn, "+33610000001", campaign_id=campaign)
         b = _message(conn, "+33610000002", campaign_id=campaign)

@@ -106,6 +106,8 @@ def test_every_reason_and_ready(database: Database) -> None:
             ],
         )
         optouts.record_optout(c, "default", fr(5), source="manual", now=NOW)
+        accounts.update_account(c, "default", optout_scope="sender")
+        accounts.add_sender(c, "default", "Autre", now=NOW)
         optouts.record_optout(
             c, "default", fr(6), source="keyword", sender="Autre", scope="sender", now=NOW
         )
@@ -447,6 +449,8 @@ def test_set_based_path_decides_like_the_python_loop(
         optouts.record_optout(c, "default", fr(14), source="manual", now=NOW)
         c.execute(insert(t.list_members).values(list_id=1, contact_id=add_tombstone(c)))
         optouts.record_optout(c, "default", fr(5), source="manual", now=NOW)
+        accounts.update_account(c, "default", optout_scope="sender")
+        accounts.add_sender(c, "default", "Autre", now=NOW)
         optouts.record_optout(
             c, "default", fr(6), source="keyword", sender="Autre", scope="sender", now=NOW
         )

@@ -1,7 +1,7 @@
 """``stopsms contacts …`` and ``stopsms lists …``: an account's audience from the command line.
 
 Sub-apps (to register in :mod:`stopsms.cli.main`): ``contacts_app`` (``import``, ``list``,
-``export``, ``erase``) and ``lists_app`` (``create``, ``list``). Every command takes
+``export``, ``erase``, ``consent``) and ``lists_app`` (``create``, ``list``). Every command takes
 ``--account NAME`` (default: ``STOPSMS_ACCOUNT`` or ``default``); errors are one line on
 stderr, exit code 2, and an import that fails changes nothing.
 """
@@ -26,6 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from stopsms.cli.accounts import AccountOption, JsonOption, account_name, transaction
+from stopsms.cli.consent import consent_history
 from stopsms.cli.console import console, err_console, escape, fail, handles_errors, print_json
 from stopsms.cli.optouts import erase
 from stopsms.imports.columns import parse_overrides
@@ -43,6 +44,7 @@ ListOption = Annotated[
 ]
 
 contacts_app.command("erase")(erase)
+contacts_app.command("consent")(consent_history)
 
 
 def _delimiter(value: str | None) -> str | None:

@@ -140,7 +140,8 @@ def add(
     account: AccountOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Opt a number out of the account (or of one sender ID with --sender)."""
+    """Opt a number out of the account (or of one sender ID with --sender, when the account's
+    opt-out scope is sender; otherwise the opt-out covers the whole account)."""
     with transaction() as conn:
         result = optouts.record_optout(
             conn,
@@ -152,10 +153,18 @@ def add(
             scope="sender" if sender else "account",
             recorded_by=_who(),
         )
+    widened = bool(sender and sender.strip()) and result.optout.scope == "account"
     if json:
-        print_json({**_row(result.optout), "created": result.created})
-    elif result.created:
-        console.print(f"{result.optout.phone_e164} opted out (record {result.optout.id})")
+        print_json({**_row(result.optout), "created": result.created, "widened": widened})
+        return
+    if widened:
+        console.print(
+            f"the account's opt-out scope is 'account': an opt-out covers every sender, "
+            f"not only {escape((sender or '').strip())}"
+        )
+    if result.created:
+        whole = "" if result.optout.sender else " of the whole account"
+        console.print(f"{result.optout.phone_e164} opted out{whole} (record {result.optout.id})")
     else:
         console.print(
             f"{result.optout.phone_e164} was already opted out (record {result.optout.id}, "
@@ -247,27 +256,35 @@ def list_(
 @handles_errors
 def review(
     confirm: Annotated[
-        int | None, typer.Option(help="Record id: the text was an opt-out, keep it.")
+        list[int] | None,
+        typer.Option(help="Record id (repeatable): the text was an opt-out, keep it in force."),
     ] = None,
     dismiss: Annotated[
-        int | None, typer.Option(help="Record id: the text was not an opt-out, revoke it.")
+        list[int] | None,
+        typer.Option(help="Record id (repeatable): the text was not an opt-out, revoke it."),
     ] = None,
-    evidence: Annotated[str | None, typer.Option(help="Why it is not an opt-out.")] = None,
+    evidence: Annotated[
+        str | None, typer.Option(help="Why the dismissed text is not an opt-out.")
+    ] = None,
     account: AccountOption = None,
     json: JsonOption = False,
 ) -> None:
-    """List uncertain keyword opt-outs (already in force) and confirm or dismiss them."""
+    """List uncertain keyword opt-outs (already in force) and confirm or dismiss them.
+
+    Only uncertain records are reviewed; a certain opt-out is lifted with `optouts remove`.
+    """
     with transaction() as conn:
         name = account_name(account)
-        if confirm is not None:
-            done = optout_review.confirm_review(conn, name, confirm, by=_who())
-            console.print(f"record {done.id} confirmed")
-            return
-        if dismiss is not None:
-            done = optout_review.dismiss_review(
-                conn, name, dismiss, evidence=evidence or "", by=_who()
+        if confirm or dismiss or evidence is not None:
+            done = optout_review.review(
+                conn,
+                name,
+                confirm=confirm or (),
+                dismiss=dismiss or (),
+                evidence=evidence,
+                by=_who(),
             )
-            console.print(f"record {done.id} dismissed: {done.phone_e164} may be messaged again")
+            _print_reviewed(done, json)
             return
         queue = optout_review.review_queue(conn, name)
     if json:
@@ -276,6 +293,25 @@ def review(
         console.print("nothing to review")
     else:
         console.print(_table(queue, title="uncertain opt-outs (in force until dismissed)"))
+
+
+def _print_reviewed(done: list[optout_review.Reviewed], json: bool) -> None:
+    if json:
+        print_json(
+            [{"id": r.optout_id, "action": r.action, "record": _row(r.optout)} for r in done]
+        )
+        return
+    for r in done:
+        o = r.optout
+        if r.action == "dismissed":
+            console.print(f"record {o.id} dismissed: {o.phone_e164} may be messaged again")
+        elif o.id == r.optout_id:
+            console.print(f"record {o.id} confirmed: {o.phone_e164} stays opted out")
+        else:
+            console.print(
+                f"record {r.optout_id} confirmed: it had been dismissed, {o.phone_e164} is "
+                f"opted out again (record {o.id})"
+            )
 
 
 @handles_errors

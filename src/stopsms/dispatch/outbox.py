@@ -520,13 +520,17 @@ def settle_campaign(conn: Connection, campaign_id: int, now: datetime) -> Campai
 
 def opted_out(conn: Connection, messages: Sequence[Claimed]) -> set[int]:
     """Ids of the messages whose recipient has an active opt-out in the message's account,
-    account-wide or for the message's sender: the registry re-check at submit time."""
+    account-wide or for the message's sender: the registry re-check at submit time. On an
+    account whose opt-out scope is ``account`` every record counts as account-wide, as in
+    preparation (:func:`~stopsms.services.optouts.suppressing_senders`)."""
     if not messages:
         return set()
-    o = t.optouts
+    o, a = t.optouts, t.accounts
     keys = keyer(conn).keys([m.phone for m in messages])
     rows = conn.execute(
-        select(o.c.account_id, o.c.phone_key, o.c.sender).where(
+        select(o.c.account_id, o.c.phone_key, o.c.sender, a.c.optout_scope)
+        .join(a, a.c.id == o.c.account_id)
+        .where(
             o.c.phone_key.in_(set(keys)),
             o.c.account_id.in_({m.account_id for m in messages}),
             o.c.revoked_at.is_(None),
@@ -534,7 +538,10 @@ def opted_out(conn: Connection, messages: Sequence[Claimed]) -> set[int]:
     ).all()
     if not rows:
         return set()
-    active = {(row.account_id, row.phone_key, row.sender) for row in rows}
+    active = {
+        (row.account_id, row.phone_key, "" if row.optout_scope == "account" else row.sender)
+        for row in rows
+    }
     return {
         m.id
         for m, key in zip(messages, keys, strict=True)

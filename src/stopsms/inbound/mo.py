@@ -13,14 +13,17 @@ Decisions:
   can race the record of the submit it answers.
 - **Opt-out** (certain or not — "when in doubt, opt out"; uncertain ones are flagged for
   review): recorded in the account's scope; with ``sender`` scope, the sender is that of the
-  last message to the number (else the MO's recipient). Attributed to the campaign of the most
+  last message to the number, else the MO's recipient when it is one of the account's senders
+  or its shortcode, else — a line the account does not have — the whole account (an opt-out
+  for an unknown sender would suppress nothing). Attributed to the campaign of the most
   recent campaign message sent to the number (rule 3). A mandatory confirmation SMS is queued
   (kind ``confirmation``, informative, priority 0, never held, priced one part), only when the
   opt-out is new: a second STOP gets no second confirmation.
 - **Opt-in** (START…): the person's own SMS is the evidence of the request (rule 5); the
-  account's active opt-outs of the number (the sender's only, in sender scope) are revoked
-  with that evidence. No SMS is sent back. Consent is not changed: opting back in lifts the
-  suppression, it does not invent consent for marketing.
+  account's active opt-outs of the number (in sender scope: the same line's, as chosen for a
+  STOP) are revoked with that evidence. No SMS is sent back. The consent ledger gets the
+  re-subscription (:mod:`stopsms.services.optout_consent`): the marketing consent the opt-out
+  withdrew is restored, none is invented.
 - **Help and other replies** are stored (and listed by ``stopsms replies list``).
 - A sender that is not a valid phone number is stored as received, nothing else is done
   (there is no number to opt out).
@@ -221,6 +224,34 @@ def classify_for(conn: Connection, account_id: int, text: str) -> Classification
         classifier = _classifier(tuple((row.keyword, row.intent) for row in rows))
         cache[key] = classifier
     return classifier.classify(text)
+
+
+def _senders(conn: Connection, account: Account) -> frozenset[str]:
+    """The account's sender IDs and shortcode, case-folded (read once per transaction)."""
+    cache = _cache(conn)
+    key = ("senders", account.id)
+    found = cache.get(key)
+    if not isinstance(found, frozenset):
+        names = conn.execute(
+            select(t.senders.c.sender).where(t.senders.c.account_id == account.id)
+        ).scalars()
+        found = frozenset({*(name.casefold() for name in names), account.shortcode.casefold()})
+        cache[key] = found
+    return found
+
+
+def _line(conn: Connection, history: _History, mo: _Mo) -> str:
+    """The sender an MO's opt-out or opt-in is about in sender scope ('' for the whole
+    account): that of the last message to the number, else the MO's recipient when it is one
+    of the account's lines, else the whole account."""
+    assert mo.phone is not None
+    last = history.last(mo.account.id, mo.phone, campaign_only=False)
+    if last is not None and last.sender:
+        return last.sender
+    recipient = mo.message.recipient.strip()
+    if recipient and recipient.casefold() in _senders(conn, mo.account):
+        return recipient
+    return ""
 
 
 def _recipients(recipient: str) -> tuple[str, ...]:
@@ -430,19 +461,17 @@ def _opt_out(conn: Connection, history: _History, mos: list[_Mo], now: datetime)
     reply_tos: list[str] = []
     for mo in mos:
         assert mo.phone is not None
-        last = history.last(mo.account.id, mo.phone, campaign_only=False)
         last_campaign = history.last(mo.account.id, mo.phone, campaign_only=True)
         reply_to = mo.message.recipient.strip() or mo.account.shortcode
-        sender = (last.sender if last is not None else None) or reply_to
-        scoped = mo.account.optout_scope == "sender"
+        sender = _line(conn, history, mo) if mo.account.optout_scope == "sender" else ""
         requests.append(
             OptOutRequest(
                 mo.account,
                 mo.phone,
                 source="keyword",
                 detail=mo.message.text,
-                sender=sender if scoped else None,
-                scope=mo.account.optout_scope,
+                sender=sender or None,
+                scope="sender" if sender else "account",
                 uncertain=not mo.found.certain,
                 campaign_id=last_campaign.campaign_id if last_campaign is not None else None,
                 recorded_by="inbound",
@@ -493,10 +522,9 @@ def _opt_in(conn: Connection, history: _History, mo: _Mo, now: datetime) -> None
         f"SMS {message.text!r} from {mo.phone} to {message.recipient} "
         f"received {message.received_at.isoformat()}"
     )
-    sender: str | None = None
+    sender: str | None = None  # every record of the number
     if mo.account.optout_scope == "sender":
-        last = history.last(mo.account.id, mo.phone, campaign_only=False)
-        sender = (last.sender if last is not None else None) or message.recipient.strip()
+        sender = _line(conn, history, mo)  # '' for the account-wide one only
     try:
         resubscribe(
             conn, mo.account, mo.phone, evidence=evidence, by="inbound", sender=sender, now=now

@@ -2,7 +2,8 @@
 
 :class:`Decider` takes the rows of :func:`stopsms.services.preparation.recipient_chunks` (the
 list's contacts in list order, each with whether an active opt-out suppresses the number for
-this account: scope ``account``, or ``sender`` = the campaign's sender). People erased since
+this account: scope ``account``, or ``sender`` = the campaign's sender; every active record
+when the account's opt-out scope is ``account``). People erased since
 their opt-out are kept by the registry only as a keyed hash (:mod:`stopsms.store.phone_keys`):
 when the account has any such record, each candidate is hashed and matched too. It decides, in
 this order, the first reason that applies:
@@ -66,6 +67,7 @@ from stopsms.domain.urls import may_hold_link, unverified_domains
 from stopsms.services.accounts import Account, price_table
 from stopsms.services.accounts import list_domains as account_domains
 from stopsms.services.campaigns import Campaign
+from stopsms.services.optouts import account_suppressing_senders
 from stopsms.store import tables as t
 from stopsms.store.phone_keys import keyer
 
@@ -176,13 +178,14 @@ class PreparationSummary:
 
 def _erased_keys(connection: Connection, campaign: Campaign) -> set[str]:
     o = t.optouts.c
+    senders = account_suppressing_senders(connection, campaign.account_id, campaign.sender)
     return set(
         connection.execute(
             select(o.phone_key).where(
                 o.account_id == campaign.account_id,
                 o.phone_e164.is_(None),
                 o.revoked_at.is_(None),
-                o.sender.in_(("", campaign.sender)),
+                *(() if senders is None else (o.sender.in_(senders),)),
             )
         ).scalars()
     )

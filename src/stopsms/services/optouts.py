@@ -18,6 +18,19 @@ Checks:
 
 ``sender=None`` in a check means "any sender": a number opted out of one sender ID counts as
 suppressed (the strict reading). Campaigns always pass their sender.
+
+**An opt-out is never narrower than the account's scope.** On an account whose
+``optout_scope`` is ``account``, an opt-out asked for one sender is recorded for the whole
+account (:func:`recording_scope`: widening a person's opt-out is harmless, narrowing it lets a
+campaign from another sender reach them), and every active record suppresses every sender
+(:func:`suppressing_senders`) — records made while the account was sender-scoped included, so
+changing the scope from ``sender`` to ``account`` takes effect at once. A sender a person names
+(:func:`record_optout`) must be one of the account's (its list, or its shortcode): a misspelt
+sender would record an opt-out that suppresses nothing.
+
+Every account-wide opt-out of a contact whose consent allowed marketing, and every
+re-subscription that ends it, is also written to the consent ledger
+(:mod:`stopsms.services.optout_consent`).
 """
 
 from __future__ import annotations
@@ -33,6 +46,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from stopsms.domain.phone import normalise, parse_phone
 from stopsms.services.accounts import Account, AccountRef, resolve_account
 from stopsms.services.errors import EvidenceRequired, InvalidInput, NotFound
+from stopsms.services.optout_consent import restore_consent, withdraw_consents
 from stopsms.store import tables as t
 from stopsms.store.phone_keys import keyer
 
@@ -40,16 +54,21 @@ __all__ = [
     "OptOut",
     "OptOutRequest",
     "Recorded",
+    "account_suppressing_senders",
     "active_for_sender",
     "attribute",
     "get_optout",
     "history",
     "is_suppressed",
+    "known_sender",
+    "lifted",
     "optout_from_row",
     "record_many",
     "record_optout",
     "record_optout_batch",
+    "recording_scope",
     "resubscribe",
+    "suppressing_senders",
     "to_e164",
 ]
 
@@ -120,11 +139,86 @@ def to_e164(phone: str) -> str:
     return e164 if e164 is not None else parse_phone(phone).e164  # parse_phone says why
 
 
-def active_for_sender(sender: str | None) -> ColumnElement[bool]:
-    """Active records that forbid messaging from ``sender`` (``None``: from any sender)."""
-    if sender is None:
+def suppressing_senders(optout_scope: str, sender: str | None) -> tuple[str, ...] | None:
+    """The ``sender`` values of the active records that forbid messaging from ``sender`` on an
+    account whose opt-out scope is ``optout_scope``; ``None``: every active record does.
+
+    Under ``account`` scope every record suppresses every sender, whatever sender it names (an
+    opt-out is never narrower than the account's scope, also for records made while the
+    account was sender-scoped). Under ``sender`` scope: the account-wide ones and the
+    sender's own. ``sender=None``: any sender (the strict reading).
+    """
+    if sender is None or optout_scope == "account":
+        return None
+    return ("", sender)
+
+
+def account_suppressing_senders(
+    connection: Connection, account_id: int, sender: str | None
+) -> tuple[str, ...] | None:
+    """:func:`suppressing_senders` for the account ``account_id`` (its scope read now)."""
+    optout_scope = connection.execute(
+        select(t.accounts.c.optout_scope).where(t.accounts.c.id == account_id)
+    ).scalar_one()
+    return suppressing_senders(str(optout_scope), sender)
+
+
+def active_for_sender(sender: str | None, optout_scope: str) -> ColumnElement[bool]:
+    """Active records that forbid messaging from ``sender`` (``None``: from any sender) on an
+    account whose opt-out scope is ``optout_scope`` (see :func:`suppressing_senders`)."""
+    senders = suppressing_senders(optout_scope, sender)
+    if senders is None:
         return _O.revoked_at.is_(None)
-    return and_(_O.revoked_at.is_(None), _O.sender.in_(("", sender)))
+    return and_(_O.revoked_at.is_(None), _O.sender.in_(senders))
+
+
+def recording_scope(account: Account, sender: str | None, scope: str | None) -> tuple[str, str]:
+    """The ``(scope, sender)`` an opt-out asked for ``sender`` in ``scope`` is recorded with.
+
+    ``scope``: ``account`` or ``sender``; by default the account's ``optout_scope`` when a
+    ``sender`` is given, else ``account``. Never narrower than the account's scope: on an
+    account whose scope is ``account`` the record is account-wide (``sender=''``) whatever
+    was asked.
+    """
+    if scope is None:
+        scope = account.optout_scope if sender else "account"
+    if scope not in t.OPTOUT_SCOPES:
+        raise InvalidInput("scope", scope, f"one of {', '.join(t.OPTOUT_SCOPES)}")
+    if scope == "sender" and not (sender and sender.strip()):
+        raise InvalidInput("sender", sender, "a sender-scoped opt-out needs the sender ID")
+    if scope == "account" or account.optout_scope == "account":
+        return "account", ""
+    return "sender", (sender or "").strip()
+
+
+def known_sender(connection: Connection, account: Account, sender: str) -> str:
+    """``sender`` as the account spells it, if it is one of the account's (its list of sender
+    IDs or its shortcode, case aside); :class:`InvalidInput` with what to do otherwise."""
+    wanted = sender.strip()
+    names: list[str] = list(
+        connection.execute(
+            select(t.senders.c.sender)
+            .where(t.senders.c.account_id == account.id)
+            .order_by(t.senders.c.sender)
+        ).scalars()
+    )
+    names.append(account.shortcode)
+    for name in names:
+        if name.casefold() == wanted.casefold():
+            return name
+    listed = ", ".join(names[:-1]) or "none"
+    raise InvalidInput(
+        "sender",
+        sender,
+        f"account {account.name!r} has no such sender (senders: {listed}; shortcode "
+        f"{account.shortcode}): check the spelling, or leave the sender out to opt the number "
+        "out of the whole account",
+    )
+
+
+def _withdrawal_evidence(optout_id: int | None, detail: str | None) -> str:
+    record = "opt-out" if optout_id is None else f"opt-out record {optout_id}"
+    return f"{record}: {detail}" if detail else record
 
 
 def _insert(connection: Connection) -> Any:
@@ -156,25 +250,25 @@ def record_optout(
     campaign_id: int | None = None,
     recorded_by: str = "system",
     now: datetime | None = None,
+    check_sender: bool = True,
 ) -> Recorded:
     """Opt ``phone`` out, effective as soon as the caller's transaction commits.
 
-    ``scope``: ``account`` or ``sender``; by default the account's ``optout_scope`` when a
-    ``sender`` is given, else ``account``. An active record that already covers the number
-    (same scope and sender, or the whole account) is returned instead of a new one; a certain
-    STOP turns an uncertain record into a certain one.
+    ``scope`` and ``sender``: see :func:`recording_scope` (never narrower than the account's
+    scope). A ``sender`` must be one of the account's (:func:`known_sender`) unless
+    ``check_sender`` is false (a sender read from what was sent). An active record that
+    already covers the number (same scope and sender, or the whole account) is returned
+    instead of a new one; a certain STOP turns an uncertain record into a certain one. A new
+    account-wide record withdraws the contact's marketing consent in the ledger
+    (:mod:`stopsms.services.optout_consent`).
     """
     acc = resolve_account(connection, account)
     if source not in t.OPTOUT_SOURCES:
         raise InvalidInput("source", source, f"one of {', '.join(t.OPTOUT_SOURCES)}")
     e164 = to_e164(phone)
-    if scope is None:
-        scope = acc.optout_scope if sender else "account"
-    if scope not in t.OPTOUT_SCOPES:
-        raise InvalidInput("scope", scope, f"one of {', '.join(t.OPTOUT_SCOPES)}")
-    if scope == "sender" and not (sender and sender.strip()):
-        raise InvalidInput("sender", sender, "a sender-scoped opt-out needs the sender ID")
-    scoped_sender = sender.strip() if scope == "sender" and sender else ""
+    if check_sender and sender is not None and sender.strip():
+        sender = known_sender(connection, acc, sender)
+    scope, scoped_sender = recording_scope(acc, sender, scope)
     key = keyer(connection).key(e164)
     at = now or datetime.now(UTC)
     row = {
@@ -216,6 +310,14 @@ def record_optout(
             .returning(_O.id)
         ).scalar_one_or_none()
         if new_id is not None:
+            if not scoped_sender:
+                withdraw_consents(
+                    connection,
+                    acc.id,
+                    [(e164, _withdrawal_evidence(new_id, detail))],
+                    source=source,
+                    at=at,
+                )
             return Recorded(get_optout(connection, acc.id, new_id), created=True)
         # Lost a race with a concurrent writer: theirs is the record.
         return record_optout(
@@ -230,6 +332,7 @@ def record_optout(
             campaign_id=campaign_id,
             recorded_by=recorded_by,
             now=at,
+            check_sender=False,
         )
     existing = optout_from_row(covering)
     if existing.uncertain and not uncertain:
@@ -272,7 +375,8 @@ def record_optout_batch(
     """:func:`record_optout` for many requests at once, in the caller's transaction.
 
     The result is what calling :func:`record_optout` for each request in order would give
-    (a number asked twice gets one new record, then that record with ``created=False``), but
+    (a number asked twice gets one new record, then that record with ``created=False``;
+    senders are not checked against the account's list: they are read from what was sent), but
     set-based: per round of distinct (account, number) pairs, one look-up of the covering
     active records, one ``INSERT … ON CONFLICT DO NOTHING RETURNING`` for all the new ones
     (executemany, sent as multi-row inserts; the partial unique index ``uq_optouts_active``
@@ -286,16 +390,7 @@ def record_optout_batch(
     for request in requests:
         if request.source not in t.OPTOUT_SOURCES:
             raise InvalidInput("source", request.source, f"one of {', '.join(t.OPTOUT_SOURCES)}")
-        scope = request.scope
-        if scope is None:
-            scope = request.account.optout_scope if request.sender else "account"
-        if scope not in t.OPTOUT_SCOPES:
-            raise InvalidInput("scope", scope, f"one of {', '.join(t.OPTOUT_SCOPES)}")
-        if scope == "sender" and not (request.sender and request.sender.strip()):
-            raise InvalidInput(
-                "sender", request.sender, "a sender-scoped opt-out needs the sender ID"
-            )
-        scoped_sender = request.sender.strip() if scope == "sender" and request.sender else ""
+        scope, scoped_sender = recording_scope(request.account, request.sender, request.scope)
         e164s.append(to_e164(request.phone))
         checked.append((request, scope, scoped_sender))
     keys = keyer(connection).keys(e164s)
@@ -355,6 +450,7 @@ def _record_round(
             found = optout_from_row(row)
             covering.setdefault((found.account_id, row["phone_key"]), []).append(found)
     out: list[Recorded | None] = [None] * len(items)
+    withdrawals: dict[tuple[int, str], list[tuple[str, str | None]]] = {}
     to_insert: list[int] = []
     to_confirm: list[int] = []
     for position, item in enumerate(items):
@@ -389,7 +485,12 @@ def _record_round(
             item = items[position]
             mine = created.get((item.account_id, item.key, item.sender))
             if mine is not None:
-                out[position] = Recorded(optout_from_row(mine), created=True)
+                made = optout_from_row(mine)
+                out[position] = Recorded(made, created=True)
+                if not made.sender and made.phone_e164 is not None:
+                    withdrawals.setdefault((made.account_id, made.source), []).append(
+                        (made.phone_e164, _withdrawal_evidence(made.id, made.detail))
+                    )
                 continue
             # Lost a race with a concurrent writer: theirs is the record.
             request, scope, _ = checked[indices[position]]
@@ -405,7 +506,10 @@ def _record_round(
                 campaign_id=request.campaign_id,
                 recorded_by=request.recorded_by,
                 now=at,
+                check_sender=False,
             )
+    for (account_id, source), evidence in withdrawals.items():
+        withdraw_consents(connection, account_id, evidence, source=source, at=at)
     return [recorded for recorded in out if recorded is not None]
 
 
@@ -422,7 +526,8 @@ def record_many(
 ) -> tuple[int, int]:
     """Opt many E.164 numbers out for the whole account at once (imports, provider reports).
 
-    Set-based: one look-up of the already-active keys, one multi-row insert of the rest.
+    Set-based: one look-up of the already-active keys, one multi-row insert of the rest
+    (and the consent ledger's withdrawals, :mod:`stopsms.services.optout_consent`).
     ``details`` gives a number its own detail (e.g. a reason column), else ``detail``.
     Returns ``(added, already_opted_out)``; duplicates in ``numbers`` count once.
     """
@@ -469,6 +574,17 @@ def record_many(
             ),
             rows,
         )
+        withdraw_consents(
+            connection,
+            acc.id,
+            [
+                (e164, _withdrawal_evidence(None, details.get(e164, detail) if details else detail))
+                for e164, key in zip(unique, keys, strict=True)
+                if key not in existing
+            ],
+            source=source,
+            at=at,
+        )
     return len(rows), len(unique) - len(rows)
 
 
@@ -484,7 +600,11 @@ def is_suppressed(
     row = (
         connection.execute(
             select(t.optouts)
-            .where(_O.account_id == acc.id, _O.phone_key == key, active_for_sender(sender))
+            .where(
+                _O.account_id == acc.id,
+                _O.phone_key == key,
+                active_for_sender(sender, acc.optout_scope),
+            )
             .order_by(_O.sender, _O.id)
             .limit(1)
         )
@@ -517,7 +637,9 @@ def resubscribe(
     """Revoke the active opt-outs of ``phone`` on the person's own, evidenced request (rule 5).
 
     ``sender``: revoke only the record for that sender ID (an account-wide one stays).
-    The records stay, marked revoked with the evidence, who and when.
+    The records stay, marked revoked with the evidence, who and when. When no account-wide
+    record is left active, the consent the opt-out withdrew is restored in the ledger
+    (:func:`~stopsms.services.optout_consent.restore_consent`, source ``re-subscription``).
     """
     if not evidence or not evidence.strip():
         raise EvidenceRequired(phone)
@@ -530,14 +652,53 @@ def resubscribe(
     ids = list(connection.execute(select(_O.id).where(*where)).scalars())
     if not ids:
         raise NotFound("active opt-out for", e164)
+    at = now or datetime.now(UTC)
     connection.execute(
         update(t.optouts)
         .where(_O.id.in_(ids))
-        .values(
-            revoked_at=now or datetime.now(UTC), revoke_evidence=evidence.strip(), revoked_by=by
-        )
+        .values(revoked_at=at, revoke_evidence=evidence.strip(), revoked_by=by)
     )
-    return [get_optout(connection, acc.id, optout_id) for optout_id in ids]
+    revoked = [get_optout(connection, acc.id, optout_id) for optout_id in ids]
+    listed = ", ".join(str(optout_id) for optout_id in ids)
+    lifted(
+        connection,
+        acc,
+        e164,
+        revoked,
+        source="re-subscription",
+        evidence=f"{evidence.strip()} (by {by}; opt-out record {listed} revoked)",
+        at=at,
+    )
+    return revoked
+
+
+def lifted(
+    connection: Connection,
+    account: Account,
+    e164: str,
+    revoked: Sequence[OptOut],
+    *,
+    source: str,
+    evidence: str,
+    at: datetime,
+) -> str | None:
+    """After ``revoked`` records of ``e164`` were revoked: if one was account-wide and none
+    is left active, restore the consent the opt-out withdrew (the kind, or ``None``)."""
+    if all(o.sender for o in revoked):
+        return None
+    still = connection.execute(
+        select(_O.id)
+        .where(
+            _O.account_id == account.id,
+            _O.phone_key == keyer(connection).key(e164),
+            _O.revoked_at.is_(None),
+            _O.sender == "",
+        )
+        .limit(1)
+    ).first()
+    if still is not None:
+        return None
+    return restore_consent(connection, account.id, e164, source=source, evidence=evidence, at=at)
 
 
 def attribute(

@@ -48,6 +48,7 @@ from stopsms.services.decisions import (
     constant_values,
 )
 from stopsms.services.errors import NotFound, ServiceError
+from stopsms.services.optouts import account_suppressing_senders
 from stopsms.services.preparation_sqlite import (
     parents_known,
     prepare_in_sqlite,
@@ -82,11 +83,12 @@ def recipient_chunks(
     ``(contact_id, e164, region, first, last, email, company, custom, consent, erased,
     opted_out)`` (``custom`` is ``None`` unless ``with_custom``; flags are 0/1)."""
     c, lm, o = t.contacts, t.list_members, t.optouts
+    senders = account_suppressing_senders(connection, campaign.account_id, campaign.sender)
     opted_out = exists().where(
         o.c.account_id == campaign.account_id,
         o.c.phone_e164 == c.c.phone_e164,
         o.c.revoked_at.is_(None),
-        o.c.sender.in_(("", campaign.sender)),
+        *(() if senders is None else (o.c.sender.in_(senders),)),
     )
     query = (
         select(

@@ -31,6 +31,7 @@ from stopsms.services.decisions import (
     PreparationSummary,
     constant_values,
 )
+from stopsms.services.optouts import account_suppressing_senders
 from stopsms.store import tables as t
 
 __all__ = [
@@ -121,19 +122,27 @@ def prepare_in_sqlite(
         marks = ", ".join("?" for _ in range(len(keys) + 7))
         raw.executemany(f"INSERT INTO {_TEXTS} VALUES ({marks})", texts)
         opted_set = registry <= members * REGISTRY_PER_MEMBER
+        senders = account_suppressing_senders(connection, campaign.account_id, campaign.sender)
+        by_sender = "" if senders is None else " AND o.sender IN ('', ?)"
         if opted_set:
             raw.execute(f"CREATE TABLE {_OPTED} (id INTEGER PRIMARY KEY)")
             raw.execute(
                 f"INSERT OR IGNORE INTO {_OPTED} SELECT c.id FROM optouts o"
                 " CROSS JOIN contacts c CROSS JOIN list_members lm"
                 " WHERE o.account_id = ? AND o.phone_e164 IS NOT NULL"
-                " AND o.revoked_at IS NULL AND o.sender IN ('', ?)"
+                f" AND o.revoked_at IS NULL{by_sender}"
                 " AND c.account_id = o.account_id AND c.phone_e164 = o.phone_e164"
                 " AND lm.list_id = ? AND lm.contact_id = c.id",
-                (campaign.account_id, campaign.sender, campaign.list_id),
+                (
+                    campaign.account_id,
+                    *(() if senders is None else (campaign.sender,)),
+                    campaign.list_id,
+                ),
             )
         created = stored(connection, created_at)
-        _insert_decided(raw, campaign, decider, created, fields, keys, opted_set=opted_set)
+        _insert_decided(
+            raw, campaign, decider, created, fields, keys, opted_set=opted_set, senders=senders
+        )
     finally:
         raw.execute(f"DROP TABLE IF EXISTS {_TEXTS}")
         raw.execute(f"DROP TABLE IF EXISTS {_OPTED}")
@@ -174,9 +183,11 @@ def _insert_decided(
     keys: list[str],
     *,
     opted_set: bool,
+    senders: tuple[str, ...] | None,
 ) -> None:
     """``INSERT INTO messages … SELECT``: every list member with its decision; opted out when
-    listed in the temporary table (``opted_set``) or by an ``EXISTS`` on the registry."""
+    listed in the temporary table (``opted_set``) or by an ``EXISTS`` on the registry (every
+    active record when ``senders`` is ``None``: the account's opt-out scope is ``account``)."""
     constants = constant_values(campaign, created_at)
     literals = ", ".join(sql_literal(value) for value in constants)
     reasons = [
@@ -185,10 +196,13 @@ def _insert_decided(
         f"WHEN c.id IN {_OPTED} THEN 'opted_out'"
         if opted_set
         else "WHEN EXISTS (SELECT 1 FROM optouts o WHERE o.account_id = ?"
-        " AND o.phone_e164 = c.phone_e164 AND o.revoked_at IS NULL AND o.sender IN ('', ?))"
-        " THEN 'opted_out'",
+        " AND o.phone_e164 = c.phone_e164 AND o.revoked_at IS NULL"
+        + ("" if senders is None else " AND o.sender IN ('', ?)")
+        + ") THEN 'opted_out'",
     ]
-    params = () if opted_set else (campaign.account_id, campaign.sender)
+    params: tuple[Any, ...] = ()
+    if not opted_set:
+        params = (campaign.account_id, *(() if senders is None else (campaign.sender,)))
     if campaign.type is MessageType.MARKETING:
         reasons.append(f"WHEN {_UNCONSENTED} THEN 'no_consent'")
     if not decider.sender_allowed:

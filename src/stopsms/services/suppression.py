@@ -4,7 +4,9 @@
 account's active opt-outs into a :class:`Suppression` to check any number of batches in
 memory. Numbers of erased people, kept by :mod:`stopsms.services.optouts` only as keyed hashes,
 count too. As in :func:`stopsms.services.optouts.is_suppressed`, ``sender=None`` means "any
-sender": a number opted out of one sender ID counts as suppressed.
+sender": a number opted out of one sender ID counts as suppressed; on an account whose opt-out
+scope is ``account`` every active record suppresses every sender
+(:func:`~stopsms.services.optouts.suppressing_senders`).
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def load_suppression(
 ) -> Suppression:
     """Load the account's active opt-outs (for ``sender``, or any) into a :class:`Suppression`."""
     acc = resolve_account(connection, account)
-    scope = (_O.account_id == acc.id, active_for_sender(sender))
+    scope = (_O.account_id == acc.id, active_for_sender(sender, acc.optout_scope))
     numbers = set(
         connection.execute(
             select(_O.phone_e164).where(*scope, _O.phone_e164.is_not(None))
@@ -101,7 +103,9 @@ def suppressed_among(
         chunk = keys[start : start + _CHUNK]
         hits = connection.execute(
             select(_O.phone_key).where(
-                _O.account_id == acc.id, _O.phone_key.in_(chunk), active_for_sender(sender)
+                _O.account_id == acc.id,
+                _O.phone_key.in_(chunk),
+                active_for_sender(sender, acc.optout_scope),
             )
         ).scalars()
         found.update(by_key[key] for key in hits)
