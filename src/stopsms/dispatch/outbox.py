@@ -245,6 +245,17 @@ def _set_claimed(
     return conn.execute(statement).rowcount
 
 
+def release_token(conn: Connection, token: str) -> int:
+    """Every message still ``claimed`` under ``token`` back to ``pending`` (a dispatcher that
+    stops early: its claims were never on the wire)."""
+    statement = (
+        update(_M)
+        .where(_M.c.claim_token == token, _M.c.status == _CLAIMED)
+        .values(status=_PENDING, claim_token=None, claimed_at=None, submitted_at=None)
+    )
+    return conn.execute(statement).rowcount
+
+
 def release(conn: Connection, ids: Iterable[int], *, from_status: str = _CLAIMED) -> int:
     """Claimed messages go back to ``pending`` untouched (their campaign was paused, or the
     dispatcher is stopping): they were never on the wire. ``from_status="submitting"`` is

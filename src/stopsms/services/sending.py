@@ -222,9 +222,14 @@ def _start_campaign(
     return status
 
 
-def _pause_if_active(conn: Connection, campaign_id: int, now: datetime) -> CampaignStatus:
-    """Leave an active campaign ``paused``; return the campaign's status after that."""
+def _pause_if_active(
+    conn: Connection, campaign_id: int, now: datetime, token: str | None = None
+) -> CampaignStatus:
+    """Leave an active campaign ``paused`` (and this run's claims ``pending`` again); return
+    the campaign's status after that."""
     outbox.move_campaign(conn, campaign_id, CampaignStatus.PAUSED, now)
+    if token is not None:
+        outbox.release_token(conn, token)
     return outbox.campaign_progress(conn, campaign_id).status
 
 
@@ -322,9 +327,13 @@ async def send_campaign(
             if not isinstance(exc, StopsmsError | asyncio.CancelledError | KeyboardInterrupt):
                 stop_preparing.set()
                 now = clock.now()
-                await thread.run(partial(_pause_if_active, campaign_id=campaign_id, now=now))
+                await thread.run(
+                    partial(
+                        _pause_if_active, campaign_id=campaign_id, now=now, token=dispatcher.token
+                    )
+                )
                 raise  # a bug: its traceback, but the campaign left paused all the same
-            await _stopped(thread, campaign_id, clock, exc, stop_preparing)
+            await _stopped(thread, campaign_id, clock, exc, stop_preparing, dispatcher.token)
             raise AssertionError("unreachable") from exc  # pragma: no cover
     finally:
         thread.close()
@@ -340,6 +349,7 @@ async def _stopped(
     clock: Clock,
     exc: BaseException,
     stop_preparing: threading.Event,
+    token: str | None = None,
 ) -> None:
     """After a failure or an interruption: stop preparing, pause, raise :class:`SendStopped`."""
     stop_preparing.set()
@@ -347,7 +357,9 @@ async def _stopped(
         exc, asyncio.CancelledError | KeyboardInterrupt | PreparationInterrupted
     )
     now = clock.now()
-    status = await thread.run(partial(_pause_if_active, campaign_id=campaign_id, now=now))
+    status = await thread.run(
+        partial(_pause_if_active, campaign_id=campaign_id, now=now, token=token)
+    )
     cause = "interrupted" if interrupted else str(exc)
     raise SendStopped(campaign_id, status, cause, interrupted=interrupted) from exc
 
@@ -530,16 +542,22 @@ async def _prepare_due(
     return prepared
 
 
+def _last_optout(conn: Connection) -> int:
+    o = t.optouts.c
+    return int(conn.execute(select(func.coalesce(func.max(o.id), 0))).scalar_one())
+
+
 async def _watch(
     thread: DatabaseThread,
     provider: Provider,
     on_event: Callable[[str], None],
     stop: asyncio.Event,
     interval: float,
+    last_stop: int,
 ) -> None:
-    """Tell ``on_event`` what changes: campaign statuses, STOPs recorded, the bind lost or
-    restored. Polled (one small read per ``interval``), so it sees what other processes do
-    too (a ``campaign pause``, a ``send`` next door)."""
+    """Tell ``on_event`` what changes: campaign statuses, STOPs recorded (after opt-out
+    ``last_stop``), the bind lost or restored. Polled (one small read per ``interval``), so it
+    sees what other processes do too (a ``campaign pause``, a ``send`` next door)."""
     c, o = t.campaigns, t.optouts
 
     def read(conn: Connection, after: int) -> tuple[dict[int, str], list[tuple[int, str, int]]]:
@@ -559,9 +577,6 @@ async def _watch(
         ]
         return statuses, stops
 
-    last_stop = await thread.run(
-        lambda conn: int(conn.execute(select(func.coalesce(func.max(o.c.id), 0))).scalar_one())
-    )
     known, _ = await thread.run(partial(read, after=last_stop))
     bound = getattr(provider, "bound", None)
     while not stop.is_set():
@@ -625,13 +640,17 @@ async def run_worker(
                     dispatcher.wake()
                 await clock.sleep(schedule_interval)
 
+        # STOPs are reported from here on, the bind included (one may arrive at once).
+        last_stop = await thread.run(_last_optout)
         await provider.start(inbound.handlers)
         if on_event is not None:
             on_event("bound to the SMSC; Ctrl-C to stop")
         scheduler = asyncio.create_task(schedule())
         watcher = None
         if on_event is not None:
-            watcher = asyncio.create_task(_watch(thread, provider, on_event, stop, event_interval))
+            watcher = asyncio.create_task(
+                _watch(thread, provider, on_event, stop, event_interval, last_stop)
+            )
         try:
             await dispatcher.run(stop, until_done=False)
         finally:
