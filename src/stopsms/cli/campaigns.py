@@ -30,6 +30,7 @@ from stopsms.services.campaigns import Campaign
 from stopsms.services.holds import describe_holds
 from stopsms.services.lengths import check_length
 from stopsms.services.preparation import resume_sending
+from stopsms.services.shortfall import shortfall_of
 
 __all__ = ["campaign_app"]
 
@@ -212,6 +213,9 @@ def print_preview(result: reports.CampaignPreview) -> None:
     console.print(table)
     mix = ", ".join(f"{k} {v:,}" for k, v in s.encodings.items()) or "—"
     console.print(f"parts {s.parts:,} · credits {_credits(s.credits_millicredits)} · {mix}")
+    short = shortfall_of(c.id, result.account_name, s)
+    if short is not None:
+        console.print(f"[red]send will refuse:[/] {escape(str(short))}", soft_wrap=True)
     console.print(
         f"at {result.rate:,.0f}/s from {_when(result.start)}: "
         f"{p.now:,} leave in the current window"

@@ -108,6 +108,7 @@ class CampaignPreview:
     start: datetime
     rate: float
     prepared: bool
+    account_name: str = ""
 
     @property
     def held_groups(self) -> HeldGroups:
@@ -233,7 +234,9 @@ def preview_campaign(
         result = plan(t0, speed, cohorts)
     else:
         result = plan(t0, speed, [], informative=sum(len(v) for v in by_region.values()))
-    return CampaignPreview(campaign, summary, sample, result, start, speed, prepared is not None)
+    return CampaignPreview(
+        campaign, summary, sample, result, start, speed, prepared is not None, acc.name
+    )
 
 
 # -- report -----------------------------------------------------------------------------------
