@@ -373,8 +373,7 @@ def _lifecycle(
             )
             if rechecked is not None and rechecked.targeted:
                 console.print(
-                    f"{rechecked.targeted:,} recipient(s) left for credit decided again: "
-                    f"{rechecked.ready:,} ready"
+                    f"decided now: {rechecked.ready:,} ready of {rechecked.targeted:,}"
                     + "".join(f", {n:,} {r}" for r, n in rechecked.excluded.items())
                 )
             return campaign
