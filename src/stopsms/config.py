@@ -13,6 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stopsms.domain.errors import StopsmsError
+from stopsms.domain.parts import DEFAULT_MAX_PARTS, PROTOCOL_MAX_PARTS
+
+
+class InvalidSetting(StopsmsError):
+    """An ``STOPSMS_*`` variable holds a value stopsms cannot use."""
+
+
 DATABASE_FILE = "stopsms.db"
 
 
@@ -42,11 +50,14 @@ class Settings:
     for where), PostgreSQL (``postgresql+psycopg://…``) the production database.
     ``provider_url``: where messages leave, e.g. ``smpp://id:pw@127.0.0.1:2775?window=64&tps=500``.
     ``default_account``: the account used when a command names none.
+    ``max_parts``: the most SMS parts one message may take (``STOPSMS_MAX_PARTS``, 1–255;
+    see :mod:`stopsms.domain.parts`); a value out of range or not a number is refused.
     """
 
     database_url: str = field(default_factory=default_database_url)
     provider_url: str | None = None
     default_account: str = "default"
+    max_parts: int = DEFAULT_MAX_PARTS
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -55,4 +66,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database_url=env.get("STOPSMS_DATABASE_URL") or default_database_url(env),
         provider_url=env.get("STOPSMS_PROVIDER_URL") or None,
         default_account=env.get("STOPSMS_ACCOUNT") or "default",
+        max_parts=_max_parts(env.get("STOPSMS_MAX_PARTS")),
     )
+
+
+def _max_parts(value: str | None) -> int:
+    if value is None or not value.strip():
+        return DEFAULT_MAX_PARTS
+    text = value.strip()
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= PROTOCOL_MAX_PARTS:
+        raise InvalidSetting(
+            f"STOPSMS_MAX_PARTS={value!r}: expected a whole number of SMS parts from 1 to "
+            f"{PROTOCOL_MAX_PARTS}"
+        )
+    return int(text)

@@ -17,14 +17,20 @@ import typer
 from rich.table import Table
 
 from stopsms.cli.accounts import AccountOption, JsonOption, account_name, transaction
-from stopsms.cli.console import console, escape, fail, handles_errors, print_json
+from stopsms.cli.console import console, err_console, escape, fail, handles_errors, print_json
 from stopsms.clock import SystemClock
 from stopsms.config import load_settings
 from stopsms.domain.campaign import CampaignStatus
 from stopsms.domain.mention import MessageType
+from stopsms.domain.parts import TooManyParts
 from stopsms.services import campaigns as svc
 from stopsms.services import reports
+from stopsms.services.accounts import get_account
 from stopsms.services.campaigns import Campaign
+from stopsms.services.holds import describe_holds
+from stopsms.services.lengths import check_length
+from stopsms.services.preparation import resume_sending
+from stopsms.services.shortfall import shortfall_of
 from stopsms.services.stop_mention import url_substitutes_shortcode
 
 __all__ = ["campaign_app"]
@@ -95,12 +101,18 @@ def create(
             name=name,
             shortcode_substitution=substitution,
         )
+        # Too many parts: refused, and the transaction (the new campaign) rolled back.
+        owner = get_account(connection, account_name(account))
+        long_text = check_length(created.campaign, owner, load_settings().max_parts)
     campaign = created.campaign
+    notes = [*created.notes, *([long_text] if long_text else [])]
     if json_output:
-        print_json({**_campaign_json(campaign), "notes": list(created.notes)})
+        print_json({**_campaign_json(campaign), "notes": notes})
         return
     for note in created.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
+    if long_text:
+        err_console.print(f"[yellow]warning:[/] {escape(long_text)}", soft_wrap=True)
     if campaign.scheduled_at is not None:
         console.print(
             f"campaign {campaign.id} scheduled for {_when(campaign.scheduled_at)}",
@@ -132,10 +144,17 @@ def preview(
             rate=speed,
             shortcode_substitution=url_substitutes_shortcode(provider_url),
         )
+        owner = get_account(connection, account_name(account))
+        try:
+            length = check_length(result.campaign, owner, load_settings().max_parts)
+        except TooManyParts as refused:
+            length = f"refused at send: {refused}"
     if json_output:
-        print_json(_preview_json(result))
+        print_json({**_preview_json(result), "length_warning": length})
         return
     print_preview(result)
+    if length:
+        console.print(f"[yellow]warning:[/] {escape(length)}", soft_wrap=True)
 
 
 def _epoch_dt(epoch: float | None) -> datetime | None:
@@ -176,6 +195,7 @@ def _preview_json(result: reports.CampaignPreview) -> dict[str, Any]:
         "leave_now": p.now,
         "held": p.held,
         "held_until": _epoch_dt(p.held_until),
+        "held_groups": [{"until": at, "messages": n} for at, n in result.held_groups],
         "unplanned": p.unplanned,
         "mentions": [
             {
@@ -213,10 +233,13 @@ def print_preview(result: reports.CampaignPreview) -> None:
     _print_mentions(result)
     mix = ", ".join(f"{k} {v:,}" for k, v in s.encodings.items()) or "—"
     console.print(f"parts {s.parts:,} · credits {_credits(s.credits_millicredits)} · {mix}")
+    short = shortfall_of(c.id, result.account_name, s)
+    if short is not None:
+        console.print(f"[red]send will refuse:[/] {escape(str(short))}", soft_wrap=True)
     console.print(
         f"at {result.rate:,.0f}/s from {_when(result.start)}: "
-        f"{p.now:,} leave in the current window, {p.held:,} held"
-        + (f" until {_when(_epoch_dt(p.held_until))}" if p.held_until else "")
+        f"{p.now:,} leave in the current window"
+        + (f", {describe_holds(result.held_groups)}" if p.held else ", 0 held")
     )
     if p.unplanned:
         console.print(f"[red]{p.unplanned:,} have no sending window in the coming months[/]")
@@ -304,6 +327,8 @@ def print_report(r: reports.CampaignReport) -> None:
     """The human form of a campaign report (also printed by ``stopsms demo``)."""
     c = r.campaign
     console.print(f"[bold]campaign {c.id}[/] {escape(c.name)} — {c.status.value}")
+    if c.status is CampaignStatus.PAUSED and c.settings.get("paused_reason"):
+        console.print(f"paused: {escape(str(c.settings['paused_reason']))}", soft_wrap=True)
     table = Table("", "recipients", box=None)
     rows: list[tuple[str, int]] = [("targeted", r.targeted), ("ready", r.ready)]
     rows += [
@@ -325,7 +350,7 @@ def print_report(r: reports.CampaignReport) -> None:
     table.add_row("credits spent", _credits(r.credits_millicredits))
     console.print(table)
     if r.held:
-        console.print(f"{r.held:,} held until {_when(r.held_until)}")
+        console.print(describe_holds(r.held_groups))
 
 
 @campaign_app.command("export")
@@ -354,14 +379,29 @@ def export(
         console.print(f"{count:,} recipients written to {escape(str(output))}")
 
 
-def _lifecycle(campaign_id: int, account: str | None, action: str) -> Campaign:
+def _lifecycle(
+    campaign_id: int, account: str | None, action: str, *, allow_partial: bool = False
+) -> Campaign:
     with transaction() as connection:
         name = account_name(account)
         clock = SystemClock()
         if action == "pause":
             return svc.pause_campaign(connection, name, campaign_id, clock)
         if action == "resume":
-            return svc.resume_campaign(connection, name, campaign_id, clock)
+            campaign, rechecked = resume_sending(
+                connection,
+                name,
+                campaign_id,
+                clock,
+                allow_partial=allow_partial,
+                shortcode_substitution=url_substitutes_shortcode(load_settings().provider_url),
+            )
+            if rechecked is not None and rechecked.targeted:
+                console.print(
+                    f"decided now: {rechecked.ready:,} ready of {rechecked.targeted:,}"
+                    + "".join(f", {n:,} {r}" for r, n in rechecked.excluded.items())
+                )
+            return campaign
         campaign, cancelled = svc.cancel_campaign(connection, name, campaign_id, clock)
         console.print(f"{cancelled:,} waiting messages cancelled")
         return campaign
@@ -377,9 +417,21 @@ def pause(campaign_id: IdArgument, account: AccountOption = None) -> None:
 
 @campaign_app.command("resume")
 @handles_errors
-def resume(campaign_id: IdArgument, account: AccountOption = None) -> None:
-    """Resume a paused campaign."""
-    campaign = _lifecycle(campaign_id, account, "resume")
+def resume(
+    campaign_id: IdArgument,
+    account: AccountOption = None,
+    allow_partial: Annotated[
+        bool,
+        typer.Option(
+            "--allow-partial",
+            help="When the credits still cannot pay every recipient, resume for those they "
+            "pay for instead of refusing.",
+        ),
+    ] = False,
+) -> None:
+    """Resume a paused campaign; recipients left for want of credit are decided again (a
+    top-up reaches them). `campaign send` or a running `worker` then sends it."""
+    campaign = _lifecycle(campaign_id, account, "resume", allow_partial=allow_partial)
     console.print(f"campaign {campaign.id} {campaign.status.value}")
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -17,19 +20,31 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import select
 
-from stopsms.cli.console import console, escape, fail, handles_errors, print_json
+from stopsms.cli.console import console, err_console, escape, fail, handles_errors, print_json
 from stopsms.clock import Clock, SystemClock
 from stopsms.config import load_settings
 from stopsms.dispatch.outbox import Reconciliation
-from stopsms.providers.base import Provider
+from stopsms.domain.campaign import CampaignStatus
+from stopsms.providers.base import Provider, ProviderError
 from stopsms.services.accounts import Account, get_account
-from stopsms.services.sending import SendProgress, SendReport, run_worker, send_campaign
+from stopsms.services.holds import describe_holds
+from stopsms.services.sending import (
+    SendProgress,
+    SendReport,
+    SendStopped,
+    resume_hint,
+    run_worker,
+    send_campaign,
+)
 from stopsms.store import tables as t
 from stopsms.store.database import Database, open_database
 
 __all__ = ["replies_app", "send", "send_with_progress", "worker"]
 
 replies_app = typer.Typer(help="Inbound SMS (replies, STOP, START) received by the account.")
+
+#: Seconds between two plain progress lines when the output is not a terminal.
+PLAIN_EVERY = 2.0
 
 ProviderOption = Annotated[
     str | None,
@@ -53,10 +68,34 @@ def _describe(progress: SendProgress) -> str:
         f"sent {progress.sent:,} · delivered {progress.delivered:,} · "
         f"STOPs {progress.stops:,} · {progress.status.value}"
     )
-    if progress.held and progress.held_until is not None:
-        local = progress.held_until.astimezone()
-        text += f" · {progress.held:,} held until {local:%a %d %b %H:%M}"
+    if progress.held and progress.held_groups:
+        text += f" · {describe_holds(progress.held_groups)}"
     return text
+
+
+def _plain_progress(campaign_id: int) -> Callable[[SendProgress], None]:
+    """Progress as plain lines for an output that is not a terminal (a pipe, a log): a line
+    when something changed, at most every :data:`PLAIN_EVERY` seconds, and each status change
+    at once (Rich's live bar prints nothing there until the end)."""
+    last: dict[str, object] = {"at": -PLAIN_EVERY, "line": "", "status": None}
+
+    def on_progress(progress: SendProgress) -> None:
+        now = time.monotonic()
+        line = f"campaign {campaign_id}: {progress.sent + progress.rejected:,}/"
+        line += f"{progress.ready:,} · {_describe(progress)}"
+        moved = progress.status is not last["status"]
+        if line != last["line"] and (moved or now - float(str(last["at"])) >= PLAIN_EVERY):
+            console.print(line, soft_wrap=True)
+            console.file.flush()
+            last.update(at=now, line=line, status=progress.status)
+
+    return on_progress
+
+
+def _event(line: str) -> None:
+    """One event line, flushed at once (a pipe would otherwise hold it)."""
+    console.print(f"{datetime.now().astimezone():%H:%M:%S} {escape(line)}", soft_wrap=True)
+    console.file.flush()
 
 
 async def send_with_progress(
@@ -69,6 +108,7 @@ async def send_with_progress(
     wait: bool = False,
     receipt_timeout: float = 300.0,
     idle_max: float | None = 1.0,
+    allow_partial: bool = False,
 ) -> SendReport:
     """Run :func:`send_campaign` under a Rich progress bar (sent, delivered, STOPs, held until …)
     and print what it reconciled and how it ended. ``campaign send`` and ``demo`` use it."""
@@ -79,16 +119,22 @@ async def send_with_progress(
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as bar:
+    terminal = console.is_terminal
+    with Progress(*columns, console=console, transient=False, disable=not terminal) as bar:
         task = bar.add_task("starting", total=None, campaign=campaign_id)
 
-        def on_progress(progress: SendProgress) -> None:
+        def on_bar(progress: SendProgress) -> None:
             bar.update(
                 task,
                 total=max(progress.ready, 1),
                 completed=progress.sent + progress.rejected,
                 description=_describe(progress),
             )
+
+        on_progress = on_bar if terminal else _plain_progress(campaign_id)
+        if not terminal:
+            console.print(f"campaign {campaign_id}: starting", soft_wrap=True)
+            console.file.flush()
 
         def on_reconciled(reconciled: Reconciliation) -> None:
             if reconciled.unknown:
@@ -111,6 +157,8 @@ async def send_with_progress(
             on_progress=on_progress,
             on_reconciled=on_reconciled,
             idle_max=idle_max,
+            allow_partial=allow_partial,
+            max_parts=load_settings().max_parts,
         )
     for campaign in report.dispatch.paused_campaigns:
         console.print(f"[red]campaign {campaign} paused after repeated provider errors[/]")
@@ -133,15 +181,36 @@ def send(
     account: Annotated[
         str | None, typer.Option("--account", "-a", help="Account owning the campaign.")
     ] = None,
+    allow_partial: Annotated[
+        bool,
+        typer.Option(
+            "--allow-partial",
+            help="When the credits cannot pay every message, send to the first recipients "
+            "they pay for (list order) instead of refusing; the others wait for a top-up and "
+            "`campaign resume`.",
+        ),
+    ] = False,
 ) -> None:
-    """Send a campaign (preparing it first if needed); run it again to resume after a crash."""
+    """Send a campaign (preparing it first if needed); run it again to resume after a crash.
+
+    Exit status: 0 when the campaign completed; 1 when it ended otherwise (paused, cancelled);
+    2 when it was refused or could not start; 130 when interrupted (it is left paused).
+    """
     database = open_database()
     route = _provider(provider)
     try:
         with database.reader() as conn:
             owner = get_account(conn, account) if account else None
-        asyncio.run(
-            send_with_progress(
+
+        async def main() -> SendReport:
+            # Ctrl-C and SIGTERM cancel the send, which then leaves the campaign paused.
+            task = asyncio.current_task()
+            assert task is not None
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError):
+                    loop.add_signal_handler(signum, task.cancel)
+            return await send_with_progress(
                 database,
                 campaign_id,
                 route,
@@ -149,10 +218,40 @@ def send(
                 account=owner,
                 wait=wait,
                 receipt_timeout=receipt_timeout,
+                allow_partial=allow_partial,
             )
-        )
+
+        try:
+            report = asyncio.run(main())
+        except SendStopped as stopped:
+            if stopped.interrupted:
+                err_console.print(f"[yellow]{escape(str(stopped))}[/]", soft_wrap=True)
+                raise typer.Exit(130) from None
+            raise
     finally:
         database.close()
+    _ending(campaign_id, report.progress)
+
+
+def _ending(campaign_id: int, progress: SendProgress) -> None:
+    """Say how the send ended when it did not complete the campaign, and exit 1 then."""
+    status = progress.status
+    if status is CampaignStatus.COMPLETED:
+        return
+    if status is CampaignStatus.PAUSED:
+        fail(
+            f"campaign {campaign_id} is paused, not completed: {progress.sent:,} sent, "
+            f"{progress.waiting:,} waiting — see `stopsms campaign report {campaign_id}`; "
+            + resume_hint(campaign_id, status),
+            code=1,
+        )
+    if status is CampaignStatus.CANCELLED:
+        fail(
+            f"campaign {campaign_id} was cancelled, not completed: {progress.sent:,} sent "
+            "before the cancellation",
+            code=1,
+        )
+    fail(f"campaign {campaign_id} ended {status.value}, not completed", code=1)
 
 
 @handles_errors
@@ -161,6 +260,7 @@ def worker(provider: ProviderOption = None) -> None:
     informative messages, dispatch active campaigns and start scheduled ones on time."""
     database = open_database()
     route = _provider(provider)
+    route_name = getattr(getattr(route, "config", None), "redacted", lambda: "the SMSC")()
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -168,8 +268,18 @@ def worker(provider: ProviderOption = None) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(signum, stop.set)
-        console.print("worker bound; Ctrl-C to stop")
-        report = await run_worker(database, route, SystemClock(), stop)
+        _event(f"worker: binding to {route_name}")
+        try:
+            report = await run_worker(
+                database,
+                route,
+                SystemClock(),
+                stop,
+                on_event=_event,
+                max_parts=load_settings().max_parts,
+            )
+        except ProviderError as exc:
+            fail(f"worker cannot bind, nothing handled: {escape(str(exc))}")
         console.print(
             f"stopped: {report.dispatch.submitted:,} sent, {report.inbound.inbound:,} inbound "
             f"({report.inbound.optouts:,} opt-outs), {report.inbound.receipts:,} receipts; "

@@ -149,6 +149,11 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ control
 
+    @property
+    def token(self) -> str:
+        """The claim token of this dispatcher's messages."""
+        return self._token
+
     def wake(self) -> None:
         """Something became due now (a confirmation was queued): stop idling."""
         self._wake.set()

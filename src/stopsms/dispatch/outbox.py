@@ -245,6 +245,17 @@ def _set_claimed(
     return conn.execute(statement).rowcount
 
 
+def release_token(conn: Connection, token: str) -> int:
+    """Every message still ``claimed`` under ``token`` back to ``pending`` (a dispatcher that
+    stops early: its claims were never on the wire)."""
+    statement = (
+        update(_M)
+        .where(_M.c.claim_token == token, _M.c.status == _CLAIMED)
+        .values(status=_PENDING, claim_token=None, claimed_at=None, submitted_at=None)
+    )
+    return conn.execute(statement).rowcount
+
+
 def release(conn: Connection, ids: Iterable[int], *, from_status: str = _CLAIMED) -> int:
     """Claimed messages go back to ``pending`` untouched (their campaign was paused, or the
     dispatcher is stopping): they were never on the wire. ``from_status="submitting"`` is
@@ -501,14 +512,33 @@ def move_campaign(
     return done == 1
 
 
+_S_COMPLETED = CampaignStatus.COMPLETED
+
+
+def _awaits_credit(conn: Connection, campaign_id: int) -> bool:
+    """Whether a partial send left recipients ``insufficient_credit`` (to decide on resume)."""
+    found = conn.execute(
+        select(_M.c.id)
+        .where(
+            _M.c.campaign_id == campaign_id,
+            _M.c.status == "excluded",
+            _M.c.reason == "insufficient_credit",
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def settle_campaign(conn: Connection, campaign_id: int, now: datetime) -> CampaignProgress:
     """Move an active campaign to what its messages say: ``completed`` when none waits or
-    is in flight, ``held`` when every waiting one is held, back to ``sending`` otherwise."""
+    is in flight — ``paused`` instead when a partial send left recipients for want of credit,
+    so that a top-up and ``campaign resume`` reach them —, ``held`` when every waiting one is
+    held, back to ``sending`` otherwise."""
     progress = campaign_progress(conn, campaign_id)
     if progress.status not in ACTIVE:
         return progress
     if progress.waiting == 0 and progress.in_flight == 0:
-        target = CampaignStatus.COMPLETED
+        target = CampaignStatus.PAUSED if _awaits_credit(conn, campaign_id) else _S_COMPLETED
     elif progress.count(MessageStatus.HELD) == progress.waiting and progress.in_flight == 0:
         target = CampaignStatus.HELD
     else:

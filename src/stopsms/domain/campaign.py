@@ -8,8 +8,9 @@ Campaign states and the moves between them::
       │           │             │           ▼
       └───────────┴─────────────┴──► cancelled   completed ◄── sending / held
 
-``draft → preparing`` is a send-now; ``scheduled → draft`` un-schedules. A completed or
-cancelled campaign never moves again.
+``draft → preparing`` is a send-now; ``scheduled → draft`` un-schedules; ``preparing → paused``
+parks a scheduled campaign the credits cannot pay, and ``paused → preparing`` prepares it when
+resumed (only a campaign without messages). A completed or cancelled campaign never moves again.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ TRANSITIONS: Mapping[CampaignStatus, frozenset[CampaignStatus]] = {
     _S.PREPARING: frozenset({_S.SENDING, _S.PAUSED, _S.CANCELLED}),
     _S.SENDING: frozenset({_S.HELD, _S.PAUSED, _S.COMPLETED, _S.CANCELLED}),
     _S.HELD: frozenset({_S.SENDING, _S.PAUSED, _S.COMPLETED, _S.CANCELLED}),
-    _S.PAUSED: frozenset({_S.SENDING, _S.HELD, _S.CANCELLED}),
+    # paused → preparing: a scheduled campaign parked unprepared (not enough credit) resumes.
+    _S.PAUSED: frozenset({_S.SENDING, _S.HELD, _S.PREPARING, _S.CANCELLED}),
     _S.COMPLETED: frozenset(),
     _S.CANCELLED: frozenset(),
 }

@@ -134,6 +134,13 @@ class SmppProvider:
         self._links.clear()
 
     @property
+    def bound(self) -> bool:
+        """Whether every link this provider needs is bound now (``False`` while reconnecting)."""
+        return bool(self._ready) and all(
+            (link := self._links.get(role)) is not None and link.usable for role in self.roles
+        )
+
+    @property
     def stats(self) -> ProviderStats:
         c = self._counts
         extra = {k: v for k, v in c.items() if k not in ("submitted", "accepted", "rejected")}

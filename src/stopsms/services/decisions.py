@@ -34,6 +34,8 @@ account still waiting to leave (other campaigns' pending/held/claimed ones); rea
 paid from that in list order and, from the first one that does not fit, every later ready
 recipient is ``insufficient_credit`` (a strict prefix: who gets the campaign never depends on
 message lengths further down the list).
+Their price is kept (``unpaid_millicredits``): sending refuses such a campaign unless a partial
+send was asked for, saying what a top-up must add (:mod:`stopsms.services.shortfall`).
 
 The same decision pass serves :func:`stopsms.services.preparation.prepare_campaign` (which
 writes the rows) and :func:`stopsms.services.reports.preview_campaign` before preparation
@@ -170,6 +172,8 @@ class PreparationSummary:
     available_millicredits: int | None = None
     already_prepared: bool = False
     status: CampaignStatus | None = None
+    #: The price of the ``insufficient_credit`` recipients (what a top-up must add).
+    unpaid_millicredits: int = 0
 
     @property
     def excluded_total(self) -> int:
@@ -283,6 +287,7 @@ class Decider:
         self.encodings: Counter[Encoding] = Counter()
         self.seen: set[str] = set()
         self.spent = 0
+        self.unpaid = 0
         self.broke = False
         self.ready_by_region: dict[str, list[str]] = {}
         self.sample: tuple[dict[str, str], str] | None = None
@@ -404,6 +409,7 @@ class Decider:
                     if broke or spent + price > available:
                         broke = True
                         reason = "insufficient_credit"
+                        self.unpaid += price
                     else:
                         spent += price
                         parts += segments
@@ -473,4 +479,5 @@ class Decider:
         s.encodings = {e.value: n for e, n in self.encodings.items() if n}
         s.credits_millicredits = self.spent
         s.available_millicredits = self.available
+        s.unpaid_millicredits = self.unpaid
         return s

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Engine,
     Integer,
     and_,
+    delete,
     exists,
     func,
     literal,
@@ -38,10 +39,11 @@ from sqlalchemy import (
 from stopsms.clock import Clock
 from stopsms.domain.campaign import CampaignStatus, Exclusion, move
 from stopsms.services.accounts import Account, AccountRef, get_account, get_account_by_id
-from stopsms.services.campaigns import Campaign, get_campaign
+from stopsms.services.campaigns import Campaign, get_campaign, resume_campaign
 from stopsms.services.decisions import (
     CONSTANT_COLUMNS,
     VARYING_COLUMNS,
+    WAITING_STATUSES,
     Decider,
     InsertRow,
     PreparationSummary,
@@ -56,15 +58,21 @@ from stopsms.services.preparation_sqlite import (
     sql_literal,
     stored,
 )
+from stopsms.services.shortfall import shortfall_of
 from stopsms.services.stop_mention import check_sending
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 
 __all__ = [
     "CHUNK",
+    "NothingToSend",
+    "PreparationInterrupted",
     "campaign_of",
+    "park_scheduled",
     "prepare_campaign",
+    "recheck_credit",
     "recipient_chunks",
+    "resume_sending",
     "summary_from_messages",
 ]
 
@@ -222,6 +230,30 @@ def campaign_of(
     return get_campaign(connection, acc, campaign_id), acc
 
 
+class PreparationInterrupted(ServiceError):
+    """The preparation was asked to stop (Ctrl-C, SIGTERM): nothing of it was written."""
+
+    def __init__(self, campaign_id: int) -> None:
+        super().__init__(f"preparation of campaign {campaign_id} interrupted: nothing written")
+        self.campaign_id = campaign_id
+
+
+class NothingToSend(ServiceError):
+    """Every recipient of the campaign is excluded: preparing it would "complete" it empty."""
+
+    def __init__(self, campaign_id: int, summary: PreparationSummary) -> None:
+        reasons = ", ".join(f"{n:,} {reason}" for reason, n in summary.excluded.items())
+        super().__init__(
+            f"campaign {campaign_id} has nobody to send to: {summary.targeted:,} targeted, "
+            f"0 ready"
+            + (f" ({reasons})" if reasons else " (the list is empty)")
+            + f"; nothing sent, campaign left as it was (`stopsms campaign preview {campaign_id}`"
+            " shows why; `stopsms campaign cancel` ends it)"
+        )
+        self.campaign_id = campaign_id
+        self.summary = summary
+
+
 def prepare_campaign(
     target: Database | Engine | Connection,
     campaign_id: int,
@@ -229,6 +261,9 @@ def prepare_campaign(
     *,
     account: AccountRef | None = None,
     shortcode_substitution: bool = False,
+    allow_partial: bool = False,
+    allow_empty: bool = True,
+    should_stop: Callable[[], bool] | None = None,
 ) -> PreparationSummary:
     """Turn campaign ``campaign_id``'s list into its outbox (see the module doc).
 
@@ -238,13 +273,35 @@ def prepare_campaign(
     ``target``: a :class:`Database` or an engine (a transaction is opened and committed), or a
     connection already in the caller's transaction. Raises
     :class:`~stopsms.domain.errors.InvalidTransition` for a campaign that cannot be prepared
-    (cancelled, or paused/sending without messages).
+    (cancelled, or sending without messages); :class:`~stopsms.services.shortfall.
+    CreditShortfall` when the credits cannot pay every ready message, unless ``allow_partial``;
+    :class:`NothingToSend` when no recipient is ready, unless ``allow_empty``;
+    :class:`PreparationInterrupted` when ``should_stop()`` turns true (checked between chunks
+    and before the status moves). Either refusal happens before anything is committed.
     """
     if isinstance(target, Connection):
-        return _prepare(target, campaign_id, clock, account, shortcode_substitution)
+        return _prepare(
+            target,
+            campaign_id,
+            clock,
+            account,
+            substitution=shortcode_substitution,
+            allow_partial=allow_partial,
+            allow_empty=allow_empty,
+            should_stop=should_stop,
+        )
     engine = target.engine if isinstance(target, Database) else target
     with engine.connect() as connection, parents_known(connection), connection.begin():
-        return _prepare(connection, campaign_id, clock, account, shortcode_substitution)
+        return _prepare(
+            connection,
+            campaign_id,
+            clock,
+            account,
+            substitution=shortcode_substitution,
+            allow_partial=allow_partial,
+            allow_empty=allow_empty,
+            should_stop=should_stop,
+        )
 
 
 def _prepare(
@@ -252,7 +309,11 @@ def _prepare(
     campaign_id: int,
     clock: Clock,
     account: AccountRef | None,
+    *,
     substitution: bool = False,
+    allow_partial: bool = False,
+    allow_empty: bool = True,
+    should_stop: Callable[[], bool] | None = None,
 ) -> PreparationSummary:
     campaign, acc = campaign_of(connection, campaign_id, account)
     # Serialise concurrent preparations of one campaign (SQLite's BEGIN IMMEDIATE already does).
@@ -282,8 +343,16 @@ def _prepare(
     if summary is None:
         write = _writer(connection, campaign, now)
         for rows in recipient_chunks(connection, campaign, with_custom=bool(decider.custom)):
+            if should_stop is not None and should_stop():
+                raise PreparationInterrupted(campaign_id)
             write(decider.decide(rows))
         summary = decider.finish()
+    if should_stop is not None and should_stop():
+        raise PreparationInterrupted(campaign_id)
+    if not allow_partial and (short := shortfall_of(campaign_id, acc.name, summary)):
+        raise short
+    if not allow_empty and summary.ready == 0:
+        raise NothingToSend(campaign_id, summary)
     connection.execute(
         update(t.campaigns)
         .where(and_(t.campaigns.c.id == campaign_id, t.campaigns.c.status == preparing.value))
@@ -291,3 +360,119 @@ def _prepare(
     )
     summary.status = sending
     return summary
+
+
+# -- credit shortfalls ------------------------------------------------------------------------
+
+
+def _unpaid(connection: Connection, campaign_id: int) -> Any:
+    m = t.messages.c
+    return and_(
+        m.campaign_id == campaign_id,
+        m.decision == "excluded",
+        m.reason == Exclusion.INSUFFICIENT_CREDIT.value,
+        m.status == "excluded",
+    )
+
+
+def recheck_credit(
+    connection: Connection,
+    campaign_id: int,
+    clock: Clock,
+    *,
+    account: AccountRef | None = None,
+    allow_partial: bool = False,
+) -> PreparationSummary | None:
+    """Decide again the recipients a partial send left ``insufficient_credit`` (after a top-up).
+
+    Their rows are replaced by fresh decisions (every reason again, in list order: an opt-out
+    or a consent withdrawn meanwhile still wins), paid from the balance less what every
+    campaign, this one included, still has to send. Returns the summary of that re-decision
+    (``None`` when there was nothing to re-examine); raises
+    :class:`~stopsms.services.shortfall.CreditShortfall` when some still cannot be paid,
+    unless ``allow_partial`` (then the unpaid ones stay ``insufficient_credit``).
+    """
+    campaign, acc = campaign_of(connection, campaign_id, account)
+    m = t.messages.c
+    unpaid = _unpaid(connection, campaign_id)
+    left = set(connection.execute(select(m.contact_id).where(unpaid)).scalars())
+    if not left:
+        return None
+    connection.execute(delete(t.messages).where(unpaid))
+    decider = Decider.for_campaign(connection, campaign, acc)
+    own = connection.execute(
+        select(func.coalesce(func.sum(m.price_millicredits), 0)).where(
+            m.campaign_id == campaign_id,
+            m.decision == "ready",
+            m.status.in_(WAITING_STATUSES),
+        )
+    ).scalar_one()
+    decider.available = max(0, decider.available - int(own))
+    decider.seen.update(
+        connection.execute(
+            select(m.phone_e164).where(m.campaign_id == campaign_id, m.phone_e164.is_not(None))
+        ).scalars()
+    )
+    write = _writer(connection, campaign, clock.now())
+    for rows in recipient_chunks(connection, campaign, with_custom=bool(decider.custom)):
+        mine = [row for row in rows if row[0] in left]
+        if mine:
+            write(decider.decide(mine))
+    summary = decider.finish()
+    if not allow_partial and (short := shortfall_of(campaign_id, acc.name, summary)):
+        raise short
+    return summary
+
+
+def park_scheduled(connection: Connection, campaign_id: int, reason: str, clock: Clock) -> bool:
+    """Park a scheduled campaign that cannot start (credits short, nobody to send to):
+    ``scheduled → preparing → paused``
+    with nothing prepared and ``reason`` kept in its settings (``paused_reason``); resuming
+    it prepares it then. Returns whether it moved (a person may have acted meanwhile)."""
+    c = t.campaigns
+    row = connection.execute(
+        select(c.c.status, c.c.settings).where(c.c.id == campaign_id).with_for_update()
+    ).one_or_none()
+    if row is None or row.status != CampaignStatus.SCHEDULED.value:
+        return False
+    paused = move(move(CampaignStatus.SCHEDULED, CampaignStatus.PREPARING), CampaignStatus.PAUSED)
+    settings = {**dict(row.settings or {}), "paused_reason": reason}
+    connection.execute(
+        update(c).where(c.c.id == campaign_id).values(status=paused.value, settings=settings)
+    )
+    return True
+
+
+def resume_sending(
+    connection: Connection,
+    account: AccountRef,
+    campaign_id: int,
+    clock: Clock,
+    *,
+    allow_partial: bool = False,
+    shortcode_substitution: bool = False,
+) -> tuple[Campaign, PreparationSummary | None]:
+    """``campaign resume``: a paused campaign sends again, its credit decided again first.
+
+    Never prepared (a scheduled campaign the worker parked for credit): it is prepared now,
+    with the same refusal as a send. Prepared: the recipients left ``insufficient_credit``
+    are re-examined (:func:`recheck_credit`), then ``paused → sending``.
+    """
+    campaign, acc = campaign_of(connection, campaign_id, account)
+    if campaign.status is CampaignStatus.PAUSED and not _has_messages(connection, campaign_id):
+        summary = _prepare(
+            connection,
+            campaign_id,
+            clock,
+            acc.name,
+            substitution=shortcode_substitution,
+            allow_partial=allow_partial,
+            allow_empty=False,
+        )
+        return get_campaign(connection, acc, campaign_id), summary
+    rechecked = None
+    if campaign.status is CampaignStatus.PAUSED:
+        rechecked = recheck_credit(
+            connection, campaign_id, clock, account=acc.name, allow_partial=allow_partial
+        )
+    return resume_campaign(connection, acc.name, campaign_id, clock), rechecked

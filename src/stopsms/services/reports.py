@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -43,6 +43,7 @@ from stopsms.services.accounts import Account, AccountRef
 from stopsms.services.campaigns import Campaign
 from stopsms.services.decisions import WAITING_STATUSES, Decider, PreparationSummary, style_of
 from stopsms.services.errors import InvalidInput
+from stopsms.services.holds import HeldGroups, held_groups, merge_holds
 from stopsms.services.preparation import campaign_of, recipient_chunks, summary_from_messages
 from stopsms.services.stop_mention import sending_refusal
 from stopsms.store import tables as t
@@ -127,6 +128,16 @@ class CampaignPreview:
     prepared: bool
     mentions: tuple[RegionMention, ...] = ()
     refusal: str | None = None
+    account_name: str = ""
+
+    @property
+    def held_groups(self) -> HeldGroups:
+        """The planned holds by the instant they end (one per calendar, see services.holds)."""
+        return merge_holds(
+            (datetime.fromtimestamp(c.held_until, UTC), c.held)
+            for c in self.plan.cohorts
+            if c.held_until is not None
+        )
 
 
 def _zones_by_prefix(phones: list[str]) -> dict[tuple[str, ...], int]:
@@ -303,8 +314,9 @@ def preview_campaign(
         start,
         speed,
         prepared is not None,
-        mentions,
-        refusal,
+        mentions=mentions,
+        refusal=refusal,
+        account_name=acc.name,
     )
 
 
@@ -331,6 +343,7 @@ class CampaignReport:
     stops: int
     credits_millicredits: int
     held_until: datetime | None
+    held_groups: HeldGroups = ()
 
     @property
     def stop_rate(self) -> float:
@@ -402,6 +415,7 @@ def campaign_report(
         stops=int(stops),
         credits_millicredits=sum(by_status.get(s, (0, 0))[1] for s in _LEFT),
         held_until=held_until,
+        held_groups=held_groups(connection, campaign.id) if n("held") else (),
     )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,17 +36,36 @@ from stopsms.dispatch.gate import SuppressionGate
 from stopsms.dispatch.outbox import Reconciliation
 from stopsms.dispatch.worker_thread import DatabaseThread
 from stopsms.domain.campaign import ACTIVE, CampaignStatus, MessageStatus
+from stopsms.domain.errors import StopsmsError
+from stopsms.domain.parts import DEFAULT_MAX_PARTS, TooManyParts
 from stopsms.inbound.handler import InboundHandler, InboundStats
 from stopsms.inbound.receipts import DEFAULT_BLOCKED_CODES
-from stopsms.providers.base import Provider
+from stopsms.providers.base import Provider, ProviderError
 from stopsms.services.accounts import AccountRef
 from stopsms.services.errors import ServiceError
-from stopsms.services.preparation import campaign_of, prepare_campaign
-from stopsms.services.stop_mention import check_sending, substitutes_shortcode
+from stopsms.services.holds import HeldGroups, held_groups
+from stopsms.services.lengths import check_length
+from stopsms.services.preparation import (
+    NothingToSend,
+    PreparationInterrupted,
+    campaign_of,
+    park_scheduled,
+    prepare_campaign,
+)
+from stopsms.services.shortfall import CreditShortfall
+from stopsms.services.stop_mention import MentionRefused, check_sending, substitutes_shortcode
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 
-__all__ = ["SendProgress", "SendReport", "WorkerReport", "run_worker", "send_campaign"]
+__all__ = [
+    "SendProgress",
+    "SendReport",
+    "SendStopped",
+    "WorkerReport",
+    "resume_hint",
+    "run_worker",
+    "send_campaign",
+]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +89,7 @@ class SendProgress:
     waiting: int  # pending, held or claimed
     stops: int  # opt-outs attributed to this campaign
     held_until: datetime | None
+    held_groups: HeldGroups = ()  # held messages by release instant (services.holds)
 
     @property
     def awaiting_receipt(self) -> int:
@@ -121,24 +142,49 @@ def campaign_send_progress(conn: Connection, campaign_id: int) -> SendProgress:
         waiting=progress.waiting,
         stops=int(stops),
         held_until=progress.next_release,
+        held_groups=held_groups(conn, campaign_id) if c(_S.HELD) else (),
     )
 
 
-def _start_campaign(
-    conn: Connection,
-    campaign_id: int,
-    clock: Clock,
-    account: AccountRef | None,
-    substitution: bool = False,
+class SendStopped(ServiceError):
+    """A send that failed to start or was interrupted; the campaign is left where it can be
+    resumed from (``paused``), or as it was when nothing was prepared (``draft``).
+
+    ``interrupted``: stopped by a signal (Ctrl-C, SIGTERM) rather than by an error.
+    """
+
+    def __init__(
+        self, campaign_id: int, status: CampaignStatus, cause: str, *, interrupted: bool
+    ) -> None:
+        self.campaign_id = campaign_id
+        self.status = status
+        self.interrupted = interrupted
+        super().__init__(f"{cause}; {resume_hint(campaign_id, status)}")
+
+
+def resume_hint(campaign_id: int, status: CampaignStatus) -> str:
+    """Where campaign ``campaign_id`` was left and the command(s) that carry it on."""
+    n = campaign_id
+    if status is CampaignStatus.PAUSED:
+        return (
+            f"campaign {n} is paused, nothing will send it: `stopsms campaign resume {n}` "
+            f"then `stopsms campaign send {n}` (or a running `stopsms worker`) to go on"
+        )
+    if status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        return (
+            f"campaign {n} is still {status.value}, nothing prepared: `stopsms campaign send {n}`"
+        )
+    return f"campaign {n} is {status.value}"
+
+
+def _check_startable(
+    conn: Connection, campaign_id: int, account: AccountRef | None, substitution: bool = False
 ) -> CampaignStatus:
-    """Prepare a draft or scheduled campaign; refuse a paused one, or one whose STOP mention
-    would not work through this provider (``substitution``: it replaces ``STOP 00000``);
-    return its status."""
+    """Refuse, before binding, a campaign that this send cannot start (among others, one whose
+    STOP mention would not work through this provider; ``substitution``: it replaces
+    ``STOP 00000``); return its status."""
     campaign, acc = campaign_of(conn, campaign_id, account)
     check_sending(acc, campaign.sender, campaign.type, substitution=substitution)
-    if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
-        prepare_campaign(conn, campaign_id, clock, shortcode_substitution=substitution)
-        return campaign_of(conn, campaign_id, account)[0].status
     if campaign.status is CampaignStatus.PREPARING:
         # A preparation is one transaction: "preparing" only shows a crash before commit
         # on a backend without DDL-safe rollback, or another process preparing right now.
@@ -148,6 +194,49 @@ def _start_campaign(
             f"campaign {campaign_id} is paused: `stopsms campaign resume {campaign_id}` first"
         )
     return campaign.status
+
+
+def _start_campaign(
+    conn: Connection,
+    campaign_id: int,
+    clock: Clock,
+    account: AccountRef | None,
+    *,
+    allow_partial: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+    max_parts: int = DEFAULT_MAX_PARTS,
+    substitution: bool = False,
+) -> CampaignStatus:
+    """Prepare a draft or scheduled campaign (refused, with nothing written, when its text
+    takes more than ``max_parts`` parts, when the credits cannot pay it all unless
+    ``allow_partial``, or when nobody is left to send to); return its status."""
+    status = _check_startable(conn, campaign_id, account, substitution)
+    if status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        campaign, acc = campaign_of(conn, campaign_id, account)
+        check_length(campaign, acc, max_parts)
+        summary = prepare_campaign(
+            conn,
+            campaign_id,
+            clock,
+            allow_partial=allow_partial,
+            allow_empty=False,
+            should_stop=should_stop,
+            shortcode_substitution=substitution,
+        )
+        assert summary.status is not None
+        return summary.status
+    return status
+
+
+def _pause_if_active(
+    conn: Connection, campaign_id: int, now: datetime, token: str | None = None
+) -> CampaignStatus:
+    """Leave an active campaign ``paused`` (and this run's claims ``pending`` again); return
+    the campaign's status after that."""
+    outbox.move_campaign(conn, campaign_id, CampaignStatus.PAUSED, now)
+    if token is not None:
+        outbox.release_token(conn, token)
+    return outbox.campaign_progress(conn, campaign_id).status
 
 
 async def _report_progress(
@@ -175,30 +264,27 @@ async def send_campaign(
     progress_interval: float = 0.25,
     rate: float | None = None,
     idle_max: float | None = 1.0,
+    allow_partial: bool = False,
+    max_parts: int = DEFAULT_MAX_PARTS,
 ) -> SendReport:
     """Send campaign ``campaign_id`` through ``provider`` (see the module doc).
 
     ``on_reconciled`` is told at once what the reconciliation found (so it is reported even
     if this run dies too). ``account``, when given, must own the campaign. ``rate``
     overrides the provider's throughput; ``idle_max`` caps one idle sleep on ``clock``
-    (``None`` for a fake clock).
+    (``None`` for a fake clock). ``allow_partial``: send to the recipients the credits pay
+    for instead of refusing (:mod:`stopsms.services.shortfall`).
+
+    The provider is bound before anything is prepared, so a send that cannot reach its SMSC
+    leaves a draft a draft. Once bound, any failure or cancellation (Ctrl-C) stops an
+    unfinished preparation before it commits and leaves an active campaign ``paused``: a
+    running worker never sends it behind the user's back. Both raise :class:`SendStopped`.
     """
     thread = DatabaseThread(database)
+    stop_preparing = threading.Event()
     try:
         substitution = substitutes_shortcode(provider)
-        status = await thread.run(
-            lambda conn: _start_campaign(conn, campaign_id, clock, account, substitution)
-        )
-        reconciled = await thread.run(lambda conn: outbox.reconcile(conn, campaign_id=campaign_id))
-        if on_reconciled is not None:
-            on_reconciled(reconciled)
-        if reconciled.unknown or reconciled.released:
-            log.warning(
-                "campaign %s: %s in-flight message(s) reconciled as unknown, %s claimed put back",
-                campaign_id,
-                reconciled.unknown,
-                reconciled.released,
-            )
+        await thread.run(lambda conn: _check_startable(conn, campaign_id, account, substitution))
         gate = SuppressionGate()
         dispatcher = Dispatcher(
             thread,
@@ -216,36 +302,143 @@ async def send_campaign(
             blocked_codes=getattr(provider, "blocked_codes", DEFAULT_BLOCKED_CODES),
             on_confirmation=dispatcher.wake,
         )
-        receipts_complete = True
-        reporter: asyncio.Task[None] | None = None
-        await provider.start(inbound.handlers)
         try:
-            if on_progress is not None:
-                reporter = asyncio.create_task(
-                    _report_progress(thread, campaign_id, on_progress, progress_interval)
+            await provider.start(inbound.handlers)
+        except (ProviderError, asyncio.CancelledError) as exc:
+            await _stopped(thread, campaign_id, clock, exc, stop_preparing)
+            raise AssertionError("unreachable") from exc  # pragma: no cover
+        try:
+            return await _send_bound(
+                thread,
+                campaign_id,
+                provider,
+                clock,
+                dispatcher,
+                inbound,
+                account=account,
+                wait=wait,
+                receipt_timeout=receipt_timeout,
+                on_progress=on_progress,
+                on_reconciled=on_reconciled,
+                progress_interval=progress_interval,
+                allow_partial=allow_partial,
+                stop_preparing=stop_preparing,
+                max_parts=max_parts,
+            )
+        except BaseException as exc:
+            if isinstance(exc, ServiceError) and not isinstance(exc, PreparationInterrupted):
+                # a refusal (credit, nobody to send to, state): nothing was changed
+                status = await thread.run(lambda conn: _status(conn, campaign_id))
+                if status not in ACTIVE:
+                    raise
+            if not isinstance(exc, StopsmsError | asyncio.CancelledError | KeyboardInterrupt):
+                stop_preparing.set()
+                now = clock.now()
+                await thread.run(
+                    partial(
+                        _pause_if_active, campaign_id=campaign_id, now=now, token=dispatcher.token
+                    )
                 )
-            if status in ACTIVE:
-                await dispatcher.run(until_done=True)
-            if wait:
-                receipts_complete = await _wait_for_receipts(
-                    thread, dispatcher, campaign_id, receipt_timeout
-                )
-            else:
-                await _drain_confirmations(thread, dispatcher)
-        finally:
-            if reporter is not None:
-                reporter.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reporter
-            await provider.close()
-            await inbound.close()
-            await dispatcher.flush()
-        progress = await thread.run(lambda conn: campaign_send_progress(conn, campaign_id))
-        if on_progress is not None:
-            on_progress(progress)
-        return SendReport(progress, reconciled, dispatcher.stats, inbound.stats, receipts_complete)
+                raise  # a bug: its traceback, but the campaign left paused all the same
+            await _stopped(thread, campaign_id, clock, exc, stop_preparing, dispatcher.token)
+            raise AssertionError("unreachable") from exc  # pragma: no cover
     finally:
         thread.close()
+
+
+def _status(conn: Connection, campaign_id: int) -> CampaignStatus:
+    return outbox.campaign_progress(conn, campaign_id).status
+
+
+async def _stopped(
+    thread: DatabaseThread,
+    campaign_id: int,
+    clock: Clock,
+    exc: BaseException,
+    stop_preparing: threading.Event,
+    token: str | None = None,
+) -> None:
+    """After a failure or an interruption: stop preparing, pause, raise :class:`SendStopped`."""
+    stop_preparing.set()
+    interrupted = isinstance(
+        exc, asyncio.CancelledError | KeyboardInterrupt | PreparationInterrupted
+    )
+    now = clock.now()
+    status = await thread.run(
+        partial(_pause_if_active, campaign_id=campaign_id, now=now, token=token)
+    )
+    cause = "interrupted" if interrupted else str(exc)
+    raise SendStopped(campaign_id, status, cause, interrupted=interrupted) from exc
+
+
+async def _send_bound(
+    thread: DatabaseThread,
+    campaign_id: int,
+    provider: Provider,
+    clock: Clock,
+    dispatcher: Dispatcher,
+    inbound: InboundHandler,
+    *,
+    account: AccountRef | None,
+    wait: bool,
+    receipt_timeout: float,
+    on_progress: Callable[[SendProgress], None] | None,
+    on_reconciled: Callable[[Reconciliation], None] | None,
+    progress_interval: float,
+    allow_partial: bool,
+    stop_preparing: threading.Event,
+    max_parts: int,
+) -> SendReport:
+    """The send once the provider is bound (the provider is closed when it returns)."""
+    receipts_complete = True
+    reporter: asyncio.Task[None] | None = None
+    try:
+        status = await thread.run(
+            partial(
+                _start_campaign,
+                campaign_id=campaign_id,
+                clock=clock,
+                account=account,
+                allow_partial=allow_partial,
+                should_stop=stop_preparing.is_set,
+                max_parts=max_parts,
+                substitution=substitutes_shortcode(provider),
+            )
+        )
+        reconciled = await thread.run(lambda conn: outbox.reconcile(conn, campaign_id=campaign_id))
+        if on_reconciled is not None:
+            on_reconciled(reconciled)
+        if reconciled.unknown or reconciled.released:
+            log.warning(
+                "campaign %s: %s in-flight message(s) reconciled as unknown, %s claimed put back",
+                campaign_id,
+                reconciled.unknown,
+                reconciled.released,
+            )
+        if on_progress is not None:
+            reporter = asyncio.create_task(
+                _report_progress(thread, campaign_id, on_progress, progress_interval)
+            )
+        if status in ACTIVE:
+            await dispatcher.run(until_done=True)
+        if wait:
+            receipts_complete = await _wait_for_receipts(
+                thread, dispatcher, campaign_id, receipt_timeout
+            )
+        else:
+            await _drain_confirmations(thread, dispatcher)
+    finally:
+        if reporter is not None:
+            reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporter
+        await provider.close()
+        await inbound.close()
+        await dispatcher.flush()
+    progress = await thread.run(lambda conn: campaign_send_progress(conn, campaign_id))
+    if on_progress is not None:
+        on_progress(progress)
+    return SendReport(progress, reconciled, dispatcher.stats, inbound.stats, receipts_complete)
 
 
 def _confirmations_waiting(conn: Connection) -> int:
@@ -302,15 +495,30 @@ async def _wait_for_receipts(
 
 
 def _prepare_one(
-    conn: Connection, *, campaign_id: int, clock: Clock, substitution: bool = False
+    conn: Connection, *, campaign_id: int, clock: Clock, max_parts: int, substitution: bool
 ) -> None:
-    prepare_campaign(conn, campaign_id, clock, shortcode_substitution=substitution)
+    campaign, acc = campaign_of(conn, campaign_id, None)
+    check_length(campaign, acc, max_parts)
+    prepare_campaign(
+        conn, campaign_id, clock, allow_empty=False, shortcode_substitution=substitution
+    )
 
 
 async def _prepare_due(
-    thread: DatabaseThread, clock: Clock, substitution: bool = False
+    thread: DatabaseThread,
+    clock: Clock,
+    on_event: Callable[[str], None] | None = None,
+    max_parts: int = DEFAULT_MAX_PARTS,
+    substitution: bool = False,
 ) -> list[int]:
-    """Prepare every scheduled campaign whose time has come; returns their ids."""
+    """Prepare every scheduled campaign whose time has come; returns their ids.
+
+    A campaign the credits cannot pay in full, with nobody to send to, too long, or whose STOP
+    mention would not work through this provider (``substitution``: it replaces
+    ``STOP 00000``) is not sent at all:
+    it is parked ``paused`` with the reason (:func:`~stopsms.services.preparation.
+    park_scheduled`), and resuming it prepares it then.
+    """
     now = clock.now()
     c = t.campaigns
     due = await thread.run(
@@ -327,14 +535,89 @@ async def _prepare_due(
         try:
             await thread.run(
                 partial(
-                    _prepare_one, campaign_id=campaign_id, clock=clock, substitution=substitution
+                    _prepare_one,
+                    campaign_id=campaign_id,
+                    clock=clock,
+                    max_parts=max_parts,
+                    substitution=substitution,
                 )
             )
+        except (CreditShortfall, NothingToSend, TooManyParts, MentionRefused) as exc:
+            reason = str(exc)
+            await thread.run(
+                partial(park_scheduled, campaign_id=campaign_id, reason=reason, clock=clock)
+            )
+            log.error("scheduled campaign %s not started: %s", campaign_id, reason)
+            if on_event is not None:
+                on_event(
+                    f"campaign {campaign_id} not started, paused: {reason}; then "
+                    f"`stopsms campaign resume {campaign_id}`"
+                )
+            continue
         except ServiceError as exc:
             log.error("scheduled campaign %s could not be prepared: %s", campaign_id, exc)
             continue
         prepared.append(campaign_id)
+        if on_event is not None:
+            on_event(f"campaign {campaign_id} started (scheduled)")
     return prepared
+
+
+def _last_optout(conn: Connection) -> int:
+    o = t.optouts.c
+    return int(conn.execute(select(func.coalesce(func.max(o.id), 0))).scalar_one())
+
+
+async def _watch(
+    thread: DatabaseThread,
+    provider: Provider,
+    on_event: Callable[[str], None],
+    stop: asyncio.Event,
+    interval: float,
+    last_stop: int,
+) -> None:
+    """Tell ``on_event`` what changes: campaign statuses, STOPs recorded (after opt-out
+    ``last_stop``), the bind lost or restored. Polled (one small read per ``interval``), so it
+    sees what other processes do too (a ``campaign pause``, a ``send`` next door)."""
+    c, o = t.campaigns, t.optouts
+
+    def read(conn: Connection, after: int) -> tuple[dict[int, str], list[tuple[int, str, int]]]:
+        live = c.c.status.not_in(("draft", "completed", "cancelled"))
+        ended = c.c.completed_at.is_not(None)
+        statuses = {
+            row.id: row.status
+            for row in conn.execute(select(c.c.id, c.c.status).where(live | ended))
+        }
+        stops = [
+            (row.id, row.phone_e164 or "(erased)", row.campaign_id)
+            for row in conn.execute(
+                select(o.c.id, o.c.phone_e164, o.c.campaign_id)
+                .where(o.c.id > after, o.c.source == "keyword")
+                .order_by(o.c.id)
+            )
+        ]
+        return statuses, stops
+
+    known, _ = await thread.run(partial(read, after=last_stop))
+    bound = getattr(provider, "bound", None)
+    while not stop.is_set():
+        await asyncio.sleep(interval)
+        statuses, stops = await thread.run(partial(read, after=last_stop))
+        for campaign_id, status in sorted(statuses.items()):
+            before = known.get(campaign_id)
+            if before is not None and before != status:
+                on_event(f"campaign {campaign_id}: {before} → {status}")
+            elif before is None and status not in ("scheduled", "completed", "cancelled"):
+                on_event(f"campaign {campaign_id}: {status}")
+        known = statuses
+        for optout_id, phone, campaign_id in stops:
+            last_stop = optout_id
+            about = f" (campaign {campaign_id})" if campaign_id else ""
+            on_event(f"STOP from {phone}{about}: suppressed, confirmation queued")
+        now_bound = getattr(provider, "bound", None)
+        if bound is not None and now_bound is not None and now_bound != bound:
+            on_event("bind restored" if now_bound else "bind lost: reconnecting")
+        bound = now_bound
 
 
 async def run_worker(
@@ -346,8 +629,16 @@ async def run_worker(
     schedule_interval: float = 5.0,
     rate: float | None = None,
     idle_max: float | None = 1.0,
+    on_event: Callable[[str], None] | None = None,
+    event_interval: float = 0.5,
+    max_parts: int = DEFAULT_MAX_PARTS,
 ) -> WorkerReport:
-    """Keep the bind open and run everything that sends or receives, until ``stop`` is set."""
+    """Keep the bind open and run everything that sends or receives, until ``stop`` is set.
+
+    ``on_event`` is told, as one line each, that the bind is up, a campaign started, changed
+    status or could not start, a STOP was recorded, the bind was lost or restored. The bind
+    failing at start raises :class:`~stopsms.providers.base.ProviderError` (nothing ran).
+    """
     thread = DatabaseThread(database)
     try:
         reconciled = await thread.run(lambda conn: outbox.reconcile(conn))
@@ -364,20 +655,34 @@ async def run_worker(
 
         async def schedule() -> None:
             while not stop.is_set():
-                prepared = await _prepare_due(thread, clock, substitutes_shortcode(provider))
+                prepared = await _prepare_due(
+                    thread, clock, on_event, max_parts, substitutes_shortcode(provider)
+                )
                 if prepared:
                     report.prepared.extend(prepared)
                     dispatcher.wake()
                 await clock.sleep(schedule_interval)
 
+        # STOPs are reported from here on, the bind included (one may arrive at once).
+        last_stop = await thread.run(_last_optout)
         await provider.start(inbound.handlers)
+        if on_event is not None:
+            on_event("bound to the SMSC; Ctrl-C to stop")
         scheduler = asyncio.create_task(schedule())
+        watcher = None
+        if on_event is not None:
+            watcher = asyncio.create_task(
+                _watch(thread, provider, on_event, stop, event_interval, last_stop)
+            )
         try:
             await dispatcher.run(stop, until_done=False)
         finally:
-            scheduler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await scheduler
+            for task in (scheduler, watcher):
+                if task is None:
+                    continue
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await provider.close()
             await inbound.close()
         return report
