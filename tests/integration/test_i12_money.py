@@ -307,3 +307,41 @@ def test_cli_preview_says_send_will_refuse_a_shortfall(
     text = " ".join(preview.output.split())
     assert "send will refuse" in text
     assert "stopsms credits add 9 --account default" in text
+
+
+@pytest.mark.parametrize("substitution", [False, True])
+def test_the_worker_parks_a_scheduled_campaign_whose_stop_mention_would_not_work(
+    database: Database, substitution: bool
+) -> None:
+    # Merged issue 12 items 2 and 5: the placeholder shortcode found by the worker parks the
+    # campaign with its reason (it was logged every 5 s and left scheduled), unless the
+    # provider replaces STOP 00000 for the alphanumeric sender.
+    clock = FakeClock(NOW)
+    campaign_id = _campaign(database, 3, 10)
+    with database.transaction() as c:
+        schedule_campaign(c, "default", campaign_id, NOW + timedelta(minutes=5), clock)
+        c.execute(
+            update(t.accounts).where(t.accounts.c.name == "default").values(shortcode="00000")
+        )
+    later = FakeClock(NOW + timedelta(minutes=6))
+    events: list[str] = []
+
+    async def run() -> list[int]:
+        thread = DatabaseThread(database)
+        try:
+            return await _prepare_due(thread, later, events.append, substitution=substitution)
+        finally:
+            thread.close()
+
+    prepared = asyncio.run(run())
+    if substitution:
+        assert prepared == [campaign_id]
+        assert _counts(database, campaign_id) == {("pending", None): 3}
+        return
+    assert prepared == []
+    assert _status(database, campaign_id) is CampaignStatus.PAUSED
+    assert _counts(database, campaign_id) == {}
+    with database.reader() as c:
+        reason = get_campaign(c, "default", campaign_id).settings["paused_reason"]
+    assert "00000" in reason
+    assert "not started, paused" in events[0]
