@@ -35,9 +35,17 @@ __all__ = [
 ]
 
 accounts_app = typer.Typer(help="Accounts (licences): type, shortcode, mention, scope, prices.")
-senders_app = typer.Typer(help="Sender IDs an account may use (rule 9).")
-domains_app = typer.Typer(help="Verified URL domains of an account (rule 10).")
-credits_app = typer.Typer(help="Credit balance, top-ups and transfers (rule 12).")
+senders_app = typer.Typer(
+    help="Sender IDs an account may use: 3 to 11 letters or digits with at least one letter,"
+    " a shortcode or a +E.164 number; generic or protected names need an authorisation."
+)
+domains_app = typer.Typer(
+    help="Domains an account's messages may link to; a link to any other domain is refused"
+    " (anti-smishing)."
+)
+credits_app = typer.Typer(
+    help="Credit balance, top-ups and transfers; credits are debited when a message leaves."
+)
 
 AccountOption = Annotated[
     str | None,
@@ -224,7 +232,7 @@ def _pairs(values: list[str], option: str) -> list[tuple[str, str]]:
 def set_(
     name: Annotated[str, typer.Argument(help="Account to change.")],
     type: Annotated[str | None, typer.Option("--type", help="marketing or notification.")] = None,
-    validated: Annotated[bool | None, typer.Option("--validated/--not-validated")] = None,
+    validated: Annotated[bool | None, typer.Option("--validated/--no-validated")] = None,
     shortcode: Annotated[str | None, typer.Option()] = None,
     mention_format: Annotated[str | None, typer.Option(help="e.g. 'STOP au {shortcode}'.")] = None,
     mention: Annotated[

@@ -46,6 +46,14 @@ AccountOption = Annotated[
         show_default=False,
     ),
 ]
+WindowAccountOption = Annotated[
+    str | None,
+    typer.Option(
+        "--account",
+        help="Answer with this account's sending-hours policy.",
+        show_default=False,
+    ),
+]
 
 
 def _account(name: str | None) -> AccountSettings | None:
@@ -132,13 +140,16 @@ def preview(
     message_type: TypeOption = "marketing",
     shortcode: Annotated[
         str | None,
-        typer.Option("--shortcode", help="STOP shortcode [default: the account's, else 36034]."),
+        typer.Option(
+            "--shortcode",
+            help="STOP shortcode, 3 to 8 digits (default: the account's, else 36034).",
+        ),
     ] = None,
     mention_format: Annotated[
         str | None,
         typer.Option(
             "--mention-format",
-            help="e.g. 'STOP {shortcode}', 'STOP au {shortcode}' [default: the account's].",
+            help="e.g. 'STOP {shortcode}', 'STOP au {shortcode}' (default: the account's).",
         ),
     ] = None,
     smart_encoding: Annotated[
@@ -150,7 +161,7 @@ def preview(
 ) -> None:
     """Show the SMS exactly as it will leave: mention, encoding, length, parts, warnings.
 
-    Without --account, the built-in defaults apply (a marketing account, ``STOP 36034``)."""
+    Without --account, the built-in defaults apply (a marketing account, 'STOP 36034')."""
     base = PreviewRequest(
         text=text or "",
         to=to,
@@ -255,11 +266,11 @@ def window(
         str | None,
         typer.Option(
             "--policy",
-            help="fr-default, fr-mon-sat-8-20, fr-af2m-2024, courtesy [default: the account's,"
-            " else by the recipient's country].",
+            help="fr-default, fr-mon-sat-8-20, fr-af2m-2024, courtesy (default: the account's,"
+            " else by the recipient's country).",
         ),
     ] = None,
-    account: AccountOption = None,
+    account: WindowAccountOption = None,
     as_json: JsonOption = False,
     batch: BatchOption = False,
 ) -> None:

@@ -82,7 +82,10 @@ def import_(
     list_name: ListOption = None,
     consent: Annotated[
         str | None,
-        typer.Option(help="Record consent for every contact: opt-in or customer (rule 6)."),
+        typer.Option(
+            help="Record consent for every contact: opt-in (asked for marketing SMS) or customer"
+            " (an existing customer, for similar products).",
+        ),
     ] = None,
     consent_source: Annotated[
         str | None, typer.Option(help="Where the consent comes from (default: the file).")

@@ -76,7 +76,7 @@ def import_(
     account: AccountOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Import a blacklist: every number is opted out of the account (source ``import``)."""
+    """Import a blacklist: every number is opted out of the account (source 'import')."""
     with transaction() as conn:
         result = optout_files.import_optouts(conn, account_name(account), file, recorded_by=_who())
     if rejects is not None:
