@@ -284,7 +284,7 @@ def test_export_csv_and_xlsx(database: Database, tmp_path: Path) -> None:
         )
         with pytest.raises(InvalidInput):
             optout_files.export_optouts(conn, "default", stream, fmt="pdf")
-    rows = list(csv.DictReader(io.StringIO(stream.getvalue())))
+    rows = list(csv.DictReader(io.StringIO(stream.getvalue()), delimiter=";"))
     assert rows == [
         {
             "phone": ALICE,

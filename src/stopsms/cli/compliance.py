@@ -20,6 +20,7 @@ from stopsms.cli.batch import fields, run_batch
 from stopsms.cli.console import console, escape, fail, handles_errors, print_json
 from stopsms.domain.phone import PhoneNumber
 from stopsms.services import compliance
+from stopsms.services.accounts import check_shortcode
 from stopsms.services.compliance import (
     AccountSettings,
     Preview,
@@ -116,7 +117,7 @@ def _preview_request(base: PreviewRequest, line: Mapping[str, Any]) -> PreviewRe
         raise compliance.InvalidRequest("text", None, "every line needs a text")
     style = base.style
     if given.get("shortcode") is not None:
-        style = replace(style, shortcode=given["shortcode"])
+        style = replace(style, shortcode=check_shortcode(given["shortcode"]))
     if given.get("mention_format") is not None:
         style = replace(style, format=given["mention_format"])
     return replace(
@@ -173,7 +174,7 @@ def preview(
     if settings is not None:
         base = with_account(base, settings)
     if shortcode is not None:
-        base = replace(base, style=replace(base.style, shortcode=shortcode))
+        base = replace(base, style=replace(base.style, shortcode=check_shortcode(shortcode)))
     if mention_format is not None:
         base = replace(base, style=replace(base.style, format=mention_format))
     if batch:

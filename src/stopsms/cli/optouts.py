@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import getpass
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,9 +19,9 @@ import typer
 from rich.table import Table
 
 from stopsms.cli.accounts import AccountOption, JsonOption, account_name, transaction
-from stopsms.cli.console import console, escape, handles_errors, print_json
+from stopsms.cli.console import LARGEST_INTEGER, console, escape, handles_errors, print_json
 from stopsms.services import erasure, optout_files, optout_review, optouts
-from stopsms.services.errors import InvalidInput
+from stopsms.services.exports import export_format, written_whole
 
 __all__ = ["erase", "optouts_app"]
 
@@ -116,11 +117,12 @@ def export(
     account: AccountOption = None,
 ) -> None:
     """Export the account's opt-outs."""
-    fmt = format or ("xlsx" if output and output.suffix.lower() == ".xlsx" else "csv")
-    if fmt not in ("csv", "xlsx"):
-        raise InvalidInput("format", fmt, "csv or xlsx")
-    with transaction() as conn:
-        destination = output if output is not None else sys.stdout
+    fmt = export_format(output, format)
+    with (
+        written_whole(output) if output is not None else nullcontext(None) as target,
+        transaction() as conn,
+    ):
+        destination = target if target is not None else sys.stdout
         count = optout_files.export_optouts(
             conn, account_name(account), destination, fmt=fmt, include_revoked=include_all
         )
@@ -224,7 +226,9 @@ def check(
 def list_(
     include_all: Annotated[bool, typer.Option("--all", help="Include revoked records.")] = False,
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
+    limit: Annotated[
+        int, typer.Option(min=1, max=LARGEST_INTEGER, help="At most this many, newest first.")
+    ] = 100,
     account: AccountOption = None,
     json: JsonOption = False,
 ) -> None:

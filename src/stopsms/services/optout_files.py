@@ -6,9 +6,11 @@ row is recognised by its column names (``numero``, ``téléphone``, ``mobile``, 
 ``msisdn``…; an optional ``motif``/``reason`` column becomes the record's detail); without
 one, numbers are read from the first column. Every unusable row is reported with its line,
 value and reason and the others are imported; a file that cannot be read at all (missing,
-binary, no number column) raises :class:`UnreadableFile` before anything is written.
+binary, no number column, no numbers at all) raises :class:`UnreadableFile` before anything
+is written.
 
-Export writes the account's opt-outs (active, or all with history) as CSV or ``.xlsx``.
+Export writes the account's opt-outs (active, or all with history) as CSV (``;``-separated,
+like every export: :mod:`stopsms.services.exports`) or ``.xlsx``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from stopsms.domain.errors import InvalidPhoneNumber
 from stopsms.domain.phone import normalise_many, parse_phone
 from stopsms.services.accounts import AccountRef
 from stopsms.services.errors import InvalidInput, UnreadableFile
+from stopsms.services.exports import CSV_DELIMITER, CSV_FILE_ENCODING
 from stopsms.services.optout_review import iter_optouts
 from stopsms.services.optouts import OptOut, record_many
 
@@ -213,6 +216,8 @@ def import_optouts(
 ) -> OptOutImport:
     """Import a blacklist file into the account's registry (see the module doc)."""
     rows, _ = read_blacklist(path)
+    if not rows:
+        raise UnreadableFile(str(path), "it holds no numbers")
     e164s = normalise_many([raw for _, raw, _ in rows], default_region)
     rejected: list[Reject] = []
     valid: list[str] = []
@@ -288,7 +293,7 @@ def export_optouts(
     records = iter_optouts(connection, account, include_revoked=include_revoked)
     if fmt == "csv":
         if isinstance(destination, Path):
-            with destination.open("w", newline="", encoding="utf-8") as stream:
+            with destination.open("w", newline="", encoding=CSV_FILE_ENCODING) as stream:
                 return _write_csv(stream, records)
         return _write_csv(destination, records)
     if fmt == "xlsx":
@@ -299,7 +304,7 @@ def export_optouts(
 
 
 def _write_csv(stream: IO[str], records: Iterator[OptOut]) -> int:
-    writer = csv.writer(stream)
+    writer = csv.writer(stream, delimiter=CSV_DELIMITER)
     writer.writerow(EXPORT_COLUMNS)
     count = 0
     for optout in records:

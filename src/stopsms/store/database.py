@@ -13,6 +13,11 @@ a lock upgrade; :meth:`Database.reader` begins deferred transactions for read-on
 
 PostgreSQL (production) goes through psycopg 3 (``postgresql+psycopg://…``; a bare
 ``postgresql://`` URL is given that driver), sessions in UTC, connections pre-pinged.
+
+Any other URL (``mysql://…``, another PostgreSQL driver, a typo) is refused by
+:func:`create_engine_for` with :class:`DatabaseUnavailable`, one line naming the URL (password
+hidden) and the two supported forms — never a missing-driver traceback. :func:`open_database`
+reports a database it cannot reach or migrate the same way.
 """
 
 from __future__ import annotations
@@ -34,15 +39,18 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, select
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from stopsms.config import load_settings
+from stopsms.domain.errors import StopsmsError
 from stopsms.store import tables as t
 
 __all__ = [
     "STAGING_PREFIX",
     "Database",
+    "DatabaseUnavailable",
     "create_engine_for",
     "downgrade",
     "ensure_seed",
@@ -67,9 +75,36 @@ def _is_memory(url: str) -> bool:
     return database in (None, "", ":memory:")
 
 
+class DatabaseUnavailable(StopsmsError):
+    """The configured database cannot be used: an unsupported URL, or it cannot be opened."""
+
+
+_SUPPORTED = "sqlite:///path/to/stopsms.db or postgresql+psycopg://user@host/db"
+
+
+def _supported_url(url: str) -> URL:
+    """``url`` parsed, if it names a backend and driver stopsms runs on (see module doc)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseUnavailable(
+            f"invalid database URL {url!r} (STOPSMS_DATABASE_URL): expected {_SUPPORTED}"
+        ) from None
+    backend = parsed.get_backend_name()
+    if (backend == "sqlite" and parsed.drivername in ("sqlite", "sqlite+pysqlite")) or (
+        backend == "postgresql" and parsed.drivername in ("postgresql", "postgresql+psycopg")
+    ):
+        return parsed
+    shown = parsed.render_as_string(hide_password=True)
+    raise DatabaseUnavailable(
+        f"unsupported database URL {shown!r} (STOPSMS_DATABASE_URL): stopsms runs on SQLite or"
+        f" PostgreSQL with psycopg, e.g. {_SUPPORTED}"
+    )
+
+
 def create_engine_for(url: str, **kwargs: Any) -> Engine:
     """Create an engine for ``url`` with the settings stopsms relies on (see module doc)."""
-    parsed = make_url(url)
+    parsed = _supported_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, **kwargs)
     if parsed.get_backend_name() == "postgresql":
@@ -274,7 +309,13 @@ def open_database(url: str | None = None, *, apply_migrations: bool = True) -> D
     """Open (and by default migrate and seed) the database at ``url`` or from settings."""
     engine = create_engine_for(url or load_settings().database_url)
     if apply_migrations:
-        migrate(engine)
+        try:
+            migrate(engine)
+        except SQLAlchemyError as error:
+            engine.dispose()
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            shown = engine.url.render_as_string(hide_password=True)
+            raise DatabaseUnavailable(f"cannot open the database {shown}: {reason}") from None
     return Database(engine)
 
 
