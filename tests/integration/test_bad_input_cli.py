@@ -221,3 +221,31 @@ def test_a_rate_that_is_not_a_finite_positive_number_is_refused(
 ) -> None:
     for rate in ("nan", "inf", "0"):
         refused(cli, "campaign", "preview", "1", "--rate", rate, says="invalid --rate")
+
+
+# -- found by trying more -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("group", ["contacts", "optouts"])
+def test_a_reject_report_that_cannot_be_written_undoes_the_import(
+    cli: CliRunner, tmp_path: Path, group: str
+) -> None:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "in.csv").write_text("phone\nabc\n0612345673\n", encoding="utf-8")
+    for target in ("folder", str(tmp_path / "missing" / "r.csv")):
+        refused(cli, group, "import", "in.csv", "--rejects", target, says="cannot write")
+    assert json.loads(ok(cli, "contacts", "list", "--json"))["total"] == 0
+    assert json.loads(ok(cli, "optouts", "list", "--json")) == []
+
+
+def test_an_opt_out_folder_is_named_as_a_folder(cli: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "folder").mkdir()
+    refused(cli, "optouts", "import", "folder", says="a folder, not a file")
+
+
+def test_opt_out_exports_never_carry_a_formula(cli: CliRunner, tmp_path: Path) -> None:
+    ok(cli, "optouts", "add", "0612345671", "--reason", '=HYPERLINK("http://x")')
+    ok(cli, "optouts", "export", "--output", "o.csv")
+    text = (tmp_path / "o.csv").read_text(encoding="utf-8-sig")
+    row = next(csv.DictReader(io.StringIO(text), delimiter=";"))
+    assert row["detail"] == '\'=HYPERLINK("http://x")'

@@ -20,8 +20,14 @@ from rich.table import Table
 
 from stopsms.cli.accounts import AccountOption, JsonOption, account_name, transaction
 from stopsms.cli.console import LARGEST_INTEGER, console, escape, handles_errors, print_json
+from stopsms.imports.cells import neutralise
 from stopsms.services import erasure, optout_files, optout_review, optouts
-from stopsms.services.exports import export_format, written_whole
+from stopsms.services.exports import (
+    CSV_DELIMITER,
+    CSV_FILE_ENCODING,
+    export_format,
+    written_whole,
+)
 
 __all__ = ["erase", "optouts_app"]
 
@@ -78,13 +84,16 @@ def import_(
     json: JsonOption = False,
 ) -> None:
     """Import a blacklist: every number is opted out of the account (source 'import')."""
-    with transaction() as conn:
+    with (
+        written_whole(rejects) if rejects is not None else nullcontext(None) as report,
+        transaction() as conn,
+    ):
         result = optout_files.import_optouts(conn, account_name(account), file, recorded_by=_who())
-    if rejects is not None:
-        with rejects.open("w", newline="", encoding="utf-8") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(["line", "value", "reason"])
-            writer.writerows([r.line, r.value, r.reason] for r in result.rejected)
+        if report is not None:  # written before the commit: a report that fails undoes it
+            with report.open("w", newline="", encoding=CSV_FILE_ENCODING) as stream:
+                writer = csv.writer(stream, delimiter=CSV_DELIMITER)
+                writer.writerow(["line", "value", "reason"])
+                writer.writerows([r.line, neutralise(r.value), r.reason] for r in result.rejected)
     if json:
         print_json(dataclasses.asdict(result))
         return

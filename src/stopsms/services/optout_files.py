@@ -28,6 +28,7 @@ from sqlalchemy import Connection
 
 from stopsms.domain.errors import InvalidPhoneNumber
 from stopsms.domain.phone import normalise_many, parse_phone
+from stopsms.imports.cells import neutralise
 from stopsms.services.accounts import AccountRef
 from stopsms.services.errors import InvalidInput, UnreadableFile
 from stopsms.services.exports import CSV_DELIMITER, CSV_FILE_ENCODING
@@ -172,7 +173,7 @@ def read_blacklist(path: Path) -> tuple[list[tuple[int, str, str | None]], bool]
     Returns the rows and whether a header row was found. Raises :class:`UnreadableFile`.
     """
     if not path.is_file():
-        raise UnreadableFile(str(path), "no such file")
+        raise UnreadableFile(str(path), "a folder, not a file" if path.is_dir() else "no such file")
     rows = _xlsx_rows(path) if path.suffix.lower() in (".xlsx", ".xlsm") else _text_rows(path)
     out: list[tuple[int, str, str | None]] = []
     number_col = 0
@@ -266,13 +267,13 @@ def _export_row(optout: OptOut) -> list[Any]:
         optout.scope,
         optout.sender,
         optout.source,
-        optout.detail or "",
+        neutralise(optout.detail or ""),  # an SMS text or a reason: never a formula
         "yes" if optout.uncertain else "",
         optout.campaign_id or "",
         optout.recorded_by,
         optout.recorded_at.isoformat(),
         optout.revoked_at.isoformat() if optout.revoked_at else "",
-        optout.revoke_evidence or "",
+        neutralise(optout.revoke_evidence or ""),
         optout.revoked_by or "",
     ]
 
