@@ -123,9 +123,9 @@ def test_senders_rule_9(database: Database) -> None:
 
 def test_domains(database: Database) -> None:
     with database.transaction() as conn:
-        assert accounts.add_domain(conn, "default", "https://Shop.Example.FR/promo") == (
-            "shop.example.fr"
-        )
+        with pytest.raises(InvalidInput, match="host name alone"):
+            accounts.add_domain(conn, "default", "https://Shop.Example.FR/promo")
+        assert accounts.add_domain(conn, "default", " Shop.Example.FR. ") == "shop.example.fr"
         assert accounts.add_domain(conn, "default", "bücher.de") == "xn--bcher-kva.de"
         with pytest.raises(AlreadyExists):
             accounts.add_domain(conn, "default", "shop.example.fr")

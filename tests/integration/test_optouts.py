@@ -286,7 +286,7 @@ def test_export_csv_and_xlsx(database: Database, tmp_path: Path) -> None:
         )
         with pytest.raises(InvalidInput):
             optout_files.export_optouts(conn, "default", stream, fmt="pdf")
-    rows = list(csv.DictReader(io.StringIO(stream.getvalue())))
+    rows = list(csv.DictReader(io.StringIO(stream.getvalue()), delimiter=";"))
     assert rows == [
         {
             "phone": ALICE,
@@ -430,7 +430,7 @@ def test_cli_import_list_export(cli: CliRunner, tmp_path: Path) -> None:
     imported = cli.invoke(app, ["optouts", "import", str(source), "--rejects", str(rejects)])
     assert imported.exit_code == 0, imported.output
     assert "2 added" in imported.output
-    assert rejects.read_text(encoding="utf-8").splitlines()[1].startswith("4,abc,")
+    assert rejects.read_text(encoding="utf-8-sig").splitlines()[1].startswith("4;abc;")
     listed = cli.invoke(app, ["optouts", "list", "--json"])
     assert {r["phone_e164"] for r in json.loads(listed.stdout)} == {ALICE, BOB}
     exported = cli.invoke(app, ["optouts", "export"])

@@ -158,7 +158,7 @@ def test_report_and_export_agree(database: Database, tmp_path: Path) -> None:
     assert report.stop_rate == 25.0
     assert report.credits_millicredits == 4_000
 
-    rows = list(csv.reader(io.StringIO(buffer.getvalue())))
+    rows = list(csv.reader(io.StringIO(buffer.getvalue()), delimiter=";"))
     assert tuple(rows[0]) == EXPORT_COLUMNS
     assert count == len(rows) - 1 == report.targeted
     by_number = {r[0]: dict(zip(EXPORT_COLUMNS, r, strict=True)) for r in rows[1:]}

@@ -17,7 +17,7 @@ from rich.table import Table
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from stopsms.cli.console import console, escape, fail, handles_errors, print_json
+from stopsms.cli.console import LARGEST_INTEGER, console, escape, fail, handles_errors, print_json
 from stopsms.config import load_settings
 from stopsms.services import accounts as svc
 from stopsms.services import credits as money
@@ -35,9 +35,17 @@ __all__ = [
 ]
 
 accounts_app = typer.Typer(help="Accounts (licences): type, shortcode, mention, scope, prices.")
-senders_app = typer.Typer(help="Sender IDs an account may use (rule 9).")
-domains_app = typer.Typer(help="Verified URL domains of an account (rule 10).")
-credits_app = typer.Typer(help="Credit balance, top-ups and transfers (rule 12).")
+senders_app = typer.Typer(
+    help="Sender IDs an account may use: 3 to 11 letters or digits with at least one letter,"
+    " a shortcode or a +E.164 number; generic or protected names need an authorisation."
+)
+domains_app = typer.Typer(
+    help="Domains an account's messages may link to; a link to any other domain is refused"
+    " (anti-smishing)."
+)
+credits_app = typer.Typer(
+    help="Credit balance, top-ups and transfers; credits are debited when a message leaves."
+)
 
 AccountOption = Annotated[
     str | None,
@@ -224,7 +232,7 @@ def _pairs(values: list[str], option: str) -> list[tuple[str, str]]:
 def set_(
     name: Annotated[str, typer.Argument(help="Account to change.")],
     type: Annotated[str | None, typer.Option("--type", help="marketing or notification.")] = None,
-    validated: Annotated[bool | None, typer.Option("--validated/--not-validated")] = None,
+    validated: Annotated[bool | None, typer.Option("--validated/--no-validated")] = None,
     shortcode: Annotated[str | None, typer.Option()] = None,
     mention_format: Annotated[str | None, typer.Option(help="e.g. 'STOP au {shortcode}'.")] = None,
     mention: Annotated[
@@ -340,16 +348,18 @@ def domains_add(
     domain: Annotated[str, typer.Argument(help="e.g. shop.example.fr (subdomains included).")],
     account: AccountOption = None,
 ) -> None:
-    """Verify a URL domain for the account's messages."""
+    """Allow links to a domain (and its subdomains) in the account's messages.
+
+    Nothing checks that the account owns the domain: add only domains it controls."""
     with transaction() as conn:
         value = svc.add_domain(conn, account_name(account), domain)
-    console.print(f"domain [bold]{escape(value)}[/] verified")
+    console.print(f"domain [bold]{escape(value)}[/] allowed in links (with its subdomains)")
 
 
 @domains_app.command("list")
 @handles_errors
 def domains_list(account: AccountOption = None, json: JsonOption = False) -> None:
-    """List the account's verified domains."""
+    """List the domains the account's messages may link to."""
     with transaction() as conn:
         found = svc.list_domains(conn, account_name(account))
     if json:
@@ -364,7 +374,7 @@ def domains_list(account: AccountOption = None, json: JsonOption = False) -> Non
 @domains_app.command("remove")
 @handles_errors
 def domains_remove(domain: str, account: AccountOption = None) -> None:
-    """Remove a verified domain."""
+    """Stop allowing links to a domain."""
     with transaction() as conn:
         svc.remove_domain(conn, account_name(account), domain)
     console.print(f"domain {escape(domain)} removed")
@@ -402,7 +412,9 @@ def credits_add(
 @credits_app.command("show")
 @handles_errors
 def credits_show(
-    history: Annotated[int, typer.Option(help="How many ledger entries to show.")] = 10,
+    history: Annotated[
+        int, typer.Option(min=0, max=LARGEST_INTEGER, help="How many ledger entries to show.")
+    ] = 10,
     account: AccountOption = None,
     json: JsonOption = False,
 ) -> None:

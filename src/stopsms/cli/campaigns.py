@@ -8,6 +8,7 @@ turns refusals into one clear line, and ``--json`` prints one JSON document inst
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,7 +18,15 @@ import typer
 from rich.table import Table
 
 from stopsms.cli.accounts import AccountOption, JsonOption, account_name, transaction
-from stopsms.cli.console import console, err_console, escape, fail, handles_errors, print_json
+from stopsms.cli.console import (
+    LARGEST_INTEGER,
+    console,
+    err_console,
+    escape,
+    fail,
+    handles_errors,
+    print_json,
+)
 from stopsms.clock import SystemClock
 from stopsms.config import load_settings
 from stopsms.domain.campaign import CampaignStatus
@@ -27,6 +36,7 @@ from stopsms.services import campaigns as svc
 from stopsms.services import reports
 from stopsms.services.accounts import get_account
 from stopsms.services.campaigns import Campaign
+from stopsms.services.exports import export_format, written_whole
 from stopsms.services.holds import describe_holds
 from stopsms.services.lengths import check_length
 from stopsms.services.preparation import resume_sending
@@ -38,7 +48,9 @@ __all__ = ["campaign_app"]
 campaign_app = typer.Typer(help="Campaigns: create, preview, send, follow and report.")
 
 PARIS = ZoneInfo("Europe/Paris")
-IdArgument = Annotated[int, typer.Argument(help="Campaign id.", show_default=False)]
+IdArgument = Annotated[
+    int, typer.Argument(min=1, max=LARGEST_INTEGER, help="Campaign id.", show_default=False)
+]
 
 
 def _credits(millicredits: int) -> str:
@@ -360,19 +372,27 @@ def export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
     ] = None,
-    format: Annotated[str, typer.Option("--format", help="csv (default) or xlsx.")] = "csv",
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="csv or xlsx (default: from --output's extension, else csv)."
+        ),
+    ] = None,
     account: AccountOption = None,
 ) -> None:
-    """One row per recipient: number, decision, reason, status (STOPPED…), times, parts."""
-    fmt = format.strip().lower()
-    if fmt == "xlsx" and output is None:
-        fail("an xlsx export needs --output FILE")
-    with transaction() as connection:
+    """One row per recipient: number, decision, reason, status (STOPPED…), times, parts.
+
+    CSV is ';'-separated (UTF-8 with a byte-order mark in a file), like every export."""
+    fmt = export_format(output, format)
+    with (
+        written_whole(output) if output is not None else nullcontext(None) as target,
+        transaction() as connection,
+    ):
         count = reports.export_campaign(
             connection,
             account_name(account),
             campaign_id,
-            output if output is not None else sys.stdout,
+            target if target is not None else sys.stdout,
             format=fmt,
         )
     if output is not None:

@@ -20,6 +20,7 @@ from stopsms.cli.batch import fields, run_batch
 from stopsms.cli.console import console, escape, fail, handles_errors, print_json
 from stopsms.domain.phone import PhoneNumber
 from stopsms.services import compliance
+from stopsms.services.accounts import check_shortcode
 from stopsms.services.compliance import (
     AccountSettings,
     Preview,
@@ -43,6 +44,14 @@ AccountOption = Annotated[
     typer.Option(
         "--account",
         help="Answer with this account's mention, type, senders and sending hours.",
+        show_default=False,
+    ),
+]
+WindowAccountOption = Annotated[
+    str | None,
+    typer.Option(
+        "--account",
+        help="Answer with this account's sending-hours policy.",
         show_default=False,
     ),
 ]
@@ -110,7 +119,7 @@ def _preview_request(base: PreviewRequest, line: Mapping[str, Any]) -> PreviewRe
         raise compliance.InvalidRequest("text", None, "every line needs a text")
     style = base.style
     if given.get("shortcode") is not None:
-        style = replace(style, shortcode=given["shortcode"])
+        style = replace(style, shortcode=check_shortcode(given["shortcode"]))
     if given.get("mention_format") is not None:
         style = replace(style, format=given["mention_format"])
     return replace(
@@ -134,13 +143,16 @@ def preview(
     message_type: TypeOption = "marketing",
     shortcode: Annotated[
         str | None,
-        typer.Option("--shortcode", help="STOP shortcode [default: the account's, else 36034]."),
+        typer.Option(
+            "--shortcode",
+            help="STOP shortcode, 3 to 8 digits (default: the account's, else 36034).",
+        ),
     ] = None,
     mention_format: Annotated[
         str | None,
         typer.Option(
             "--mention-format",
-            help="e.g. 'STOP {shortcode}', 'STOP au {shortcode}' [default: the account's].",
+            help="e.g. 'STOP {shortcode}', 'STOP au {shortcode}' (default: the account's).",
         ),
     ] = None,
     smart_encoding: Annotated[
@@ -152,7 +164,7 @@ def preview(
 ) -> None:
     """Show the SMS exactly as it will leave: mention, encoding, length, parts, warnings.
 
-    Without --account, the built-in defaults apply (a marketing account, ``STOP 36034``)."""
+    Without --account, the built-in defaults apply (a marketing account, 'STOP 36034')."""
     base = PreviewRequest(
         text=text or "",
         to=to,
@@ -164,7 +176,7 @@ def preview(
     if settings is not None:
         base = with_account(base, settings)
     if shortcode is not None:
-        base = replace(base, style=replace(base.style, shortcode=shortcode))
+        base = replace(base, style=replace(base.style, shortcode=check_shortcode(shortcode)))
     if mention_format is not None:
         base = replace(base, style=replace(base.style, format=mention_format))
     if batch:
@@ -268,11 +280,11 @@ def window(
         str | None,
         typer.Option(
             "--policy",
-            help="fr-default, fr-mon-sat-8-20, fr-af2m-2024, courtesy [default: the account's,"
-            " else by the recipient's country].",
+            help="fr-default, fr-mon-sat-8-20, fr-af2m-2024, courtesy (default: the account's,"
+            " else by the recipient's country).",
         ),
     ] = None,
-    account: AccountOption = None,
+    account: WindowAccountOption = None,
     as_json: JsonOption = False,
     batch: BatchOption = False,
 ) -> None:

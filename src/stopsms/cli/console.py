@@ -25,6 +25,9 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 EXIT_USAGE = 2
+#: The largest integer both databases store (BIGINT): the ``max=`` of integer options and ids,
+#: so that a larger one is refused by name instead of overflowing the driver.
+LARGEST_INTEGER = 2**63 - 1
 
 P = ParamSpec("P")
 R = TypeVar("R")

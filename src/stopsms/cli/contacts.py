@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,12 +27,21 @@ from rich.table import Table
 
 from stopsms.cli.accounts import AccountOption, JsonOption, account_name, transaction
 from stopsms.cli.consent import consent_history
-from stopsms.cli.console import console, err_console, escape, fail, handles_errors, print_json
+from stopsms.cli.console import (
+    LARGEST_INTEGER,
+    console,
+    err_console,
+    escape,
+    fail,
+    handles_errors,
+    print_json,
+)
 from stopsms.cli.optouts import erase
 from stopsms.imports.columns import parse_overrides
 from stopsms.imports.reader import parse_delimiter
 from stopsms.services import contacts as svc
 from stopsms.services.contact_import import ImportOptions, ImportSummary, import_contacts
+from stopsms.services.exports import CSV_DELIMITER, export_format, written_whole
 
 __all__ = ["contacts_app", "lists_app"]
 
@@ -84,7 +93,10 @@ def import_(
     list_name: ListOption = None,
     consent: Annotated[
         str | None,
-        typer.Option(help="Record consent for every contact: opt-in or customer (rule 6)."),
+        typer.Option(
+            help="Record consent for every contact: opt-in (asked for marketing SMS) or customer"
+            " (an existing customer, for similar products).",
+        ),
     ] = None,
     consent_source: Annotated[
         str | None, typer.Option(help="Where the consent comes from (default: the file).")
@@ -174,8 +186,12 @@ def _contact_dict(contact: svc.Contact) -> dict[str, Any]:
 @handles_errors
 def list_(
     list_name: ListOption = None,
-    limit: Annotated[int, typer.Option(help="Show at most N contacts.")] = 50,
-    offset: Annotated[int, typer.Option(help="Skip the first N contacts.")] = 0,
+    limit: Annotated[
+        int, typer.Option(min=1, max=LARGEST_INTEGER, help="Show at most N contacts.")
+    ] = 50,
+    offset: Annotated[
+        int, typer.Option(min=0, max=LARGEST_INTEGER, help="Skip the first N contacts.")
+    ] = 0,
     account: AccountOption = None,
     json: JsonOption = False,
 ) -> None:
@@ -208,21 +224,27 @@ def export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (CSV: default stdout).")
     ] = None,
-    format: Annotated[str, typer.Option("--format", help="csv or xlsx.")] = "csv",
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="csv or xlsx (default: from --output's extension, else csv)."
+        ),
+    ] = None,
     list_name: ListOption = None,
-    delimiter: Annotated[str, typer.Option(help="CSV delimiter.")] = ";",
+    delimiter: Annotated[str, typer.Option(help="CSV delimiter.")] = CSV_DELIMITER,
     account: AccountOption = None,
 ) -> None:
     """Export contacts to CSV or Excel (cells that would run as formulas are neutralised)."""
-    chosen = format.lower()
-    if chosen == "xlsx" and output is None:
-        fail("--format xlsx needs --output FILE.xlsx")
-    separator = _delimiter(delimiter) or ";"
-    with transaction() as conn:
+    chosen = export_format(output, format)
+    separator = _delimiter(delimiter) or CSV_DELIMITER
+    with (
+        written_whole(output) if output is not None else nullcontext(None) as target,
+        transaction() as conn,
+    ):
         count = svc.export_contacts(
             conn,
             account_name(account),
-            output if output is not None else sys.stdout,
+            target if target is not None else sys.stdout,
             format=chosen,
             list_name=list_name,
             delimiter=separator,

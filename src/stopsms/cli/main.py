@@ -9,11 +9,13 @@ from stopsms.cli import compliance, demo, sending
 from stopsms.cli.accounts import accounts_app, credits_app, domains_app, senders_app
 from stopsms.cli.campaigns import campaign_app
 from stopsms.cli.contacts import contacts_app, lists_app
+from stopsms.cli.help import StopsmsGroup
 from stopsms.cli.optouts import optouts_app
 from stopsms.cli.smsc import smsc
 
 app = typer.Typer(
     name="stopsms",
+    cls=StopsmsGroup,
     help="SMS campaigns that are compliant by construction.",
     no_args_is_help=True,
     add_completion=False,

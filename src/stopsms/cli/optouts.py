@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import getpass
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,9 +19,15 @@ import typer
 from rich.table import Table
 
 from stopsms.cli.accounts import AccountOption, JsonOption, account_name, transaction
-from stopsms.cli.console import console, escape, handles_errors, print_json
+from stopsms.cli.console import LARGEST_INTEGER, console, escape, handles_errors, print_json
+from stopsms.imports.cells import neutralise
 from stopsms.services import erasure, optout_files, optout_review, optouts
-from stopsms.services.errors import InvalidInput
+from stopsms.services.exports import (
+    CSV_DELIMITER,
+    CSV_FILE_ENCODING,
+    export_format,
+    written_whole,
+)
 
 __all__ = ["erase", "optouts_app"]
 
@@ -76,14 +83,17 @@ def import_(
     account: AccountOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Import a blacklist: every number is opted out of the account (source ``import``)."""
-    with transaction() as conn:
+    """Import a blacklist: every number is opted out of the account (source 'import')."""
+    with (
+        written_whole(rejects) if rejects is not None else nullcontext(None) as report,
+        transaction() as conn,
+    ):
         result = optout_files.import_optouts(conn, account_name(account), file, recorded_by=_who())
-    if rejects is not None:
-        with rejects.open("w", newline="", encoding="utf-8") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(["line", "value", "reason"])
-            writer.writerows([r.line, r.value, r.reason] for r in result.rejected)
+        if report is not None:  # written before the commit: a report that fails undoes it
+            with report.open("w", newline="", encoding=CSV_FILE_ENCODING) as stream:
+                writer = csv.writer(stream, delimiter=CSV_DELIMITER)
+                writer.writerow(["line", "value", "reason"])
+                writer.writerows([r.line, neutralise(r.value), r.reason] for r in result.rejected)
     if json:
         print_json(dataclasses.asdict(result))
         return
@@ -116,11 +126,12 @@ def export(
     account: AccountOption = None,
 ) -> None:
     """Export the account's opt-outs."""
-    fmt = format or ("xlsx" if output and output.suffix.lower() == ".xlsx" else "csv")
-    if fmt not in ("csv", "xlsx"):
-        raise InvalidInput("format", fmt, "csv or xlsx")
-    with transaction() as conn:
-        destination = output if output is not None else sys.stdout
+    fmt = export_format(output, format)
+    with (
+        written_whole(output) if output is not None else nullcontext(None) as target,
+        transaction() as conn,
+    ):
+        destination = target if target is not None else sys.stdout
         count = optout_files.export_optouts(
             conn, account_name(account), destination, fmt=fmt, include_revoked=include_all
         )
@@ -233,7 +244,9 @@ def check(
 def list_(
     include_all: Annotated[bool, typer.Option("--all", help="Include revoked records.")] = False,
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
+    limit: Annotated[
+        int, typer.Option(min=1, max=LARGEST_INTEGER, help="At most this many, newest first.")
+    ] = 100,
     account: AccountOption = None,
     json: JsonOption = False,
 ) -> None:

@@ -20,7 +20,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import select
 
-from stopsms.cli.console import console, err_console, escape, fail, handles_errors, print_json
+from stopsms.cli.console import (
+    LARGEST_INTEGER,
+    console,
+    err_console,
+    escape,
+    fail,
+    handles_errors,
+    print_json,
+)
 from stopsms.clock import Clock, SystemClock
 from stopsms.config import load_settings
 from stopsms.dispatch.outbox import Reconciliation
@@ -170,13 +178,16 @@ async def send_with_progress(
 
 @handles_errors
 def send(
-    campaign_id: Annotated[int, typer.Argument(help="Campaign id.")],
+    campaign_id: Annotated[
+        int, typer.Argument(min=1, max=LARGEST_INTEGER, help="Campaign id.", show_default=False)
+    ],
     provider: ProviderOption = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Stay bound until every receipt arrived.")
     ] = False,
     receipt_timeout: Annotated[
-        float, typer.Option("--receipt-timeout", help="With --wait: give up after S seconds.")
+        float,
+        typer.Option("--receipt-timeout", min=0, help="With --wait: give up after S seconds."),
     ] = 300.0,
     account: Annotated[
         str | None, typer.Option("--account", "-a", help="Account owning the campaign.")
@@ -294,7 +305,9 @@ def worker(provider: ProviderOption = None) -> None:
 @handles_errors
 def list_replies(
     account: Annotated[str | None, typer.Option("--account", "-a", help="Account.")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="How many, newest first.")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=LARGEST_INTEGER, help="How many, newest first.")
+    ] = 50,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """The latest inbound SMS of the account: who, what, how it was understood."""

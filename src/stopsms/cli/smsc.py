@@ -21,14 +21,16 @@ from typing import Annotated
 import typer
 
 from stopsms.smsc import ScenarioError, SmscSimulator, parse_scenario
-from stopsms.smsc.scenario import Scenario
+from stopsms.smsc.scenario import Scenario, receipt_error_code
 from stopsms.smsc.server import exit_process
 
 HELP = "commands: mo NUMBER TEXT | stats | quit"
 
 
 def smsc(
-    port: Annotated[int, typer.Option(help="TCP port to listen on (0: any free).")] = 2775,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="TCP port to listen on (0: any free).")
+    ] = 2775,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     scenario: Annotated[Path | None, typer.Option(help="Scenario file (see docs/smpp.md).")] = None,
     deliver_ratio: Annotated[
@@ -44,6 +46,14 @@ def smsc(
     ] = None,
 ) -> None:
     """Run the built-in SMSC simulator (a real SMPP 3.4 server) in the foreground."""
+    error_code = receipt_error_code(failure_code)
+    if error_code is None:
+        typer.echo(
+            f"invalid --failure-code {failure_code!r}: the err: code of a receipt is 1 to 3"
+            " letters or digits, e.g. 001",
+            err=True,
+        )
+        raise typer.Exit(2)
     rules = Scenario()
     if scenario is not None:
         try:
@@ -51,13 +61,19 @@ def smsc(
         except OSError as exc:
             typer.echo(f"cannot read scenario {scenario}: {exc.strerror}", err=True)
             raise typer.Exit(2) from None
+        except UnicodeDecodeError as exc:
+            typer.echo(
+                f"cannot read scenario {scenario}: not UTF-8 text (byte {exc.start + 1})",
+                err=True,
+            )
+            raise typer.Exit(2) from None
         except ScenarioError as exc:
             typer.echo(f"{scenario}: {exc}", err=True)
             raise typer.Exit(2) from None
     sim = SmscSimulator(
         deliver_ratio=deliver_ratio,
         receipt_delay=receipt_delay,
-        failure_code=failure_code,
+        failure_code=error_code,
         scenario=rules,
         shortcode=shortcode,
         system_ids=frozenset(system_id) if system_id else None,

@@ -111,7 +111,15 @@ class RejectReport:
         if not self._started:
             return None
         self.close()
-        os.replace(self._temp, self.path)
+        try:
+            os.replace(self._temp, self.path)
+        except OSError as error:  # e.g. --rejects names a folder: the import is rolled back
+            self.discard()
+            raise InvalidInput(
+                "reject report",
+                str(self.path),
+                f"cannot write it ({error.strerror or error}); choose another place (--rejects)",
+            ) from None
         return self.path
 
     def discard(self) -> None:

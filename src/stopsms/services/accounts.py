@@ -171,6 +171,14 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _SHORTCODE = re.compile(r"[0-9]{3,8}")
 
 
+def check_shortcode(value: str) -> str:
+    """``value`` if an account could have it as its shortcode, else :class:`InvalidInput`
+    (``preview --shortcode`` answers with the accounts' rule)."""
+    if not _SHORTCODE.fullmatch(value):
+        raise InvalidInput("shortcode", value, "3 to 8 digits")
+    return value
+
+
 def _check_fields(values: dict[str, Any]) -> None:
     """Validate account fields that the database would accept but the rules would not."""
     if "type" in values and values["type"] not in t.ACCOUNT_TYPES:
@@ -392,7 +400,10 @@ _DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-
 
 def _normalise_domain(domain: str) -> str:
     value = domain.strip().lower().rstrip(".")
-    value = re.sub(r"^[a-z][a-z0-9+.-]*://", "", value).split("/", 1)[0]
+    if re.search(r"[/:@?#\\\s]", value):  # a URL, not a host: which part was meant is a guess
+        raise InvalidInput(
+            "domain", domain, "give the host name alone, e.g. shop.example.fr (no scheme or path)"
+        )
     try:
         value = value.encode("idna").decode("ascii")
     except UnicodeError as error:

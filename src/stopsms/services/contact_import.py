@@ -364,7 +364,7 @@ def import_contacts(
         try:
             list_id = (
                 ensure_list(connection, acc, options.list_name, now=at)
-                if options.list_name
+                if options.list_name is not None  # "" is refused by name, not ignored
                 else None
             )
             before = _count(connection, acc.id)

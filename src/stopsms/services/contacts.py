@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from stopsms.imports.cells import neutralise
 from stopsms.services.accounts import Account, AccountRef, resolve_account
 from stopsms.services.errors import AlreadyExists, InvalidInput, NotFound
+from stopsms.services.exports import CSV_DELIMITER, CSV_FILE_ENCODING
 from stopsms.store import tables as t
 
 __all__ = [
@@ -266,7 +267,7 @@ def export_contacts(
     *,
     format: str = "csv",
     list_name: str | None = None,
-    delimiter: str = ";",
+    delimiter: str = CSV_DELIMITER,
 ) -> int:
     """Write the account's contacts (or a list's) to ``output``; returns how many.
 
@@ -284,7 +285,7 @@ def export_contacts(
             raise InvalidInput("output", output, "an .xlsx export needs a file path")
         return _write_xlsx(output, header, rows)
     if isinstance(output, Path):
-        with output.open("w", encoding="utf-8-sig", newline="") as handle:
+        with output.open("w", encoding=CSV_FILE_ENCODING, newline="") as handle:
             return _write_csv(handle, header, rows, delimiter)
     return _write_csv(output, header, rows, delimiter)
 

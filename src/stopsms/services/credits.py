@@ -37,6 +37,9 @@ __all__ = [
 ]
 
 MILLI = 1000
+#: The largest amount one command may move: far above any real top-up, far below the 64-bit
+#: integers both databases store balances in (a larger number overflowed them).
+MAX_AMOUNT_MILLICREDITS = 1_000_000_000 * MILLI
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +71,13 @@ def parse_credits(text: str) -> int:
     if not re.fullmatch(r"[0-9]+(\.[0-9]{1,3})?", value):
         raise InvalidInput("credits", text, "a positive amount with at most 3 decimals")
     try:
-        return int(Decimal(value) * MILLI)
+        amount = int(Decimal(value) * MILLI)
     except InvalidOperation as error:  # pragma: no cover - the pattern excludes it
         raise InvalidInput("credits", text, "not a number") from error
+    if amount > MAX_AMOUNT_MILLICREDITS:
+        limit = format_credits(MAX_AMOUNT_MILLICREDITS)
+        raise InvalidInput("credits", text, f"at most {limit} at a time")
+    return amount
 
 
 def format_credits(millicredits: int) -> str:

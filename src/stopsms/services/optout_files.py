@@ -6,9 +6,11 @@ row is recognised by its column names (``numero``, ``téléphone``, ``mobile``, 
 ``msisdn``…; an optional ``motif``/``reason`` column becomes the record's detail); without
 one, numbers are read from the first column. Every unusable row is reported with its line,
 value and reason and the others are imported; a file that cannot be read at all (missing,
-binary, no number column) raises :class:`UnreadableFile` before anything is written.
+binary, no number column, no numbers at all) raises :class:`UnreadableFile` before anything
+is written.
 
-Export writes the account's opt-outs (active, or all with history) as CSV or ``.xlsx``.
+Export writes the account's opt-outs (active, or all with history) as CSV (``;``-separated,
+like every export: :mod:`stopsms.services.exports`) or ``.xlsx``.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from sqlalchemy import Connection
 
 from stopsms.domain.errors import InvalidPhoneNumber
 from stopsms.domain.phone import normalise_many, parse_phone
+from stopsms.imports.cells import neutralise
 from stopsms.services.accounts import AccountRef
 from stopsms.services.errors import InvalidInput, UnreadableFile
+from stopsms.services.exports import CSV_DELIMITER, CSV_FILE_ENCODING
 from stopsms.services.optout_review import iter_optouts
 from stopsms.services.optouts import OptOut, record_many
 
@@ -169,7 +173,7 @@ def read_blacklist(path: Path) -> tuple[list[tuple[int, str, str | None]], bool]
     Returns the rows and whether a header row was found. Raises :class:`UnreadableFile`.
     """
     if not path.is_file():
-        raise UnreadableFile(str(path), "no such file")
+        raise UnreadableFile(str(path), "a folder, not a file" if path.is_dir() else "no such file")
     rows = _xlsx_rows(path) if path.suffix.lower() in (".xlsx", ".xlsm") else _text_rows(path)
     out: list[tuple[int, str, str | None]] = []
     number_col = 0
@@ -213,6 +217,8 @@ def import_optouts(
 ) -> OptOutImport:
     """Import a blacklist file into the account's registry (see the module doc)."""
     rows, _ = read_blacklist(path)
+    if not rows:
+        raise UnreadableFile(str(path), "it holds no numbers")
     e164s = normalise_many([raw for _, raw, _ in rows], default_region)
     rejected: list[Reject] = []
     valid: list[str] = []
@@ -261,13 +267,13 @@ def _export_row(optout: OptOut) -> list[Any]:
         optout.scope,
         optout.sender,
         optout.source,
-        optout.detail or "",
+        neutralise(optout.detail or ""),  # an SMS text or a reason: never a formula
         "yes" if optout.uncertain else "",
         optout.campaign_id or "",
         optout.recorded_by,
         optout.recorded_at.isoformat(),
         optout.revoked_at.isoformat() if optout.revoked_at else "",
-        optout.revoke_evidence or "",
+        neutralise(optout.revoke_evidence or ""),
         optout.revoked_by or "",
     ]
 
@@ -288,7 +294,7 @@ def export_optouts(
     records = iter_optouts(connection, account, include_revoked=include_revoked)
     if fmt == "csv":
         if isinstance(destination, Path):
-            with destination.open("w", newline="", encoding="utf-8") as stream:
+            with destination.open("w", newline="", encoding=CSV_FILE_ENCODING) as stream:
                 return _write_csv(stream, records)
         return _write_csv(destination, records)
     if fmt == "xlsx":
@@ -299,7 +305,7 @@ def export_optouts(
 
 
 def _write_csv(stream: IO[str], records: Iterator[OptOut]) -> int:
-    writer = csv.writer(stream)
+    writer = csv.writer(stream, delimiter=CSV_DELIMITER)
     writer.writerow(EXPORT_COLUMNS)
     count = 0
     for optout in records:

@@ -23,6 +23,7 @@ spreadsheet would run as a formula are escaped (a leading ``'``).
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +44,7 @@ from stopsms.services.accounts import Account, AccountRef
 from stopsms.services.campaigns import Campaign
 from stopsms.services.decisions import WAITING_STATUSES, Decider, PreparationSummary, style_of
 from stopsms.services.errors import InvalidInput
+from stopsms.services.exports import CSV_DELIMITER, CSV_FILE_ENCODING
 from stopsms.services.holds import HeldGroups, held_groups, merge_holds
 from stopsms.services.preparation import campaign_of, recipient_chunks, summary_from_messages
 from stopsms.services.stop_mention import sending_refusal
@@ -258,8 +260,8 @@ def preview_campaign(
     ``shortcode_substitution``: the provider replaces ``STOP 00000`` by its own shortcode."""
     campaign, acc = campaign_of(connection, campaign_id, account)
     speed = rate if rate is not None else DEFAULT_RATE
-    if speed <= 0:
-        raise InvalidInput("--rate", rate, "must be positive")
+    if not (math.isfinite(speed) and speed > 0):
+        raise InvalidInput("--rate", rate, "must be a positive number of messages per second")
     prepared = connection.execute(
         select(t.messages.c.id).where(t.messages.c.campaign_id == campaign.id).limit(1)
     ).first()
@@ -502,9 +504,13 @@ def export_campaign(
             count += 1
         workbook.save(output)
         return count
-    stream = output.open("w", newline="", encoding="utf-8") if isinstance(output, Path) else output
+    stream = (
+        output.open("w", newline="", encoding=CSV_FILE_ENCODING)
+        if isinstance(output, Path)
+        else output
+    )
     try:
-        writer = csv.writer(stream)
+        writer = csv.writer(stream, delimiter=CSV_DELIMITER)
         writer.writerow(EXPORT_COLUMNS)
         for row in rows:
             writer.writerow([safe_cell(v) for v in row])

@@ -16,6 +16,7 @@ A bad line raises :class:`ScenarioError` naming its number and what is wrong.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from stopsms.domain.errors import StopsmsError
@@ -72,10 +73,19 @@ def _float(line_no: int, raw: str, what: str, low: float = 0.0, high: float = 1e
     return value
 
 
+def receipt_error_code(raw: str) -> str | None:
+    """The ``err:`` field of a delivery receipt (SMPP 3.4 appendix B: 3 characters), padded
+    with zeros (``1`` → ``001``); ``None`` unless ``raw`` is 1 to 3 ASCII letters or digits."""
+    return raw.zfill(3) if re.fullmatch(r"[0-9A-Za-z]{1,3}", raw) else None
+
+
 def _code(line_no: int, raw: str) -> str:
-    if not raw.isalnum() or len(raw) > 3:
-        raise ScenarioError(f"scenario line {line_no}: error code {raw!r} is not 1-3 characters")
-    return raw.zfill(3)
+    code = receipt_error_code(raw)
+    if code is None:
+        raise ScenarioError(
+            f"scenario line {line_no}: error code {raw!r} is not 1-3 letters or digits"
+        )
+    return code
 
 
 def parse_scenario(text: str) -> Scenario:

@@ -13,6 +13,11 @@ a lock upgrade; :meth:`Database.reader` begins deferred transactions for read-on
 
 PostgreSQL (production) goes through psycopg 3 (``postgresql+psycopg://…``; a bare
 ``postgresql://`` URL is given that driver), sessions in UTC, connections pre-pinged.
+
+Any other URL (``mysql://…``, another PostgreSQL driver, a typo) is refused by
+:func:`create_engine_for` with :class:`DatabaseUnavailable`, one line naming the URL (password
+hidden) and the two supported forms — never a missing-driver traceback. :func:`open_database`
+reports a database it cannot reach or migrate the same way.
 """
 
 from __future__ import annotations
@@ -35,15 +40,18 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, select
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from stopsms.config import load_settings
+from stopsms.domain.errors import StopsmsError
 from stopsms.store import tables as t
 
 __all__ = [
     "STAGING_PREFIX",
     "Database",
+    "DatabaseUnavailable",
     "create_engine_for",
     "downgrade",
     "ensure_seed",
@@ -68,9 +76,36 @@ def _is_memory(url: str) -> bool:
     return database in (None, "", ":memory:")
 
 
+class DatabaseUnavailable(StopsmsError):
+    """The configured database cannot be used: an unsupported URL, or it cannot be opened."""
+
+
+_SUPPORTED = "sqlite:///path/to/stopsms.db or postgresql+psycopg://user@host/db"
+
+
+def _supported_url(url: str) -> URL:
+    """``url`` parsed, if it names a backend and driver stopsms runs on (see module doc)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseUnavailable(
+            f"invalid database URL {url!r} (STOPSMS_DATABASE_URL): expected {_SUPPORTED}"
+        ) from None
+    backend = parsed.get_backend_name()
+    if (backend == "sqlite" and parsed.drivername in ("sqlite", "sqlite+pysqlite")) or (
+        backend == "postgresql" and parsed.drivername in ("postgresql", "postgresql+psycopg")
+    ):
+        return parsed
+    shown = parsed.render_as_string(hide_password=True)
+    raise DatabaseUnavailable(
+        f"unsupported database URL {shown!r} (STOPSMS_DATABASE_URL): stopsms runs on SQLite or"
+        f" PostgreSQL with psycopg, e.g. {_SUPPORTED}"
+    )
+
+
 def create_engine_for(url: str, **kwargs: Any) -> Engine:
     """Create an engine for ``url`` with the settings stopsms relies on (see module doc)."""
-    parsed = make_url(url)
+    parsed = _supported_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, **kwargs)
     if parsed.get_backend_name() == "postgresql":
@@ -287,12 +322,25 @@ def open_database(url: str | None = None, *, apply_migrations: bool = True) -> D
     in one line, "created database at …": a user sees where their data went on first use.
     """
     url = url or load_settings().database_url
+    engine = create_engine_for(url)  # refuses an unsupported or malformed URL first
     created = _new_sqlite_file(url)
     if created is not None:
-        created.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine_for(url)
+        try:
+            created.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DatabaseUnavailable(
+                f"cannot create the folder {created.parent} for the database"
+                f" ({error.strerror or error}); set STOPSMS_HOME to a folder you can write,"
+                " or STOPSMS_DATABASE_URL"
+            ) from None
     if apply_migrations:
-        migrate(engine)
+        try:
+            migrate(engine)
+        except SQLAlchemyError as error:
+            engine.dispose()
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            shown = engine.url.render_as_string(hide_password=True)
+            raise DatabaseUnavailable(f"cannot open the database {shown}: {reason}") from None
     if created is not None and created.exists():
         sys.stderr.write(f"created database at {created}\n")
         sys.stderr.flush()
