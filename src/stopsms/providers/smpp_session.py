@@ -106,7 +106,6 @@ class SmppSession(asyncio.Protocol):
         # seq -> (batch, message index, part, loop time written); oldest first
         self.pending: dict[int, tuple[SubmitBatch, int, int, float]] = {}
         self.requests: dict[int, asyncio.Future[tuple[int, bytes]]] = {}
-        self.window = window
         self.free = window  # room in the window: reserved by reserve(), given back by answers
         self.waiting: collections.deque[asyncio.Future[None]] = collections.deque()
         self.response_timeout = response_timeout
