@@ -3,7 +3,8 @@
 // so a restart numbers ids from 1 again, as some SMSCs do — and sends each message's
 // delivery receipt after --receipt-delay ms, on the session it came from or, if that one is
 // gone, on the next session bound. Every submit_sm (logged BEFORE its answer leaves, so a
-// SIGKILL never hides an accepted one) and every receipt sent is one JSON line in --log.
+// SIGKILL never hides an accepted one) and every receipt sent (logged just before it leaves)
+// is one JSON line in --log.
 //
 //   node smsc.js --port 2775 --log submits.jsonl [--receipt-delay 200] [--first-id 1]
 //
@@ -40,6 +41,10 @@ function stamp(date) {
 }
 
 function sendReceipt(session, receipt) {
+  if (!session.socket.writable) return false;
+  // Logged before it is written, like a submit: a SIGKILL between the two must not leave a
+  // receipt the ESME got but the log lacks (the log may hold one more, never one less).
+  record({ event: 'receipt', id: receipt.id, to: receipt.to });
   const now = stamp(new Date());
   const text = `id:${receipt.id} sub:001 dlvr:001 submit date:${now} done date:${now} ` +
     'stat:DELIVRD err:000 text:';
@@ -53,7 +58,6 @@ function sendReceipt(session, receipt) {
     receipted_message_id: receipt.id,
     message_state: 2,
   });
-  if (sent) record({ event: 'receipt', id: receipt.id, to: receipt.to });
   return sent;
 }
 
