@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The SMPP server of the fault tests (npm `smpp`, run by node), installed from its lock file.
+PEERS  := tests/peers/node_modules/.package-lock.json
 
 .PHONY: run test lint typecheck unit bench clean
 
@@ -13,6 +15,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+$(PEERS): tests/peers/package.json tests/peers/package-lock.json
+	cd tests/peers && npm ci --no-audit --no-fund --silent
 
 run: $(STAMP)
 	$(BIN)/stopsms demo
@@ -24,7 +29,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(PEERS)
 	$(BIN)/pytest
 
 test: lint typecheck unit
@@ -33,4 +38,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache tests/peers/node_modules

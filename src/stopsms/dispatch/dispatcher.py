@@ -14,7 +14,9 @@ When nothing is due, campaigns are settled (``sending`` ⇄ ``held`` → ``compl
 loop sleeps on the injected clock until the earliest hold or back-off ends, or until it is
 woken (an inbound STOP queued a confirmation). A campaign paused or cancelled by a person is
 honoured at the next chunk: its claimed messages are put back (paused) or cancelled; after
-``max_consecutive_errors`` provider errors in a row the dispatcher pauses the campaign itself.
+``max_consecutive_errors`` provider errors in a row the dispatcher pauses the campaign itself
+(refusals and unknown outcomes; a retry is no error, and a connection lost under a chunk is
+one, however many messages were in flight).
 
 All database work runs on the :class:`~stopsms.dispatch.worker_thread.DatabaseThread`, so
 the loop keeps reading PDUs while a batch commits. Results are recorded without waiting for
@@ -47,6 +49,7 @@ from stopsms.domain.mention import placeholder_on_wire
 from stopsms.domain.phone import describe, territory_zones
 from stopsms.domain.windows import NoSendingWindow, calendar_for, get_policy, policy_for
 from stopsms.providers.base import (
+    CONNECTION_LOST,
     DataCoding,
     OutboundMessage,
     Provider,
@@ -358,8 +361,17 @@ class Dispatcher:
         await self._count(results, claimed)
 
     async def _count(self, results: Sequence[SubmitResult], claimed: dict[int, Claimed]) -> None:
-        """Keep the counters, and pause a campaign after too many provider errors in a row."""
+        """Keep the counters, and pause a campaign after too many provider errors in a row.
+
+        An error is a message the provider refused for good or whose outcome is unknown. Not
+        errors: a ``RETRY`` (not sent — throttled, or no bind yet — and queued again with
+        back-off), and a connection lost under a chunk counts once for the chunk, not once per
+        message in flight: an SMSC restart loses up to a window (64) at once, which would
+        otherwise pause every campaign it interrupts, though the provider rebinds and the
+        rest of the campaign can go.
+        """
         to_pause: set[int] = set()
+        lost_in_chunk: set[int | None] = set()
         for result in results:
             outcome = result.outcome
             campaign_id = claimed[result.ref].campaign_id
@@ -372,8 +384,13 @@ class Dispatcher:
                 self.stats.rejected += 1
             elif outcome is SubmitOutcome.RETRY:
                 self.stats.retried += 1
+                continue
             else:
                 self.stats.unknown += 1
+                if result.error_code == CONNECTION_LOST:
+                    if campaign_id in lost_in_chunk:
+                        continue
+                    lost_in_chunk.add(campaign_id)
             if campaign_id is not None:
                 errors = self._errors.get(campaign_id, 0) + 1
                 self._errors[campaign_id] = errors

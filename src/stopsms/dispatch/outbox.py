@@ -16,6 +16,12 @@ Crash semantics (:func:`reconcile`, run before a dispatcher starts):
   than a missing one, and a resent STOP confirmation would be a second one) — and are
   counted, so ``send`` can report how many.
 
+The same rule holds while running: when the SMSC connection drops, the provider answers the
+messages that were on the wire ``unknown`` (error code ``connection_lost``, recorded by
+:func:`record_results`, never resent); the ones it had not written yet go to the next bind,
+or come back ``retry`` (``pending`` again, with back-off) if none came within its timeout. So
+a reconnect leaves nothing ``submitting``.
+
 ``claim`` uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (several workers may claim at once,
 each gets disjoint rows); on SQLite the single ``UPDATE … WHERE id IN (SELECT …) RETURNING``
 runs inside a ``BEGIN IMMEDIATE`` transaction, which already excludes every other writer.

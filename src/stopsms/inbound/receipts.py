@@ -4,6 +4,22 @@ A receipt names the provider's message id. ``delivered`` and ``failed`` (with th
 error code) are final; intermediate states (``ENROUTE``, ``ACCEPTD``) change nothing. Only a
 ``submitted`` message moves, so a late or repeated receipt never rewrites a final state.
 
+Which message a receipt speaks for: **the most recently submitted message with that provider
+id** (latest ``submitted_at``, then highest outbox id), and only if that one is still
+``submitted`` — never an older message with the same id. Ids are unique only within what the
+SMSC remembers: one that restarts may number from 1 again (issue 11: a new message's receipt
+marked an old one ``delivered``), and once it reuses an id it has forgotten the earlier
+message, so no receipt for that one can come any more. Why submit time rather than the bind a
+receipt arrives on: receipts legitimately arrive on a later bind than their submit (after any
+reconnect, the id still unique), on the receiver of a transmitter/receiver pair, or on another
+worker's bind — the bind a receipt came on says nothing about which submission it answers,
+while the order of submissions does. (An SMSC that kept receipts across a restart yet reused
+ids would defeat any rule; none is known to.) The rule holds per provider route: the outbox has
+one route today; several routes would need the route in the match. A receipt always finds its
+message's submit result recorded first (the dispatcher records results before the provider
+hands on the receipts, on the one database thread), so "most recent" is never a message whose
+answer is still on its way.
+
 A failure whose error code is one of the provider's "destination blocked" codes (default
 ``061``, seed ``003_…``) also records an account-wide opt-out with source
 ``provider_blocked`` (rule 4) for the message's account: the operator says this person must
@@ -16,7 +32,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.engine import Connection
 
 from stopsms.domain.campaign import MessageStatus
@@ -32,6 +48,13 @@ DEFAULT_BLOCKED_CODES = frozenset({"061"})
 _M = t.messages
 #: Receipts per statement: 3 parameters each, far below SQLite's 32,766.
 _ROWS_PER_STATEMENT = 500
+#: No later submission of the same provider id: the message a receipt speaks for.
+_NO_NEWER_SUBMISSION = (
+    f"NOT EXISTS (SELECT 1 FROM {_M.name} AS newer "
+    f"WHERE newer.provider_message_id = r.column1 "
+    f"AND (newer.submitted_at > {_M.name}.submitted_at "
+    f"OR (newer.submitted_at = {_M.name}.submitted_at AND newer.id > {_M.name}.id)))"
+)
 
 
 def normalise_code(code: str | None) -> str:
@@ -72,9 +95,18 @@ def apply_receipts(
     ]
     blocked: list[tuple[int, str]] = []
     if blocked_ids:
+        newer = _M.alias("newer")
         rows = conn.execute(
             select(_M.c.account_id, _M.c.phone_e164, _M.c.error_code).where(
-                _M.c.provider_message_id.in_(blocked_ids), _M.c.phone_e164.is_not(None)
+                _M.c.provider_message_id.in_(blocked_ids),
+                _M.c.phone_e164.is_not(None),
+                ~exists().where(
+                    newer.c.provider_message_id == _M.c.provider_message_id,
+                    or_(
+                        newer.c.submitted_at > _M.c.submitted_at,
+                        and_(newer.c.submitted_at == _M.c.submitted_at, newer.c.id > _M.c.id),
+                    ),
+                ),
             )
         ).all()
         for row in rows:
@@ -105,6 +137,8 @@ def _update(conn: Connection, receipts: Sequence[DeliveryReceipt], status: Messa
     """Move the ``submitted`` messages named by ``receipts`` to ``status``: one
     ``UPDATE messages … FROM (VALUES …) AS r`` per 500 receipts
     (SQLite ≥ 3.33, PostgreSQL), parameters formatted here rather than by SQLAlchemy per row.
+    A message moves only if no message with the same provider id was submitted after it (the
+    module doc says why); that ``NOT EXISTS`` probes the same provider id index, one or two rows.
 
     The status test is wrapped in coalesce() so that no index on ``status`` can serve it:
     without statistics, SQLite would otherwise search the claim index (status, …) and scan
@@ -133,7 +167,8 @@ def _update(conn: Connection, receipts: Sequence[DeliveryReceipt], status: Messa
             f"UPDATE {_M.name} SET status = '{status.value}', {at_column} = r.column2{code} "
             f"FROM (VALUES {', '.join([row] * len(chunk))}) AS r "
             f"WHERE {_M.name}.provider_message_id = r.column1 "
-            f"AND coalesce({_M.name}.status, '') = '{MessageStatus.SUBMITTED.value}'"
+            f"AND coalesce({_M.name}.status, '') = '{MessageStatus.SUBMITTED.value}' "
+            f"AND {_NO_NEWER_SUBMISSION}"
         )
         done += conn.exec_driver_sql(statement, tuple(parameters)).rowcount
     return done

@@ -49,6 +49,11 @@ class OutboundMessage:
     request_receipt: bool = True
 
 
+#: ``error_code`` of an ``UNKNOWN`` outcome whose connection dropped while it was in flight (a
+#: fault of the route, not of the message: the provider reconnects and sending goes on).
+CONNECTION_LOST = "connection_lost"
+
+
 class SubmitOutcome(enum.Enum):
     ACCEPTED = "accepted"  # the peer took it and gave a message id
     REJECTED = "rejected"  # the peer refused it for good (bad number, blocked, ...)

@@ -20,6 +20,14 @@ acknowledged and dropped while their ids are remembered (bounded, in memory), so
 state follows its first part; after a restart they are forwarded, and the store ignores ids it
 does not know. A message some of whose parts were accepted and others refused is REJECTED with
 "k of n parts accepted": resubmitting it would send the accepted parts twice.
+
+Reconnects cannot freeze a sender (issue 11): a session that ended is never handed out (the
+provider forgets it the moment it ends, before the supervisor rebinds); a part whose session
+ends before it was written moves to the next bind; waiting for a bind, for room in the window
+and for each ``submit_sm_resp`` all have a deadline (``timeout``). A part with no bind within
+``timeout`` is not sent (``RETRY``), and so are the rest of its call's parts, without a wait
+each; a part written on a session that then died is ``UNKNOWN`` (``connection_lost``), never
+resent.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import smpp34
 from stopsms.domain.text import split_parts
 from stopsms.providers import smpp_pdu as wire
 from stopsms.providers.base import (
+    CONNECTION_LOST,
     DataCoding,
     DeliveryReceipt,
     EventHandlers,
@@ -48,7 +57,7 @@ from stopsms.providers.base import (
     SubmitOutcome,
     SubmitResult,
 )
-from stopsms.providers.smpp_session import LOST, UNSENT, SmppSession, SubmitBatch
+from stopsms.providers.smpp_session import LOST, UNSENT, SessionClosed, SmppSession, SubmitBatch
 from stopsms.providers.smpp_url import SmppConfig, parse_smpp_url
 
 __all__ = ["SmppProvider", "parse_smpp_url"]
@@ -158,7 +167,7 @@ class SmppProvider:
         try:
             async with asyncio.timeout(cfg.timeout):
                 _, link = await loop.create_connection(
-                    lambda: SmppSession(self, cfg.window),
+                    lambda: SmppSession(self, cfg.window, cfg.timeout),
                     cfg.host,
                     cfg.port,
                     ssl=ssl.create_default_context() if cfg.tls else None,
@@ -188,7 +197,15 @@ class SmppProvider:
 
     def _set_link(self, role: str, link: SmppSession) -> None:
         self._links[role] = link
-        self._ready[role].set()
+        if link.usable:  # it may have ended already: then the supervisor rebinds
+            self._ready[role].set()
+
+    def on_session_end(self, session: SmppSession) -> None:
+        """A session ended: if it is a current link, nobody gets it any more (its role waits
+        for the supervisor's next bind)."""
+        for role, link in self._links.items():
+            if link is session:
+                self._ready[role].clear()
 
     async def _supervise(self, role: str, link: SmppSession) -> None:
         """Wait for the link to drop, then rebind with exponential back-off, forever."""
@@ -228,17 +245,21 @@ class SmppProvider:
             except ConnectionError:
                 return
 
-    async def _link_for_submit(self) -> SmppSession | None:
+    async def _link_for_submit(self, deadline: float) -> SmppSession | None:
+        """The live session that submits, waiting for a bind until ``deadline`` (loop
+        time); ``None`` if there is none by then. Never a session that has ended."""
         role = "trx" if "trx" in self._ready else "tx"
-        link = self._links.get(role)
-        if link is not None and link.usable:
-            return link
-        try:
-            async with asyncio.timeout(self.config.timeout):
-                await self._ready[role].wait()
-        except TimeoutError:
-            return None
-        return self._links.get(role)
+        ready = self._ready[role]
+        while True:
+            link = self._links.get(role)
+            if link is not None and link.usable:
+                return link
+            ready.clear()  # the link in hand is dead: wait for the supervisor's next one
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await ready.wait()
+            except TimeoutError:
+                return None
 
     # ------------------------------------------------------------ submit
     def _pdus(self, msg: OutboundMessage) -> list[tuple[bytes, int, list[smpp34.Tlv]]]:
@@ -300,6 +321,8 @@ class SmppProvider:
             self._active.discard(batch)
 
     async def _send(self, batch: SubmitBatch, failures: dict[int, str]) -> None:
+        loop = asyncio.get_running_loop()
+        unbound = False  # no bind within the deadline: the rest of the call is not sent
         for index, msg in enumerate(batch.messages):
             try:
                 parts = self._pdus(msg)
@@ -312,37 +335,54 @@ class SmppProvider:
             source, ton, npi = self._addresses(msg.source)
             destination = msg.destination.removeprefix("+")
             dcs = wire.DCS_GSM7 if msg.coding is DataCoding.GSM7 else wire.DCS_UCS2
+            receipt = 1 if msg.request_receipt else 0
             for number, (short_message, esm_class, tlvs) in enumerate(parts):
-                if self._interval:
-                    await self._throttle()
-                link = await self._link_for_submit()
-                while link is not None:
-                    await link.slots.acquire()
-                    if link.usable:
-                        break
-                    link = await self._link_for_submit()
-                if link is None:  # no bind within the timeout: not sent, safe to retry
+                if unbound:
                     batch.answer(index, number, None, UNSENT)
                     continue
-                seq = next(link.sequence)
-                link.pending[seq] = (batch, index, number)
-                link.write(
-                    smpp34.SubmitSm(
-                        source,
-                        destination,
-                        short_message,
-                        source_addr_ton=ton,
-                        source_addr_npi=npi,
-                        dest_addr_ton=1,
-                        dest_addr_npi=1,
-                        esm_class=esm_class,
-                        registered_delivery=1 if msg.request_receipt else 0,
-                        data_coding=dcs,
-                        tlvs=tlvs,
-                        sequence_number=seq,
-                    ).encode()
-                )
-                self._counts["submitted"] += 1
+                if self._interval:
+                    await self._throttle()
+
+                pdu = smpp34.SubmitSm(
+                    source,
+                    destination,
+                    short_message,
+                    source_addr_ton=ton,
+                    source_addr_npi=npi,
+                    dest_addr_ton=1,
+                    dest_addr_npi=1,
+                    esm_class=esm_class,
+                    registered_delivery=receipt,
+                    data_coding=dcs,
+                    tlvs=tlvs,
+                ).encode()
+                if await self._submit_part(loop, (batch, index, number), pdu):
+                    self._counts["submitted"] += 1
+                else:  # no bind or no room within the timeout: not sent, safe to retry
+                    batch.answer(index, number, None, UNSENT)
+                    unbound = True
+
+    async def _submit_part(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        entry: tuple[SubmitBatch, int, int],
+        pdu: bytes,
+    ) -> bool:
+        """Write one part on the live session, moving to the next bind if the session in
+        hand ends first; ``False`` if none had room within ``timeout`` (nothing written)."""
+        deadline = loop.time() + self.config.timeout
+        while True:
+            link = await self._link_for_submit(deadline)
+            if link is None:
+                return False
+            try:
+                await link.reserve(max(0.0, deadline - loop.time()))
+                link.submit(entry, pdu)
+            except SessionClosed:
+                continue  # ended while we waited: the part goes to the next bind
+            except TimeoutError:
+                return False
+            return True
 
     def _result(
         self, batch: SubmitBatch, index: int, msg: OutboundMessage, failures: dict[int, str]
@@ -358,7 +398,10 @@ class SmppProvider:
         if any(status == LOST for _, status in answers):
             self._counts["unknown"] += 1
             return SubmitResult(
-                msg.ref, SubmitOutcome.UNKNOWN, error_text="connection lost while in flight"
+                msg.ref,
+                SubmitOutcome.UNKNOWN,
+                error_code=CONNECTION_LOST,
+                error_text="connection lost while in flight",
             )
         refused = [status for _, status in answers if status != wire.ESME_ROK]
         code = f"0x{refused[0]:02X}" if refused[0] >= 0 else None

@@ -18,6 +18,7 @@ import smpp34
 from stopsms.domain.text import gsm7_decode, gsm7_encode
 
 HEADER: Final = struct.Struct(">IIII")  # command_length, command_id, command_status, sequence
+SEQUENCE: Final = struct.Struct(">I")  # the header's sequence_number, at offset 12
 
 GENERIC_NACK: Final = 0x80000000
 BIND_RECEIVER: Final = 0x00000001

@@ -5,11 +5,22 @@ decision (``enquire_link``, ``unbind``, unknown commands), matches ``submit_sm_r
 parts of a :class:`SubmitBatch`, and hands every ``deliver_sm`` of one read to its
 :class:`DeliverSink` (the provider, :mod:`stopsms.providers.smpp`) at once. PDU bodies are
 ``smpp34``'s (through :mod:`stopsms.providers.smpp_pdu`).
+
+A session is used once: from the moment it ends — its peer unbinds, we close or abort it, or
+the connection drops — it takes no submit (:meth:`SmppSession.submit` raises
+:class:`SessionClosed`, a retryable error: nothing was written) and every caller waiting for
+room in its window is woken with that error, so the chunk moves to the next bind instead of
+waiting on a dead window forever (issue 11: a sender froze after an SMSC restart, a chunk
+parked on the semaphore of a session already closed). Every wait has a deadline: room in
+the window (:meth:`SmppSession.reserve`, ``timeout``) and each ``submit_sm_resp`` (the
+response timer: a submit unanswered ``response_timeout`` seconds after it was written drops
+the connection, its parts reported lost — never resent).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 from collections.abc import Sequence
@@ -18,7 +29,7 @@ from typing import Protocol
 from stopsms.providers import smpp_pdu as wire
 from stopsms.providers.base import OutboundMessage
 
-__all__ = ["LOST", "UNSENT", "DeliverSink", "SmppSession", "SubmitBatch"]
+__all__ = ["LOST", "UNSENT", "DeliverSink", "SessionClosed", "SmppSession", "SubmitBatch"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +39,10 @@ REMEMBERED_PART_IDS = 200_000
 # A part's outcome: (message_id, status); status -1 = connection lost, -2 = never sent.
 LOST = -1
 UNSENT = -2
+
+
+class SessionClosed(ConnectionError):
+    """The session ended before the submit was written: nothing was sent, safe to retry."""
 
 
 class SubmitBatch:
@@ -63,6 +78,9 @@ class SubmitBatch:
     def answer(self, index: int, part: int, message_id: str | None, status: int) -> None:
         self.answers[index][part] = (message_id, status)
         if status == wire.ESME_ROK and part == 0 and message_id:
+            # The newest submission of an id speaks for it (an SMSC that restarted numbers
+            # from 1 again): a later part of an older message with this id no longer does.
+            self.other_parts.pop(message_id, None)
             self.accepted_ids.append(message_id)
             if not self.returned.done():  # its receipt waits until the caller has the id
                 self.registry[message_id] = self
@@ -79,16 +97,21 @@ class SubmitBatch:
 class SmppSession(asyncio.Protocol):
     """One SMPP session (TCP connection + bind). Reads PDUs; its sink (the provider) decides."""
 
-    def __init__(self, sink: DeliverSink, window: int) -> None:
+    def __init__(self, sink: DeliverSink, window: int, response_timeout: float = 10.0) -> None:
         self.sink = sink
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.sequence = itertools.count(1)
-        self.pending: dict[int, tuple[SubmitBatch, int, int]] = {}
+        # seq -> (batch, message index, part, loop time written); oldest first
+        self.pending: dict[int, tuple[SubmitBatch, int, int, float]] = {}
         self.requests: dict[int, asyncio.Future[tuple[int, bytes]]] = {}
-        self.slots = asyncio.Semaphore(window)
+        self.free = window  # room in the window: reserved by reserve(), given back by answers
+        self.waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.response_timeout = response_timeout
+        self.timer: asyncio.TimerHandle | None = None
         self.closed: asyncio.Future[None] = self.loop.create_future()
+        self.ended = False  # unbound, closing or lost: never takes a submit again
         self.last_heard = self.loop.time()
         self.bound = False
         # PDUs written during one event-loop step leave in one send() (see write)
@@ -101,11 +124,12 @@ class SmppSession(asyncio.Protocol):
         self.transport = transport
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.bound = False
+        self.end()
+        if self.timer is not None:
+            self.timer.cancel()
         pending, self.pending = self.pending, {}
-        for batch, index, part in pending.values():
+        for batch, index, part, _ in pending.values():
             batch.answer(index, part, None, LOST)  # in flight: outcome unknown, never resent
-            self.slots.release()
         for fut in self.requests.values():
             if not fut.done():
                 fut.set_exception(ConnectionError("SMPP connection lost"))
@@ -143,7 +167,7 @@ class SmppSession(asyncio.Protocol):
             if entry is not None:
                 message_id = wire.read_c_string(frame, 16) if status == wire.ESME_ROK else None
                 entry[0].answer(entry[1], entry[2], message_id, status or 0)
-                self.slots.release()
+                self.give()
         elif command == wire.DELIVER_SM:
             self.delivers.append((seq, frame))
         elif command == wire.ENQUIRE_LINK:
@@ -185,16 +209,98 @@ class SmppSession(asyncio.Protocol):
         finally:
             self.requests.pop(seq, None)
 
+    # -- the submit window
+    async def reserve(self, timeout: float) -> None:
+        """Wait for room in the window, first come first served; at most ``timeout`` seconds
+        (``TimeoutError``). ``SessionClosed`` at once if the session has ended, or as soon as
+        it ends while waiting. The room is used by :meth:`submit`."""
+        if not self.usable:
+            raise SessionClosed("SMPP session closed")
+        if self.free > 0 and not self.waiting:
+            self.free -= 1
+            return
+        turn: asyncio.Future[None] = self.loop.create_future()
+        self.waiting.append(turn)
+        try:
+            async with asyncio.timeout(timeout):
+                await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled() and turn.exception() is None:
+                self.give()  # handed the room but leaving (timeout, cancel): pass it on
+            elif not turn.done():
+                self.waiting.remove(turn)
+            raise
+
+    def give(self) -> None:
+        """One more room in the window: to the first waiter, else kept."""
+        while self.waiting:
+            turn = self.waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self.free += 1
+
+    def submit(self, entry: tuple[SubmitBatch, int, int], pdu: bytes) -> None:
+        """Write one encoded ``submit_sm`` (its sequence number replaced by the session's) in
+        a room :meth:`reserve` gave; ``SessionClosed`` (the room given back, nothing
+        written) if the session ended."""
+        if not self.usable:
+            self.give()
+            raise SessionClosed("SMPP session closed")
+        seq = next(self.sequence)
+        now = self.loop.time()
+        self.pending[seq] = (*entry, now)
+        frame = bytearray(pdu)
+        wire.SEQUENCE.pack_into(frame, 12, seq)
+        self.write(bytes(frame))
+        if self.timer is None:
+            self.timer = self.loop.call_at(now + self.response_timeout, self.check_responses)
+
+    def check_responses(self) -> None:
+        """The response timer: the oldest unanswered submit_sm older than the deadline means
+        the peer stopped answering; drop the connection (its submits are reported lost)."""
+        self.timer = None
+        if not self.pending:
+            return
+        oldest = next(iter(self.pending.values()))[3]
+        due = oldest + self.response_timeout
+        if self.loop.time() >= due:
+            log.warning(
+                "SMPP: no submit_sm_resp in %.1f s, dropping the connection", self.response_timeout
+            )
+            self.abort()
+        else:
+            self.timer = self.loop.call_at(due, self.check_responses)
+
+    def end(self) -> None:
+        """From now on the session takes no submit; whoever waits for its window is told."""
+        self.bound = False
+        if self.ended:
+            return
+        self.ended = True
+        waiting, self.waiting = self.waiting, collections.deque()
+        for turn in waiting:
+            if not turn.done():
+                turn.set_exception(SessionClosed("SMPP session closed"))
+        self.sink.on_session_end(self)
+
     @property
     def usable(self) -> bool:
-        return self.bound and self.transport is not None and not self.transport.is_closing()
+        return (
+            self.bound
+            and not self.ended
+            and self.transport is not None
+            and not self.transport.is_closing()
+        )
 
     def close(self) -> None:
+        self.end()
         self.flush()
         if self.transport is not None:
             self.transport.close()
 
     def abort(self) -> None:
+        self.end()
         if self.transport is not None:
             self.transport.abort()
 
@@ -204,3 +310,6 @@ class DeliverSink(Protocol):
 
     def on_delivers(self, session: SmppSession, delivers: list[tuple[int, bytes]]) -> None:
         """``delivers``: (sequence number, whole PDU) of every deliver_sm of one read."""
+
+    def on_session_end(self, session: SmppSession) -> None:
+        """``session`` ended (it takes no submit any more): stop handing it out."""
