@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
@@ -251,14 +252,19 @@ def test_reconnect_after_drop_in_flight_is_unknown() -> None:
 
 
 def test_unreachable_smsc_raises_provider_error() -> None:
-    async def main() -> None:
-        sim = SmscSimulator()
-        port = await sim.start()
-        await sim.stop()
-        with pytest.raises(ProviderError, match="cannot reach"):
-            await SmppProvider(f"smpp://a:pw@127.0.0.1:{port}?timeout=1").start(Events().handlers)
+    # A port bound but not listening refuses every connection, and stays ours for the test (a
+    # stopped simulator's port could still accept for a moment, or be taken by another test).
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
 
-    asyncio.run(main())
+        async def main() -> None:
+            with pytest.raises(ProviderError, match="cannot reach"):
+                await SmppProvider(f"smpp://a:pw@127.0.0.1:{port}?timeout=1").start(
+                    Events().handlers
+                )
+
+        asyncio.run(main())
 
 
 def test_tx_rx_binds() -> None:
