@@ -444,6 +444,7 @@ def test_set_based_path_decides_like_the_python_loop(
                 {"phone_e164": fr(12), "first_name": "Hugo"},
                 {"phone_e164": fr(13), "first_name": "Tard"},  # past the credits
                 {"phone_e164": fr(14), "first_name": "StopSans", "consent": None},
+                {"phone_e164": fr(15), "first_name": "T" * 2_000},  # 14 parts: too_long
             ],
         )
         optouts.record_optout(c, "default", fr(14), source="manual", now=NOW)
@@ -496,6 +497,7 @@ def test_set_based_path_decides_like_the_python_loop(
     assert summary.excluded == python_summary.excluded
     short = balance < 1_000_000
     assert ("insufficient_credit" in summary.excluded) is short
+    assert summary.excluded["too_long"] == 1
     assert bool(set_based) is (database.engine.dialect.name == "sqlite" and not short)
     assert (summary.ready, summary.targeted, summary.parts) == (
         python_summary.ready,

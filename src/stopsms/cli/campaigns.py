@@ -155,6 +155,7 @@ def preview(
             SystemClock(),
             rate=speed,
             shortcode_substitution=url_substitutes_shortcode(provider_url),
+            max_parts=load_settings().max_parts,
         )
         owner = get_account(connection, account_name(account))
         try:
@@ -415,6 +416,7 @@ def _lifecycle(
                 clock,
                 allow_partial=allow_partial,
                 shortcode_substitution=url_substitutes_shortcode(load_settings().provider_url),
+                max_parts=load_settings().max_parts,
             )
             if rechecked is not None and rechecked.targeted:
                 console.print(

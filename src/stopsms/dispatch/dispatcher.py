@@ -4,7 +4,8 @@ One iteration::
 
     claim a batch (priority 0 first) ─► for each chunk, paced to the provider's rate:
         placeholder check (never from 00000, never STOP 00000 unless the provider replaces
-        it, never a placeholder unsubscribe link) ─►
+        it, never a placeholder unsubscribe link) and length check (never above the
+        protocol's 255 parts: ``too_long``) ─►
         window check (marketing only, at the clock's now) ─► gate (STOPs of this process)
         ─► one transaction: campaign still active? registry re-check, holds, exclusions,
            the rest marked ``submitting`` ─► provider.submit_many ─► results recorded
@@ -46,6 +47,7 @@ from stopsms.dispatch.worker_thread import DatabaseThread
 from stopsms.domain.campaign import ACTIVE, CampaignStatus, MessageStatus
 from stopsms.domain.errors import DomainError
 from stopsms.domain.mention import placeholder_on_wire
+from stopsms.domain.parts import beyond_protocol
 from stopsms.domain.phone import describe, territory_zones
 from stopsms.domain.windows import NoSendingWindow, calendar_for, get_policy, policy_for
 from stopsms.providers.base import (
@@ -62,6 +64,7 @@ __all__ = ["DispatchStats", "Dispatcher"]
 log = logging.getLogger(__name__)
 
 _SUBMITTING = MessageStatus.SUBMITTING.value
+_UCS2 = DataCoding.UCS2.value
 #: The STOP confirmation goes to a number that just opted out: never suppressed, never held.
 CONFIRMATION = "confirmation"
 #: How much sending time one chunk represents at a finite rate: small enough that pacing
@@ -242,7 +245,8 @@ class Dispatcher:
         messages: Sequence[Claimed],
         policies: tuple[dict[int, str | None], dict[int, str | None]],
     ) -> _Chunk:
-        """Windows (marketing only) and the gate, at the clock's now; no I/O."""
+        """Placeholders, length, windows (marketing only) and the gate, at the clock's now;
+        no I/O."""
         chunk = _Chunk(list(messages))
         at = self.clock.now()
         epoch = at.timestamp()
@@ -256,6 +260,9 @@ class Dispatcher:
             placeholder = placeholder_on_wire(m.text, m.sender or "", substitution=substitution)
             if placeholder is not None:
                 chunk.excluded.setdefault(placeholder, []).append(m.id)
+                continue
+            if beyond_protocol(m.text, m.segments, ucs2=m.encoding == _UCS2):
+                chunk.excluded.setdefault("too_long", []).append(m.id)
                 continue
             if gate.is_blocked(m.account_id, m.phone, m.sender):
                 chunk.excluded.setdefault("opted_out", []).append(m.id)

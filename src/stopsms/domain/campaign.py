@@ -73,6 +73,9 @@ class Exclusion(enum.Enum):
     URL_NOT_ALLOWED = "url_not_allowed"
     #: its STOP mention would be a link, and the account has no real unsubscribe page
     NO_UNSUBSCRIBE_PAGE = "no_unsubscribe_page"
+    #: its personalised message (mention included) takes more parts than the ceiling
+    #: (``STOPSMS_MAX_PARTS``; at submit time, the protocol's 255)
+    TOO_LONG = "too_long"
     INSUFFICIENT_CREDIT = "insufficient_credit"
     ERASED = "erased"
     #: at submit time only: from 00000, or STOP 00000 through a provider that keeps it

@@ -18,17 +18,23 @@ included):
   a campaign can count on; an installation whose provider documents another cap sets it.
 
 A 10,000-character text (66 parts) is refused with its count, the ceiling and what to do.
+The campaign's check reads the text with its fields empty; a field value can still lengthen
+one recipient's message, so preparation decides each recipient against the ceiling too
+(``too_long``: excluded, never charged), and the dispatcher refuses, before the wire, any
+message above the protocol's 255 parts (:func:`beyond_protocol`, whatever wrote the row).
 """
 
 from __future__ import annotations
 
 from stopsms.domain.errors import DomainError
+from stopsms.domain.text import UCS2_PART, measure, segments_for
 
 __all__ = [
     "DEFAULT_MAX_PARTS",
     "PROTOCOL_MAX_PARTS",
     "WARN_PARTS",
     "TooManyParts",
+    "beyond_protocol",
     "check_max_parts",
     "parts_warning",
 ]
@@ -37,6 +43,9 @@ WARN_PARTS = 4
 DEFAULT_MAX_PARTS = 10
 #: One octet counts the parts in the concatenation header (3GPP TS 23.040, SMPP 3.4).
 PROTOCOL_MAX_PARTS = 255
+#: Characters that fit in :data:`PROTOCOL_MAX_PARTS` parts in either coding: a part holds at
+#: least 33 of them (UCS-2: 67 units, a surrogate pair never split; GSM-7: 76 escape pairs).
+_FITS_EITHER_CODING = PROTOCOL_MAX_PARTS * (UCS2_PART // 2)
 
 
 class TooManyParts(DomainError):
@@ -67,3 +76,20 @@ def parts_warning(parts: int) -> str | None:
         f"the message takes {parts} SMS parts: each recipient costs {parts} messages, and the "
         f"more parts the likelier one is lost (keep it to {WARN_PARTS} or fewer)"
     )
+
+
+def beyond_protocol(text: str, segments: int, *, ucs2: bool) -> bool:
+    """Whether a message would take more than :data:`PROTOCOL_MAX_PARTS` parts on the wire.
+
+    ``segments``: the parts stored with it; ``ucs2``: the coding it leaves with (else GSM-7,
+    or UCS-2 if a character needs it). The text is measured only when it is long enough to
+    matter (over 8,415 characters), so the dispatcher's hot path is two integer comparisons.
+    """
+    if segments > PROTOCOL_MAX_PARTS:
+        return True
+    if len(text) <= _FITS_EITHER_CODING:
+        return False
+    if ucs2:
+        units = len(text.encode("utf-16-le", "surrogatepass")) >> 1
+        return segments_for(text, units, False) > PROTOCOL_MAX_PARTS
+    return measure(text).segments > PROTOCOL_MAX_PARTS

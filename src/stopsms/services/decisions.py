@@ -19,6 +19,8 @@ this order, the first reason that applies:
 ``no_unsubscribe_page``  the recipient's mention would be a link (no STOP shortcode in its
                       region) and the account has no real ``unsubscribe_url``: a placeholder
                       link never leaves
+``too_long``          the personalised message (mention included) takes more SMS parts than
+                      the ceiling (``max_parts``: ``STOPSMS_MAX_PARTS``, passed by the caller)
 ``insufficient_credit`` the credits left cannot pay this message (see below)
 ``ready``             personalised text with its mention, encoding, parts and price
 ====================  ==========================================================================
@@ -26,7 +28,10 @@ this order, the first reason that applies:
 Every ready message is composed with the bulk :class:`~stopsms.domain.compose.Composer`
 (mention by recipient region, per-recipient length and parts) and priced ``parts × the
 account's price for the region`` (``account_prices`` region, else ``*``, else
-:data:`~stopsms.store.tables.DEFAULT_PRICE_MILLICREDITS`).
+:data:`~stopsms.store.tables.DEFAULT_PRICE_MILLICREDITS`). The campaign's own length check
+(:mod:`stopsms.services.lengths`) reads the text with its fields empty; a long field value
+(a 2,000-character first name) makes one recipient ``too_long`` here — an integer comparison
+on the parts the composer already counted — and that recipient is never priced nor paid for.
 
 Credits (rule 12) are debited at send, never here. Preparation only refuses to promise what
 cannot be paid: the credits available are the balance minus the price of every message of the
@@ -62,6 +67,7 @@ from stopsms.domain.mention import (
     MessageType,
     decide_mention,
 )
+from stopsms.domain.parts import DEFAULT_MAX_PARTS
 from stopsms.domain.senders import effective_sender
 from stopsms.domain.template import STANDARD_FIELDS, Template
 from stopsms.domain.text import Encoding
@@ -263,6 +269,7 @@ class Decider:
         sender_allowed: bool,
         keep_regions: bool = False,
         no_page: bool = False,
+        max_parts: int = DEFAULT_MAX_PARTS,
     ) -> None:
         self.campaign = campaign
         self.template = template
@@ -276,6 +283,8 @@ class Decider:
         self.keep_regions = keep_regions
         #: Recipients outside the shortcode regions have no working mention (placeholder link).
         self.no_page = no_page
+        #: The most parts one recipient's message may take (``too_long`` above).
+        self.max_parts = max_parts
         #: With ``keep_regions``: per region, the first ready recipient's values (for the
         #: preview's mention of that region) and the recipients excluded for no page.
         self.sample_by_region: dict[str, dict[str, str]] = {}
@@ -305,8 +314,10 @@ class Decider:
         account: Account,
         *,
         keep_regions: bool = False,
+        max_parts: int = DEFAULT_MAX_PARTS,
     ) -> Decider:
-        """Everything the decisions need, read once (prices, domains, sender, credits)."""
+        """Everything the decisions need, read once (prices, domains, sender, credits);
+        ``max_parts``: the ceiling of one message's parts (the caller's settings)."""
         template = Template.parse(campaign.body, None)
         prices = price_table(connection, account)
         senders = connection.execute(
@@ -335,6 +346,7 @@ class Decider:
             sender_allowed=sender_allowed,
             keep_regions=keep_regions,
             no_page=_no_page(campaign, account),
+            max_parts=max_parts,
         )
 
     def _values(self, row: Sequence[Any]) -> dict[str, str]:
@@ -367,6 +379,7 @@ class Decider:
         gsm7 = Encoding.GSM7
         gsm7_name, ucs2_name = Encoding.GSM7.value, Encoding.UCS2.value
         spent, available, broke = self.spent, self.available, self.broke
+        max_parts = self.max_parts
         parts = gsm_count = ucs_count = 0
         prices: dict[str, int] = {}
         out: list[InsertRow] = []
@@ -402,6 +415,9 @@ class Decider:
                         self.no_page_by_region[region] += 1
                 if reason is None:
                     text, encoding, _units, segments = compose(values, region)
+                    if segments > max_parts:
+                        reason = "too_long"
+                if reason is None:
                     unit = prices.get(region)
                     if unit is None:
                         unit = prices[region] = price_of(region)
@@ -449,7 +465,7 @@ class Decider:
 
     def texts(self, combos: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """Per distinct ``(region, *field values)``: the row followed by ``(text, encoding,
-        parts, price, url_bad, no_page)`` of a ready message with those values (what
+        parts, price, url_bad, no_page, too_long)`` of a ready message with those values (what
         :meth:`decide` computes per recipient, computed once per combination)."""
         fields = [name for name, _ in self.standard]
         out: list[tuple[Any, ...]] = []
@@ -467,7 +483,9 @@ class Decider:
             if unit is None:
                 unit = prices[region] = self.price_of(region)
             no_page = int(self.no_page and region.upper() not in SHORTCODE_REGIONS)
-            out.append((*combo, text, encoding.value, segments, segments * unit, url_bad, no_page))
+            too_long = int(segments > self.max_parts)
+            price = segments * unit
+            out.append((*combo, text, encoding.value, segments, price, url_bad, no_page, too_long))
         return out
 
     def finish(self) -> PreparationSummary:

@@ -4,8 +4,10 @@ The thresholds and their reasons are in :mod:`stopsms.domain.parts`.
 
 The parts are those of the composed message for the text as written — its fields empty, with
 the STOP mention of a French recipient (the mention every marketing message carries): a lower
-bound of what any recipient receives. A field value can still lengthen one recipient's message;
-the provider refuses what goes over the protocol's 255 parts.
+bound of what any recipient receives. A field value can still lengthen one recipient's message:
+preparation (and the preview) exclude such a recipient as ``too_long``
+(:mod:`stopsms.services.decisions`), and the dispatcher never submits a message above the
+protocol's 255 parts.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from sqlalchemy import (
 
 from stopsms.clock import Clock
 from stopsms.domain.campaign import CampaignStatus, Exclusion, move
+from stopsms.domain.parts import DEFAULT_MAX_PARTS
 from stopsms.services.accounts import Account, AccountRef, get_account, get_account_by_id
 from stopsms.services.campaigns import Campaign, get_campaign, resume_campaign
 from stopsms.services.decisions import (
@@ -264,8 +265,12 @@ def prepare_campaign(
     allow_partial: bool = False,
     allow_empty: bool = True,
     should_stop: Callable[[], bool] | None = None,
+    max_parts: int = DEFAULT_MAX_PARTS,
 ) -> PreparationSummary:
     """Turn campaign ``campaign_id``'s list into its outbox (see the module doc).
+
+    ``max_parts``: the most SMS parts one recipient's message may take (the caller's
+    ``Settings.max_parts``); a recipient above it is excluded ``too_long``.
 
     ``shortcode_substitution``: the provider that will send it replaces ``STOP 00000`` by its
     own shortcode (else an account still on the placeholder is refused).
@@ -289,6 +294,7 @@ def prepare_campaign(
             allow_partial=allow_partial,
             allow_empty=allow_empty,
             should_stop=should_stop,
+            max_parts=max_parts,
         )
     engine = target.engine if isinstance(target, Database) else target
     with engine.connect() as connection, parents_known(connection), connection.begin():
@@ -301,6 +307,7 @@ def prepare_campaign(
             allow_partial=allow_partial,
             allow_empty=allow_empty,
             should_stop=should_stop,
+            max_parts=max_parts,
         )
 
 
@@ -314,6 +321,7 @@ def _prepare(
     allow_partial: bool = False,
     allow_empty: bool = True,
     should_stop: Callable[[], bool] | None = None,
+    max_parts: int = DEFAULT_MAX_PARTS,
 ) -> PreparationSummary:
     campaign, acc = campaign_of(connection, campaign_id, account)
     # Serialise concurrent preparations of one campaign (SQLite's BEGIN IMMEDIATE already does).
@@ -336,7 +344,7 @@ def _prepare(
         update(t.campaigns).where(t.campaigns.c.id == campaign_id).values(status=preparing.value)
     )
     now = clock.now()
-    decider = Decider.for_campaign(connection, campaign, acc)
+    decider = Decider.for_campaign(connection, campaign, acc, max_parts=max_parts)
     summary = None
     if set_based(connection, decider):
         summary = prepare_in_sqlite(connection, campaign, decider, now)
@@ -382,6 +390,7 @@ def recheck_credit(
     *,
     account: AccountRef | None = None,
     allow_partial: bool = False,
+    max_parts: int = DEFAULT_MAX_PARTS,
 ) -> PreparationSummary | None:
     """Decide again the recipients a partial send left ``insufficient_credit`` (after a top-up).
 
@@ -399,7 +408,7 @@ def recheck_credit(
     if not left:
         return None
     connection.execute(delete(t.messages).where(unpaid))
-    decider = Decider.for_campaign(connection, campaign, acc)
+    decider = Decider.for_campaign(connection, campaign, acc, max_parts=max_parts)
     own = connection.execute(
         select(func.coalesce(func.sum(m.price_millicredits), 0)).where(
             m.campaign_id == campaign_id,
@@ -451,6 +460,7 @@ def resume_sending(
     *,
     allow_partial: bool = False,
     shortcode_substitution: bool = False,
+    max_parts: int = DEFAULT_MAX_PARTS,
 ) -> tuple[Campaign, PreparationSummary | None]:
     """``campaign resume``: a paused campaign sends again, its credit decided again first.
 
@@ -468,11 +478,17 @@ def resume_sending(
             substitution=shortcode_substitution,
             allow_partial=allow_partial,
             allow_empty=False,
+            max_parts=max_parts,
         )
         return get_campaign(connection, acc, campaign_id), summary
     rechecked = None
     if campaign.status is CampaignStatus.PAUSED:
         rechecked = recheck_credit(
-            connection, campaign_id, clock, account=acc.name, allow_partial=allow_partial
+            connection,
+            campaign_id,
+            clock,
+            account=acc.name,
+            allow_partial=allow_partial,
+            max_parts=max_parts,
         )
     return resume_campaign(connection, acc.name, campaign_id, clock), rechecked

@@ -102,7 +102,8 @@ def prepare_in_sqlite(
     (members,) = raw.execute(
         "SELECT count(*) FROM list_members WHERE list_id = ?", (campaign.list_id,)
     ).fetchone()
-    dearest = max((row[-3] for row in texts), default=0)
+    # A too_long text is never ready, so never paid: its price bounds nothing.
+    dearest = max((row[-4] for row in texts if not row[-1]), default=0)
     if members * dearest > decider.available:
         return None
     (registry,) = raw.execute(
@@ -115,11 +116,11 @@ def prepare_in_sqlite(
     raw.execute(
         f"CREATE TABLE {_TEXTS} (region TEXT NOT NULL, {key_columns}"
         f"text TEXT, encoding TEXT, segments INTEGER, price INTEGER, url_bad INTEGER,"
-        " no_page INTEGER,"
+        " no_page INTEGER, too_long INTEGER,"
         f" PRIMARY KEY ({', '.join(['region', *keys])})) WITHOUT ROWID"
     )
     try:
-        marks = ", ".join("?" for _ in range(len(keys) + 7))
+        marks = ", ".join("?" for _ in range(len(keys) + 8))
         raw.executemany(f"INSERT INTO {_TEXTS} VALUES ({marks})", texts)
         opted_set = registry <= members * REGISTRY_PER_MEMBER
         senders = account_suppressing_senders(connection, campaign.account_id, campaign.sender)
@@ -211,6 +212,7 @@ def _insert_decided(
         reasons.append("WHEN 1 THEN 'url_not_allowed'")
     reasons.append("WHEN p.url_bad THEN 'url_not_allowed'")
     reasons.append("WHEN p.no_page THEN 'no_unsubscribe_page'")
+    reasons.append("WHEN p.too_long THEN 'too_long'")
     on = " AND ".join(
         ["p.region = c.region", *(f"p.{k} = {f}" for k, f in zip(keys, fields, strict=True))]
     )

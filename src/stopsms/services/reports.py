@@ -36,6 +36,7 @@ from stopsms.clock import Clock
 from stopsms.domain.campaign import LEFT
 from stopsms.domain.compose import ComposedMessage, compose
 from stopsms.domain.mention import AccountType, MessageType, existing_mention
+from stopsms.domain.parts import DEFAULT_MAX_PARTS
 from stopsms.domain.phone import describe, territory_zones
 from stopsms.domain.planning import Cohort, Plan, plan, planning_horizon
 from stopsms.domain.text import split_parts
@@ -254,10 +255,12 @@ def preview_campaign(
     *,
     rate: float | None = None,
     shortcode_substitution: bool = False,
+    max_parts: int = DEFAULT_MAX_PARTS,
 ) -> CampaignPreview:
     """What campaign ``campaign_id`` sends, to whom, and when it will finish (module doc).
 
-    ``shortcode_substitution``: the provider replaces ``STOP 00000`` by its own shortcode."""
+    ``shortcode_substitution``: the provider replaces ``STOP 00000`` by its own shortcode;
+    ``max_parts``: the most parts one recipient's message may take (``too_long`` above)."""
     campaign, acc = campaign_of(connection, campaign_id, account)
     speed = rate if rate is not None else DEFAULT_RATE
     if not (math.isfinite(speed) and speed > 0):
@@ -271,7 +274,9 @@ def preview_campaign(
         sample = _stored_sample(connection, campaign, acc)
         mentions = _stored_mentions(connection, campaign)
     else:
-        decider = Decider.for_campaign(connection, campaign, acc, keep_regions=True)
+        decider = Decider.for_campaign(
+            connection, campaign, acc, keep_regions=True, max_parts=max_parts
+        )
         for rows in recipient_chunks(connection, campaign, with_custom=bool(decider.custom)):
             decider.decide(rows)
         summary = decider.finish()

@@ -222,6 +222,7 @@ def _start_campaign(
             allow_empty=False,
             should_stop=should_stop,
             shortcode_substitution=substitution,
+            max_parts=max_parts,
         )
         assert summary.status is not None
         return summary.status
@@ -500,7 +501,12 @@ def _prepare_one(
     campaign, acc = campaign_of(conn, campaign_id, None)
     check_length(campaign, acc, max_parts)
     prepare_campaign(
-        conn, campaign_id, clock, allow_empty=False, shortcode_substitution=substitution
+        conn,
+        campaign_id,
+        clock,
+        allow_empty=False,
+        shortcode_substitution=substitution,
+        max_parts=max_parts,
     )
 
 
