@@ -11,9 +11,9 @@ the previous one; the pipe's buffer bounds what is in flight to about one batch.
 The worker never touches the database connection it inherited (it ends with ``os._exit``,
 so nothing of the parent's is closed or flushed twice), writes rejected rows to the same
 temporary report (the superseded rows at the end), and sends its counts and the superseded
-lines at the end. Any error it meets — an unreadable line
-half-way through the file included — comes back here and is raised before the caller's
-transaction commits, so an import stays all or nothing.
+lines at the end. Any error it meets — an unreadable line half-way through the file
+included — comes back here and is raised before the caller's transaction commits, so an
+import stays all or nothing.
 
 :func:`serial_batches` is the same stream without a worker (small files, one CPU, or a
 platform without ``fork``).

@@ -7,8 +7,8 @@ number (B-tree friendly), every rejected row written to the reject report with i
 Each row that a later row of its number superseded — in the same chunk or a later one — is
 noted (its line and number); :meth:`ContactRows.finish` lists them in the report once the
 file is read, each with the line of its number's last row. That costs a dictionary of the
-file's numbers (number → line of its latest row, replacing the set of numbers seen): ≈ 30
-bytes more a number.
+file's numbers (number → line of its latest row, replacing the set of numbers seen): 8 MiB
+more for 188,000 numbers (≈ 45 bytes a number, measured), and no measurable time.
 
 The work is column-wise so that the per-row cost stays in C: ``itemgetter`` picks the used
 cells, ``zip`` transposes, ``str.strip`` is mapped, numbers go through
