@@ -28,6 +28,9 @@ def test_the_demo_runs_a_campaign_end_to_end_and_honours_every_stop(tmp_path):
     assert first.returncode == 0, first.stdout + first.stderr
     assert "997 imported" in first.stdout
     assert "3 rejected" in first.stdout
+    # What was merged: the bundled file's number on lines 12 and 1002 keeps its last row.
+    assert "merged: 1 number(s) had several rows" in first.stdout
+    assert "lines superseded: 12 by 1002" in first.stdout
     assert (tmp_path / "demo-contacts.rejects.csv").exists()
 
     engine = create_engine(f"sqlite:///{tmp_path / 'demo.db'}")

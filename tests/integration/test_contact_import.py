@@ -75,6 +75,12 @@ def test_import_counts_merges_and_reports(database: Database, tmp_path: Path) ->
         ["line", "value", "reason", "detail"],
         ["4", "06 12", "invalid_phone", "too short"],
         ["7", "", "missing_phone", "no phone number"],
+        [
+            "2",
+            "+33612345678",
+            "superseded",
+            "superseded by line 6 (the number's last row, kept whole)",
+        ],
     ]
 
 
@@ -330,7 +336,9 @@ def test_parse_worker_gives_the_same_result(
     assert report.splitlines()[1:] == [
         "4;06 12;invalid_phone;too short",
         "7;;missing_phone;no phone number",
+        "2;+33612345678;superseded;superseded by line 6 (the number's last row, kept whole)",
     ]
+    assert [(row.line, row.by_line) for row in summary.superseded] == [(2, 6)]
     assert set(_contacts(database)) == {"+33612345678", "+33698765432", "+33756781234"}
 
 

@@ -4,11 +4,13 @@ Every file is imported twice into the same database — by the row path into acc
 and by the columnar path (Arrow reader, whole-file numbers, ranges staged by a thread: SQLite
 staging files read by ``INSERT … SELECT``, or CSV for PostgreSQL's ``COPY``) into account
 ``columns`` — and everything the import wrote is compared: the contacts (every column), the
-consent ledger, the list members, the summaries and the reject reports.
+consent ledger, the list members, the summaries (what was merged: every superseded line) and
+the reject reports (the superseded rows after the rejected ones), byte for byte.
 """
 
 from __future__ import annotations
 
+import csv
 import random
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from stopsms.domain.phone import normalise
 from stopsms.services import accounts
 from stopsms.services import contact_import as ci
 from stopsms.services.contact_import import ImportOptions, ImportSummary, import_contacts
+from stopsms.services.contact_rows import repair_spreadsheet_number
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 
@@ -41,6 +45,8 @@ _COMPARED = (
     "list_name",
     "consent",
     "consents_recorded",
+    "merged_numbers",
+    "superseded",
 )
 
 
@@ -160,6 +166,8 @@ _MESSY = (
 def test_messy_file(two_accounts: Database, tmp_path: Path) -> None:
     rows, columns = _both(two_accounts, tmp_path, _MESSY)
     assert (rows.imported, rows.duplicates, rows.blank_lines) == (8, 2, 4)
+    assert rows.merged_numbers == 1
+    assert [(s.line, s.by_line) for s in rows.superseded] == [(2, 16), (7, 16)]
     assert rows.rejected_by_reason == {"invalid_phone": 3, "missing_phone": 1, "lost_digits": 1}
     _same(two_accounts, rows, columns)
 
@@ -275,6 +283,52 @@ def test_many_parts_and_a_normalisation_worker(
             select(t.contacts.c.custom).where(t.contacts.c.custom.isnot(None))
         ).scalars()
         assert {key for custom in customs for key in custom} == {"Ville"}
+
+
+def _superseded_by_hand(text: str) -> list[tuple[int, int]]:
+    """``(line, last line of its number)`` of every row of ``text`` (one line a row, header
+    on line 1) that a later row of its number supersedes, worked out row by row."""
+    lines_of: dict[str, list[int]] = {}
+    for line, row in enumerate(text.splitlines()[1:], 2):
+        repaired, _ = repair_spreadsheet_number(row.split(";")[0])
+        number = normalise(repaired, "FR")
+        if number is not None:
+            lines_of.setdefault(number, []).append(line)
+    return sorted((line, found[-1]) for found in lines_of.values() for line in found[:-1])
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_superseded_rows_across_chunks_and_ranges(
+    two_accounts: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool
+) -> None:
+    """Duplicates whose rows fall in different chunks of the row path (97 rows each, parsed
+    here or by the parse worker) and in different ranges of the columnar path: both say the
+    same — how many numbers, every superseded line and the line that superseded it — in the
+    summary and in the report, and that is what reading the file row by row gives."""
+    monkeypatch.setattr(ci, "_MIN_PART_ROWS", 300)
+    header, generated = _generated(2_000, seed=11).split("\n", 1)
+    # A number on line 2, then three times in a row at the end: across chunks, within one.
+    end = "".join(f"0799999999;{name};;;;\n" for name in ("Brigitte", "Paul", "Zoé"))
+    text = f"{header}\n0799999999;A;;;;\n{generated}{end}"
+    rows, columns = _both(two_accounts, tmp_path, text, chunk_rows=97, parallel=parallel)
+    assert columns.columnar
+    expected = _superseded_by_hand(text)
+    assert len(expected) == rows.duplicates > 80
+    assert [(s.line, s.by_line) for s in rows.superseded] == expected
+    assert expected[0] == (2, 2005)
+    assert expected[-2:] == [(2003, 2005), (2004, 2005)]
+    assert rows.merged_numbers == len({by for _, by in expected})
+    _same(two_accounts, rows, columns)
+    assert rows.rejects_path is not None
+    with Path(rows.rejects_path).open(encoding="utf-8-sig", newline="") as handle:
+        report = list(csv.reader(handle, delimiter=";"))
+    listed = [row for row in report[1:] if row[2] == "superseded"]
+    assert [(int(row[0]), row[3]) for row in listed] == [
+        (line, f"superseded by line {by} (the number's last row, kept whole)")
+        for line, by in expected
+    ]
+    assert all(row[2] != "superseded" for row in report[1 : 1 + rows.rejected])
+    assert listed[0][:2] == ["2", "+33799999999"]
 
 
 def test_a_failed_columnar_import_changes_nothing(

@@ -43,7 +43,10 @@ from stopsms.services import contacts as svc
 from stopsms.services.contact_import import ImportOptions, ImportSummary, import_contacts
 from stopsms.services.exports import CSV_DELIMITER, export_format, written_whole
 
-__all__ = ["contacts_app", "lists_app"]
+__all__ = ["contacts_app", "lists_app", "merged_text"]
+
+#: How many superseded lines the summary names (``--json`` and the report list them all).
+MERGED_LINES_SHOWN = 20
 
 contacts_app = typer.Typer(help="Contacts: import a CSV/Excel file, list, export, erase (GDPR).")
 lists_app = typer.Typer(help="Lists (groups) of contacts.")
@@ -152,6 +155,20 @@ def import_(
         _print_summary(summary)
 
 
+def merged_text(s: ImportSummary, limit: int = MERGED_LINES_SHOWN, *, report: bool = True) -> str:
+    """What the import merged, in words: ``2 number(s) had several rows, …; lines superseded:
+    2 by 16, 7 by 16 — all in clients.rejects.csv`` (the first ``limit`` lines, then a count;
+    ``report``: name the report that lists them all).
+    """
+    shown = ", ".join(f"{row.line} by {row.by_line}" for row in s.superseded[:limit])
+    more = len(s.superseded) - limit
+    where = f" — all in {s.rejects_path}" if report and s.rejects_path else ""
+    return (
+        f"{s.merged_numbers:,} number(s) had several rows, each kept as its last row whole;"
+        f" lines superseded: {shown}{f', and {more:,} more' if more > 0 else ''}{where}"
+    )
+
+
 def _print_summary(s: ImportSummary) -> None:
     console.print(
         f"{escape(s.file)} → account {escape(s.account)}: [bold]{s.imported:,}[/] imported,"
@@ -162,6 +179,8 @@ def _print_summary(s: ImportSummary) -> None:
     if s.rejected:
         reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(s.rejected_by_reason.items()))
         console.print(f"  rejected: {reasons} — see {escape(s.rejects_path or '')}")
+    if s.superseded:
+        console.print(f"  merged: {escape(merged_text(s))}")
     columns = ", ".join(f"{k} ← {escape(repr(v))}" for k, v in s.columns.items())
     console.print(f"  columns: {columns}")
     read_as = s.format if s.format != "csv" else f"csv, {s.encoding}, delimiter {s.delimiter!r}"

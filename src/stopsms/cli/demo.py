@@ -33,6 +33,7 @@ from sqlalchemy import Connection, select
 from stopsms.cli import campaigns as campaign_cli
 from stopsms.cli import sending as sending_cli
 from stopsms.cli.console import console, escape, fail, handles_errors
+from stopsms.cli.contacts import merged_text
 from stopsms.clock import Clock, FakeClock, SystemClock
 from stopsms.domain.phone import describe
 from stopsms.domain.windows import check_window, policy_for
@@ -241,8 +242,13 @@ def run_demo(
         + ")",
         soft_wrap=True,
     )
+    if summary.superseded:
+        console.print(f"merged: {escape(merged_text(summary, report=False))}", soft_wrap=True)
     if summary.rejects_path:
-        console.print(f"rejects with line numbers: {escape(summary.rejects_path)}")
+        console.print(
+            f"rejected and superseded rows with line numbers: {escape(summary.rejects_path)}",
+            soft_wrap=True,
+        )
 
     with database.reader() as conn:
         territories = _territories(conn, LIST)

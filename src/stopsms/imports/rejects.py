@@ -1,4 +1,4 @@
-"""The reject report: one CSV row per rejected line, with the value and the reason.
+"""The reject report: one CSV row per rejected line, then one per superseded line.
 
 The report is written as rows are rejected, into a hidden temporary file beside its final
 place, and only :meth:`RejectReport.commit` (called once the import committed) moves it into
@@ -10,6 +10,12 @@ spreadsheet the file came from; every value goes through
 Columns: ``line`` (as in the imported file, header = 1), ``value`` (the phone cell as
 written, cut at 200 characters), ``reason`` (a stable code, see :class:`RejectReason`) and
 ``detail`` (words a person can act on).
+
+After the rejected rows (in line order) come the rows that a later row of the same number
+superseded (in line order, :meth:`RejectReport.add_superseded`): reason ``superseded``, the
+number as stored (E.164, which shows why differently written cells are one contact) and
+``superseded by line N`` — the number's last row, which the import kept whole. They are not
+rejections: :attr:`RejectReport.counts` and ``len()`` leave them out.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import contextlib
 import csv
 import os
 from collections import Counter
+from collections.abc import Sequence
 from enum import StrEnum
+from itertools import repeat
 from pathlib import Path
 from typing import IO
 
@@ -37,6 +45,8 @@ class RejectReason(StrEnum):
     MISSING_PHONE = "missing_phone"  # the phone cell is empty
     INVALID_PHONE = "invalid_phone"  # not a valid number (detail: why)
     LOST_DIGITS = "lost_digits"  # a spreadsheet's scientific notation dropped digits
+    #: Not a rejection: a later row of the same number replaced this one (not counted).
+    SUPERSEDED = "superseded"
 
 
 def default_report_path(source: Path) -> Path:
@@ -55,6 +65,8 @@ class RejectReport:
         self._handle: IO[str] | None = None
         self._writer: csv.DictWriter[str] | None = None
         self._started = False
+        #: How many superseded rows the report lists (not rejections).
+        self.superseded = 0
 
     def __len__(self) -> int:
         return self.counts.total()
@@ -75,6 +87,26 @@ class RejectReport:
                 "detail": neutralise(detail),
             }
         )
+
+    def add_superseded(
+        self, lines: Sequence[int], numbers: Sequence[str], by_lines: Sequence[int]
+    ) -> None:
+        """List rows superseded by a later row of the same number (after every rejection).
+
+        ``numbers`` are E.164 (``+`` and digits: nothing to neutralise); one ``writerows``.
+        """
+        if not lines:
+            return
+        self.superseded += len(lines)
+        if self._writer is None:
+            self._open()
+        assert self._handle is not None
+        reason = RejectReason.SUPERSEDED.value
+        details = [
+            f"superseded by line {by} (the number's last row, kept whole)" for by in by_lines
+        ]
+        writer = csv.writer(self._handle, delimiter=self.delimiter)
+        writer.writerows(zip(lines, numbers, repeat(reason, len(lines)), details, strict=True))
 
     def _open(self) -> None:
         try:
@@ -101,13 +133,14 @@ class RejectReport:
             self._handle = None
             self._writer = None
 
-    def adopt(self, counts: dict[str, int]) -> None:
+    def adopt(self, counts: dict[str, int], superseded: int = 0) -> None:
         """Take over a report another process wrote to the same temporary file."""
         self.counts = Counter(counts)
-        self._started = self._started or self.counts.total() > 0
+        self.superseded = superseded
+        self._started = self._started or self.counts.total() > 0 or superseded > 0
 
     def commit(self) -> Path | None:
-        """Put the report in place; ``None`` (and no file) when nothing was rejected."""
+        """Put the report in place; ``None`` (and no file) when it lists no row."""
         if not self._started:
             return None
         self.close()

@@ -10,7 +10,10 @@ rules, counts and reject report:
 2. :meth:`StagedContacts.part` turns one range into the table of contacts to stage, in number
    order: the last row of each number, whole (at the first row's place), trimmed
    (``utf8_trim_whitespace`` trims what ``str.strip`` trims, checked over all of Unicode in
-   the tests), regions and custom fields' JSON.
+   the tests), regions and custom fields' JSON; and, with the same kernels, the rows that the
+   number's last row superseded (their lines, the number, the last row's line), which
+   :meth:`StagedContacts.record_counts` hands to the row parser's report once every range is
+   done, in line order — the report the row path writes.
 
 Everything but the numbers, the rejected rows and the custom fields stays in Arrow's kernels,
 without a Python object per cell.
@@ -19,7 +22,7 @@ without a Python object per cell.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias, cast
 
 import pyarrow as pa
@@ -145,10 +148,22 @@ class StagedContacts:
     ranges: pa.Array[Any]
     parts: int
     first_line: int
+    #: Per range done: ``line``, ``phone``, ``by_line`` of each superseded row.
+    superseded: list[pa.Table] = field(default_factory=list)
 
     def record_counts(self, distinct: int) -> None:
-        """Record the file's counts, once its parts gave ``distinct`` contacts in all."""
+        """Record the file's counts, once its parts gave ``distinct`` contacts in all, and
+        report its superseded rows (every range's, in line order)."""
         self.rows.count_distinct(distinct, len(self.numbers) - self.numbers.null_count)
+        if not self.superseded:
+            self.rows.report_superseded([], [], [])
+            return
+        found = pa.concat_tables(self.superseded).sort_by("line")
+        self.rows.report_superseded(
+            cast(list[int], found["line"].to_pylist()),
+            cast(list[str], found["phone"].to_pylist()),
+            cast(list[int], found["by_line"].to_pylist()),
+        )
 
     def part(self, index: int) -> pa.Table:
         """The contacts whose numbers fall in range ``index``, in number order."""
@@ -170,7 +185,10 @@ class StagedContacts:
         later = Later(numbered.filter(repeats), codes.filter(repeats), first_row, every_code)
         order = pc.sort_indices(distinct)
         count = len(order)
-        winners = (later.kept_rows() if len(later.rows) else first_row).take(order)
+        kept_by_code = later.kept_rows() if len(later.rows) else first_row
+        if len(later.rows):
+            self._supersede(numbered, codes, kept_by_code, distinct)
+        winners = kept_by_code.take(order)
         kept = [text.take(winners) for text in self.texts]
         fields: list[Column] = []
         position = 0
@@ -200,6 +218,26 @@ class StagedContacts:
         phone = distinct.take(order)
         return pa.Table.from_arrays(
             [phone, _regions(phone), *fields, custom, line], schema=STAGED_SCHEMA
+        )
+
+    def _supersede(
+        self,
+        numbered: pa.Array[Any],
+        codes: pa.Array[Any],
+        kept_by_code: pa.Array[Any],
+        distinct: pa.Array[Any],
+    ) -> None:
+        """Note the range's rows that are not their number's kept (last) row."""
+        kept = kept_by_code.take(codes)  # each row's number's last row
+        superseded = pc.not_equal(numbered, kept)
+        self.superseded.append(
+            pa.table(
+                {
+                    "line": pc.add(numbered.filter(superseded).cast(pa.int64()), self.first_line),
+                    "phone": distinct.take(codes.filter(superseded)),
+                    "by_line": pc.add(kept.filter(superseded).cast(pa.int64()), self.first_line),
+                }
+            )
         )
 
     def table(self) -> pa.Table:

@@ -19,11 +19,14 @@
 3. with ``--consent`` a ledger entry per number is appended (evidence: file, its SHA-256,
    line); with ``--list`` every contact of the file joins the list.
 
-Merge rule for a number already known (in the file or the account): non-empty values of the
-later row replace stored ones, empty cells never erase, custom fields merge key by key.
+Merge rule for a number already in the account: non-empty values of the file's row replace
+stored ones, empty cells never erase, custom fields merge key by key.
 Counting: ``rows = imported + updated + duplicates + rejected`` (blank lines aside), where
 ``imported`` are new contacts, ``updated`` existing contacts of the account the file touched,
-and ``duplicates`` rows whose number appeared earlier in the same file.
+and ``duplicates`` rows whose number appeared earlier in the same file. Within the file a
+number's last row wins whole; the summary says how many numbers had several rows and which
+lines were superseded (by which line), and the reject report lists them after the rejected
+rows (reason ``superseded``), the same on both paths.
 
 The reject report is moved into place when the import succeeded (at the end of the call, the
 caller then commits); a failed import leaves none.
@@ -77,7 +80,14 @@ if TYPE_CHECKING:
 
     from stopsms.imports.arrow_csv import ArrowRows
 
-__all__ = ["CONSENT_CHOICES", "ImportOptions", "ImportSummary", "Progress", "import_contacts"]
+__all__ = [
+    "CONSENT_CHOICES",
+    "ImportOptions",
+    "ImportSummary",
+    "Progress",
+    "Superseded",
+    "import_contacts",
+]
 
 #: What ``--consent`` accepts, and the ledger kind each means.
 CONSENT_CHOICES = {"opt-in": "opt_in", "opt_in": "opt_in", "customer": "customer"}
@@ -122,6 +132,15 @@ class ImportOptions:
     columnar: bool | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Superseded:
+    """A row of the file that a later row of the same number replaced whole (``by_line``:
+    that number's last row, the one the contact keeps)."""
+
+    line: int
+    by_line: int
+
+
 @dataclass(frozen=True)
 class ImportSummary:
     """What an import did; ``rows = imported + updated + duplicates + rejected``."""
@@ -151,6 +170,11 @@ class ImportSummary:
     #: file's), and how many this import added.
     list_members: int = 0
     list_added: int = 0
+    #: How many numbers had several rows in the file, and every row superseded by its
+    #: number's last row, in line order (``len(superseded) == duplicates``; the reject
+    #: report lists them too).
+    merged_numbers: int = 0
+    superseded: list[Superseded] = field(default_factory=list)
 
 
 def _consent_request(path: Path, options: ImportOptions) -> ConsentRequest | None:
@@ -432,6 +456,8 @@ def import_contacts(
         columnar=columns is not None,
         list_members=members,
         list_added=members - members_before,
+        merged_numbers=len(set(parser.superseded_by)),
+        superseded=list(map(Superseded, parser.superseded_lines, parser.superseded_by)),
     )
 
 

@@ -10,9 +10,10 @@ the previous one; the pipe's buffer bounds what is in flight to about one batch.
 
 The worker never touches the database connection it inherited (it ends with ``os._exit``,
 so nothing of the parent's is closed or flushed twice), writes rejected rows to the same
-temporary report, and sends its counts at the end. Any error it meets — an unreadable line
-half-way through the file included — comes back here and is raised before the caller's
-transaction commits, so an import stays all or nothing.
+temporary report (the superseded rows at the end), and sends its counts and the superseded
+lines at the end. Any error it meets — an unreadable line half-way through the file
+included — comes back here and is raised before the caller's transaction commits, so an
+import stays all or nothing.
 
 :func:`serial_batches` is the same stream without a worker (small files, one CPU, or a
 platform without ``fork``).
@@ -73,7 +74,8 @@ def parallel_available(*, idle_only: bool = False) -> bool:
 def serial_batches(
     table: Table, parser: ContactRows, chunk_rows: int, first: Chunk | None = None
 ) -> Batches:
-    """Parse ``first`` (a headerless file's first row) then every chunk, in this process."""
+    """Parse ``first`` (a headerless file's first row) then every chunk, in this process;
+    at the end, the superseded rows go to the report (:meth:`ContactRows.finish`)."""
     bulk = not gc.isenabled()
     chunks = table.chunks(chunk_rows)
     for chunk in chain([first] if first is not None else [], chunks):
@@ -82,6 +84,7 @@ def serial_batches(
             # counting as usual): the young generation then holds only what parse() makes.
             gc.freeze()
         yield parser.parse(chunk), table.progress()
+    parser.finish()
 
 
 def _work(
@@ -94,7 +97,9 @@ def _work(
             sender.send(("batch", batch.records, batch.first_seen, batch.repeated, done))
         parser.rejects.close()
         counts = dict(parser.rejects.counts)
-        sender.send(("done", parser.rows, parser.blank, parser.duplicates, parser.distinct, counts))
+        counts_of = (parser.rows, parser.blank, parser.duplicates, parser.distinct)
+        superseded = (parser.superseded_lines, parser.superseded_by, parser.rejects.superseded)
+        sender.send(("done", *counts_of, counts, *superseded))
     except UnreadableFile as error:
         parser.rejects.close()
         sender.send(("unreadable", error.path, error.reason))
@@ -136,7 +141,8 @@ def parallel_batches(
                 yield ContactBatch(message[1], message[2], message[3]), message[4]
             elif kind == "done":
                 parser.rows, parser.blank, parser.duplicates, parser.distinct = message[1:5]
-                parser.rejects.adopt(message[5])
+                parser.superseded_lines, parser.superseded_by = message[6:8]
+                parser.rejects.adopt(message[5], message[8])
                 return
             elif kind == "unreadable":
                 raise UnreadableFile(message[1], message[2])

@@ -204,6 +204,7 @@ def _both(
     by_columns = _parser(tmp_path, header, f"columns-{run}.csv")
     lines = range(first_line, first_line + len(rows))
     batch = by_rows.parse(Chunk(lines, [list(row) for row in rows]))
+    by_rows.finish()  # the superseded rows go to the report (serial_batches does it)
     staged = ContactColumns(by_columns).parse(_arrow_columns(header, rows), lines, parts=parts)
     table = staged.table()
     return by_rows, by_columns, _row_records(batch.records), table, dict(batch.first_seen)
@@ -241,7 +242,22 @@ def test_the_columnar_parser_is_the_row_parser(tmp_path: Path) -> None:
         ["16", "06 12 34 56 7", "invalid_phone"],
         ["19", "12e", "invalid_phone"],
         ["23", "abc", "invalid_phone"],
+        # Then the rows a later row of their number superseded, by that last row's line.
+        ["2", "+33612345678", "superseded"],
+        ["7", "+33612345678", "superseded"],
+        ["8", "+33612345679", "superseded"],
+        ["11", "+33612345678", "superseded"],
+        ["15", "+33612345678", "superseded"],
+        ["17", "+33612345678", "superseded"],
+        ["21", "+33612345672", "superseded"],
     ]
+    by = {line.split(";")[0]: line.split(";")[3] for line in reported if "superseded" in line}
+    assert by["2"] == by["17"] == "superseded by line 18 (the number's last row, kept whole)"
+    assert (by["8"], by["21"]) == tuple(
+        f"superseded by line {n} (the number's last row, kept whole)" for n in (12, 22)
+    )
+    assert by_rows.superseded_lines == by_columns.superseded_lines == [2, 7, 8, 11, 15, 17, 21]
+    assert by_rows.superseded_by == by_columns.superseded_by == [18, 18, 12, 18, 18, 18, 22]
 
 
 def test_absent_text_columns_are_null_in_the_table(tmp_path: Path) -> None:
@@ -252,7 +268,11 @@ def test_absent_text_columns_are_null_in_the_table(tmp_path: Path) -> None:
     assert table["custom"].null_count == 2
     assert _table_records(table) == records
     assert _counts(by_columns) == _counts(by_rows) == (3, 0, 1, 2)
-    assert _report(by_rows) == _report(by_columns) == []
+    reported = _report(by_rows)
+    assert _report(by_columns) == reported
+    assert reported[1:] == [
+        "2;+33612345678;superseded;superseded by line 3 (the number's last row, kept whole)"
+    ]
 
 
 _PHONES = st.sampled_from(
@@ -316,12 +336,12 @@ def test_parts_make_the_table_in_number_order(tmp_path: Path) -> None:
         staged: StagedContacts = ContactColumns(by_columns).parse(
             _arrow_columns(HEADER, rows), range(2, 2 + len(rows)), parts=parts
         )
-        by_columns.rejects.discard()
         assert 1 < staged.parts <= parts or parts == 1
         pieces = [staged.part(i) for i in range(staged.parts)]
         assert all(piece.schema == STAGED_SCHEMA for piece in pieces)
         table = pa.concat_tables(pieces)
         staged.record_counts(table.num_rows)
+        by_columns.rejects.discard()
         assert table.num_rows == by_columns.distinct > 250
         phones = cast(list[str], table["phone"].to_pylist())
         assert phones == sorted(phones)
