@@ -17,11 +17,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy import Connection
 
 from stopsms.cli.accounts import AccountOption, JsonOption, account_name, transaction
 from stopsms.cli.console import LARGEST_INTEGER, console, escape, handles_errors, print_json
 from stopsms.imports.cells import neutralise
 from stopsms.services import erasure, optout_files, optout_review, optouts
+from stopsms.services.accounts import get_account
+from stopsms.services.errors import InvalidInput
 from stopsms.services.exports import (
     CSV_DELIMITER,
     CSV_FILE_ENCODING,
@@ -69,6 +72,23 @@ def _table(records: list[optouts.OptOut], title: str | None = None) -> Table:
             status,
         )
     return table
+
+
+def _named_sender(
+    conn: Connection, account: str, number: str, sender: str | None, otherwise: str
+) -> str | None:
+    """``--sender`` as the account spells it: one of its senders, or one an opt-out record of
+    ``number`` names (a sender since removed); refused as ``optouts add`` refuses it otherwise."""
+    if sender is None or not sender.strip():
+        return sender
+    acc = get_account(conn, account)
+    try:
+        return optouts.known_sender(conn, acc, sender, otherwise=otherwise)
+    except InvalidInput:
+        named = {r.sender.casefold(): r.sender for r in optouts.history(conn, acc, number)}
+        if sender.strip().casefold() in named:
+            return named[sender.strip().casefold()]
+        raise
 
 
 @optouts_app.command("import")
@@ -195,8 +215,10 @@ def remove(
 ) -> None:
     """Re-subscribe a number on its owner's evidenced request; the history stays."""
     with transaction() as conn:
+        name = account_name(account)
+        sender = _named_sender(conn, name, number, sender, "to re-subscribe it to every sender")
         revoked = optouts.resubscribe(
-            conn, account_name(account), number, evidence=evidence, by=_who(), sender=sender
+            conn, name, number, evidence=evidence, by=_who(), sender=sender
         )
     ids = ", ".join(str(r.id) for r in revoked)
     console.print(f"{revoked[0].phone_e164} re-subscribed (revoked record {ids})")
@@ -213,6 +235,7 @@ def check(
     """Is this number suppressed (for this sender)? By which record? With its history."""
     with transaction() as conn:
         name = account_name(account)
+        sender = _named_sender(conn, name, number, sender, "to check every sender")
         found = optouts.is_suppressed(conn, name, number, sender)
         records = optouts.history(conn, name, number)
         e164 = optouts.to_e164(number)
@@ -270,11 +293,19 @@ def list_(
 def review(
     confirm: Annotated[
         list[int] | None,
-        typer.Option(help="Record id (repeatable): the text was an opt-out, keep it in force."),
+        typer.Option(
+            min=1,
+            max=LARGEST_INTEGER,
+            help="Record id (repeatable): the text was an opt-out, keep it in force.",
+        ),
     ] = None,
     dismiss: Annotated[
         list[int] | None,
-        typer.Option(help="Record id (repeatable): the text was not an opt-out, revoke it."),
+        typer.Option(
+            min=1,
+            max=LARGEST_INTEGER,
+            help="Record id (repeatable): the text was not an opt-out, revoke it.",
+        ),
     ] = None,
     evidence: Annotated[
         str | None, typer.Option(help="Why the dismissed text is not an opt-out.")

@@ -139,10 +139,12 @@ def decide_mention(
 ) -> MentionDecision:
     """Which mention a message to ``region`` gets, by rules 1 and 2 (see the module doc)."""
     region = region.upper()
+    note = ""
     if message_type is MessageType.MARKETING:
         why = "marketing SMS"
     elif account_type is AccountType.MARKETING:
-        why = "informative SMS from a marketing account (rule 1)"
+        why = "informative SMS from a marketing account"
+        note = "; a marketing account's messages always carry the mention"
     elif mention_enabled:
         why = "informative SMS from a notification account with the mention on"
     else:
@@ -150,12 +152,16 @@ def decide_mention(
             None, "informative message from a notification account, mention off: no mention"
         )
     if region in SHORTCODE_REGIONS:
+        operators = "Belgian" if region == "BE" else "French"
         return MentionDecision(
-            style.shortcode_mention(), f"{why} to {region}: STOP + shortcode (rule 2)"
+            style.shortcode_mention(),
+            f"{why} to {region}: STOP + shortcode ({operators} operators route a STOP reply to"
+            f" the shortcode){note}",
         )
     return MentionDecision(
         style.link_mention(),
-        f"{why} to {region or 'an unknown region'}: no STOP shortcode there, link (rule 2)",
+        f"{why} to {region or 'an unknown region'}: an unsubscribe link (no operator there"
+        f" routes a STOP reply to a French or Belgian shortcode){note}",
     )
 
 

@@ -30,6 +30,7 @@ from stopsms.domain.mention import (
 from stopsms.domain.senders import effective_sender, parse_sender
 from stopsms.domain.windows import get_policy
 from stopsms.services.errors import AlreadyExists, InvalidInput, NotFound, UnknownAccount
+from stopsms.services.names import display_name
 from stopsms.store import tables as t
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "add_domain",
     "add_keyword",
     "add_sender",
+    "check_mention",
     "create_account",
     "get_account",
     "get_account_by_id",
@@ -193,6 +195,8 @@ def _check_fields(values: dict[str, Any]) -> None:
         fmt = values["mention_format"]
         if not fmt.strip():
             raise InvalidInput("mention_format", fmt, "empty")
+    if values.get("brand"):  # shown in the STOP confirmation SMS; '' stands for the name
+        values["brand"] = display_name("brand", values["brand"], limit=100)
     if "confirmation_text" in values:
         text = values["confirmation_text"]
         try:
@@ -216,6 +220,14 @@ def _check_fields(values: dict[str, Any]) -> None:
     for field in ("alert_threshold_millicredits",):
         if field in values and values[field] < 0:
             raise InvalidInput(field, values[field], "must not be negative")
+
+
+def check_mention(mention_format: str, shortcode: str) -> str:
+    """The mention ``mention_format`` gives with ``shortcode``, else :class:`InvalidInput` with
+    the sentence an account gets (``preview --mention-format`` answers with the accounts' rule).
+    """
+    _check_mention(mention_format, shortcode)
+    return fill_mention_format(mention_format, shortcode)
 
 
 def _check_mention(mention_format: str, shortcode: str) -> None:
