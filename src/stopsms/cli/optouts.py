@@ -13,7 +13,7 @@ import getpass
 import sys
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, overload
 
 import typer
 from rich.table import Table
@@ -31,6 +31,7 @@ from stopsms.services.exports import (
     export_format,
     written_whole,
 )
+from stopsms.services.names import typed_text
 
 __all__ = ["erase", "optouts_app"]
 
@@ -72,6 +73,16 @@ def _table(records: list[optouts.OptOut], title: str | None = None) -> Table:
             status,
         )
     return table
+
+
+@overload
+def _typed(option: str, value: str) -> str: ...
+@overload
+def _typed(option: str, value: None) -> None: ...
+def _typed(option: str, value: str | None) -> str | None:
+    """Free text typed for ``option``, refused when it holds a control character (a blank one
+    is left to the command, which says what it needs)."""
+    return value if value is None or not value.strip() else typed_text(option, value)
 
 
 def _named_sender(
@@ -173,6 +184,7 @@ def add(
 ) -> None:
     """Opt a number out of the account (or of one sender ID with --sender, when the account's
     opt-out scope is sender; otherwise the opt-out covers the whole account)."""
+    reason = _typed("--reason", reason)
     with transaction() as conn:
         result = optouts.record_optout(
             conn,
@@ -214,6 +226,7 @@ def remove(
     account: AccountOption = None,
 ) -> None:
     """Re-subscribe a number on its owner's evidenced request; the history stays."""
+    evidence = _typed("--evidence", evidence)
     with transaction() as conn:
         name = account_name(account)
         sender = _named_sender(conn, name, number, sender, "to re-subscribe it to every sender")
@@ -317,6 +330,7 @@ def review(
 
     Only uncertain records are reviewed; a certain opt-out is lifted with `optouts remove`.
     """
+    evidence = _typed("--evidence", evidence)
     with transaction() as conn:
         name = account_name(account)
         if confirm or dismiss or evidence is not None:

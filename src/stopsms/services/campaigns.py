@@ -43,7 +43,7 @@ from stopsms.services.accounts import (
 )
 from stopsms.services.accounts import list_domains as account_domains
 from stopsms.services.errors import InvalidInput, NotFound, ServiceError
-from stopsms.services.names import display_name
+from stopsms.services.names import check_sms_text, display_name
 from stopsms.services.stop_mention import check_sending
 from stopsms.store import tables as t
 
@@ -290,6 +290,7 @@ def create_campaign(
     list_id = _list_id(connection, acc, display_name("list name", list_name, limit=200))
     if not text.strip():
         raise InvalidInput("text", text, "the message is empty")
+    check_sms_text("text", text)
     template = _parse_template(connection, list_id, text)
     # Links are checked in the text as written; a field inside a link is checked again per
     # recipient at preparation (reason url_not_allowed).
