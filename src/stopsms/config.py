@@ -29,7 +29,13 @@ def default_database_path(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     home = env.get("STOPSMS_HOME")
     if home:
-        return Path(home).expanduser().absolute() / DATABASE_FILE
+        folder = Path(home).expanduser()
+        if not folder.is_absolute():  # it would name another folder from each current one
+            raise InvalidSetting(
+                f"STOPSMS_HOME={home!r}: give an absolute folder (e.g. /srv/stopsms or"
+                " ~/stopsms); a relative one would change with the current folder"
+            )
+        return folder / DATABASE_FILE
     data = env.get("XDG_DATA_HOME")
     # The XDG spec: a relative XDG_DATA_HOME is invalid and must be ignored.
     if not data or not Path(data).is_absolute():

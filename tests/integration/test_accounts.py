@@ -168,7 +168,7 @@ def test_credits_ledger_and_balance(database: Database) -> None:
         credits.add_credits(conn, "default", credits.parse_credits("10.5"), reference="PO-1")
         entry = credits.debit(conn, "default", 3_250, reference="campaign 1")
         assert entry.balance_after_millicredits == 7_250
-        with pytest.raises(InsufficientCredit, match=r"7\.250 credits"):
+        with pytest.raises(InsufficientCredit, match=r"has 7\.25 credits"):
             credits.debit(conn, "default", 8_000)
         forced = credits.debit(conn, "default", 8_000, reason="confirmation", allow_negative=True)
         assert forced.balance_after_millicredits == -750

@@ -62,7 +62,7 @@ def campaign(cli: CliRunner, tmp_path: Path) -> str:
 def test_a_huge_credit_amount_is_refused_by_name(cli: CliRunner) -> None:
     before = balance(cli)
     refused(cli, "credits", "add", "9" * 26, says="invalid credits '" + "9" * 26 + "'")
-    refused(cli, "credits", "add", "1000000000.5", says="at most 1,000,000,000 at a time")
+    refused(cli, "credits", "add", "1000000000.5", says="at most 1 000 000 000 at a time")
     refused(cli, "accounts", "set", "default", "--alert-threshold", "9" * 20, says="at most")
     assert balance(cli) == before
 

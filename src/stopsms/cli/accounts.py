@@ -22,6 +22,7 @@ from stopsms.config import load_settings
 from stopsms.services import accounts as svc
 from stopsms.services import credits as money
 from stopsms.services.errors import InvalidInput
+from stopsms.services.names import typed_text
 from stopsms.store.database import open_database
 
 __all__ = [
@@ -396,6 +397,7 @@ def credits_add(
     json: JsonOption = False,
 ) -> None:
     """Add credits to the account."""
+    reference = typed_text("--reference", reference) if reference else reference
     with transaction() as conn:
         entry = money.add_credits(
             conn, account_name(account), money.parse_credits(amount), reference=reference
@@ -456,6 +458,7 @@ def credits_transfer(
     account: AccountOption = None,
 ) -> None:
     """Move credits from --account to --to, atomically."""
+    reference = typed_text("--reference", reference) if reference else reference
     with transaction() as conn:
         out, into = money.transfer(
             conn, account_name(account), to, money.parse_credits(amount), reference=reference

@@ -36,6 +36,7 @@ from stopsms.services import campaigns as svc
 from stopsms.services import reports
 from stopsms.services.accounts import get_account
 from stopsms.services.campaigns import Campaign
+from stopsms.services.credits import format_credits
 from stopsms.services.exports import export_format, written_whole
 from stopsms.services.holds import describe_holds
 from stopsms.services.lengths import check_length
@@ -54,7 +55,7 @@ IdArgument = Annotated[
 
 
 def _credits(millicredits: int) -> str:
-    return f"{millicredits / 1000:,.3f}".rstrip("0").rstrip(".")
+    return format_credits(millicredits)
 
 
 def _when(value: datetime | None) -> str:

@@ -18,9 +18,10 @@ from rich.table import Table
 from stopsms.cli.accounts import transaction
 from stopsms.cli.batch import fields, run_batch
 from stopsms.cli.console import console, escape, fail, handles_errors, print_json
+from stopsms.domain.mention import MentionStyle
 from stopsms.domain.phone import PhoneNumber
 from stopsms.services import compliance
-from stopsms.services.accounts import check_shortcode
+from stopsms.services.accounts import check_mention, check_shortcode
 from stopsms.services.compliance import (
     AccountSettings,
     Preview,
@@ -113,15 +114,22 @@ _PREVIEW_FIELDS: Mapping[str, type | tuple[type, ...]] = {
 }
 
 
+def _style(style: MentionStyle, shortcode: str | None, mention_format: str | None) -> MentionStyle:
+    """``style`` with the shortcode and format given, refused as an account would refuse them."""
+    if shortcode is not None:
+        style = replace(style, shortcode=check_shortcode(shortcode))
+    if mention_format is not None:
+        style = replace(style, format=mention_format)
+    if shortcode is not None or mention_format is not None:
+        check_mention(style.format, style.shortcode)
+    return style
+
+
 def _preview_request(base: PreviewRequest, line: Mapping[str, Any]) -> PreviewRequest:
     given = fields(line, _PREVIEW_FIELDS)
     if given.get("text") is None:
         raise compliance.InvalidRequest("text", None, "every line needs a text")
-    style = base.style
-    if given.get("shortcode") is not None:
-        style = replace(style, shortcode=check_shortcode(given["shortcode"]))
-    if given.get("mention_format") is not None:
-        style = replace(style, format=given["mention_format"])
+    style = _style(base.style, given.get("shortcode"), given.get("mention_format"))
     return replace(
         base,
         text=given["text"],
@@ -175,10 +183,7 @@ def preview(
     settings = _account(account)
     if settings is not None:
         base = with_account(base, settings)
-    if shortcode is not None:
-        base = replace(base, style=replace(base.style, shortcode=check_shortcode(shortcode)))
-    if mention_format is not None:
-        base = replace(base, style=replace(base.style, format=mention_format))
+    base = replace(base, style=_style(base.style, shortcode, mention_format))
     if batch:
         if text is not None:
             fail("give the text either as an argument or in --batch lines, not both")

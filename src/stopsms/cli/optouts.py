@@ -13,21 +13,25 @@ import getpass
 import sys
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, overload
 
 import typer
 from rich.table import Table
+from sqlalchemy import Connection
 
 from stopsms.cli.accounts import AccountOption, JsonOption, account_name, transaction
 from stopsms.cli.console import LARGEST_INTEGER, console, escape, handles_errors, print_json
 from stopsms.imports.cells import neutralise
 from stopsms.services import erasure, optout_files, optout_review, optouts
+from stopsms.services.accounts import get_account
+from stopsms.services.errors import InvalidInput
 from stopsms.services.exports import (
     CSV_DELIMITER,
     CSV_FILE_ENCODING,
     export_format,
     written_whole,
 )
+from stopsms.services.names import typed_text
 
 __all__ = ["erase", "optouts_app"]
 
@@ -69,6 +73,33 @@ def _table(records: list[optouts.OptOut], title: str | None = None) -> Table:
             status,
         )
     return table
+
+
+@overload
+def _typed(option: str, value: str) -> str: ...
+@overload
+def _typed(option: str, value: None) -> None: ...
+def _typed(option: str, value: str | None) -> str | None:
+    """Free text typed for ``option``, refused when it holds a control character (a blank one
+    is left to the command, which says what it needs)."""
+    return value if value is None or not value.strip() else typed_text(option, value)
+
+
+def _named_sender(
+    conn: Connection, account: str, number: str, sender: str | None, otherwise: str
+) -> str | None:
+    """``--sender`` as the account spells it: one of its senders, or one an opt-out record of
+    ``number`` names (a sender since removed); refused as ``optouts add`` refuses it otherwise."""
+    if sender is None or not sender.strip():
+        return sender
+    acc = get_account(conn, account)
+    try:
+        return optouts.known_sender(conn, acc, sender, otherwise=otherwise)
+    except InvalidInput:
+        named = {r.sender.casefold(): r.sender for r in optouts.history(conn, acc, number)}
+        if sender.strip().casefold() in named:
+            return named[sender.strip().casefold()]
+        raise
 
 
 @optouts_app.command("import")
@@ -153,6 +184,7 @@ def add(
 ) -> None:
     """Opt a number out of the account (or of one sender ID with --sender, when the account's
     opt-out scope is sender; otherwise the opt-out covers the whole account)."""
+    reason = _typed("--reason", reason)
     with transaction() as conn:
         result = optouts.record_optout(
             conn,
@@ -194,9 +226,12 @@ def remove(
     account: AccountOption = None,
 ) -> None:
     """Re-subscribe a number on its owner's evidenced request; the history stays."""
+    evidence = _typed("--evidence", evidence)
     with transaction() as conn:
+        name = account_name(account)
+        sender = _named_sender(conn, name, number, sender, "to re-subscribe it to every sender")
         revoked = optouts.resubscribe(
-            conn, account_name(account), number, evidence=evidence, by=_who(), sender=sender
+            conn, name, number, evidence=evidence, by=_who(), sender=sender
         )
     ids = ", ".join(str(r.id) for r in revoked)
     console.print(f"{revoked[0].phone_e164} re-subscribed (revoked record {ids})")
@@ -213,6 +248,7 @@ def check(
     """Is this number suppressed (for this sender)? By which record? With its history."""
     with transaction() as conn:
         name = account_name(account)
+        sender = _named_sender(conn, name, number, sender, "to check every sender")
         found = optouts.is_suppressed(conn, name, number, sender)
         records = optouts.history(conn, name, number)
         e164 = optouts.to_e164(number)
@@ -270,11 +306,19 @@ def list_(
 def review(
     confirm: Annotated[
         list[int] | None,
-        typer.Option(help="Record id (repeatable): the text was an opt-out, keep it in force."),
+        typer.Option(
+            min=1,
+            max=LARGEST_INTEGER,
+            help="Record id (repeatable): the text was an opt-out, keep it in force.",
+        ),
     ] = None,
     dismiss: Annotated[
         list[int] | None,
-        typer.Option(help="Record id (repeatable): the text was not an opt-out, revoke it."),
+        typer.Option(
+            min=1,
+            max=LARGEST_INTEGER,
+            help="Record id (repeatable): the text was not an opt-out, revoke it.",
+        ),
     ] = None,
     evidence: Annotated[
         str | None, typer.Option(help="Why the dismissed text is not an opt-out.")
@@ -286,6 +330,7 @@ def review(
 
     Only uncertain records are reviewed; a certain opt-out is lifted with `optouts remove`.
     """
+    evidence = _typed("--evidence", evidence)
     with transaction() as conn:
         name = account_name(account)
         if confirm or dismiss or evidence is not None:

@@ -187,7 +187,12 @@ def send(
     ] = False,
     receipt_timeout: Annotated[
         float,
-        typer.Option("--receipt-timeout", min=0, help="With --wait: give up after S seconds."),
+        typer.Option(
+            "--receipt-timeout",
+            min=0,
+            max=86_400,
+            help="With --wait: give up after S seconds (at most a day).",
+        ),
     ] = 300.0,
     account: Annotated[
         str | None, typer.Option("--account", "-a", help="Account owning the campaign.")

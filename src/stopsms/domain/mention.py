@@ -39,7 +39,9 @@ DESIGN.md rules 1 and 2, decided here:
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
@@ -73,6 +75,8 @@ __all__ = [
 #: The shortcode of an account nobody configured: French operators' placeholder, which a
 #: substituting provider replaces by its own shortcode; never a number one can reply to.
 PLACEHOLDER_SHORTCODE: Final = "00000"
+#: The longest mention format (its column's width; the mention is in every SMS).
+MENTION_FORMAT_LIMIT: Final = 100
 #: The unsubscribe link of an account nobody configured (leads nowhere, on purpose).
 PLACEHOLDER_URL: Final = "https://stopsms.invalid/u"
 
@@ -139,10 +143,12 @@ def decide_mention(
 ) -> MentionDecision:
     """Which mention a message to ``region`` gets, by rules 1 and 2 (see the module doc)."""
     region = region.upper()
+    note = ""
     if message_type is MessageType.MARKETING:
         why = "marketing SMS"
     elif account_type is AccountType.MARKETING:
-        why = "informative SMS from a marketing account (rule 1)"
+        why = "informative SMS from a marketing account"
+        note = "; a marketing account's messages always carry the mention"
     elif mention_enabled:
         why = "informative SMS from a notification account with the mention on"
     else:
@@ -150,12 +156,16 @@ def decide_mention(
             None, "informative message from a notification account, mention off: no mention"
         )
     if region in SHORTCODE_REGIONS:
+        operators = "Belgian" if region == "BE" else "French"
         return MentionDecision(
-            style.shortcode_mention(), f"{why} to {region}: STOP + shortcode (rule 2)"
+            style.shortcode_mention(),
+            f"{why} to {region}: STOP + shortcode ({operators} operators route a STOP reply to"
+            f" the shortcode){note}",
         )
     return MentionDecision(
         style.link_mention(),
-        f"{why} to {region or 'an unknown region'}: no STOP shortcode there, link (rule 2)",
+        f"{why} to {region or 'an unknown region'}: an unsubscribe link (no operator there"
+        f" routes a STOP reply to a French or Belgian shortcode){note}",
     )
 
 
@@ -296,6 +306,12 @@ def check_mention_format(format: str, shortcode: str) -> str:
     it is a recognised STOP mention (:func:`existing_mention`) containing the shortcode."""
     if not format.strip():
         raise InvalidMentionFormat(format, "it is empty")
+    if len(format) > MENTION_FORMAT_LIMIT:
+        raise InvalidMentionFormat(
+            format, f"it is {len(format)} characters long, at most {MENTION_FORMAT_LIMIT}"
+        )
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in format):
+        raise InvalidMentionFormat(format, "it holds a control character (one line of text)")
     if "{" in format.replace("{shortcode}", "") or "}" in format.replace("{shortcode}", ""):
         raise InvalidMentionFormat(format, "only {shortcode} may be written in braces")
     if "{shortcode}" not in format:
@@ -310,6 +326,11 @@ def check_mention_format(format: str, shortcode: str) -> str:
         raise InvalidMentionFormat(
             format, f"the STOP mention {found!r} at its end does not contain the shortcode"
         )
+    shown = "".join(c for c in found if c.isdigit())
+    if shown != shortcode:
+        raise InvalidMentionFormat(
+            format, f"the STOP mention {found!r} shows the number {shown}, not the shortcode"
+        )
     return mention
 
 
@@ -319,9 +340,10 @@ _PLACEHOLDER_DOMAINS: Final = ("example.com", "example.net", "example.org", "loc
 
 
 def is_placeholder_url(url: str) -> bool:
-    """Whether ``url`` cannot be a working unsubscribe page: not http(s), no host, or a host
+    """Whether ``url`` cannot be a working unsubscribe page: not http(s), no host, a host
     reserved for examples (``.invalid``, ``.example``, ``.test``, ``.localhost``, ``.local``,
-    ``example.com|net|org`` and their subdomains, ``localhost``)."""
+    ``example.com|net|org`` and their subdomains, ``localhost``) or an IP address no recipient
+    can reach (loopback, private, link-local…)."""
     try:
         parts = urlsplit(url.strip())
         host = (parts.hostname or "").rstrip(".")
@@ -332,6 +354,11 @@ def is_placeholder_url(url: str) -> bool:
     labels = host.split(".")
     if labels[-1] in _PLACEHOLDER_TLDS:
         return True
+    try:
+        if not ipaddress.ip_address(host).is_global:  # 127.0.0.1, 10.x, 192.168.x, ::1…
+            return True
+    except ValueError:
+        pass
     return any(host == d or host.endswith("." + d) for d in _PLACEHOLDER_DOMAINS)
 
 

@@ -14,6 +14,7 @@ frozen dataclasses.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
@@ -28,8 +29,10 @@ from stopsms.domain.mention import (
     is_placeholder_url,
 )
 from stopsms.domain.senders import effective_sender, parse_sender
+from stopsms.domain.urls import public_suffixes
 from stopsms.domain.windows import get_policy
 from stopsms.services.errors import AlreadyExists, InvalidInput, NotFound, UnknownAccount
+from stopsms.services.names import check_sms_text, display_name
 from stopsms.store import tables as t
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "add_domain",
     "add_keyword",
     "add_sender",
+    "check_mention",
     "create_account",
     "get_account",
     "get_account_by_id",
@@ -167,6 +171,9 @@ def list_accounts(connection: Connection) -> list[Account]:
     return [_account(row) for row in rows]
 
 
+#: The longest unsubscribe link: it ends every SMS sent outside the shortcode regions.
+UNSUBSCRIBE_URL_LIMIT = 100
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _SHORTCODE = re.compile(r"[0-9]{3,8}")
 
@@ -193,8 +200,10 @@ def _check_fields(values: dict[str, Any]) -> None:
         fmt = values["mention_format"]
         if not fmt.strip():
             raise InvalidInput("mention_format", fmt, "empty")
+    if values.get("brand"):  # shown in the STOP confirmation SMS; '' stands for the name
+        values["brand"] = display_name("brand", values["brand"], limit=100)
     if "confirmation_text" in values:
-        text = values["confirmation_text"]
+        text = check_sms_text("confirmation_text", values["confirmation_text"])
         try:
             text.format(brand="x")
         except (KeyError, IndexError, ValueError) as error:
@@ -203,19 +212,37 @@ def _check_fields(values: dict[str, Any]) -> None:
         _check_window_policy(values["window_policy"])
     if "unsubscribe_url" in values and values["unsubscribe_url"] is not None:
         url = values["unsubscribe_url"]
-        if not re.fullmatch(r"https?://\S+", url):
+        if not re.fullmatch(r"https?://\S+", url) or any(
+            unicodedata.category(c) in ("Cc", "Cf") for c in url
+        ):
             raise InvalidInput("unsubscribe_url", url, "an http(s):// URL")
+        if len(url) > UNSUBSCRIBE_URL_LIMIT:
+            raise InvalidInput(
+                "unsubscribe_url",
+                url,
+                f"{len(url)} characters, at most {UNSUBSCRIBE_URL_LIMIT}: the link is in every"
+                " SMS sent abroad",
+            )
         if is_placeholder_url(url):
             raise InvalidInput(
                 "unsubscribe_url",
                 url,
-                "a placeholder host (.invalid, .example, .test, example.com…) that leads no"
-                " recipient to an unsubscribe page; give your real page, e.g."
+                "a placeholder or local host (.invalid, .example, .test, example.com,"
+                " localhost, a private address…) that leads no recipient to an unsubscribe"
+                " page; give your real page, e.g."
                 " https://shop.fr/stop-sms",
             )
     for field in ("alert_threshold_millicredits",):
         if field in values and values[field] < 0:
             raise InvalidInput(field, values[field], "must not be negative")
+
+
+def check_mention(mention_format: str, shortcode: str) -> str:
+    """The mention ``mention_format`` gives with ``shortcode``, else :class:`InvalidInput` with
+    the sentence an account gets (``preview --mention-format`` answers with the accounts' rule).
+    """
+    _check_mention(mention_format, shortcode)
+    return fill_mention_format(mention_format, shortcode)
 
 
 def _check_mention(mention_format: str, shortcode: str) -> None:
@@ -410,6 +437,13 @@ def _normalise_domain(domain: str) -> str:
         raise InvalidInput("domain", domain, "not a domain name") from error
     if not _DOMAIN.fullmatch(value):
         raise InvalidInput("domain", domain, "not a domain name (e.g. shop.example.fr)")
+    if not public_suffixes().extract_str(value, include_psl_private_domains=True).domain:
+        raise InvalidInput(
+            "domain",
+            domain,
+            f"{value} is a public suffix, under which anyone can register a name: allowing it"
+            f" would let links to all of them through; give your own domain, e.g. shop.{value}",
+        )
     return value
 
 

@@ -43,6 +43,7 @@ from stopsms.services.accounts import (
 )
 from stopsms.services.accounts import list_domains as account_domains
 from stopsms.services.errors import InvalidInput, NotFound, ServiceError
+from stopsms.services.names import check_sms_text, display_name
 from stopsms.services.stop_mention import check_sending
 from stopsms.store import tables as t
 
@@ -64,6 +65,9 @@ __all__ = [
     "unschedule_campaign",
 ]
 
+#: The longest campaign name (its column's width).
+CAMPAIGN_NAME_LIMIT = 200
+
 #: The zone of a ``--at`` written without an offset: the platform's legal home (rule 7's
 #: French sending hours); an explicit offset or ``Z`` is always honoured.
 SCHEDULE_ZONE = ZoneInfo("Europe/Paris")
@@ -75,8 +79,9 @@ class UnverifiedLink(ServiceError):
     def __init__(self, domains: list[str]) -> None:
         listed = ", ".join(domains)
         super().__init__(
-            f"the text links to unverified domain(s) {listed}: refused (anti-smishing, rule 10);"
-            " verify them first with `stopsms domains add`"
+            f"the text links to unverified domain(s) {listed}: refused (anti-smishing: a message"
+            " may link only to the account's own domains); add them first with"
+            " `stopsms domains add`"
         )
         self.domains = domains
 
@@ -280,9 +285,12 @@ def create_campaign(
     that can be made before preparation (see the module doc). ``shortcode_substitution``: the
     configured provider replaces ``STOP 00000`` by its own shortcode."""
     acc = resolve_account(connection, account)
-    list_id = _list_id(connection, acc, list_name)
+    if name is not None:
+        name = display_name("campaign name", name, limit=CAMPAIGN_NAME_LIMIT)
+    list_id = _list_id(connection, acc, display_name("list name", list_name, limit=200))
     if not text.strip():
         raise InvalidInput("text", text, "the message is empty")
+    check_sms_text("text", text)
     template = _parse_template(connection, list_id, text)
     # Links are checked in the text as written; a field inside a link is checked again per
     # recipient at preparation (reason url_not_allowed).
@@ -295,7 +303,8 @@ def create_campaign(
     if sender is not None and sender.strip() and effective != sender.strip():
         notes.append(
             f"account {acc.name!r} is not validated: sender {sender.strip()!r} replaced by its "
-            f"default shortcode {effective} (rule 9)"
+            f"default shortcode {effective} (an unvalidated account's messages leave from its"
+            " shortcode)"
         )
     check_sending(acc, effective, message_type, substitution=shortcode_substitution)
     if window_policy is not None:

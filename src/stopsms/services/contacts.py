@@ -27,6 +27,7 @@ from stopsms.imports.cells import neutralise
 from stopsms.services.accounts import Account, AccountRef, resolve_account
 from stopsms.services.errors import AlreadyExists, InvalidInput, NotFound
 from stopsms.services.exports import CSV_DELIMITER, CSV_FILE_ENCODING
+from stopsms.services.names import display_name
 from stopsms.store import tables as t
 
 __all__ = [
@@ -105,10 +106,7 @@ def _contact(row: RowMapping) -> Contact:
 
 
 def _check_list_name(name: str) -> str:
-    cleaned = " ".join(name.split())
-    if not cleaned or len(cleaned) > 200:
-        raise InvalidInput("list name", name, "1 to 200 characters")
-    return cleaned
+    return display_name("list name", name, limit=200)
 
 
 def _list_id(connection: Connection, account_id: int, name: str) -> int | None:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from typing import Final
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -65,15 +66,54 @@ class CreditBalance:
         return self.balance_millicredits <= self.alert_threshold_millicredits
 
 
+#: Between digits of the whole part, in groups of three: a space (also no-break or narrow
+#: no-break, as French writes ``1 000``) or an underscore (``1_000``).
+_GROUP_SEPARATORS: Final = " _\u00a0\u202f"
+_AMOUNT: Final = re.compile(
+    r"(?P<whole>[0-9]+|[0-9]{1,3}(?:[ _\u00a0\u202f][0-9]{3})+)"
+    r"(?:(?P<point>[.,])(?P<decimals>[0-9]+))?"
+)
+
+
 def parse_credits(text: str) -> int:
-    """``"12.5"`` credits → 12,500 millicredits (at most 3 decimals, never a float)."""
-    value = text.strip().replace(",", ".").replace("_", "")
-    if not re.fullmatch(r"[0-9]+(\.[0-9]{1,3})?", value):
-        raise InvalidInput("credits", text, "a positive amount with at most 3 decimals")
-    try:
-        amount = int(Decimal(value) * MILLI)
-    except InvalidOperation as error:  # pragma: no cover - the pattern excludes it
-        raise InvalidInput("credits", text, "not a number") from error
+    """``"12.5"`` credits → 12,500 millicredits (at most 3 decimals, never a float).
+
+    The decimal mark is ``.`` or ``,`` (``12.5``, ``12,5``); thousands may be grouped by a
+    space or ``_`` (``1 000``, ``1_000``), never by ``.`` or ``,``. A single ``,`` followed by
+    exactly three digits after a 1–3 digit whole part (``1,000``) is refused as ambiguous (a
+    thousand, or one?), and so is a ``.`` there when the three digits end with ``0``
+    (``1.000``, ``2.500``): :func:`format_credits` never writes either (it writes ``.``, drops
+    trailing zeros and groups by spaces), so every amount it prints reads back the same.
+    """
+    value = text.strip()
+    match = _AMOUNT.fullmatch(value)
+    if match is None and re.fullmatch(r"[0-9]+(?:[.,][0-9]+){2,}", value):
+        raise InvalidInput(
+            "credits", text, "group thousands by a space or '_' (1 000 000), never by '.' or ','"
+        )
+    if match is None:
+        raise InvalidInput(
+            "credits", text, "a positive amount with at most 3 decimals, e.g. 1000, 12.5 or 1 000"
+        )
+    written_whole, point, decimals = match["whole"], match["point"], match["decimals"] or ""
+    whole = "".join(c for c in written_whole if c not in _GROUP_SEPARATORS)
+    if (
+        point is not None
+        and whole == written_whole
+        and len(whole) <= 3
+        and not whole.startswith("0")
+        and len(decimals) == 3
+        and (point == "," or decimals.endswith("0"))
+    ):
+        raise InvalidInput(
+            "credits",
+            text,
+            f"ambiguous ('{point}' may group thousands or mark decimals): write"
+            f" {whole}{decimals} or {whole}.{decimals.rstrip('0') or '0'}",
+        )
+    if len(decimals) > 3:
+        raise InvalidInput("credits", text, "at most 3 decimals")
+    amount = int(Decimal(f"{whole}.{decimals or '0'}") * MILLI)
     if amount > MAX_AMOUNT_MILLICREDITS:
         limit = format_credits(MAX_AMOUNT_MILLICREDITS)
         raise InvalidInput("credits", text, f"at most {limit} at a time")
@@ -81,10 +121,12 @@ def parse_credits(text: str) -> int:
 
 
 def format_credits(millicredits: int) -> str:
-    """12,500 → ``"12.5"``; 12,000 → ``"12"``."""
+    """12,500 → ``"12.5"``; 12,000 → ``"12"``; 1,234,500 → ``"1 234.5"`` (thousands grouped by
+    a space, ``.`` for decimals, no trailing zero: :func:`parse_credits` reads it back)."""
     sign = "-" if millicredits < 0 else ""
     whole, milli = divmod(abs(millicredits), MILLI)
-    return f"{sign}{whole:,}" + (f".{milli:03d}".rstrip("0") if milli else "")
+    grouped = f"{whole:,}".replace(",", " ")
+    return f"{sign}{grouped}" + (f".{milli:03d}".rstrip("0") if milli else "")
 
 
 def _apply(

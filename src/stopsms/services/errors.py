@@ -63,8 +63,11 @@ class InvalidInput(ServiceError):
 
 class InsufficientCredit(ServiceError):
     def __init__(self, account: str, balance: int, needed: int) -> None:
+        from stopsms.services.credits import format_credits  # credits imports this module
+
         super().__init__(
-            f"account {account!r} has {balance / 1000:,.3f} credits, {needed / 1000:,.3f} needed"
+            f"account {account!r} has {format_credits(balance)} credits,"
+            f" {format_credits(needed)} needed"
         )
         self.account = account
         self.balance_millicredits = balance

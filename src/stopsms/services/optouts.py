@@ -191,9 +191,16 @@ def recording_scope(account: Account, sender: str | None, scope: str | None) -> 
     return "sender", (sender or "").strip()
 
 
-def known_sender(connection: Connection, account: Account, sender: str) -> str:
+def known_sender(
+    connection: Connection,
+    account: Account,
+    sender: str,
+    *,
+    otherwise: str = "to opt the number out of the whole account",
+) -> str:
     """``sender`` as the account spells it, if it is one of the account's (its list of sender
-    IDs or its shortcode, case aside); :class:`InvalidInput` with what to do otherwise."""
+    IDs or its shortcode, case aside); :class:`InvalidInput` with what to do otherwise (leave
+    the sender out ``otherwise``)."""
     wanted = sender.strip()
     names: list[str] = list(
         connection.execute(
@@ -211,8 +218,7 @@ def known_sender(connection: Connection, account: Account, sender: str) -> str:
         "sender",
         sender,
         f"account {account.name!r} has no such sender (senders: {listed}; shortcode "
-        f"{account.shortcode}): check the spelling, or leave the sender out to opt the number "
-        "out of the whole account",
+        f"{account.shortcode}): check the spelling, or leave the sender out {otherwise}",
     )
 
 

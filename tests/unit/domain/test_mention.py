@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from stopsms.domain.mention import (
@@ -22,7 +24,8 @@ LINK = ["NC", "PF", "WF", "DE", "US", "GB", ""]
 def test_marketing_in_shortcode_regions_gets_stop_shortcode(region: str) -> None:
     decision = decide_mention(region, MessageType.MARKETING)
     assert decision.mention == "STOP 36034"
-    assert "rule 2" in decision.reason
+    assert "STOP + shortcode" in decision.reason
+    assert "operators route a STOP reply to the shortcode" in decision.reason
 
 
 @pytest.mark.parametrize("region", LINK)
@@ -130,3 +133,15 @@ def test_append_joins_with_one_space_or_newline() -> None:
     assert append_mention("", "STOP 36034") == ("STOP 36034", True)
     final, _ = append_mention("Promo", "STOP 36034")
     assert append_mention(final, "STOP 36034") == (final, False)
+
+
+@pytest.mark.parametrize("region", [*SHORTCODE, *LINK])
+@pytest.mark.parametrize("message_type", list(MessageType))
+@pytest.mark.parametrize("account_type", list(AccountType))
+def test_every_reason_says_the_rule_in_words(
+    region: str, message_type: MessageType, account_type: AccountType
+) -> None:
+    """Users do not have the design document: no "(rule 2)", the rule itself."""
+    reason = decide_mention(region, message_type, account_type=account_type).reason
+    assert re.search(r"\brules? \d", reason) is None, reason
+    assert "route a STOP reply" in reason or "routes a STOP reply" in reason
