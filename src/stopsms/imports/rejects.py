@@ -22,8 +22,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO
 
+from stopsms.errors import InvalidInput
 from stopsms.imports.cells import neutralise
-from stopsms.services.errors import InvalidInput
 
 __all__ = ["REPORT_COLUMNS", "RejectReason", "RejectReport", "default_report_path"]
 

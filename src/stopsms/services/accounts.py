@@ -29,7 +29,7 @@ from stopsms.domain.mention import (
 )
 from stopsms.domain.senders import effective_sender, parse_sender
 from stopsms.domain.windows import get_policy
-from stopsms.services.errors import AlreadyExists, InvalidInput, NotFound, UnknownAccount
+from stopsms.errors import AlreadyExists, InvalidInput, NotFound, UnknownAccount
 from stopsms.store import tables as t
 
 __all__ = [

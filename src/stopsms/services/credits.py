@@ -20,8 +20,8 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import Connection, insert, select, update
 
+from stopsms.errors import InsufficientCredit, InvalidInput
 from stopsms.services.accounts import Account, AccountRef, get_account, resolve_account
-from stopsms.services.errors import InsufficientCredit, InvalidInput
 from stopsms.store import tables as t
 
 __all__ = [

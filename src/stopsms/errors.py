@@ -1,4 +1,8 @@
-"""Errors raised by the services (what the CLI, API and workers catch and show).
+"""Errors a request is refused with (what the CLI, API and workers catch and show).
+
+Raised by the services and by the layers below them that read what a person gave (the file
+readers of :mod:`stopsms.imports`), so this module sits below both: the class a test or an
+interface catches is the same wherever the refusal was found.
 
 StopsmsError (stopsms.domain.errors)
  └── ServiceError                a use case refuses the request
