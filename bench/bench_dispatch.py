@@ -33,10 +33,11 @@ from tests.e2e.support import TUESDAY_10H, ShiftedClock, database, fr, seed_camp
 from bench import Rate, report
 from bench.bench_smpp import simulator_process
 from bench.smpp_sink import sink_process, sink_stop
-from stopsms.dispatch.dispatcher import Dispatcher
-from stopsms.dispatch.gate import SuppressionGate
-from stopsms.dispatch.worker_thread import DatabaseThread
-from stopsms.inbound.handler import InboundHandler
+from stopsms.engine.database_thread import DatabaseThread
+from stopsms.engine.dispatcher import Dispatcher
+from stopsms.engine.gate import SuppressionGate
+from stopsms.engine.inbound import InboundHandler
+from stopsms.engine.sending import send_campaign
 from stopsms.providers.base import (
     DataCoding,
     DeliveryReceipt,
@@ -47,7 +48,6 @@ from stopsms.providers.base import (
 from stopsms.providers.smpp import SmppProvider
 from stopsms.services import credits
 from stopsms.services.preparation import prepare_campaign
-from stopsms.services.sending import send_campaign
 from stopsms.smsc.server import SmscSimulator
 from stopsms.store import tables as t
 

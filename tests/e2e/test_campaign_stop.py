@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from stopsms.engine.sending import send_campaign
 from stopsms.providers.smpp import SmppProvider
 from stopsms.services.reports import EXPORT_COLUMNS, campaign_report, export_rows
-from stopsms.services.sending import send_campaign
 from stopsms.smsc.scenario import parse_scenario
 from stopsms.smsc.server import SmscSimulator
 from stopsms.store import tables as t

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import insert, select
 
 from stopsms.clock import FakeClock
+from stopsms.engine.sending import send_campaign
 from stopsms.providers.smpp import SmppProvider
-from stopsms.services.sending import send_campaign
 from stopsms.smsc.server import SmscSimulator
 from stopsms.store import tables as t
 from tests.e2e.support import SENDER, database, fr, seed_campaign

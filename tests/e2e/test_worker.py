@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from stopsms.engine.sending import run_worker
 from stopsms.providers.smpp import SmppProvider
 from stopsms.services.campaigns import schedule_campaign
-from stopsms.services.sending import run_worker
 from stopsms.smsc.server import SmscSimulator
 from stopsms.store import tables as t
 from tests.e2e.support import TUESDAY_10H, ShiftedClock, database, fr, seed_campaign

@@ -11,14 +11,14 @@ from typer.testing import CliRunner
 
 from stopsms.cli.accounts import accounts_app, credits_app, domains_app, senders_app
 from stopsms.domain.errors import InvalidSender, UnknownPolicy
-from stopsms.services import accounts, credits, optout_review, optouts, suppression
-from stopsms.services.errors import (
+from stopsms.errors import (
     AlreadyExists,
-    InsufficientCredit,
     InvalidInput,
     NotFound,
     UnknownAccount,
 )
+from stopsms.services import accounts, credits, optout_review, optouts, suppression
+from stopsms.services.credits import InsufficientCredit
 from stopsms.store.database import Database
 
 NOW = datetime(2024, 11, 29, 9, 0, tzinfo=UTC)

@@ -14,6 +14,7 @@ from stopsms.clock import FakeClock
 from stopsms.domain.campaign import CampaignStatus
 from stopsms.domain.errors import InvalidTransition
 from stopsms.domain.template import UnknownField
+from stopsms.errors import InvalidInput, NotFound
 from stopsms.services import accounts
 from stopsms.services.campaigns import (
     UnverifiedLink,
@@ -26,7 +27,6 @@ from stopsms.services.campaigns import (
     schedule_campaign,
     unschedule_campaign,
 )
-from stopsms.services.errors import InvalidInput, NotFound
 from stopsms.services.preparation import prepare_campaign
 from stopsms.store import tables as t
 from stopsms.store.database import Database

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Connection, insert, select
 
+from stopsms.errors import InvalidInput
 from stopsms.services import accounts, consent
-from stopsms.services.errors import InvalidInput
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 

@@ -14,9 +14,9 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from stopsms.cli.contacts import contacts_app, lists_app
+from stopsms.errors import InvalidInput, UnreadableFile
 from stopsms.services import accounts, contacts, erasure
 from stopsms.services.contact_import import ImportOptions, ImportSummary, import_contacts
-from stopsms.services.errors import InvalidInput, UnreadableFile
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from sqlalchemy import select
 
 from stopsms.clock import FakeClock
-from stopsms.dispatch.dispatcher import Dispatcher
-from stopsms.dispatch.worker_thread import DatabaseThread
+from stopsms.engine.database_thread import DatabaseThread
+from stopsms.engine.dispatcher import Dispatcher
 from stopsms.providers.base import (
     CONNECTION_LOST,
     OutboundMessage,

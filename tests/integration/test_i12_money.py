@@ -17,19 +17,18 @@ from sqlalchemy import func, select, update
 
 from stopsms.clock import FakeClock
 from stopsms.config import InvalidSetting, load_settings
-from stopsms.dispatch import outbox
-from stopsms.dispatch.worker_thread import DatabaseThread
 from stopsms.domain.campaign import CampaignStatus
 from stopsms.domain.mention import MessageType
 from stopsms.domain.parts import DEFAULT_MAX_PARTS, TooManyParts
-from stopsms.services import credits
+from stopsms.engine.database_thread import DatabaseThread
+from stopsms.engine.sending import _prepare_due
+from stopsms.services import credits, outbox
 from stopsms.services.accounts import get_account
 from stopsms.services.campaigns import create_campaign, get_campaign, schedule_campaign
 from stopsms.services.holds import describe_holds, held_groups
 from stopsms.services.lengths import check_length
 from stopsms.services.preparation import prepare_campaign, resume_sending
 from stopsms.services.reports import campaign_report, preview_campaign
-from stopsms.services.sending import _prepare_due
 from stopsms.services.shortfall import CreditShortfall
 from stopsms.store import tables as t
 from stopsms.store.database import Database

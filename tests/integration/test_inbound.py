@@ -11,15 +11,15 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select
 
 from stopsms.clock import FakeClock
-from stopsms.dispatch.gate import SuppressionGate
-from stopsms.dispatch.worker_thread import DatabaseThread
-from stopsms.inbound.handler import InboundHandler
-from stopsms.inbound.mo import handle_many, handle_mo, sender_e164
-from stopsms.inbound.receipts import apply_receipts
+from stopsms.engine.database_thread import DatabaseThread
+from stopsms.engine.gate import SuppressionGate
+from stopsms.engine.inbound import InboundHandler
 from stopsms.providers.base import DeliveryReceipt, InboundMessage, ReceiptStatus
 from stopsms.services import accounts
 from stopsms.services.accounts import get_account
+from stopsms.services.mo import handle_many, handle_mo, sender_e164
 from stopsms.services.optouts import OptOutRequest, record_optout, record_optout_batch
+from stopsms.services.receipts import apply_receipts
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 

@@ -19,10 +19,10 @@ from typer.testing import CliRunner
 
 from stopsms.cli.contacts import contacts_app
 from stopsms.cli.optouts import optouts_app
-from stopsms.inbound.mo import handle_mo
 from stopsms.providers.base import InboundMessage
 from stopsms.services import accounts, optout_files, optout_review, optouts
 from stopsms.services.consent import consent_history, current_consent, record_consent
+from stopsms.services.mo import handle_mo
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 

@@ -17,10 +17,10 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from stopsms.cli.optouts import optouts_app
-from stopsms.inbound.mo import handle_mo
+from stopsms.errors import InvalidInput
 from stopsms.providers.base import InboundMessage
 from stopsms.services import optout_review, optouts
-from stopsms.services.errors import InvalidInput
+from stopsms.services.mo import handle_mo
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 

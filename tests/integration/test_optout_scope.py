@@ -18,13 +18,12 @@ from typer.testing import CliRunner
 
 from stopsms.cli.optouts import optouts_app
 from stopsms.clock import FakeClock
-from stopsms.dispatch import outbox
-from stopsms.inbound.mo import handle_mo
+from stopsms.errors import InvalidInput
 from stopsms.providers.base import InboundMessage
-from stopsms.services import accounts, optouts, preparation_sqlite, suppression
+from stopsms.services import accounts, optouts, outbox, preparation_sqlite, suppression
 from stopsms.services.accounts import get_account
 from stopsms.services.campaigns import create_campaign
-from stopsms.services.errors import InvalidInput
+from stopsms.services.mo import handle_mo
 from stopsms.services.preparation import prepare_campaign
 from stopsms.store import tables as t
 from stopsms.store.database import Database

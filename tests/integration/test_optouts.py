@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from stopsms.cli.optouts import erase, optouts_app
 from stopsms.domain.errors import InvalidPhoneNumber
+from stopsms.errors import EvidenceRequired, InvalidInput, NotFound, UnreadableFile
 from stopsms.services import (
     accounts,
     erasure,
@@ -25,7 +26,6 @@ from stopsms.services import (
     suppression,
 )
 from stopsms.services.consent import record_consent
-from stopsms.services.errors import EvidenceRequired, InvalidInput, NotFound, UnreadableFile
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 

@@ -7,10 +7,9 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from stopsms.dispatch import outbox
 from stopsms.domain.campaign import CampaignStatus
 from stopsms.providers.base import SubmitOutcome, SubmitResult
-from stopsms.services import accounts, credits, optouts
+from stopsms.services import accounts, credits, optouts, outbox
 from stopsms.services.accounts import get_account
 from stopsms.store import tables as t
 from stopsms.store.database import Database

@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from stopsms.inbound.receipts import apply_receipts
 from stopsms.providers.base import DeliveryReceipt, ReceiptStatus
+from stopsms.services.receipts import apply_receipts
 from stopsms.store.database import Database
 
 

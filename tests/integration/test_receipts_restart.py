@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, insert, select
 
-from stopsms.dispatch import outbox
-from stopsms.inbound.receipts import apply_receipts
 from stopsms.providers.base import DeliveryReceipt, ReceiptStatus, SubmitOutcome, SubmitResult
+from stopsms.services import outbox
 from stopsms.services.accounts import get_account
+from stopsms.services.receipts import apply_receipts
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 

@@ -11,10 +11,10 @@ from sqlalchemy import Connection, insert, select, update
 
 from stopsms.clock import FakeClock
 from stopsms.domain.mention import MessageType
+from stopsms.errors import InvalidInput
 from stopsms.providers.smpp_url import parse_smpp_url
 from stopsms.services import accounts, credits, preparation, preparation_sqlite
 from stopsms.services.campaigns import create_campaign
-from stopsms.services.errors import InvalidInput
 from stopsms.services.preparation import prepare_campaign
 from stopsms.services.reports import preview_campaign
 from stopsms.services.stop_mention import MentionRefused

@@ -37,11 +37,11 @@ from stopsms.cli.contacts import merged_text
 from stopsms.clock import Clock, FakeClock, SystemClock
 from stopsms.domain.phone import describe
 from stopsms.domain.windows import check_window, policy_for
+from stopsms.errors import UnknownAccount
 from stopsms.providers.smpp import SmppProvider
 from stopsms.services import accounts, credits, reports
 from stopsms.services.campaigns import create_campaign
 from stopsms.services.contact_import import ImportOptions, import_contacts
-from stopsms.services.errors import UnknownAccount
 from stopsms.services.preparation import prepare_campaign
 from stopsms.smsc.scenario import parse_scenario
 from stopsms.smsc.server import SmscSimulator, exit_process

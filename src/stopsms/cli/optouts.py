@@ -21,10 +21,10 @@ from sqlalchemy import Connection
 
 from stopsms.cli.accounts import AccountOption, JsonOption, account_name, transaction
 from stopsms.cli.console import LARGEST_INTEGER, console, escape, handles_errors, print_json
+from stopsms.errors import InvalidInput
 from stopsms.imports.cells import neutralise
 from stopsms.services import erasure, optout_files, optout_review, optouts
 from stopsms.services.accounts import get_account
-from stopsms.services.errors import InvalidInput
 from stopsms.services.exports import (
     CSV_DELIMITER,
     CSV_FILE_ENCODING,

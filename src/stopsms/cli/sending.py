@@ -31,12 +31,8 @@ from stopsms.cli.console import (
 )
 from stopsms.clock import Clock, SystemClock
 from stopsms.config import load_settings
-from stopsms.dispatch.outbox import Reconciliation
 from stopsms.domain.campaign import CampaignStatus
-from stopsms.providers.base import Provider, ProviderError
-from stopsms.services.accounts import Account, get_account
-from stopsms.services.holds import describe_holds
-from stopsms.services.sending import (
+from stopsms.engine.sending import (
     SendProgress,
     SendReport,
     SendStopped,
@@ -44,6 +40,10 @@ from stopsms.services.sending import (
     run_worker,
     send_campaign,
 )
+from stopsms.providers.base import Provider, ProviderError
+from stopsms.services.accounts import Account, get_account
+from stopsms.services.holds import describe_holds
+from stopsms.services.outbox import Reconciliation
 from stopsms.store import tables as t
 from stopsms.store.database import Database, open_database
 

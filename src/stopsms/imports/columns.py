@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from stopsms.services.errors import ServiceError
+from stopsms.errors import ServiceError
 
 __all__ = [
     "ColumnError",

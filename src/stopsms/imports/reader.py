@@ -16,7 +16,7 @@ Rows come in :class:`Chunk` s with the line number of each row as a text editor 
 (the header is line 1; a quoted field spanning lines makes its row start where it starts);
 for a workbook the line is the spreadsheet's row number.
 
-What cannot be read at all raises :class:`~stopsms.services.errors.UnreadableFile` whose
+What cannot be read at all raises :class:`~stopsms.errors.UnreadableFile` whose
 message names the file and, where it applies, the line: a missing or empty file, a binary or
 legacy ``.xls`` file, a corrupt workbook, a field over 128 KiB.
 """
@@ -36,7 +36,7 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
-from stopsms.services.errors import UnreadableFile
+from stopsms.errors import UnreadableFile
 
 __all__ = [
     "DELIMITERS",

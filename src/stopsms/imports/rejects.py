@@ -30,8 +30,8 @@ from itertools import repeat
 from pathlib import Path
 from typing import IO
 
+from stopsms.errors import InvalidInput
 from stopsms.imports.cells import neutralise
-from stopsms.services.errors import InvalidInput
 
 __all__ = ["REPORT_COLUMNS", "RejectReason", "RejectReport", "default_report_path"]
 

@@ -31,7 +31,7 @@ from stopsms.domain.mention import (
 from stopsms.domain.senders import effective_sender, parse_sender
 from stopsms.domain.urls import public_suffixes
 from stopsms.domain.windows import get_policy
-from stopsms.services.errors import AlreadyExists, InvalidInput, NotFound, UnknownAccount
+from stopsms.errors import AlreadyExists, InvalidInput, NotFound, UnknownAccount
 from stopsms.services.names import check_sms_text, display_name
 from stopsms.store import tables as t
 

@@ -35,6 +35,7 @@ from stopsms.domain.mention import MessageType
 from stopsms.domain.template import STANDARD_FIELDS, Template
 from stopsms.domain.urls import unverified_domains
 from stopsms.domain.windows import get_policy
+from stopsms.errors import InvalidInput, NotFound, ServiceError
 from stopsms.services.accounts import (
     Account,
     AccountRef,
@@ -42,7 +43,6 @@ from stopsms.services.accounts import (
     resolve_sender,
 )
 from stopsms.services.accounts import list_domains as account_domains
-from stopsms.services.errors import InvalidInput, NotFound, ServiceError
 from stopsms.services.names import check_sms_text, display_name
 from stopsms.services.stop_mention import check_sending
 from stopsms.store import tables as t

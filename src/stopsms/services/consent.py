@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, Select, insert, literal, select, update
 
 from stopsms.domain.phone import describe
+from stopsms.errors import InvalidInput
 from stopsms.services.accounts import Account, AccountRef, resolve_account
-from stopsms.services.errors import InvalidInput
 from stopsms.services.optouts import to_e164
 from stopsms.store import tables as t
 

@@ -4,7 +4,7 @@
 
 1. the file is opened and its columns recognised before anything is written — a file that
    cannot be read (missing, empty, binary, corrupt, no phone column…) raises
-   :class:`~stopsms.services.errors.UnreadableFile` and changes nothing;
+   :class:`~stopsms.errors.UnreadableFile` and changes nothing;
 2. numbers are normalised in bulk (default region ``FR``), rejected rows written to the
    reject report with their line and reason, duplicates merged — within the file and against
    the account's contacts — by one of two paths with the same results:
@@ -51,6 +51,7 @@ import phonenumbers
 from sqlalchemy import Connection, exists, func, insert, literal, select
 
 from stopsms.domain.phone import normalise, normalise_many
+from stopsms.errors import InvalidInput, UnreadableFile
 from stopsms.imports.columns import ColumnError, ColumnPlan, headerless_plan, recognise
 from stopsms.imports.reader import Chunk, CsvTable, Table, open_table
 from stopsms.imports.rejects import RejectReport, default_report_path
@@ -72,7 +73,6 @@ from stopsms.services.contact_writers import (
     contact_writer,
 )
 from stopsms.services.contacts import ensure_list
-from stopsms.services.errors import InvalidInput, UnreadableFile
 from stopsms.store import tables as t
 
 if TYPE_CHECKING:

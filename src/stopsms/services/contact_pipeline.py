@@ -38,9 +38,9 @@ from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
 from stopsms.domain.phone import normalise_many
+from stopsms.errors import UnreadableFile
 from stopsms.imports.reader import Chunk, Table
 from stopsms.services.contact_rows import ContactBatch, ContactRows, why_invalid
-from stopsms.services.errors import UnreadableFile
 
 __all__ = [
     "PARALLEL_MIN_BYTES",

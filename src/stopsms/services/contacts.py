@@ -23,9 +23,9 @@ from typing import IO, Any
 from sqlalchemy import Connection, RowMapping, Select, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from stopsms.errors import AlreadyExists, InvalidInput, NotFound
 from stopsms.imports.cells import neutralise
 from stopsms.services.accounts import Account, AccountRef, resolve_account
-from stopsms.services.errors import AlreadyExists, InvalidInput, NotFound
 from stopsms.services.exports import CSV_DELIMITER, CSV_FILE_ENCODING
 from stopsms.services.names import display_name
 from stopsms.store import tables as t

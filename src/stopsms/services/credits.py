@@ -21,12 +21,13 @@ from typing import Final
 
 from sqlalchemy import Connection, insert, select, update
 
+from stopsms.errors import InvalidInput, ServiceError
 from stopsms.services.accounts import Account, AccountRef, get_account, resolve_account
-from stopsms.services.errors import InsufficientCredit, InvalidInput
 from stopsms.store import tables as t
 
 __all__ = [
     "CreditBalance",
+    "InsufficientCredit",
     "LedgerEntry",
     "add_credits",
     "balance",
@@ -127,6 +128,19 @@ def format_credits(millicredits: int) -> str:
     whole, milli = divmod(abs(millicredits), MILLI)
     grouped = f"{whole:,}".replace(",", " ")
     return f"{sign}{grouped}" + (f".{milli:03d}".rstrip("0") if milli else "")
+
+
+class InsufficientCredit(ServiceError):
+    """A debit larger than the account's balance (credits never go below zero)."""
+
+    def __init__(self, account: str, balance: int, needed: int) -> None:
+        super().__init__(
+            f"account {account!r} has {format_credits(balance)} credits,"
+            f" {format_credits(needed)} needed"
+        )
+        self.account = account
+        self.balance_millicredits = balance
+        self.needed_millicredits = needed
 
 
 def _apply(

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, delete, select, update
 
+from stopsms.errors import NotFound
 from stopsms.services.accounts import Account, AccountRef, get_account
-from stopsms.services.errors import NotFound
 from stopsms.services.optouts import record_optout, to_e164
 from stopsms.store import tables as t
 from stopsms.store.phone_keys import keyer

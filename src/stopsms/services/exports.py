@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from stopsms.services.errors import InvalidInput, ServiceError
+from stopsms.errors import InvalidInput, ServiceError
 
 __all__ = [
     "CSV_DELIMITER",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Final
 
-from stopsms.services.errors import InvalidInput
+from stopsms.errors import InvalidInput
 
 __all__ = ["check_sms_text", "display_name", "typed_text"]
 

@@ -28,9 +28,9 @@ from sqlalchemy import Connection
 
 from stopsms.domain.errors import InvalidPhoneNumber
 from stopsms.domain.phone import normalise_many, parse_phone
+from stopsms.errors import InvalidInput, UnreadableFile
 from stopsms.imports.cells import neutralise
 from stopsms.services.accounts import AccountRef
-from stopsms.services.errors import InvalidInput, UnreadableFile
 from stopsms.services.exports import CSV_DELIMITER, CSV_FILE_ENCODING
 from stopsms.services.optout_review import iter_optouts
 from stopsms.services.optouts import OptOut, record_many

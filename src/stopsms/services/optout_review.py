@@ -25,8 +25,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
+from stopsms.errors import InvalidInput
 from stopsms.services.accounts import AccountRef, resolve_account
-from stopsms.services.errors import InvalidInput
 from stopsms.services.optouts import (
     OptOut,
     get_optout,

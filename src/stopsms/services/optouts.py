@@ -44,8 +44,8 @@ from sqlalchemy import ColumnElement, Connection, RowMapping, and_, select, upda
 from sqlalchemy.dialects import postgresql, sqlite
 
 from stopsms.domain.phone import normalise, parse_phone
+from stopsms.errors import EvidenceRequired, InvalidInput, NotFound
 from stopsms.services.accounts import Account, AccountRef, resolve_account
-from stopsms.services.errors import EvidenceRequired, InvalidInput, NotFound
 from stopsms.services.optout_consent import restore_consent, withdraw_consents
 from stopsms.store import tables as t
 from stopsms.store.phone_keys import keyer

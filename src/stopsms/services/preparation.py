@@ -39,6 +39,7 @@ from sqlalchemy import (
 from stopsms.clock import Clock
 from stopsms.domain.campaign import CampaignStatus, Exclusion, move
 from stopsms.domain.parts import DEFAULT_MAX_PARTS
+from stopsms.errors import NotFound, ServiceError
 from stopsms.services.accounts import Account, AccountRef, get_account, get_account_by_id
 from stopsms.services.campaigns import Campaign, get_campaign, resume_campaign
 from stopsms.services.decisions import (
@@ -50,7 +51,6 @@ from stopsms.services.decisions import (
     PreparationSummary,
     constant_values,
 )
-from stopsms.services.errors import NotFound, ServiceError
 from stopsms.services.optouts import account_suppressing_senders
 from stopsms.services.preparation_sqlite import (
     parents_known,

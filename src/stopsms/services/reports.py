@@ -41,10 +41,10 @@ from stopsms.domain.phone import describe, territory_zones
 from stopsms.domain.planning import Cohort, Plan, plan, planning_horizon
 from stopsms.domain.text import split_parts
 from stopsms.domain.windows import calendar_for, policy_for
+from stopsms.errors import InvalidInput
 from stopsms.services.accounts import Account, AccountRef
 from stopsms.services.campaigns import Campaign
 from stopsms.services.decisions import WAITING_STATUSES, Decider, PreparationSummary, style_of
-from stopsms.services.errors import InvalidInput
 from stopsms.services.exports import CSV_DELIMITER, CSV_FILE_ENCODING
 from stopsms.services.holds import HeldGroups, held_groups, merge_holds
 from stopsms.services.preparation import campaign_of, recipient_chunks, summary_from_messages

@@ -15,9 +15,9 @@ thousands separators, so it can be pasted into ``stopsms credits add`` as is.
 
 from __future__ import annotations
 
+from stopsms.errors import ServiceError
 from stopsms.services.credits import format_credits
 from stopsms.services.decisions import PreparationSummary
-from stopsms.services.errors import ServiceError
 
 __all__ = ["CreditShortfall", "plain_credits", "shortfall_of"]
 

@@ -31,8 +31,8 @@ from stopsms.domain.mention import (
     is_alias,
     shortcode_refusal,
 )
+from stopsms.errors import ServiceError
 from stopsms.services.accounts import Account
-from stopsms.services.errors import ServiceError
 
 __all__ = [
     "MentionRefused",

@@ -9,8 +9,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from stopsms.errors import UnreadableFile
 from stopsms.imports.reader import open_table, parse_delimiter, sniff_delimiter
-from stopsms.services.errors import UnreadableFile
 
 
 def _write(tmp_path: Path, data: bytes, name: str = "contacts.csv") -> Path:

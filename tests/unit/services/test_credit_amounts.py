@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from stopsms.errors import InvalidInput
 from stopsms.services.credits import MAX_AMOUNT_MILLICREDITS, format_credits, parse_credits
-from stopsms.services.errors import InvalidInput
 
 
 @given(st.integers(min_value=0, max_value=MAX_AMOUNT_MILLICREDITS))

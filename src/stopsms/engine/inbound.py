@@ -1,7 +1,7 @@
 """The provider's event handlers: MO and receipts, group-committed, acknowledged after commit.
 
 :class:`InboundHandler` gives a provider its :class:`~stopsms.providers.base.EventHandlers`.
-Each call queues its event with a :class:`~stopsms.inbound.group_commit.GroupCommit` (one
+Each call queues its event with a :class:`~stopsms.engine.group_commit.GroupCommit` (one
 transaction for everything queued meanwhile, on the dispatcher's database thread) and
 returns only once that transaction committed — the provider acknowledges then. MO have
 their own committer in the thread's *urgent* lane: a STOP does not wait behind the
@@ -9,7 +9,7 @@ dispatcher's claims and results nor behind receipts (a job already running excep
 Receipts stay in the normal lane, FIFO with the dispatcher's jobs: a receipt is applied
 after the recording of its message's submit result.
 
-For an MO, the :class:`~stopsms.dispatch.gate.SuppressionGate` is told first (the number is
+For an MO, the :class:`~stopsms.engine.gate.SuppressionGate` is told first (the number is
 *pending*: nothing new leaves for it), then, once committed, the opt-out is *blocked* in the
 gate, and the handler waits for any chunk already on the wire to that number to be answered
 before returning. Hence: no submit to a number after its STOP was acknowledged.
@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 
 from stopsms.clock import Clock
-from stopsms.dispatch.gate import SuppressionGate
-from stopsms.dispatch.worker_thread import DatabaseThread
 from stopsms.domain.keywords import Intent
-from stopsms.inbound.group_commit import GroupCommit
-from stopsms.inbound.mo import MoOutcome, handle_many, sender_e164, warm_up
-from stopsms.inbound.receipts import DEFAULT_BLOCKED_CODES, ReceiptsApplied, apply_receipts
+from stopsms.engine.database_thread import DatabaseThread
+from stopsms.engine.gate import SuppressionGate
+from stopsms.engine.group_commit import GroupCommit
 from stopsms.providers.base import DeliveryReceipt, EventHandlers, InboundMessage
+from stopsms.services.mo import MoOutcome, handle_many, sender_e164, warm_up
+from stopsms.services.receipts import DEFAULT_BLOCKED_CODES, ReceiptsApplied, apply_receipts
 
 __all__ = ["InboundHandler", "InboundStats"]
 
@@ -55,7 +55,7 @@ class InboundStats:
 
 
 def _warm(conn: Connection) -> None:
-    """Compile the MO path's statements (see :func:`~stopsms.inbound.mo.warm_up`); a failure
+    """Compile the MO path's statements (see :func:`~stopsms.services.mo.warm_up`); a failure
     here only means the first real batch compiles them."""
     with contextlib.suppress(Exception):
         warm_up(conn)

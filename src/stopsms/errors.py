@@ -1,4 +1,8 @@
-"""Errors raised by the services (what the CLI, API and workers catch and show).
+"""Errors a request is refused with (what the CLI, API and workers catch and show).
+
+Raised by the services and by the layers below them that read what a person gave (the file
+readers of :mod:`stopsms.imports`), so this module sits below both: the class a test or an
+interface catches is the same wherever the refusal was found.
 
 StopsmsError (stopsms.domain.errors)
  └── ServiceError                a use case refuses the request
@@ -6,11 +10,12 @@ StopsmsError (stopsms.domain.errors)
       │    └── UnknownAccount    no account has that name
       ├── AlreadyExists          a unique name or value is taken
       ├── InvalidInput           a field value is unusable (names the field and the value)
-      ├── InsufficientCredit     a debit would take the balance below zero
       ├── EvidenceRequired       a re-subscription without the person's own request on record
       └── UnreadableFile         an import file cannot be read at all (nothing was changed)
 
-Each message is one line that names the offending value.
+Each message is one line that names the offending value. Errors of one use case that need
+its own code to be worded live beside it (``InsufficientCredit`` in
+:mod:`stopsms.services.credits`, which formats amounts).
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ from stopsms.domain.errors import StopsmsError
 __all__ = [
     "AlreadyExists",
     "EvidenceRequired",
-    "InsufficientCredit",
     "InvalidInput",
     "NotFound",
     "ServiceError",
@@ -59,19 +63,6 @@ class InvalidInput(ServiceError):
         self.field = field
         self.value = value
         self.reason = reason
-
-
-class InsufficientCredit(ServiceError):
-    def __init__(self, account: str, balance: int, needed: int) -> None:
-        from stopsms.services.credits import format_credits  # credits imports this module
-
-        super().__init__(
-            f"account {account!r} has {format_credits(balance)} credits,"
-            f" {format_credits(needed)} needed"
-        )
-        self.account = account
-        self.balance_millicredits = balance
-        self.needed_millicredits = needed
 
 
 class EvidenceRequired(ServiceError):

@@ -1,7 +1,7 @@
 """Mobile-originated messages: classify, opt out, confirm, attribute, store — in one go.
 
 :func:`handle_mo` runs inside the caller's transaction (the group commit of
-:mod:`stopsms.inbound.handler`); the provider acknowledges the MO only after that commits, so
+:mod:`stopsms.engine.inbound`); the provider acknowledges the MO only after that commits, so
 a STOP is never acknowledged and then lost.
 
 Decisions:
@@ -43,9 +43,9 @@ from stopsms.domain.campaign import MessageStatus
 from stopsms.domain.keywords import Classification, Classifier, Intent
 from stopsms.domain.phone import describe, normalise
 from stopsms.domain.text import measure
+from stopsms.errors import NotFound
 from stopsms.providers.base import InboundMessage
 from stopsms.services.accounts import Account, get_account, get_account_by_id, price_table
-from stopsms.services.errors import NotFound
 from stopsms.services.optouts import (
     OptOutRequest,
     Recorded,

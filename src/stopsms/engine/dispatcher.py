@@ -19,7 +19,7 @@ honoured at the next chunk: its claimed messages are put back (paused) or cancel
 (refusals and unknown outcomes; a retry is no error, and a connection lost under a chunk is
 one, however many messages were in flight).
 
-All database work runs on the :class:`~stopsms.dispatch.worker_thread.DatabaseThread`, so
+All database work runs on the :class:`~stopsms.engine.database_thread.DatabaseThread`, so
 the loop keeps reading PDUs while a batch commits. Results are recorded without waiting for
 the commit (at most two batches behind), in submission order on that one thread — which is
 also why a receipt, handled after its submit's result, always finds its message.
@@ -40,16 +40,14 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection
 
 from stopsms.clock import Clock
-from stopsms.dispatch import outbox
-from stopsms.dispatch.gate import SuppressionGate
-from stopsms.dispatch.outbox import Claimed
-from stopsms.dispatch.worker_thread import DatabaseThread
 from stopsms.domain.campaign import ACTIVE, CampaignStatus, MessageStatus
 from stopsms.domain.errors import DomainError
 from stopsms.domain.mention import placeholder_on_wire
 from stopsms.domain.parts import beyond_protocol
 from stopsms.domain.phone import describe, territory_zones
 from stopsms.domain.windows import NoSendingWindow, calendar_for, get_policy, policy_for
+from stopsms.engine.database_thread import DatabaseThread
+from stopsms.engine.gate import SuppressionGate
 from stopsms.providers.base import (
     CONNECTION_LOST,
     DataCoding,
@@ -58,6 +56,8 @@ from stopsms.providers.base import (
     SubmitOutcome,
     SubmitResult,
 )
+from stopsms.services import outbox
+from stopsms.services.outbox import Claimed
 
 __all__ = ["DispatchStats", "Dispatcher"]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from stopsms.clock import FakeClock
-from stopsms.dispatch.dispatcher import Dispatcher
-from stopsms.dispatch.outbox import Claimed
+from stopsms.engine.dispatcher import Dispatcher
+from stopsms.services.outbox import Claimed
 
 
 class _Provider:

@@ -1,10 +1,10 @@
-"""Sending: ``campaign send`` and ``worker``, the use cases that run the dispatch engine.
+"""Sending: ``campaign send`` and ``worker``, the use cases that run the sending engine.
 
 Both wire the same parts around one provider bind: a
-:class:`~stopsms.dispatch.worker_thread.DatabaseThread` (all database work), a
-:class:`~stopsms.dispatch.gate.SuppressionGate`, an
-:class:`~stopsms.inbound.handler.InboundHandler` (MO and receipts, acknowledged after commit)
-and a :class:`~stopsms.dispatch.dispatcher.Dispatcher`.
+:class:`~stopsms.engine.database_thread.DatabaseThread` (all database work), a
+:class:`~stopsms.engine.gate.SuppressionGate`, an
+:class:`~stopsms.engine.inbound.InboundHandler` (MO and receipts, acknowledged after commit)
+and a :class:`~stopsms.engine.dispatcher.Dispatcher`.
 
 - :func:`send_campaign` prepares the campaign if it is still a draft or scheduled, reconciles
   what a previous run left in flight (counted in the report), sends until the campaign is
@@ -30,21 +30,20 @@ from functools import partial
 from sqlalchemy import Connection, func, select
 
 from stopsms.clock import Clock
-from stopsms.dispatch import outbox
-from stopsms.dispatch.dispatcher import Dispatcher, DispatchStats
-from stopsms.dispatch.gate import SuppressionGate
-from stopsms.dispatch.outbox import Reconciliation
-from stopsms.dispatch.worker_thread import DatabaseThread
 from stopsms.domain.campaign import ACTIVE, CampaignStatus, MessageStatus
 from stopsms.domain.errors import StopsmsError
 from stopsms.domain.parts import DEFAULT_MAX_PARTS, TooManyParts
-from stopsms.inbound.handler import InboundHandler, InboundStats
-from stopsms.inbound.receipts import DEFAULT_BLOCKED_CODES
+from stopsms.engine.database_thread import DatabaseThread
+from stopsms.engine.dispatcher import Dispatcher, DispatchStats
+from stopsms.engine.gate import SuppressionGate
+from stopsms.engine.inbound import InboundHandler, InboundStats
+from stopsms.errors import ServiceError
 from stopsms.providers.base import Provider, ProviderError
+from stopsms.services import outbox
 from stopsms.services.accounts import AccountRef
-from stopsms.services.errors import ServiceError
 from stopsms.services.holds import HeldGroups, held_groups
 from stopsms.services.lengths import check_length
+from stopsms.services.outbox import Reconciliation
 from stopsms.services.preparation import (
     NothingToSend,
     PreparationInterrupted,
@@ -52,6 +51,7 @@ from stopsms.services.preparation import (
     park_scheduled,
     prepare_campaign,
 )
+from stopsms.services.receipts import DEFAULT_BLOCKED_CODES
 from stopsms.services.shortfall import CreditShortfall
 from stopsms.services.stop_mention import MentionRefused, check_sending, substitutes_shortcode
 from stopsms.store import tables as t

@@ -19,7 +19,7 @@ When jobs are put on the (FIFO, shared with the dispatcher) database thread:
   its message's submit result, which the dispatcher queued before the receipt could arrive.
 
 ``urgent=True`` puts the jobs in the database thread's urgent lane (see
-:class:`~stopsms.dispatch.worker_thread.DatabaseThread`): for events that depend on nothing
+:class:`~stopsms.engine.database_thread.DatabaseThread`): for events that depend on nothing
 queued before them (MO), so they do not wait behind the dispatcher's and receipts' jobs.
 Such a committer must not carry receipts.
 
@@ -37,7 +37,7 @@ from typing import Generic, TypeVar
 
 from sqlalchemy import Connection
 
-from stopsms.dispatch.worker_thread import DatabaseThread
+from stopsms.engine.database_thread import DatabaseThread
 
 __all__ = ["GroupCommit"]
 

@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import pytest
 
-from stopsms.dispatch.worker_thread import MAX_URGENT_IN_ROW, DatabaseThread
+from stopsms.engine.database_thread import MAX_URGENT_IN_ROW, DatabaseThread
 from stopsms.store.database import Database
 
 

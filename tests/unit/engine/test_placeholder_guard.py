@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from stopsms.clock import FakeClock
-from stopsms.dispatch.dispatcher import Dispatcher
-from stopsms.dispatch.outbox import Claimed
+from stopsms.engine.dispatcher import Dispatcher
+from stopsms.services.outbox import Claimed
 
 
 class _Provider:

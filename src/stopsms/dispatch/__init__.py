@@ -1,1 +1,0 @@
-"""Dispatch: outbox claims, sending windows, the suppression gate, pacing, the dispatcher."""

@@ -1,1 +1,0 @@
-"""What comes back: MO messages (STOP → opt-out → confirmation → attribution) and receipts."""
