@@ -46,8 +46,8 @@ from stopsms.providers.base import (
     OutboundMessage,
 )
 from stopsms.providers.smpp import SmppProvider
-from stopsms.services import credits
-from stopsms.services.preparation import prepare_campaign
+from stopsms.services.accounts import credits
+from stopsms.services.campaigns.preparation import prepare_campaign
 from stopsms.smsc.server import SmscSimulator
 from stopsms.store import tables as t
 

@@ -190,7 +190,7 @@ def _run_stopsms(url: str, path: str, extra: str) -> dict[str, object]:
     """One import, timed from opening the database to closing it (what a user waits for)."""
     import resource
 
-    from stopsms.services.contact_import import ImportOptions, import_contacts
+    from stopsms.services.contacts.importing import ImportOptions, import_contacts
     from stopsms.store.database import open_database
 
     mode = extra.split("+")[0]

@@ -22,9 +22,9 @@ from sqlalchemy import Connection, select
 from bench import best_rate, report
 from stopsms.clock import FakeClock
 from stopsms.domain.compose import compose
-from stopsms.services import accounts, credits
-from stopsms.services.campaigns import create_campaign
-from stopsms.services.preparation import prepare_campaign
+from stopsms.services.accounts import accounts, credits
+from stopsms.services.campaigns.campaigns import create_campaign
+from stopsms.services.campaigns.preparation import prepare_campaign
 from stopsms.store import tables as t
 from stopsms.store.database import Database, open_database
 from stopsms.store.phone_keys import keyer

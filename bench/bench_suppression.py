@@ -5,7 +5,7 @@
 created and dropped). Sizes: ``STOPSMS_BENCH_REGISTRY`` and ``STOPSMS_BENCH_CANDIDATES``.
 
 Figures, each beside the naive baseline measured in the same run (one ``SELECT`` per number,
-i.e. :func:`stopsms.services.optouts.is_suppressed` in a loop, on a subset):
+i.e. :func:`stopsms.services.optouts.optouts.is_suppressed` in a loop, on a subset):
 
 - ``suppressed_among`` on 1,000,000 candidates (half of them opted out): loads the account's
   active numbers once and intersects — the goal is ≥ 200,000 look-ups/s end to end;
@@ -27,8 +27,8 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from bench import Rate, best_rate, report
-from stopsms.services import optouts, suppression
-from stopsms.services.accounts import get_account
+from stopsms.services.accounts.accounts import get_account
+from stopsms.services.optouts import optouts, suppression
 from stopsms.store.database import Database, create_engine_for, migrate
 from stopsms.store.phone_keys import keyer
 

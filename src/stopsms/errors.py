@@ -15,7 +15,7 @@ StopsmsError (stopsms.domain.errors)
 
 Each message is one line that names the offending value. Errors of one use case that need
 its own code to be worded live beside it (``InsufficientCredit`` in
-:mod:`stopsms.services.credits`, which formats amounts).
+:mod:`stopsms.services.accounts.credits`, which formats amounts).
 """
 
 from __future__ import annotations

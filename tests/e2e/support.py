@@ -10,9 +10,9 @@ from sqlalchemy import insert
 
 from stopsms.clock import FakeClock
 from stopsms.domain.mention import MessageType
-from stopsms.services import accounts, credits
-from stopsms.services.accounts import get_account
-from stopsms.services.campaigns import create_campaign
+from stopsms.services.accounts import accounts, credits
+from stopsms.services.accounts.accounts import get_account
+from stopsms.services.campaigns.campaigns import create_campaign
 from stopsms.store import tables as t
 from stopsms.store.database import Database, open_database
 

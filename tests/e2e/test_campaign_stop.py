@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from stopsms.engine.sending import send_campaign
 from stopsms.providers.smpp import SmppProvider
-from stopsms.services.reports import EXPORT_COLUMNS, campaign_report, export_rows
+from stopsms.services.campaigns.reports import EXPORT_COLUMNS, campaign_report, export_rows
 from stopsms.smsc.scenario import parse_scenario
 from stopsms.smsc.server import SmscSimulator
 from stopsms.store import tables as t

@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy import func, select
 
 from stopsms.clock import FakeClock
-from stopsms.services import credits
-from stopsms.services.campaigns import cancel_campaign, create_campaign
+from stopsms.services.accounts import credits
+from stopsms.services.campaigns.campaigns import cancel_campaign, create_campaign
 from stopsms.smsc.server import SmscSimulator
 from stopsms.store import tables as t
 from stopsms.store.database import Database

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from stopsms.engine.sending import run_worker
 from stopsms.providers.smpp import SmppProvider
-from stopsms.services.campaigns import schedule_campaign
+from stopsms.services.campaigns.campaigns import schedule_campaign
 from stopsms.smsc.server import SmscSimulator
 from stopsms.store import tables as t
 from tests.e2e.support import TUESDAY_10H, ShiftedClock, database, fr, seed_campaign

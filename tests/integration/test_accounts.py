@@ -17,8 +17,10 @@ from stopsms.errors import (
     NotFound,
     UnknownAccount,
 )
-from stopsms.services import accounts, credits, optout_review, optouts, suppression
-from stopsms.services.credits import InsufficientCredit
+from stopsms.services.accounts import accounts, credits
+from stopsms.services.accounts.credits import InsufficientCredit
+from stopsms.services.optouts import optouts, suppression
+from stopsms.services.optouts import review as optout_review
 from stopsms.store.database import Database
 
 NOW = datetime(2024, 11, 29, 9, 0, tzinfo=UTC)

@@ -15,8 +15,8 @@ from stopsms.domain.campaign import CampaignStatus
 from stopsms.domain.errors import InvalidTransition
 from stopsms.domain.template import UnknownField
 from stopsms.errors import InvalidInput, NotFound
-from stopsms.services import accounts
-from stopsms.services.campaigns import (
+from stopsms.services.accounts import accounts
+from stopsms.services.campaigns.campaigns import (
     UnverifiedLink,
     cancel_campaign,
     create_campaign,
@@ -27,7 +27,7 @@ from stopsms.services.campaigns import (
     schedule_campaign,
     unschedule_campaign,
 )
-from stopsms.services.preparation import prepare_campaign
+from stopsms.services.campaigns.preparation import prepare_campaign
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 from tests.integration.test_preparation import NOW, add_contacts, fr, setup_account

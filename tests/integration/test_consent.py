@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import Connection, insert, select
 
 from stopsms.errors import InvalidInput
-from stopsms.services import accounts, consent
+from stopsms.services.accounts import accounts
+from stopsms.services.contacts import consent
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 

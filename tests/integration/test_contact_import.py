@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 
 from stopsms.cli.contacts import contacts_app, lists_app
 from stopsms.errors import InvalidInput, UnreadableFile
-from stopsms.services import accounts, contacts, erasure
-from stopsms.services.contact_import import ImportOptions, ImportSummary, import_contacts
+from stopsms.services.accounts import accounts
+from stopsms.services.contacts import contacts, erasure
+from stopsms.services.contacts.importing import ImportOptions, ImportSummary, import_contacts
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 

@@ -19,10 +19,10 @@ import pytest
 from sqlalchemy import select, update
 
 from stopsms.domain.phone import normalise
-from stopsms.services import accounts
-from stopsms.services import contact_import as ci
-from stopsms.services.contact_import import ImportOptions, ImportSummary, import_contacts
-from stopsms.services.contact_rows import repair_spreadsheet_number
+from stopsms.services.accounts import accounts
+from stopsms.services.contacts import importing as ci
+from stopsms.services.contacts.importing import ImportOptions, ImportSummary, import_contacts
+from stopsms.services.contacts.rows import repair_spreadsheet_number
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 
@@ -335,7 +335,7 @@ def test_a_failed_columnar_import_changes_nothing(
     two_accounts: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A database error while merging a staging file rolls everything back."""
-    from stopsms.services import contact_writers
+    from stopsms.services.contacts import writers as contact_writers
 
     monkeypatch.setattr(ci, "_MIN_PART_ROWS", 100)
     calls = 0

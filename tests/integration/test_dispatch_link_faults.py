@@ -24,7 +24,7 @@ from stopsms.providers.base import (
     SubmitOutcome,
     SubmitResult,
 )
-from stopsms.services.preparation import prepare_campaign
+from stopsms.services.campaigns.preparation import prepare_campaign
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 from tests.e2e.support import TUESDAY_10H, fr, seed_campaign

@@ -22,14 +22,15 @@ from stopsms.domain.mention import MessageType
 from stopsms.domain.parts import DEFAULT_MAX_PARTS, TooManyParts
 from stopsms.engine.database_thread import DatabaseThread
 from stopsms.engine.sending import _prepare_due
-from stopsms.services import credits, outbox
-from stopsms.services.accounts import get_account
-from stopsms.services.campaigns import create_campaign, get_campaign, schedule_campaign
-from stopsms.services.holds import describe_holds, held_groups
-from stopsms.services.lengths import check_length
-from stopsms.services.preparation import prepare_campaign, resume_sending
-from stopsms.services.reports import campaign_report, preview_campaign
-from stopsms.services.shortfall import CreditShortfall
+from stopsms.services.accounts import credits
+from stopsms.services.accounts.accounts import get_account
+from stopsms.services.campaigns.campaigns import create_campaign, get_campaign, schedule_campaign
+from stopsms.services.campaigns.holds import describe_holds, held_groups
+from stopsms.services.campaigns.lengths import check_length
+from stopsms.services.campaigns.preparation import prepare_campaign, resume_sending
+from stopsms.services.campaigns.reports import campaign_report, preview_campaign
+from stopsms.services.campaigns.shortfall import CreditShortfall
+from stopsms.services.messages import outbox
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 from tests.integration.test_preparation import NOW, add_contacts, fr, setup_account

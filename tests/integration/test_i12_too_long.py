@@ -19,10 +19,10 @@ from sqlalchemy import select
 from stopsms.clock import FakeClock
 from stopsms.engine.database_thread import DatabaseThread
 from stopsms.engine.sending import _prepare_due, _start_campaign
-from stopsms.services import preparation, preparation_sqlite
-from stopsms.services.campaigns import create_campaign, schedule_campaign
-from stopsms.services.preparation import prepare_campaign
-from stopsms.services.reports import campaign_report, export_rows, preview_campaign
+from stopsms.services.campaigns import preparation, preparation_sqlite
+from stopsms.services.campaigns.campaigns import create_campaign, schedule_campaign
+from stopsms.services.campaigns.preparation import prepare_campaign
+from stopsms.services.campaigns.reports import campaign_report, export_rows, preview_campaign
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 from tests.integration.test_preparation import NOW, add_contacts, fr, setup_account

@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from stopsms.cli.main import app
-from stopsms.services import accounts, contacts
+from stopsms.services.accounts import accounts
+from stopsms.services.contacts import contacts
 from stopsms.store.database import Database
 
 from .test_contact_import import _file, _import

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stopsms.cli.main import app
-from stopsms.services import accounts
+from stopsms.services.accounts import accounts
 from stopsms.store.database import Database
 
 from .test_contact_import_columnar import _both, _same

@@ -15,11 +15,11 @@ from stopsms.engine.database_thread import DatabaseThread
 from stopsms.engine.gate import SuppressionGate
 from stopsms.engine.inbound import InboundHandler
 from stopsms.providers.base import DeliveryReceipt, InboundMessage, ReceiptStatus
-from stopsms.services import accounts
-from stopsms.services.accounts import get_account
-from stopsms.services.mo import handle_many, handle_mo, sender_e164
-from stopsms.services.optouts import OptOutRequest, record_optout, record_optout_batch
-from stopsms.services.receipts import apply_receipts
+from stopsms.services.accounts import accounts
+from stopsms.services.accounts.accounts import get_account
+from stopsms.services.messages.mo import handle_many, handle_mo, sender_e164
+from stopsms.services.messages.receipts import apply_receipts
+from stopsms.services.optouts.optouts import OptOutRequest, record_optout, record_optout_batch
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 

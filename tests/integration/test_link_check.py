@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 from stopsms.cli.main import app
 from stopsms.clock import FakeClock
-from stopsms.services import accounts
-from stopsms.services.campaigns import UnverifiedLink, create_campaign
-from stopsms.services.preparation import prepare_campaign
-from stopsms.services.reports import preview_campaign
+from stopsms.services.accounts import accounts
+from stopsms.services.campaigns.campaigns import UnverifiedLink, create_campaign
+from stopsms.services.campaigns.preparation import prepare_campaign
+from stopsms.services.campaigns.reports import preview_campaign
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 from tests.integration.test_preparation import NOW, add_contacts, fr, setup_account

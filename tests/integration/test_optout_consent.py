@@ -20,9 +20,12 @@ from typer.testing import CliRunner
 from stopsms.cli.contacts import contacts_app
 from stopsms.cli.optouts import optouts_app
 from stopsms.providers.base import InboundMessage
-from stopsms.services import accounts, optout_files, optout_review, optouts
-from stopsms.services.consent import consent_history, current_consent, record_consent
-from stopsms.services.mo import handle_mo
+from stopsms.services.accounts import accounts
+from stopsms.services.contacts.consent import consent_history, current_consent, record_consent
+from stopsms.services.messages.mo import handle_mo
+from stopsms.services.optouts import files as optout_files
+from stopsms.services.optouts import optouts
+from stopsms.services.optouts import review as optout_review
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 

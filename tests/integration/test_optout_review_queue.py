@@ -19,8 +19,9 @@ from typer.testing import CliRunner
 from stopsms.cli.optouts import optouts_app
 from stopsms.errors import InvalidInput
 from stopsms.providers.base import InboundMessage
-from stopsms.services import optout_review, optouts
-from stopsms.services.mo import handle_mo
+from stopsms.services.messages.mo import handle_mo
+from stopsms.services.optouts import optouts
+from stopsms.services.optouts import review as optout_review
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 

@@ -20,11 +20,14 @@ from stopsms.cli.optouts import optouts_app
 from stopsms.clock import FakeClock
 from stopsms.errors import InvalidInput
 from stopsms.providers.base import InboundMessage
-from stopsms.services import accounts, optouts, outbox, preparation_sqlite, suppression
-from stopsms.services.accounts import get_account
-from stopsms.services.campaigns import create_campaign
-from stopsms.services.mo import handle_mo
-from stopsms.services.preparation import prepare_campaign
+from stopsms.services.accounts import accounts
+from stopsms.services.accounts.accounts import get_account
+from stopsms.services.campaigns import preparation_sqlite
+from stopsms.services.campaigns.campaigns import create_campaign
+from stopsms.services.campaigns.preparation import prepare_campaign
+from stopsms.services.messages import outbox
+from stopsms.services.messages.mo import handle_mo
+from stopsms.services.optouts import optouts, suppression
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 from tests.integration.test_preparation import add_contacts, fr

@@ -17,15 +17,12 @@ from typer.testing import CliRunner
 from stopsms.cli.optouts import erase, optouts_app
 from stopsms.domain.errors import InvalidPhoneNumber
 from stopsms.errors import EvidenceRequired, InvalidInput, NotFound, UnreadableFile
-from stopsms.services import (
-    accounts,
-    erasure,
-    optout_files,
-    optout_review,
-    optouts,
-    suppression,
-)
-from stopsms.services.consent import record_consent
+from stopsms.services.accounts import accounts
+from stopsms.services.contacts import erasure
+from stopsms.services.contacts.consent import record_consent
+from stopsms.services.optouts import files as optout_files
+from stopsms.services.optouts import optouts, suppression
+from stopsms.services.optouts import review as optout_review
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 

@@ -9,8 +9,10 @@ from sqlalchemy import Connection, insert, select
 
 from stopsms.domain.campaign import CampaignStatus
 from stopsms.providers.base import SubmitOutcome, SubmitResult
-from stopsms.services import accounts, credits, optouts, outbox
-from stopsms.services.accounts import get_account
+from stopsms.services.accounts import accounts, credits
+from stopsms.services.accounts.accounts import get_account
+from stopsms.services.messages import outbox
+from stopsms.services.optouts import optouts
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 

@@ -11,9 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from stopsms.cli.main import app
-from stopsms.services import accounts, contacts, optouts
-from stopsms.services.contact_import import ImportOptions, import_contacts
-from stopsms.services.mo import sender_e164
+from stopsms.services.accounts import accounts
+from stopsms.services.contacts import contacts
+from stopsms.services.contacts.importing import ImportOptions, import_contacts
+from stopsms.services.messages.mo import sender_e164
+from stopsms.services.optouts import optouts
 from stopsms.store.database import Database
 
 from .test_contact_import import NOW

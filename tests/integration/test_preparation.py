@@ -12,11 +12,14 @@ from sqlalchemy import Connection, func, insert, select
 from stopsms.clock import FakeClock
 from stopsms.domain.errors import InvalidTransition
 from stopsms.domain.mention import MessageType
-from stopsms.services import accounts, credits, erasure, optouts, preparation_sqlite
-from stopsms.services.accounts import get_account
-from stopsms.services.campaigns import cancel_campaign, create_campaign, get_campaign
-from stopsms.services.decisions import PRIORITY_INFORMATIVE, Decider
-from stopsms.services.preparation import prepare_campaign, recipient_chunks
+from stopsms.services.accounts import accounts, credits
+from stopsms.services.accounts.accounts import get_account
+from stopsms.services.campaigns import preparation_sqlite
+from stopsms.services.campaigns.campaigns import cancel_campaign, create_campaign, get_campaign
+from stopsms.services.campaigns.decisions import PRIORITY_INFORMATIVE, Decider
+from stopsms.services.campaigns.preparation import prepare_campaign, recipient_chunks
+from stopsms.services.contacts import erasure
+from stopsms.services.optouts import optouts
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 

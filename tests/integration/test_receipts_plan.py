@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import event
 
 from stopsms.providers.base import DeliveryReceipt, ReceiptStatus
-from stopsms.services.receipts import apply_receipts
+from stopsms.services.messages.receipts import apply_receipts
 from stopsms.store.database import Database
 
 

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, insert, select
 
 from stopsms.providers.base import DeliveryReceipt, ReceiptStatus, SubmitOutcome, SubmitResult
-from stopsms.services import outbox
-from stopsms.services.accounts import get_account
-from stopsms.services.receipts import apply_receipts
+from stopsms.services.accounts.accounts import get_account
+from stopsms.services.messages import outbox
+from stopsms.services.messages.receipts import apply_receipts
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 

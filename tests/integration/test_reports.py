@@ -15,10 +15,9 @@ from typer.testing import CliRunner
 
 from stopsms.cli.campaigns import campaign_app
 from stopsms.clock import FakeClock
-from stopsms.services import optouts
-from stopsms.services.campaigns import create_campaign
-from stopsms.services.preparation import prepare_campaign
-from stopsms.services.reports import (
+from stopsms.services.campaigns.campaigns import create_campaign
+from stopsms.services.campaigns.preparation import prepare_campaign
+from stopsms.services.campaigns.reports import (
     DEFAULT_RATE,
     EXPORT_COLUMNS,
     campaign_report,
@@ -27,6 +26,7 @@ from stopsms.services.reports import (
     provider_rate,
     safe_cell,
 )
+from stopsms.services.optouts import optouts
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 from tests.integration.test_preparation import NOW, add_contacts, fr, setup_account

@@ -13,11 +13,12 @@ from stopsms.clock import FakeClock
 from stopsms.domain.mention import MessageType
 from stopsms.errors import InvalidInput
 from stopsms.providers.smpp_url import parse_smpp_url
-from stopsms.services import accounts, credits, preparation, preparation_sqlite
-from stopsms.services.campaigns import create_campaign
-from stopsms.services.preparation import prepare_campaign
-from stopsms.services.reports import preview_campaign
-from stopsms.services.stop_mention import MentionRefused
+from stopsms.services.accounts import accounts, credits
+from stopsms.services.campaigns import preparation, preparation_sqlite
+from stopsms.services.campaigns.campaigns import create_campaign
+from stopsms.services.campaigns.preparation import prepare_campaign
+from stopsms.services.campaigns.reports import preview_campaign
+from stopsms.services.campaigns.stop_mention import MentionRefused
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 

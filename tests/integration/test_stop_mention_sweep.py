@@ -31,8 +31,9 @@ from sqlalchemy import Connection, insert, select, update
 from stopsms.clock import FakeClock
 from stopsms.domain.mention import SHORTCODE_REGIONS, MessageType, existing_mention
 from stopsms.errors import InvalidInput, ServiceError
-from stopsms.services import accounts, credits, preparation
-from stopsms.services.campaigns import create_campaign
+from stopsms.services.accounts import accounts, credits
+from stopsms.services.campaigns import preparation
+from stopsms.services.campaigns.campaigns import create_campaign
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 

@@ -20,9 +20,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from stopsms.cli.console import LARGEST_INTEGER, console, escape, fail, handles_errors, print_json
 from stopsms.config import load_settings
 from stopsms.errors import InvalidInput
-from stopsms.services import accounts as svc
-from stopsms.services import credits as money
-from stopsms.services.names import typed_text
+from stopsms.services.accounts import accounts as svc
+from stopsms.services.accounts import credits as money
+from stopsms.services.accounts.names import typed_text
 from stopsms.store.database import open_database
 
 __all__ = [

@@ -32,17 +32,17 @@ from stopsms.config import load_settings
 from stopsms.domain.campaign import CampaignStatus
 from stopsms.domain.mention import MessageType
 from stopsms.domain.parts import TooManyParts
-from stopsms.services import campaigns as svc
-from stopsms.services import reports
-from stopsms.services.accounts import get_account
-from stopsms.services.campaigns import Campaign
-from stopsms.services.credits import format_credits
+from stopsms.services.accounts.accounts import get_account
+from stopsms.services.accounts.credits import format_credits
+from stopsms.services.campaigns import campaigns as svc
+from stopsms.services.campaigns import reports
+from stopsms.services.campaigns.campaigns import Campaign
+from stopsms.services.campaigns.holds import describe_holds
+from stopsms.services.campaigns.lengths import check_length
+from stopsms.services.campaigns.preparation import resume_sending
+from stopsms.services.campaigns.shortfall import shortfall_of
+from stopsms.services.campaigns.stop_mention import url_substitutes_shortcode
 from stopsms.services.exports import export_format, written_whole
-from stopsms.services.holds import describe_holds
-from stopsms.services.lengths import check_length
-from stopsms.services.preparation import resume_sending
-from stopsms.services.shortfall import shortfall_of
-from stopsms.services.stop_mention import url_substitutes_shortcode
 
 __all__ = ["campaign_app"]
 

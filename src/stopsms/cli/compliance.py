@@ -21,7 +21,7 @@ from stopsms.cli.console import console, escape, fail, handles_errors, print_jso
 from stopsms.domain.mention import MentionStyle
 from stopsms.domain.phone import PhoneNumber
 from stopsms.services import compliance
-from stopsms.services.accounts import check_mention, check_shortcode
+from stopsms.services.accounts.accounts import check_mention, check_shortcode
 from stopsms.services.compliance import (
     AccountSettings,
     Preview,

@@ -1,6 +1,6 @@
 """``stopsms contacts consent NUMBER``: a number's consent ledger, oldest first.
 
-The ledger (:mod:`stopsms.services.consent`) tells the whole story: consents recorded by an
+The ledger (:mod:`stopsms.services.contacts.consent`) tells the whole story: consents recorded by an
 import or a person, withdrawals written by opt-outs (source ``opt-out: …``) and the consents
 re-subscriptions restored (source ``re-subscription``). The opt-out registry's own records are
 shown by ``stopsms optouts check NUMBER``. Registered by :mod:`stopsms.cli.contacts`.
@@ -16,8 +16,8 @@ from rich.table import Table
 
 from stopsms.cli.accounts import AccountOption, JsonOption, account_name, transaction
 from stopsms.cli.console import console, escape, handles_errors, print_json
-from stopsms.services import consent as ledger
-from stopsms.services.optouts import to_e164
+from stopsms.services.contacts import consent as ledger
+from stopsms.services.optouts.optouts import to_e164
 
 __all__ = ["consent_history"]
 

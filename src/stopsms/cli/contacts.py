@@ -39,8 +39,8 @@ from stopsms.cli.console import (
 from stopsms.cli.optouts import erase
 from stopsms.imports.columns import parse_overrides
 from stopsms.imports.reader import parse_delimiter
-from stopsms.services import contacts as svc
-from stopsms.services.contact_import import ImportOptions, ImportSummary, import_contacts
+from stopsms.services.contacts import contacts as svc
+from stopsms.services.contacts.importing import ImportOptions, ImportSummary, import_contacts
 from stopsms.services.exports import CSV_DELIMITER, export_format, written_whole
 
 __all__ = ["contacts_app", "lists_app", "merged_text"]

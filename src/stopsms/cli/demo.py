@@ -39,10 +39,11 @@ from stopsms.domain.phone import describe
 from stopsms.domain.windows import check_window, policy_for
 from stopsms.errors import UnknownAccount
 from stopsms.providers.smpp import SmppProvider
-from stopsms.services import accounts, credits, reports
-from stopsms.services.campaigns import create_campaign
-from stopsms.services.contact_import import ImportOptions, import_contacts
-from stopsms.services.preparation import prepare_campaign
+from stopsms.services.accounts import accounts, credits
+from stopsms.services.campaigns import reports
+from stopsms.services.campaigns.campaigns import create_campaign
+from stopsms.services.campaigns.preparation import prepare_campaign
+from stopsms.services.contacts.importing import ImportOptions, import_contacts
 from stopsms.smsc.scenario import parse_scenario
 from stopsms.smsc.server import SmscSimulator, exit_process
 from stopsms.store import tables as t

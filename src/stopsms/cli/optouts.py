@@ -23,15 +23,18 @@ from stopsms.cli.accounts import AccountOption, JsonOption, account_name, transa
 from stopsms.cli.console import LARGEST_INTEGER, console, escape, handles_errors, print_json
 from stopsms.errors import InvalidInput
 from stopsms.imports.cells import neutralise
-from stopsms.services import erasure, optout_files, optout_review, optouts
-from stopsms.services.accounts import get_account
+from stopsms.services.accounts.accounts import get_account
+from stopsms.services.accounts.names import typed_text
+from stopsms.services.contacts import erasure
 from stopsms.services.exports import (
     CSV_DELIMITER,
     CSV_FILE_ENCODING,
     export_format,
     written_whole,
 )
-from stopsms.services.names import typed_text
+from stopsms.services.optouts import files as optout_files
+from stopsms.services.optouts import optouts
+from stopsms.services.optouts import review as optout_review
 
 __all__ = ["erase", "optouts_app"]
 

@@ -41,9 +41,9 @@ from stopsms.engine.sending import (
     send_campaign,
 )
 from stopsms.providers.base import Provider, ProviderError
-from stopsms.services.accounts import Account, get_account
-from stopsms.services.holds import describe_holds
-from stopsms.services.outbox import Reconciliation
+from stopsms.services.accounts.accounts import Account, get_account
+from stopsms.services.campaigns.holds import describe_holds
+from stopsms.services.messages.outbox import Reconciliation
 from stopsms.store import tables as t
 from stopsms.store.database import Database, open_database
 

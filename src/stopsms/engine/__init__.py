@@ -9,7 +9,8 @@
 - :mod:`~stopsms.engine.database_thread`: the one thread every database call runs on.
 
 What the engine writes, it writes through service functions that take a ``Connection``
-(:mod:`stopsms.services.outbox`, :mod:`~stopsms.services.mo`, :mod:`~stopsms.services.receipts`);
+(:mod:`stopsms.services.messages.outbox`, :mod:`~stopsms.services.messages.mo`,
+:mod:`~stopsms.services.messages.receipts`);
 the engine adds when and on which thread they run. No service imports the engine (checked by
 ``make test``: the import contracts in ``pyproject.toml``).
 """

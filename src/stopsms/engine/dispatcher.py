@@ -56,8 +56,8 @@ from stopsms.providers.base import (
     SubmitOutcome,
     SubmitResult,
 )
-from stopsms.services import outbox
-from stopsms.services.outbox import Claimed
+from stopsms.services.messages import outbox
+from stopsms.services.messages.outbox import Claimed
 
 __all__ = ["DispatchStats", "Dispatcher"]
 

@@ -31,8 +31,12 @@ from stopsms.engine.database_thread import DatabaseThread
 from stopsms.engine.gate import SuppressionGate
 from stopsms.engine.group_commit import GroupCommit
 from stopsms.providers.base import DeliveryReceipt, EventHandlers, InboundMessage
-from stopsms.services.mo import MoOutcome, handle_many, sender_e164, warm_up
-from stopsms.services.receipts import DEFAULT_BLOCKED_CODES, ReceiptsApplied, apply_receipts
+from stopsms.services.messages.mo import MoOutcome, handle_many, sender_e164, warm_up
+from stopsms.services.messages.receipts import (
+    DEFAULT_BLOCKED_CODES,
+    ReceiptsApplied,
+    apply_receipts,
+)
 
 __all__ = ["InboundHandler", "InboundStats"]
 
@@ -55,8 +59,8 @@ class InboundStats:
 
 
 def _warm(conn: Connection) -> None:
-    """Compile the MO path's statements (see :func:`~stopsms.services.mo.warm_up`); a failure
-    here only means the first real batch compiles them."""
+    """Compile the MO path's statements (see :func:`~stopsms.services.messages.mo.warm_up`); a
+    failure here only means the first real batch compiles them."""
     with contextlib.suppress(Exception):
         warm_up(conn)
 

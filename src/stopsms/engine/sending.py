@@ -39,21 +39,25 @@ from stopsms.engine.gate import SuppressionGate
 from stopsms.engine.inbound import InboundHandler, InboundStats
 from stopsms.errors import ServiceError
 from stopsms.providers.base import Provider, ProviderError
-from stopsms.services import outbox
-from stopsms.services.accounts import AccountRef
-from stopsms.services.holds import HeldGroups, held_groups
-from stopsms.services.lengths import check_length
-from stopsms.services.outbox import Reconciliation
-from stopsms.services.preparation import (
+from stopsms.services.accounts.accounts import AccountRef
+from stopsms.services.campaigns.holds import HeldGroups, held_groups
+from stopsms.services.campaigns.lengths import check_length
+from stopsms.services.campaigns.preparation import (
     NothingToSend,
     PreparationInterrupted,
     campaign_of,
     park_scheduled,
     prepare_campaign,
 )
-from stopsms.services.receipts import DEFAULT_BLOCKED_CODES
-from stopsms.services.shortfall import CreditShortfall
-from stopsms.services.stop_mention import MentionRefused, check_sending, substitutes_shortcode
+from stopsms.services.campaigns.shortfall import CreditShortfall
+from stopsms.services.campaigns.stop_mention import (
+    MentionRefused,
+    check_sending,
+    substitutes_shortcode,
+)
+from stopsms.services.messages import outbox
+from stopsms.services.messages.outbox import Reconciliation
+from stopsms.services.messages.receipts import DEFAULT_BLOCKED_CODES
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 
@@ -89,7 +93,7 @@ class SendProgress:
     waiting: int  # pending, held or claimed
     stops: int  # opt-outs attributed to this campaign
     held_until: datetime | None
-    held_groups: HeldGroups = ()  # held messages by release instant (services.holds)
+    held_groups: HeldGroups = ()  # held messages by release instant (services.campaigns.holds)
 
     @property
     def awaiting_receipt(self) -> int:
@@ -274,7 +278,7 @@ async def send_campaign(
     if this run dies too). ``account``, when given, must own the campaign. ``rate``
     overrides the provider's throughput; ``idle_max`` caps one idle sleep on ``clock``
     (``None`` for a fake clock). ``allow_partial``: send to the recipients the credits pay
-    for instead of refusing (:mod:`stopsms.services.shortfall`).
+    for instead of refusing (:mod:`stopsms.services.campaigns.shortfall`).
 
     The provider is bound before anything is prepared, so a send that cannot reach its SMSC
     leaves a draft a draft. Once bound, any failure or cancellation (Ctrl-C) stops an
@@ -522,7 +526,7 @@ async def _prepare_due(
     A campaign the credits cannot pay in full, with nobody to send to, too long, or whose STOP
     mention would not work through this provider (``substitution``: it replaces
     ``STOP 00000``) is not sent at all:
-    it is parked ``paused`` with the reason (:func:`~stopsms.services.preparation.
+    it is parked ``paused`` with the reason (:func:`~stopsms.services.campaigns.preparation.
     park_scheduled`), and resuming it prepares it then.
     """
     now = clock.now()

@@ -9,5 +9,5 @@
 - :mod:`~stopsms.imports.rejects`: the CSV report of rejected rows (line, value, reason).
 
 Nothing here touches the database: the use case lives in
-:mod:`stopsms.services.contact_import`.
+:mod:`stopsms.services.contacts.importing`.
 """

@@ -32,8 +32,8 @@ from stopsms.domain.senders import effective_sender, parse_sender
 from stopsms.domain.text import split_parts
 from stopsms.domain.urls import unverified_domains
 from stopsms.domain.windows import WindowDecision, check_window, get_policy, policy_for
-from stopsms.services.accounts import AccountRef, get_account, list_domains, list_senders
-from stopsms.services.decisions import style_of
+from stopsms.services.accounts.accounts import AccountRef, get_account, list_domains, list_senders
+from stopsms.services.campaigns.decisions import style_of
 
 
 class InvalidRequest(DomainError):

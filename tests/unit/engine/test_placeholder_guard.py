@@ -8,7 +8,7 @@ import pytest
 
 from stopsms.clock import FakeClock
 from stopsms.engine.dispatcher import Dispatcher
-from stopsms.services.outbox import Claimed
+from stopsms.services.messages.outbox import Claimed
 
 
 class _Provider:

@@ -10,8 +10,8 @@ import pytest
 from stopsms.imports.columns import recognise
 from stopsms.imports.reader import Chunk, open_table
 from stopsms.imports.rejects import RejectReport
-from stopsms.services.contact_pipeline import serial_batches
-from stopsms.services.contact_rows import ContactRows, regions_of, repair_spreadsheet_number
+from stopsms.services.contacts.pipeline import serial_batches
+from stopsms.services.contacts.rows import ContactRows, regions_of, repair_spreadsheet_number
 
 
 @pytest.mark.parametrize(

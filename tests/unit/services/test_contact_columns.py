@@ -19,13 +19,13 @@ from hypothesis import strategies as st
 from stopsms.imports.columns import recognise
 from stopsms.imports.reader import Chunk
 from stopsms.imports.rejects import RejectReport
-from stopsms.services.contact_columns import (
+from stopsms.services.contacts.columns import (
     _FLOAT_CANDIDATE,
     STAGED_SCHEMA,
     ContactColumns,
     StagedContacts,
 )
-from stopsms.services.contact_rows import _FLOAT_END, ContactRows, _repair_rows
+from stopsms.services.contacts.rows import _FLOAT_END, ContactRows, _repair_rows
 
 #: ``(phone, region, first_name, last_name, email, company, custom fields)``, empty text "".
 Record: TypeAlias = tuple[str, str, str, str, str, str, dict[str, str] | None]

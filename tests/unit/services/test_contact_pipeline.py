@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from stopsms.domain.phone import normalise_many
-from stopsms.services.contact_pipeline import forked_normaliser, staged_parts
-from stopsms.services.contact_rows import why_invalid
+from stopsms.services.contacts.pipeline import forked_normaliser, staged_parts
+from stopsms.services.contacts.rows import why_invalid
 
 _VALID = [
     "06 12 34 56 {:02d}",

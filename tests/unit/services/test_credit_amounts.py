@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stopsms.errors import InvalidInput
-from stopsms.services.credits import MAX_AMOUNT_MILLICREDITS, format_credits, parse_credits
+from stopsms.services.accounts.credits import MAX_AMOUNT_MILLICREDITS, format_credits, parse_credits
 
 
 @given(st.integers(min_value=0, max_value=MAX_AMOUNT_MILLICREDITS))

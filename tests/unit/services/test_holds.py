@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from stopsms.services.holds import describe_holds, merge_holds
+from stopsms.services.campaigns.holds import describe_holds, merge_holds
 
 PARIS_8 = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""The columnar twin of :class:`~stopsms.services.contact_rows.ContactRows`: Arrow in, Arrow out.
+"""The columnar twin of :class:`~stopsms.services.contacts.rows.ContactRows`: Arrow in, Arrow out.
 
 For a CSV file that :func:`~stopsms.imports.arrow_csv.read_columns` could read as Arrow columns,
 :class:`ContactColumns` does in two steps what the row parser does chunk by chunk, with the same
@@ -28,7 +28,7 @@ from typing import Any, TypeAlias, cast
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stopsms.services.contact_rows import (
+from stopsms.services.contacts.rows import (
     ContactRows,
     custom_documents,
     prefix_region,
@@ -279,7 +279,7 @@ class Later:
 
 
 def _regions(numbers: pa.Array[Any]) -> pa.Array[Any]:
-    """:func:`~stopsms.services.contact_rows.regions_of`, asked once per 4-character prefix.
+    """:func:`~stopsms.services.contacts.rows.regions_of`, asked once per 4-character prefix.
 
     Only the numbers of a country code several regions share (``+262`` RE/YT, ``+1``…) are
     asked one by one.

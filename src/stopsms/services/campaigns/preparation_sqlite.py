@@ -1,11 +1,12 @@
 """Preparation on SQLite, set-based: the whole outbox in one ``INSERT … SELECT``.
 
 :func:`prepare_in_sqlite` writes the rows the per-recipient loop of
-:class:`~stopsms.services.decisions.Decider` would write: texts are composed once per distinct
-``(region, field values)`` into a temporary table, the loop's decisions are a ``CASE``. It
+:class:`~stopsms.services.campaigns.decisions.Decider` would write: texts are composed once per
+distinct ``(region, field values)`` into a temporary table, the loop's decisions are a ``CASE``. It
 applies (:func:`set_based`) when the account has no erased opt-outs, the template no custom
 field, and the credits certainly pay every member at the dearest text; otherwise
-:func:`stopsms.services.preparation.prepare_campaign` writes with the loop (``executemany``).
+:func:`stopsms.services.campaigns.preparation.prepare_campaign` writes with the loop
+(``executemany``).
 When ``prepare_campaign`` opens the transaction itself, SQLite's per-row foreign-key checks are
 off for it (:func:`parents_known`: every parent is read in it).
 """
@@ -22,8 +23,8 @@ from sqlalchemy import Connection
 from stopsms.domain.campaign import Exclusion
 from stopsms.domain.mention import MessageType
 from stopsms.domain.text import Encoding
-from stopsms.services.campaigns import Campaign
-from stopsms.services.decisions import (
+from stopsms.services.campaigns.campaigns import Campaign
+from stopsms.services.campaigns.decisions import (
     CONSENTED,
     CONSTANT_COLUMNS,
     VARYING_COLUMNS,
@@ -31,7 +32,7 @@ from stopsms.services.decisions import (
     PreparationSummary,
     constant_values,
 )
-from stopsms.services.optouts import account_suppressing_senders
+from stopsms.services.optouts.optouts import account_suppressing_senders
 from stopsms.store import tables as t
 
 __all__ = [

@@ -7,14 +7,14 @@ is blocked (``provider_blocked``, with the code), an aggregator's list (``provid
 a person (``manual``).
 
 Identity is the number's keyed hash (:mod:`stopsms.store.phone_keys`), so erasing a person
-(:mod:`stopsms.services.erasure`) clears the number but keeps the suppression. A record is
+(:mod:`stopsms.services.contacts.erasure`) clears the number but keeps the suppression. A record is
 *active* until revoked; revoking (re-subscription) needs evidence of the person's own request
 and leaves the record in place. One active record per number and scope (the whole account,
 ``sender=''``, or one sender ID): recording again returns the existing one.
 
 Checks:
 - :func:`is_suppressed` answers for one number with the record that suppresses it;
-- :mod:`stopsms.services.suppression` answers for many at once, set-based.
+- :mod:`stopsms.services.optouts.suppression` answers for many at once, set-based.
 
 ``sender=None`` in a check means "any sender": a number opted out of one sender ID counts as
 suppressed (the strict reading). Campaigns always pass their sender.
@@ -30,7 +30,7 @@ sender would record an opt-out that suppresses nothing.
 
 Every account-wide opt-out of a contact whose consent allowed marketing, and every
 re-subscription that ends it, is also written to the consent ledger
-(:mod:`stopsms.services.optout_consent`).
+(:mod:`stopsms.services.optouts.consent`).
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from stopsms.domain.phone import normalise, parse_phone
 from stopsms.errors import EvidenceRequired, InvalidInput, NotFound
-from stopsms.services.accounts import Account, AccountRef, resolve_account
-from stopsms.services.optout_consent import restore_consent, withdraw_consents
+from stopsms.services.accounts.accounts import Account, AccountRef, resolve_account
+from stopsms.services.optouts.consent import restore_consent, withdraw_consents
 from stopsms.store import tables as t
 from stopsms.store.phone_keys import keyer
 
@@ -266,7 +266,7 @@ def record_optout(
     already covers the number (same scope and sender, or the whole account) is returned
     instead of a new one; a certain STOP turns an uncertain record into a certain one. A new
     account-wide record withdraws the contact's marketing consent in the ledger
-    (:mod:`stopsms.services.optout_consent`).
+    (:mod:`stopsms.services.optouts.consent`).
     """
     acc = resolve_account(connection, account)
     if source not in t.OPTOUT_SOURCES:
@@ -533,7 +533,7 @@ def record_many(
     """Opt many E.164 numbers out for the whole account at once (imports, provider reports).
 
     Set-based: one look-up of the already-active keys, one multi-row insert of the rest
-    (and the consent ledger's withdrawals, :mod:`stopsms.services.optout_consent`).
+    (and the consent ledger's withdrawals, :mod:`stopsms.services.optouts.consent`).
     ``details`` gives a number its own detail (e.g. a reason column), else ``detail``.
     Returns ``(added, already_opted_out)``; duplicates in ``numbers`` count once.
     """
@@ -645,7 +645,7 @@ def resubscribe(
     ``sender``: revoke only the record for that sender ID (an account-wide one stays).
     The records stay, marked revoked with the evidence, who and when. When no account-wide
     record is left active, the consent the opt-out withdrew is restored in the ledger
-    (:func:`~stopsms.services.optout_consent.restore_consent`, source ``re-subscription``).
+    (:func:`~stopsms.services.optouts.consent.restore_consent`, source ``re-subscription``).
     """
     if not evidence or not evidence.strip():
         raise EvidenceRequired(phone)

@@ -37,8 +37,8 @@ from sqlalchemy.engine import Connection
 
 from stopsms.domain.campaign import MessageStatus
 from stopsms.providers.base import DeliveryReceipt, ReceiptStatus
-from stopsms.services.accounts import get_account_by_id
-from stopsms.services.optouts import record_optout
+from stopsms.services.accounts.accounts import get_account_by_id
+from stopsms.services.optouts.optouts import record_optout
 from stopsms.store import tables as t
 from stopsms.store.types import as_utc
 

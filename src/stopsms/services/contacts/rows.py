@@ -261,7 +261,7 @@ class ContactRows:
             ]
         return ContactBatch(records, first_seen, repeated)
 
-    # -- the steps, shared with the columnar parser (services.contact_columns) --------------
+    # -- the steps, shared with the columnar parser (services.contacts.columns) --------------
 
     def numbers(
         self,

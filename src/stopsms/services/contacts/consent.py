@@ -20,8 +20,8 @@ from sqlalchemy import Connection, RowMapping, Select, insert, literal, select, 
 
 from stopsms.domain.phone import describe
 from stopsms.errors import InvalidInput
-from stopsms.services.accounts import Account, AccountRef, resolve_account
-from stopsms.services.optouts import to_e164
+from stopsms.services.accounts.accounts import Account, AccountRef, resolve_account
+from stopsms.services.optouts.optouts import to_e164
 from stopsms.store import tables as t
 
 __all__ = [

@@ -26,8 +26,8 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 
 from stopsms.errors import InvalidInput
-from stopsms.services.accounts import AccountRef, resolve_account
-from stopsms.services.optouts import (
+from stopsms.services.accounts.accounts import AccountRef, resolve_account
+from stopsms.services.optouts.optouts import (
     OptOut,
     get_optout,
     known_sender,

@@ -22,7 +22,7 @@ from typing import Final
 from sqlalchemy import Connection, insert, select, update
 
 from stopsms.errors import InvalidInput, ServiceError
-from stopsms.services.accounts import Account, AccountRef, get_account, resolve_account
+from stopsms.services.accounts.accounts import Account, AccountRef, get_account, resolve_account
 from stopsms.store import tables as t
 
 __all__ = [

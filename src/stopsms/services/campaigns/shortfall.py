@@ -1,13 +1,13 @@
 """A campaign the credits cannot pay in full is refused before its first message (rule 12).
 
 Preparation decides ``insufficient_credit`` as a strict prefix in list order
-(:mod:`stopsms.services.decisions`). Sending the paid prefix silently would give a user who
-topped up too little a campaign that reached some of the list and not the rest without being
+(:mod:`stopsms.services.campaigns.decisions`). Sending the paid prefix silently would give a user
+who topped up too little a campaign that reached some of the list and not the rest without being
 asked, so every path that starts a campaign — ``campaign send``, ``campaign resume`` and the
 worker starting a scheduled campaign — refuses it with :class:`CreditShortfall`: the cost, what
 the account can pay, the shortfall and the command that tops it up. A partial send happens only
 when asked for (``--allow-partial``); its recipients left for credit are decided again when the
-campaign resumes (:func:`stopsms.services.preparation.recheck_credit`).
+campaign resumes (:func:`stopsms.services.campaigns.preparation.recheck_credit`).
 
 The amount to add is rounded up to the credit's precision (a millicredit) and written without
 thousands separators, so it can be pasted into ``stopsms credits add`` as is.
@@ -16,8 +16,8 @@ thousands separators, so it can be pasted into ``stopsms credits add`` as is.
 from __future__ import annotations
 
 from stopsms.errors import ServiceError
-from stopsms.services.credits import format_credits
-from stopsms.services.decisions import PreparationSummary
+from stopsms.services.accounts.credits import format_credits
+from stopsms.services.campaigns.decisions import PreparationSummary
 
 __all__ = ["CreditShortfall", "plain_credits", "shortfall_of"]
 

@@ -3,17 +3,18 @@
 One query (:func:`recipient_chunks`) reads the list in list order (``list_members`` by contact
 id) joined to ``contacts`` with, per contact, whether an active opt-out suppresses the number
 for this account (scope ``account``, or ``sender`` = the campaign's sender) — an indexed
-``EXISTS`` on the number. :class:`~stopsms.services.decisions.Decider` then decides each
+``EXISTS`` on the number. :class:`~stopsms.services.campaigns.decisions.Decider` then decides each
 recipient (the reasons, their order, the composing, pricing and credit rules are in
-:mod:`stopsms.services.decisions`).
+:mod:`stopsms.services.campaigns.decisions`).
 
 Rows are written in chunks (``COPY`` on PostgreSQL) inside one transaction with the status
 moves ``draft/scheduled → preparing → sending``: a preparation is all or nothing, and
 preparing a campaign that already has messages returns their summary without writing
 (idempotent). On SQLite the same rows are written set-based when they can be
-(:mod:`stopsms.services.preparation_sqlite`). A campaign whose messages could not carry a
-working STOP mention (:func:`stopsms.services.stop_mention.check_sending`: a stored mention
-format that is not one, the placeholder shortcode) is refused before anything is written.
+(:mod:`stopsms.services.campaigns.preparation_sqlite`). A campaign whose messages could not
+carry a working STOP mention (:func:`stopsms.services.campaigns.stop_mention.check_sending`: a
+stored mention format that is not one, the placeholder shortcode) is refused before anything is
+written.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ from stopsms.clock import Clock
 from stopsms.domain.campaign import CampaignStatus, Exclusion, move
 from stopsms.domain.parts import DEFAULT_MAX_PARTS
 from stopsms.errors import NotFound, ServiceError
-from stopsms.services.accounts import Account, AccountRef, get_account, get_account_by_id
-from stopsms.services.campaigns import Campaign, get_campaign, resume_campaign
-from stopsms.services.decisions import (
+from stopsms.services.accounts.accounts import Account, AccountRef, get_account, get_account_by_id
+from stopsms.services.campaigns.campaigns import Campaign, get_campaign, resume_campaign
+from stopsms.services.campaigns.decisions import (
     CONSTANT_COLUMNS,
     VARYING_COLUMNS,
     WAITING_STATUSES,
@@ -51,16 +52,16 @@ from stopsms.services.decisions import (
     PreparationSummary,
     constant_values,
 )
-from stopsms.services.optouts import account_suppressing_senders
-from stopsms.services.preparation_sqlite import (
+from stopsms.services.campaigns.preparation_sqlite import (
     parents_known,
     prepare_in_sqlite,
     set_based,
     sql_literal,
     stored,
 )
-from stopsms.services.shortfall import shortfall_of
-from stopsms.services.stop_mention import check_sending
+from stopsms.services.campaigns.shortfall import shortfall_of
+from stopsms.services.campaigns.stop_mention import check_sending
+from stopsms.services.optouts.optouts import account_suppressing_senders
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 
@@ -278,7 +279,7 @@ def prepare_campaign(
     ``target``: a :class:`Database` or an engine (a transaction is opened and committed), or a
     connection already in the caller's transaction. Raises
     :class:`~stopsms.domain.errors.InvalidTransition` for a campaign that cannot be prepared
-    (cancelled, or sending without messages); :class:`~stopsms.services.shortfall.
+    (cancelled, or sending without messages); :class:`~stopsms.services.campaigns.shortfall.
     CreditShortfall` when the credits cannot pay every ready message, unless ``allow_partial``;
     :class:`NothingToSend` when no recipient is ready, unless ``allow_empty``;
     :class:`PreparationInterrupted` when ``should_stop()`` turns true (checked between chunks
@@ -398,7 +399,7 @@ def recheck_credit(
     or a consent withdrawn meanwhile still wins), paid from the balance less what every
     campaign, this one included, still has to send. Returns the summary of that re-decision
     (``None`` when there was nothing to re-examine); raises
-    :class:`~stopsms.services.shortfall.CreditShortfall` when some still cannot be paid,
+    :class:`~stopsms.services.campaigns.shortfall.CreditShortfall` when some still cannot be paid,
     unless ``allow_partial`` (then the unpaid ones stay ``insufficient_credit``).
     """
     campaign, acc = campaign_of(connection, campaign_id, account)

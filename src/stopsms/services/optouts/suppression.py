@@ -2,11 +2,11 @@
 
 :func:`suppressed_among` answers for a collection of numbers; :func:`load_suppression` loads an
 account's active opt-outs into a :class:`Suppression` to check any number of batches in
-memory. Numbers of erased people, kept by :mod:`stopsms.services.optouts` only as keyed hashes,
-count too. As in :func:`stopsms.services.optouts.is_suppressed`, ``sender=None`` means "any
-sender": a number opted out of one sender ID counts as suppressed; on an account whose opt-out
-scope is ``account`` every active record suppresses every sender
-(:func:`~stopsms.services.optouts.suppressing_senders`).
+memory. Numbers of erased people, kept by :mod:`stopsms.services.optouts.optouts` only as keyed
+hashes, count too. As in :func:`stopsms.services.optouts.optouts.is_suppressed`,
+``sender=None`` means "any sender": a number opted out of one sender ID counts as suppressed;
+on an account whose opt-out scope is ``account`` every active record suppresses every sender
+(:func:`~stopsms.services.optouts.optouts.suppressing_senders`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from collections.abc import Collection, Iterable
 
 from sqlalchemy import Connection, select
 
-from stopsms.services.accounts import AccountRef, resolve_account
-from stopsms.services.optouts import active_for_sender
+from stopsms.services.accounts.accounts import AccountRef, resolve_account
+from stopsms.services.optouts.optouts import active_for_sender
 from stopsms.store import tables as t
 from stopsms.store.phone_keys import PhoneKeyer, keyer
 

@@ -22,7 +22,7 @@ Decisions:
 - **Opt-in** (START…): the person's own SMS is the evidence of the request (rule 5); the
   account's active opt-outs of the number (in sender scope: the same line's, as chosen for a
   STOP) are revoked with that evidence. No SMS is sent back. The consent ledger gets the
-  re-subscription (:mod:`stopsms.services.optout_consent`): the marketing consent the opt-out
+  re-subscription (:mod:`stopsms.services.optouts.consent`): the marketing consent the opt-out
   withdrew is restored, none is invented.
 - **Help and other replies** are stored (and listed by ``stopsms replies list``).
 - A sender that is not a valid phone number is stored as received, nothing else is done
@@ -45,8 +45,8 @@ from stopsms.domain.phone import describe, normalise
 from stopsms.domain.text import measure
 from stopsms.errors import NotFound
 from stopsms.providers.base import InboundMessage
-from stopsms.services.accounts import Account, get_account, get_account_by_id, price_table
-from stopsms.services.optouts import (
+from stopsms.services.accounts.accounts import Account, get_account, get_account_by_id, price_table
+from stopsms.services.optouts.optouts import (
     OptOutRequest,
     Recorded,
     record_optout_batch,
@@ -401,10 +401,10 @@ def handle_many(
 
     The outcome is that of handling each MO in order, one at a time; the statements are per
     batch: one history look-up (account, sender, campaign of every number), one bulk opt-out
-    (:func:`~stopsms.services.optouts.record_optout_batch`), one insert of the confirmations,
-    one of the inbound rows. A number that wrote several times in the batch is handled in
-    rounds (its second MO sees what its first did: one confirmation per STOP episode, a START
-    after a STOP revokes it).
+    (:func:`~stopsms.services.optouts.optouts.record_optout_batch`), one insert of the
+    confirmations, one of the inbound rows. A number that wrote several times in the batch is
+    handled in rounds (its second MO sees what its first did: one confirmation per STOP
+    episode, a START after a STOP revokes it).
     """
     if not messages:
         return []

@@ -12,7 +12,7 @@ scheduled campaign started by the worker) and by the campaign preview:
 - ``STOP 00000`` leaves only from an alphanumeric alias through a provider that replaces it by
   its own shortcode (``shortcode_substitution=1`` on the provider URL);
 - a recipient whose mention would be a placeholder link is excluded at preparation
-  (``no_unsubscribe_page``, :mod:`stopsms.services.decisions`), not refused here.
+  (``no_unsubscribe_page``, :mod:`stopsms.services.campaigns.decisions`), not refused here.
 
 The dispatcher repeats the shortcode and link checks on every message it submits
 (:func:`stopsms.domain.mention.placeholder_on_wire`): a message prepared under a substituting
@@ -32,7 +32,7 @@ from stopsms.domain.mention import (
     shortcode_refusal,
 )
 from stopsms.errors import ServiceError
-from stopsms.services.accounts import Account
+from stopsms.services.accounts.accounts import Account
 
 __all__ = [
     "MentionRefused",

@@ -1,12 +1,13 @@
 """The per-recipient decisions of a campaign, shared by preparation and preview (rules 6, 9–12).
 
-:class:`Decider` takes the rows of :func:`stopsms.services.preparation.recipient_chunks` (the
-list's contacts in list order, each with whether an active opt-out suppresses the number for
-this account: scope ``account``, or ``sender`` = the campaign's sender; every active record
-when the account's opt-out scope is ``account``). People erased since
-their opt-out are kept by the registry only as a keyed hash (:mod:`stopsms.store.phone_keys`):
-when the account has any such record, each candidate is hashed and matched too. It decides, in
-this order, the first reason that applies:
+:class:`Decider` takes the rows of
+:func:`stopsms.services.campaigns.preparation.recipient_chunks` (the list's contacts in list
+order, each with whether an active opt-out suppresses the number for this account: scope
+``account``, or ``sender`` = the campaign's sender; every active record when the account's
+opt-out scope is ``account``). People erased since their opt-out are kept by the registry
+only as a keyed hash (:mod:`stopsms.store.phone_keys`): when the account has any such record,
+each candidate is hashed and matched too. It decides, in this order, the first reason that
+applies:
 
 ====================  ==========================================================================
 ``erased``            the contact was erased (GDPR): no number left
@@ -29,7 +30,7 @@ Every ready message is composed with the bulk :class:`~stopsms.domain.compose.Co
 (mention by recipient region, per-recipient length and parts) and priced ``parts × the
 account's price for the region`` (``account_prices`` region, else ``*``, else
 :data:`~stopsms.store.tables.DEFAULT_PRICE_MILLICREDITS`). The campaign's own length check
-(:mod:`stopsms.services.lengths`) reads the text with its fields empty; a long field value
+(:mod:`stopsms.services.campaigns.lengths`) reads the text with its fields empty; a long field value
 (a 2,000-character first name) makes one recipient ``too_long`` here — an integer comparison
 on the parts the composer already counted — and that recipient is never priced nor paid for.
 
@@ -40,10 +41,10 @@ paid from that in list order and, from the first one that does not fit, every la
 recipient is ``insufficient_credit`` (a strict prefix: who gets the campaign never depends on
 message lengths further down the list).
 Their price is kept (``unpaid_millicredits``): sending refuses such a campaign unless a partial
-send was asked for, saying what a top-up must add (:mod:`stopsms.services.shortfall`).
+send was asked for, saying what a top-up must add (:mod:`stopsms.services.campaigns.shortfall`).
 
-The same decision pass serves :func:`stopsms.services.preparation.prepare_campaign` (which
-writes the rows) and :func:`stopsms.services.reports.preview_campaign` before preparation
+The same decision pass serves :func:`stopsms.services.campaigns.preparation.prepare_campaign` (which
+writes the rows) and :func:`stopsms.services.campaigns.reports.preview_campaign` before preparation
 (which runs it in a read transaction and writes nothing).
 """
 
@@ -72,10 +73,10 @@ from stopsms.domain.senders import effective_sender
 from stopsms.domain.template import STANDARD_FIELDS, Template
 from stopsms.domain.text import Encoding
 from stopsms.domain.urls import may_hold_link, unverified_domains
-from stopsms.services.accounts import Account, price_table
-from stopsms.services.accounts import list_domains as account_domains
-from stopsms.services.campaigns import Campaign
-from stopsms.services.optouts import account_suppressing_senders
+from stopsms.services.accounts.accounts import Account, price_table
+from stopsms.services.accounts.accounts import list_domains as account_domains
+from stopsms.services.campaigns.campaigns import Campaign
+from stopsms.services.optouts.optouts import account_suppressing_senders
 from stopsms.store import tables as t
 from stopsms.store.phone_keys import keyer
 

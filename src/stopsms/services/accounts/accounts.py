@@ -4,7 +4,7 @@ An account has a type (``marketing`` by default, or ``notification`` — rule 1)
 its STOP mention format, a validation flag and its list of sender IDs (rule 9), its verified URL
 domains (rule 10), its opt-out scope (``account`` or per ``sender``), a window policy, its
 prices per SMS part and region, and its own inbound keywords. Credits live in
-:mod:`stopsms.services.credits`.
+:mod:`stopsms.services.accounts.credits`.
 
 Every function takes a :class:`~sqlalchemy.Connection` inside the caller's transaction and an
 account reference (:data:`AccountRef`: an :class:`Account` or its name), and returns plain
@@ -32,7 +32,7 @@ from stopsms.domain.senders import effective_sender, parse_sender
 from stopsms.domain.urls import public_suffixes
 from stopsms.domain.windows import get_policy
 from stopsms.errors import AlreadyExists, InvalidInput, NotFound, UnknownAccount
-from stopsms.services.names import check_sms_text, display_name
+from stopsms.services.accounts.names import check_sms_text, display_name
 from stopsms.store import tables as t
 
 __all__ = [

@@ -5,8 +5,8 @@ clear error each, what can never be sent: an unknown list, a sender not on the a
 (rule 9 — for an unvalidated account the sender is replaced by its default shortcode and the
 result says so), a link to a domain the account has not verified (rule 10), a template field
 that no contact of the list has, a schedule in the past or not ISO-8601, and settings under
-which its STOP mention would not work (:mod:`stopsms.services.stop_mention`: the placeholder
-shortcode ``00000``, a mention format that is not a STOP mention).
+which its STOP mention would not work (:mod:`stopsms.services.campaigns.stop_mention`: the
+placeholder shortcode ``00000``, a mention format that is not a STOP mention).
 
 Lifecycle moves go through :func:`stopsms.domain.campaign.move` and are written with a
 compare-and-set on the current status, so a pause never overwrites a concurrent move by the
@@ -36,15 +36,15 @@ from stopsms.domain.template import STANDARD_FIELDS, Template
 from stopsms.domain.urls import unverified_domains
 from stopsms.domain.windows import get_policy
 from stopsms.errors import InvalidInput, NotFound, ServiceError
-from stopsms.services.accounts import (
+from stopsms.services.accounts.accounts import (
     Account,
     AccountRef,
     resolve_account,
     resolve_sender,
 )
-from stopsms.services.accounts import list_domains as account_domains
-from stopsms.services.names import check_sms_text, display_name
-from stopsms.services.stop_mention import check_sending
+from stopsms.services.accounts.accounts import list_domains as account_domains
+from stopsms.services.accounts.names import check_sms_text, display_name
+from stopsms.services.campaigns.stop_mention import check_sending
 from stopsms.store import tables as t
 
 __all__ = [

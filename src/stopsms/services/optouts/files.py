@@ -30,10 +30,10 @@ from stopsms.domain.errors import InvalidPhoneNumber
 from stopsms.domain.phone import normalise_many, parse_phone
 from stopsms.errors import InvalidInput, UnreadableFile
 from stopsms.imports.cells import neutralise
-from stopsms.services.accounts import AccountRef
+from stopsms.services.accounts.accounts import AccountRef
 from stopsms.services.exports import CSV_DELIMITER, CSV_FILE_ENCODING
-from stopsms.services.optout_review import iter_optouts
-from stopsms.services.optouts import OptOut, record_many
+from stopsms.services.optouts.optouts import OptOut, record_many
+from stopsms.services.optouts.review import iter_optouts
 
 __all__ = [
     "EXPORT_COLUMNS",

@@ -1,13 +1,13 @@
 """The registry's side of the consent ledger: an opt-out withdraws, a re-subscription restores.
 
-The ledger (:mod:`stopsms.services.consent`, table ``consents``) tells the whole story of a
+The ledger (:mod:`stopsms.services.contacts.consent`, table ``consents``) tells the whole story of a
 number's consent, so the registry writes to it in the same transaction:
 
 - **Opt-out.** A new account-wide opt-out of a contact whose latest consent allows marketing
   (``opt_in``, ``customer``) appends ``withdrawn``, source ``opt-out: <registry source>``
   (``opt-out: keyword``, ``opt-out: import``…), evidence the record and its detail (the SMS
   text, the reason). A later bulk import does not override it (see
-  :mod:`stopsms.services.contact_writers`).
+  :mod:`stopsms.services.contacts.writers`).
 - **Re-subscription.** When the last account-wide opt-out of the number is revoked
   (``optouts remove`` with evidence, an inbound START, a dismissed review) and the contact's
   consent is still the ``withdrawn`` an opt-out wrote, its latest marketing consent
@@ -40,7 +40,8 @@ __all__ = [
 #: The ledger source of a withdrawal written by an opt-out (``opt-out: keyword``…).
 OPTOUT_SOURCE_PREFIX = "opt-out: "
 #: The consent kinds under which marketing may be sent (as
-#: :data:`stopsms.services.consent.MARKETING_CONSENTS`, which imports this package's registry).
+#: :data:`stopsms.services.contacts.consent.MARKETING_CONSENTS`, which imports the opt-out
+#: registry).
 _MARKETING = ("opt_in", "customer")
 _CHUNK = 900
 _C = t.contacts.c

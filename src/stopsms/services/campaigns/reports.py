@@ -1,13 +1,13 @@
 """What a campaign will do (preview) and what it did (report, per-recipient export).
 
 Preview (rule 8: the finish time is shown before sending) runs the preparation's own decision
-pass — :class:`~stopsms.services.decisions.Decider` over the same query — in the caller's
+pass — :class:`~stopsms.services.campaigns.decisions.Decider` over the same query — in the caller's
 transaction without writing anything, so its counts are exactly what preparation would write
 at that moment; once prepared, it reads the stored decisions instead. It adds the final text
 for a sample recipient (the first ready one), every distinct STOP mention the campaign uses
 per region (with the recipients excluded there for want of an unsubscribe page), the sentence
-refusing the campaign if its mention could not work (:mod:`stopsms.services.stop_mention`),
-and plans the sending with
+refusing the campaign if its mention could not work
+(:mod:`stopsms.services.campaigns.stop_mention`), and plans the sending with
 :func:`stopsms.domain.planning.plan`: ready marketing messages grouped by calendar (policy,
 territory, time zones), at the provider's throughput — the ``tps`` of ``STOPSMS_PROVIDER_URL``
 when it sets one, else :data:`DEFAULT_RATE` — from now, or from the schedule if later.
@@ -42,13 +42,22 @@ from stopsms.domain.planning import Cohort, Plan, plan, planning_horizon
 from stopsms.domain.text import split_parts
 from stopsms.domain.windows import calendar_for, policy_for
 from stopsms.errors import InvalidInput
-from stopsms.services.accounts import Account, AccountRef
-from stopsms.services.campaigns import Campaign
-from stopsms.services.decisions import WAITING_STATUSES, Decider, PreparationSummary, style_of
+from stopsms.services.accounts.accounts import Account, AccountRef
+from stopsms.services.campaigns.campaigns import Campaign
+from stopsms.services.campaigns.decisions import (
+    WAITING_STATUSES,
+    Decider,
+    PreparationSummary,
+    style_of,
+)
+from stopsms.services.campaigns.holds import HeldGroups, held_groups, merge_holds
+from stopsms.services.campaigns.preparation import (
+    campaign_of,
+    recipient_chunks,
+    summary_from_messages,
+)
+from stopsms.services.campaigns.stop_mention import sending_refusal
 from stopsms.services.exports import CSV_DELIMITER, CSV_FILE_ENCODING
-from stopsms.services.holds import HeldGroups, held_groups, merge_holds
-from stopsms.services.preparation import campaign_of, recipient_chunks, summary_from_messages
-from stopsms.services.stop_mention import sending_refusal
 from stopsms.store import tables as t
 
 __all__ = [
@@ -135,7 +144,7 @@ class CampaignPreview:
 
     @property
     def held_groups(self) -> HeldGroups:
-        """The planned holds by the instant they end (one per calendar, see services.holds)."""
+        """The planned holds by the instant they end (one per calendar, see campaigns.holds)."""
         return merge_holds(
             (datetime.fromtimestamp(c.held_until, UTC), c.held)
             for c in self.plan.cohorts

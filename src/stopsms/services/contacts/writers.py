@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from stopsms.services.contact_rows import ContactBatch, ContactRecord
+from stopsms.services.contacts.rows import ContactBatch, ContactRecord
 from stopsms.store import tables as t
 
 __all__ = [
@@ -394,7 +394,7 @@ class PostgresWriter:
 
     def write_csv(self, rows: bytes) -> None:
         """Stage CSV rows in the staging table's column order (the columnar path's parts:
-        :data:`~stopsms.services.contact_columns.STAGED_SCHEMA`, written by Arrow, a
+        :data:`~stopsms.services.contacts.columns.STAGED_SCHEMA`, written by Arrow, a
         ``line`` for the rows that are a number's first in the file), then merge them."""
         with self._raw.cursor() as cursor:
             cursor.execute(f"TRUNCATE {_STAGING}")
@@ -420,7 +420,7 @@ class SqliteStagedWriter(_SqliteWriting):
     """Upserts the contacts of staging files (:mod:`stopsms.store.staging`), one statement each.
 
     A staging file holds a range of the file's contacts in number order, as
-    :data:`~stopsms.services.contact_columns.STAGED_SCHEMA`; it is attached to the import's
+    :data:`~stopsms.services.contacts.columns.STAGED_SCHEMA`; it is attached to the import's
     connection and read in that order by ``INSERT … SELECT … ON CONFLICT DO UPDATE`` (the
     same merge as :class:`SqliteWriter`'s upsert), then the consent ledger (``line`` set) and
     the list, ``INSERT … SELECT`` each. No row crosses Python. Numbers are counted by the

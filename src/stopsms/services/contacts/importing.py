@@ -11,11 +11,11 @@
 
    - the **columnar path** (a CSV file into SQLite, read by Arrow exactly as the csv module
      reads it: :mod:`~stopsms.imports.arrow_csv`): the whole file parsed column-wise
-     (:mod:`~stopsms.services.contact_columns`, half of the numbers by a forked worker), then
+     (:mod:`~stopsms.services.contacts.columns`, half of the numbers by a forked worker), then
      staged part by part in a thread (:mod:`~stopsms.store.staging`) while this thread
      merges the previous part into the database with ``INSERT … SELECT``;
    - the **row path** (anything else): rows streamed in chunks (50,000 by default), each
-     chunk upserted set-based (:mod:`~stopsms.services.contact_writers`);
+     chunk upserted set-based (:mod:`~stopsms.services.contacts.writers`);
 3. with ``--consent`` a ledger entry per number is appended (evidence: file, its SHA-256,
    line); with ``--list`` every contact of the file joins the list.
 
@@ -55,8 +55,9 @@ from stopsms.errors import InvalidInput, UnreadableFile
 from stopsms.imports.columns import ColumnError, ColumnPlan, headerless_plan, recognise
 from stopsms.imports.reader import Chunk, CsvTable, Table, open_table
 from stopsms.imports.rejects import RejectReport, default_report_path
-from stopsms.services.accounts import Account, AccountRef, get_account
-from stopsms.services.contact_pipeline import (
+from stopsms.services.accounts.accounts import Account, AccountRef, get_account
+from stopsms.services.contacts.contacts import ensure_list
+from stopsms.services.contacts.pipeline import (
     PARALLEL_MIN_BYTES,
     forked_normaliser,
     parallel_available,
@@ -64,15 +65,14 @@ from stopsms.services.contact_pipeline import (
     serial_batches,
     staged_parts,
 )
-from stopsms.services.contact_rows import ContactRows
-from stopsms.services.contact_writers import (
+from stopsms.services.contacts.rows import ContactRows
+from stopsms.services.contacts.writers import (
     ConsentRequest,
     ContactWriter,
     PostgresWriter,
     SqliteStagedWriter,
     contact_writer,
 )
-from stopsms.services.contacts import ensure_list
 from stopsms.store import tables as t
 
 if TYPE_CHECKING:
@@ -259,9 +259,9 @@ def _write_columns(
     Once every number is known, the file is cut into ranges of numbers; each range is merged,
     assembled and staged by a thread — a staging file for SQLite, CSV for PostgreSQL's
     ``COPY`` — while this one merges the previous range into the database
-    (:func:`~stopsms.services.contact_pipeline.staged_parts`).
+    (:func:`~stopsms.services.contacts.pipeline.staged_parts`).
     """
-    from stopsms.services.contact_columns import ContactColumns
+    from stopsms.services.contacts.columns import ContactColumns
 
     first = rows.first_line
     normalise = (

@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, delete, select, update
 
 from stopsms.errors import NotFound
-from stopsms.services.accounts import Account, AccountRef, get_account
-from stopsms.services.optouts import record_optout, to_e164
+from stopsms.services.accounts.accounts import Account, AccountRef, get_account
+from stopsms.services.optouts.optouts import record_optout, to_e164
 from stopsms.store import tables as t
 from stopsms.store.phone_keys import keyer
 

@@ -40,7 +40,7 @@ from typing import Any
 from stopsms.domain.phone import normalise_many
 from stopsms.errors import UnreadableFile
 from stopsms.imports.reader import Chunk, Table
-from stopsms.services.contact_rows import ContactBatch, ContactRows, why_invalid
+from stopsms.services.contacts.rows import ContactBatch, ContactRows, why_invalid
 
 __all__ = [
     "PARALLEL_MIN_BYTES",

@@ -558,7 +558,7 @@ def opted_out(conn: Connection, messages: Sequence[Claimed]) -> set[int]:
     """Ids of the messages whose recipient has an active opt-out in the message's account,
     account-wide or for the message's sender: the registry re-check at submit time. On an
     account whose opt-out scope is ``account`` every record counts as account-wide, as in
-    preparation (:func:`~stopsms.services.optouts.suppressing_senders`)."""
+    preparation (:func:`~stopsms.services.optouts.optouts.suppressing_senders`)."""
     if not messages:
         return set()
     o, a = t.optouts, t.accounts

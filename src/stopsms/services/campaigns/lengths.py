@@ -6,7 +6,7 @@ The parts are those of the composed message for the text as written — its fiel
 the STOP mention of a French recipient (the mention every marketing message carries): a lower
 bound of what any recipient receives. A field value can still lengthen one recipient's message:
 preparation (and the preview) exclude such a recipient as ``too_long``
-(:mod:`stopsms.services.decisions`), and the dispatcher never submits a message above the
+(:mod:`stopsms.services.campaigns.decisions`), and the dispatcher never submits a message above the
 protocol's 255 parts.
 """
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 from stopsms.domain.compose import ComposedMessage
 from stopsms.domain.parts import check_max_parts, parts_warning
 from stopsms.domain.template import Template
-from stopsms.services.accounts import Account
-from stopsms.services.campaigns import Campaign
-from stopsms.services.decisions import composer_for
+from stopsms.services.accounts.accounts import Account
+from stopsms.services.campaigns.campaigns import Campaign
+from stopsms.services.campaigns.decisions import composer_for
 
 __all__ = ["check_length", "shortest_message"]
 

@@ -1,7 +1,7 @@
 """Contacts and lists of an account: reading, exporting, lists (groups).
 
-Importing lives in :mod:`stopsms.services.contact_import`, erasure (GDPR) in
-:mod:`stopsms.services.erasure`. Every function takes a connection inside the caller's
+Importing lives in :mod:`stopsms.services.contacts.importing`, erasure (GDPR) in
+:mod:`stopsms.services.contacts.erasure`. Every function takes a connection inside the caller's
 transaction and an account reference; erased contacts (tombstones) are never listed or
 exported.
 
@@ -25,9 +25,9 @@ from sqlalchemy.exc import IntegrityError
 
 from stopsms.errors import AlreadyExists, InvalidInput, NotFound
 from stopsms.imports.cells import neutralise
-from stopsms.services.accounts import Account, AccountRef, resolve_account
+from stopsms.services.accounts.accounts import Account, AccountRef, resolve_account
+from stopsms.services.accounts.names import display_name
 from stopsms.services.exports import CSV_DELIMITER, CSV_FILE_ENCODING
-from stopsms.services.names import display_name
 from stopsms.store import tables as t
 
 __all__ = [
