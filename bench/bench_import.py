@@ -14,7 +14,7 @@ its workers (a forked worker shares its parent's pages: two RSS would count them
   to end (open, read, normalise, write, commit) and < 1 GiB;
 - the naive importer (``csv`` + ``phonenumbers`` per row + one ``INSERT`` per row through
   SQLAlchemy), on the first 20,000 rows, extrapolated (it would take minutes on a million);
-- the row path (``columnar=False``: the csv module, chunk by chunk), alone and with its parse
+- the row path (``row_path=True``: the csv module, chunk by chunk), alone and with its parse
   worker: what the files the columnar reader leaves to it get;
 - the columnar path with ``--list`` and ``--consent`` (a ledger row per contact);
 - stopsms into PostgreSQL (the columnar path, then the row path; ``COPY`` both), when
@@ -196,16 +196,14 @@ def _run_stopsms(url: str, path: str, extra: str) -> dict[str, object]:
     mode = extra.split("+")[0]
     parallel = {"serial": False, "parallel": True}.get(mode)
     listed = {"list_name": "bench", "consent": "opt-in"} if "list" in extra else {}
-    options = ImportOptions(
-        parallel=parallel,
-        columnar=None if mode == "columnar" else False,
-        **listed,  # type: ignore[arg-type]
-    )
+    options = ImportOptions(parallel=parallel, **listed)  # type: ignore[arg-type]
     with _PeakMemory() as memory:
         start = time.perf_counter()
         database = open_database(url)
         with database.transaction() as connection:
-            summary = import_contacts(connection, "default", path, options)
+            summary = import_contacts(
+                connection, "default", path, options, row_path=mode != "columnar"
+            )
         database.close()
         seconds = time.perf_counter() - start
     used = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]

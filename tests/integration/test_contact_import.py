@@ -43,10 +43,22 @@ def _file(tmp_path: Path, text: str = CLIENTS, name: str = "clients.csv") -> Pat
 
 
 def _import(
-    database: Database, path: Path, account: str = "default", **options: object
+    database: Database,
+    path: Path,
+    account: str = "default",
+    *,
+    row_path: bool = False,
+    **options: object,
 ) -> ImportSummary:
     with database.transaction() as conn:
-        return import_contacts(conn, account, path, ImportOptions(**options), now=NOW)  # type: ignore[arg-type]
+        return import_contacts(
+            conn,
+            account,
+            path,
+            ImportOptions(**options),  # type: ignore[arg-type]
+            now=NOW,
+            row_path=row_path,
+        )
 
 
 def _contacts(database: Database, account: str = "default") -> dict[str, contacts.Contact]:
@@ -152,7 +164,7 @@ def test_known_and_new_numbers_across_chunks(
         chunk_rows=2,
         list_name="L",
         consent="opt-in",
-        columnar=columnar,
+        row_path=columnar is False,
     )
     assert summary.columnar is (columnar is None)
     assert (summary.imported, summary.updated, summary.duplicates) == (2, 2, 1)
@@ -329,7 +341,7 @@ def test_cli_import_list_export(
 def test_parse_worker_gives_the_same_result(
     database: Database, tmp_path: Path, parallel: bool
 ) -> None:
-    summary = _import(database, _file(tmp_path), chunk_rows=2, parallel=parallel, columnar=False)
+    summary = _import(database, _file(tmp_path), chunk_rows=2, parallel=parallel, row_path=True)
     assert not summary.columnar
     assert (summary.rows, summary.imported, summary.duplicates) == (6, 3, 1)
     assert summary.rejected_by_reason == {"invalid_phone": 1, "missing_phone": 1}
@@ -346,7 +358,7 @@ def test_parse_worker_gives_the_same_result(
 def test_parse_worker_error_half_way_changes_nothing(database: Database, tmp_path: Path) -> None:
     text = "mobile;nom\n0612\n0612345678;a\n0612345679;" + "x" * 200_000 + "\n"
     with pytest.raises(UnreadableFile, match="line 4: field larger"):
-        _import(database, _file(tmp_path, text), chunk_rows=1, parallel=True, columnar=False)
+        _import(database, _file(tmp_path, text), chunk_rows=1, parallel=True, row_path=True)
     with database.reader() as conn:
         assert contacts.count_contacts(conn, "default") == 0
     assert [p.name for p in tmp_path.iterdir() if "rejects" in p.name] == []

@@ -110,7 +110,12 @@ def _both(
         with database.transaction() as conn:
             summaries.append(
                 import_contacts(
-                    conn, account, path, ImportOptions(columnar=columnar, **options), now=NOW
+                    conn,
+                    account,
+                    path,
+                    ImportOptions(**options),
+                    now=NOW,
+                    row_path=columnar is False,
                 )
             )
     return summaries[0], summaries[1]

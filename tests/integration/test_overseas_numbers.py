@@ -44,7 +44,7 @@ def test_import_reads_them_on_both_paths(database: Database, tmp_path: Path) -> 
         with database.transaction() as conn:
             accounts.create_account(conn, account)
             summary = import_contacts(
-                conn, account, path, ImportOptions(columnar=columnar), now=NOW
+                conn, account, path, ImportOptions(), now=NOW, row_path=columnar is False
             )
             found = {c.phone_e164: c.region for c in contacts.iter_contacts(conn, account)}
         assert summary.columnar is (columnar is None), account

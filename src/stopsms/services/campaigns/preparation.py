@@ -267,8 +267,18 @@ def prepare_campaign(
     allow_empty: bool = True,
     should_stop: Callable[[], bool] | None = None,
     max_parts: int = DEFAULT_MAX_PARTS,
+    loop: bool = False,
 ) -> PreparationSummary:
     """Turn campaign ``campaign_id``'s list into its outbox (see the module doc).
+
+    The one entry point of preparation, whatever the database; it chooses how to write, the
+    caller does not: on SQLite the whole outbox in one ``INSERT … SELECT``
+    (:mod:`~stopsms.services.campaigns.preparation_sqlite`) when that path can decide the
+    campaign (no erased opt-outs, no custom field, credits certain to pay every recipient),
+    else — and always on PostgreSQL — recipient by recipient (the loop; ``COPY`` on
+    PostgreSQL). ``loop=True`` forces the loop: the reference the set-based path is checked
+    against (the tests prepare the same campaigns both ways and expect the same decisions);
+    an interface never passes it.
 
     ``max_parts``: the most SMS parts one recipient's message may take (the caller's
     ``Settings.max_parts``); a recipient above it is excluded ``too_long``.
@@ -296,6 +306,7 @@ def prepare_campaign(
             allow_empty=allow_empty,
             should_stop=should_stop,
             max_parts=max_parts,
+            loop=loop,
         )
     engine = target.engine if isinstance(target, Database) else target
     with engine.connect() as connection, parents_known(connection), connection.begin():
@@ -309,6 +320,7 @@ def prepare_campaign(
             allow_empty=allow_empty,
             should_stop=should_stop,
             max_parts=max_parts,
+            loop=loop,
         )
 
 
@@ -323,6 +335,7 @@ def _prepare(
     allow_empty: bool = True,
     should_stop: Callable[[], bool] | None = None,
     max_parts: int = DEFAULT_MAX_PARTS,
+    loop: bool = False,
 ) -> PreparationSummary:
     campaign, acc = campaign_of(connection, campaign_id, account)
     # Serialise concurrent preparations of one campaign (SQLite's BEGIN IMMEDIATE already does).
@@ -347,7 +360,7 @@ def _prepare(
     now = clock.now()
     decider = Decider.for_campaign(connection, campaign, acc, max_parts=max_parts)
     summary = None
-    if set_based(connection, decider):
+    if not loop and set_based(connection, decider):
         summary = prepare_in_sqlite(connection, campaign, decider, now)
     if summary is None:
         write = _writer(connection, campaign, now)

@@ -7,7 +7,8 @@
    :class:`~stopsms.errors.UnreadableFile` and changes nothing;
 2. numbers are normalised in bulk (default region ``FR``), rejected rows written to the
    reject report with their line and reason, duplicates merged — within the file and against
-   the account's contacts — by one of two paths with the same results:
+   the account's contacts — by one of two paths with the same results, which
+   :func:`import_contacts` chooses itself (the fastest that is exact for the file):
 
    - the **columnar path** (a CSV file into SQLite, read by Arrow exactly as the csv module
      reads it: :mod:`~stopsms.imports.arrow_csv`): the whole file parsed column-wise
@@ -126,10 +127,6 @@ class ImportOptions:
     #: with a second, idle CPU and ``fork``), ``False`` never, ``True`` whenever possible.
     #: (Row path only.)
     parallel: bool | None = None
-    #: Read a CSV file as Arrow columns and stage its contacts by ranges of numbers (SQLite
-    #: staging files, PostgreSQL ``COPY``): ``None`` whenever the file allows it, ``False``
-    #: never (the row path).
-    columnar: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,16 +219,14 @@ def _parallel(path: Path, options: ImportOptions) -> bool:
     return options.parallel and parallel_available()
 
 
-def _columnar(
-    connection: Connection, table: Table, options: ImportOptions, headerless: bool
-) -> ArrowRows | None:
+def _columnar(connection: Connection, table: Table, headerless: bool) -> ArrowRows | None:
     """The file's rows as Arrow columns when the columnar path can import it, else ``None``.
 
     That path is for CSV files that Arrow reads exactly as the csv module does
     (:mod:`stopsms.imports.arrow_csv`), into SQLite (through staging files attached to the
     connection: it needs a free attachment slot) or PostgreSQL (through ``COPY``).
     """
-    if options.columnar is False or not isinstance(table, CsvTable):
+    if not isinstance(table, CsvTable):
         return None
     backend = connection.dialect.name
     if backend not in ("sqlite", "postgresql"):
@@ -366,8 +361,21 @@ def import_contacts(
     *,
     progress: Progress | None = None,
     now: datetime | None = None,
+    row_path: bool = False,
 ) -> ImportSummary:
-    """Import the contacts of ``path`` into ``account`` (see the module doc)."""
+    """Import the contacts of ``path`` into ``account`` (see the module doc).
+
+    The one entry point of an import, whatever the file and the database: it takes the
+    columnar path whenever that path gives exactly what the row path gives (a CSV file that
+    Arrow reads as the csv module does, into PostgreSQL, or into SQLite with an attachment slot
+    free), else the row path; :attr:`ImportSummary.columnar` says which ran. The caller does
+    not choose: :class:`ImportOptions` holds what a user asks for (the file's reading, the
+    list, the consent), and no interface offers a speed setting that could only be slower.
+
+    ``row_path=True`` forces the row path. It is the reference the columnar path is checked
+    against (the tests import one file both ways and compare contacts, counts and reject
+    reports) and the baseline the benchmark measures; an interface never passes it.
+    """
     started = time.perf_counter()
     options = options or ImportOptions()
     path = Path(path)
@@ -393,7 +401,7 @@ def import_contacts(
             )
             before = _count(connection, acc.id)
             members_before = _list_size(connection, list_id)
-            columns = _columnar(connection, table, options, first_rows is not None)
+            columns = None if row_path else _columnar(connection, table, first_rows is not None)
             warm.join()
             writer: ContactWriter | SqliteStagedWriter
             if columns is not None:
