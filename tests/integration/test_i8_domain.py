@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from stopsms.domain.mention import MentionStyle
 from stopsms.errors import InvalidInput
+from stopsms.services import compliance
 from stopsms.services.accounts import accounts
 from stopsms.services.accounts.accounts import SETTABLE, AccountChanges
 from stopsms.store.database import Database
@@ -43,3 +45,20 @@ def test_account_changes_from_named_fields() -> None:
         AccountChanges.from_fields({"colour": "red"})
     assert "alert_threshold_millicredits" in SETTABLE
     assert "name" not in SETTABLE
+
+
+def test_the_mention_style_comes_from_the_account(database: Database) -> None:
+    with database.transaction() as conn:
+        plain = accounts.update_account(
+            conn, "default", AccountChanges(shortcode="36173", mention_format="STOP au {shortcode}")
+        )
+        style = plain.mention_style()
+        assert style == MentionStyle(format="STOP au {shortcode}", shortcode="36173")
+        assert plain.mention == style.shortcode_mention() == "STOP au 36173"
+        assert not style.link_works  # no unsubscribe page: the placeholder link
+        with_page = accounts.update_account(
+            conn, "default", AccountChanges(unsubscribe_url="https://shop.fr/stop")
+        )
+        assert with_page.mention_style().link_mention() == "STOP: https://shop.fr/stop"
+        # Preview answers with the very same style.
+        assert compliance.account_settings(conn, "default").style == with_page.mention_style()

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from stopsms.domain.mention import (
     InvalidMentionFormat,
+    MentionStyle,
     check_mention_format,
     fill_mention_format,
     is_placeholder_url,
@@ -83,10 +84,21 @@ class Account:
     alert_threshold_millicredits: int
     created_at: datetime
 
+    def mention_style(self) -> MentionStyle:
+        """The account's STOP mention formats: the one place a :class:`MentionStyle` is built
+        from an account (its shortcode mention, and its unsubscribe link when it has one)."""
+        if self.unsubscribe_url:
+            return MentionStyle(
+                format=self.mention_format,
+                shortcode=self.shortcode,
+                unsubscribe_url=self.unsubscribe_url,
+            )
+        return MentionStyle(format=self.mention_format, shortcode=self.shortcode)
+
     @property
     def mention(self) -> str:
         """The STOP mention of this account, e.g. ``STOP 36034`` (filled as every message's)."""
-        return fill_mention_format(self.mention_format, self.shortcode)
+        return self.mention_style().shortcode_mention()
 
     @property
     def confirmation(self) -> str:
