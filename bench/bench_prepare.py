@@ -23,6 +23,7 @@ from bench import best_rate, report
 from stopsms.clock import FakeClock
 from stopsms.domain.compose import compose
 from stopsms.services.accounts import accounts, credits
+from stopsms.services.accounts.accounts import AccountChanges
 from stopsms.services.campaigns.campaigns import create_campaign
 from stopsms.services.campaigns.preparation import prepare_campaign
 from stopsms.store import tables as t
@@ -148,7 +149,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="stopsms-bench-") as directory:
         database = open_database(f"sqlite:///{Path(directory) / 'bench.db'}")
         with database.transaction() as connection:
-            accounts.update_account(connection, "default", validated=True, shortcode="36034")
+            accounts.update_account(
+                connection, "default", AccountChanges(validated=True, shortcode="36034")
+            )
             accounts.add_sender(connection, "default", "MaBoutique", now=NOW)
             credits.add_credits(connection, "default", 10**12, now=NOW)
         _populate(database, "big", 0, CONTACTS)

@@ -11,7 +11,7 @@ from sqlalchemy import insert
 from stopsms.clock import FakeClock
 from stopsms.domain.mention import MessageType
 from stopsms.services.accounts import accounts, credits
-from stopsms.services.accounts.accounts import get_account
+from stopsms.services.accounts.accounts import AccountChanges, get_account
 from stopsms.services.campaigns.campaigns import create_campaign
 from stopsms.store import tables as t
 from stopsms.store.database import Database, open_database
@@ -55,7 +55,7 @@ def seed_campaign(
     and a draft campaign to it; returns the campaign id."""
     with db.transaction() as conn:
         accounts.update_account(
-            conn, "default", validated=True, shortcode="36034", brand="MaBoutique"
+            conn, "default", AccountChanges(validated=True, shortcode="36034", brand="MaBoutique")
         )
         accounts.add_sender(conn, "default", SENDER, now=now)
         credits.add_credits(conn, "default", 10_000 * 1000 * 3, now=now)

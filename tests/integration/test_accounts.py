@@ -18,6 +18,7 @@ from stopsms.errors import (
     UnknownAccount,
 )
 from stopsms.services.accounts import accounts, credits
+from stopsms.services.accounts.accounts import AccountChanges
 from stopsms.services.accounts.credits import InsufficientCredit
 from stopsms.services.optouts import optouts, suppression
 from stopsms.services.optouts import review as optout_review
@@ -49,10 +50,12 @@ def test_create_show_and_set(database: Database) -> None:
         updated = accounts.update_account(
             conn,
             "boutique",
-            mention_format="STOP au {shortcode}",
-            window_policy="fr-mon-sat-8-20",
-            optout_scope="sender",
-            alert_threshold_millicredits=5_000,
+            AccountChanges(
+                mention_format="STOP au {shortcode}",
+                window_policy="fr-mon-sat-8-20",
+                optout_scope="sender",
+                alert_threshold_millicredits=5_000,
+            ),
         )
     assert updated.mention == "STOP au 36034"
     assert updated.window_policy == "fr-mon-sat-8-20"
@@ -74,20 +77,22 @@ def test_create_show_and_set(database: Database) -> None:
 )
 def test_set_refuses_bad_values(database: Database, field: str, value: str) -> None:
     with database.transaction() as conn, pytest.raises(InvalidInput, match=value):
-        accounts.update_account(conn, "default", **{field: value})
+        accounts.update_account(conn, "default", AccountChanges.from_fields({field: value}))
 
 
 def test_unknown_window_policy_named(database: Database) -> None:
     with database.transaction() as conn, pytest.raises(UnknownPolicy, match="nope"):
-        accounts.update_account(conn, "default", window_policy="nope")
+        accounts.update_account(conn, "default", AccountChanges(window_policy="nope"))
 
 
 def test_marketing_account_keeps_its_mention(database: Database) -> None:
     with database.transaction() as conn:
         with pytest.raises(InvalidInput, match="notification"):
-            accounts.update_account(conn, "default", mention_enabled=False)
+            accounts.update_account(conn, "default", AccountChanges(mention_enabled=False))
         notif = accounts.create_account(conn, "otp", type="notification")
-        assert not accounts.update_account(conn, notif, mention_enabled=False).mention_enabled
+        assert not accounts.update_account(
+            conn, notif, AccountChanges(mention_enabled=False)
+        ).mention_enabled
 
 
 def test_unknown_account(database: Database) -> None:
@@ -113,7 +118,7 @@ def test_senders_rule_9(database: Database) -> None:
         ]
         # Not validated: whatever it asks, it leaves with its shortcode.
         assert accounts.resolve_sender(conn, "shop", "MaBoutique") == "36034"
-        accounts.update_account(conn, "shop", validated=True)
+        accounts.update_account(conn, "shop", AccountChanges(validated=True))
         assert accounts.resolve_sender(conn, "shop", "MaBoutique") == "MaBoutique"
         assert accounts.resolve_sender(conn, "shop", None) == "36034"
         with pytest.raises(InvalidSender, match="Unknown1"):
@@ -166,7 +171,7 @@ def test_keywords(database: Database) -> None:
 
 def test_credits_ledger_and_balance(database: Database) -> None:
     with database.transaction() as conn:
-        accounts.update_account(conn, "default", alert_threshold_millicredits=2_000)
+        accounts.update_account(conn, "default", AccountChanges(alert_threshold_millicredits=2_000))
         credits.add_credits(conn, "default", credits.parse_credits("10.5"), reference="PO-1")
         entry = credits.debit(conn, "default", 3_250, reference="campaign 1")
         assert entry.balance_after_millicredits == 7_250

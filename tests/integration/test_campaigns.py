@@ -16,6 +16,7 @@ from stopsms.domain.errors import InvalidTransition
 from stopsms.domain.template import UnknownField
 from stopsms.errors import InvalidInput, NotFound
 from stopsms.services.accounts import accounts
+from stopsms.services.accounts.accounts import AccountChanges
 from stopsms.services.campaigns.campaigns import (
     UnverifiedLink,
     cancel_campaign,
@@ -101,7 +102,7 @@ def test_verified_links_and_custom_fields_are_accepted(ready_db: Database) -> No
 
 def test_unvalidated_account_sends_from_its_shortcode(ready_db: Database) -> None:
     with ready_db.transaction() as c:
-        accounts.update_account(c, "default", validated=False)
+        accounts.update_account(c, "default", AccountChanges(validated=False))
         created = create_campaign(
             c, "default", list_name="clients", text="Hi", sender="Whatever", clock=FakeClock(NOW)
         )

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from stopsms.clock import FakeClock
 from stopsms.services.accounts import accounts, credits
+from stopsms.services.accounts.accounts import AccountChanges
 from stopsms.services.campaigns import preparation_sqlite
 from stopsms.services.campaigns.campaigns import create_campaign
 from stopsms.services.campaigns.preparation import prepare_campaign
@@ -108,7 +109,7 @@ def test_prepare_campaign_chooses_its_path(
     )
     clock = FakeClock(NOW)
     with database.transaction() as conn:
-        accounts.update_account(conn, "default", validated=True, shortcode="36034")
+        accounts.update_account(conn, "default", AccountChanges(validated=True, shortcode="36034"))
         accounts.add_sender(conn, "default", "MaBoutique", now=NOW)
         credits.add_credits(conn, "default", 1_000_000, now=NOW)
     _import(database, "default", _csv(tmp_path), list_name="l", consent="opt-in")

@@ -16,7 +16,7 @@ from stopsms.engine.gate import SuppressionGate
 from stopsms.engine.inbound import InboundHandler
 from stopsms.providers.base import DeliveryReceipt, InboundMessage, ReceiptStatus
 from stopsms.services.accounts import accounts
-from stopsms.services.accounts.accounts import get_account
+from stopsms.services.accounts.accounts import AccountChanges, get_account
 from stopsms.services.messages.mo import handle_many, handle_mo, sender_e164
 from stopsms.services.messages.receipts import apply_receipts
 from stopsms.services.optouts.optouts import OptOutRequest, record_optout, record_optout_batch
@@ -61,7 +61,7 @@ def _mo(text: str, sender: str = "33612345678", to: str = "36034") -> InboundMes
 
 def _setup(conn: Connection, scope: str = "account") -> None:
     accounts.update_account(
-        conn, "default", shortcode="36034", brand="MaBoutique", optout_scope=scope
+        conn, "default", AccountChanges(shortcode="36034", brand="MaBoutique", optout_scope=scope)
     )
 
 
@@ -328,7 +328,7 @@ def test_a_batch_resolves_accounts_scopes_and_campaigns_per_number(database: Dat
     with database.transaction() as conn:
         _setup(conn, scope="sender")
         other = accounts.create_account(conn, "autre", now=NOW)
-        accounts.update_account(conn, "autre", shortcode="38383")
+        accounts.update_account(conn, "autre", AccountChanges(shortcode="38383"))
         campaign = _campaign(conn)
         _sent(conn, campaign, sender="MaBoutique")
         _sent(conn, None, sender="MaBoutique", phone_e164="+33612345679", kind="informative")

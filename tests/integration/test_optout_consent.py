@@ -21,6 +21,7 @@ from stopsms.cli.contacts import contacts_app
 from stopsms.cli.optouts import optouts_app
 from stopsms.providers.base import InboundMessage
 from stopsms.services.accounts import accounts
+from stopsms.services.accounts.accounts import AccountChanges
 from stopsms.services.contacts.consent import consent_history, current_consent, record_consent
 from stopsms.services.messages.mo import handle_mo
 from stopsms.services.optouts import files as optout_files
@@ -52,7 +53,7 @@ def _mirror(conn: Connection, phone: str) -> str | None:
 
 def test_stop_then_start_by_sms(database: Database) -> None:
     with database.transaction() as conn:
-        accounts.update_account(conn, "default", shortcode="36034")
+        accounts.update_account(conn, "default", AccountChanges(shortcode="36034"))
         record_consent(conn, "default", ALICE, "opt_in", source="web form", evidence="#12", now=NOW)
         stop = handle_mo(conn, _mo(ALICE, "STOP", NOW), NOW)
         assert _kinds(conn, ALICE) == [("opt_in", "web form"), ("withdrawn", "opt-out: keyword")]
@@ -119,7 +120,7 @@ def test_a_consent_recorded_since_the_opt_out_stands(database: Database) -> None
 
 def test_a_sender_scoped_opt_out_leaves_the_accounts_consent(database: Database) -> None:
     with database.transaction() as conn:
-        accounts.update_account(conn, "default", optout_scope="sender")
+        accounts.update_account(conn, "default", AccountChanges(optout_scope="sender"))
         accounts.add_sender(conn, "default", "SHOPA", now=NOW)
         record_consent(conn, "default", ALICE, "opt_in", source="form", now=NOW)
         optouts.record_optout(conn, "default", ALICE, source="manual", sender="SHOPA", now=NOW)

@@ -21,7 +21,7 @@ from stopsms.clock import FakeClock
 from stopsms.errors import InvalidInput
 from stopsms.providers.base import InboundMessage
 from stopsms.services.accounts import accounts
-from stopsms.services.accounts.accounts import get_account
+from stopsms.services.accounts.accounts import AccountChanges, get_account
 from stopsms.services.campaigns import preparation_sqlite
 from stopsms.services.campaigns.campaigns import create_campaign
 from stopsms.services.campaigns.preparation import prepare_campaign
@@ -38,7 +38,9 @@ OTHER = fr(2)
 
 
 def _shop(conn: Connection, scope: str = "account") -> None:
-    accounts.update_account(conn, "default", validated=True, shortcode="36034", optout_scope=scope)
+    accounts.update_account(
+        conn, "default", AccountChanges(validated=True, shortcode="36034", optout_scope=scope)
+    )
     for sender in ("SHOPA", "SHOPB"):
         accounts.add_sender(conn, "default", sender, now=NOW)
     conn.execute(
@@ -70,9 +72,9 @@ def _opt_out_on_shopa(conn: Connection, how: str) -> None:
         )
         handle_mo(conn, InboundMessage(PHONE.removeprefix("+"), "SHOPA", "STOP", NOW), NOW)
     else:  # recorded while the account was sender-scoped, then the scope widened
-        accounts.update_account(conn, "default", optout_scope="sender")
+        accounts.update_account(conn, "default", AccountChanges(optout_scope="sender"))
         optouts.record_optout(conn, "default", PHONE, source="manual", sender="SHOPA")
-        accounts.update_account(conn, "default", optout_scope="account")
+        accounts.update_account(conn, "default", AccountChanges(optout_scope="account"))
 
 
 HOW = ["manual", "inbound", "scope_changed"]

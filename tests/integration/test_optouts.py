@@ -18,6 +18,7 @@ from stopsms.cli.optouts import erase, optouts_app
 from stopsms.domain.errors import InvalidPhoneNumber
 from stopsms.errors import EvidenceRequired, InvalidInput, NotFound, UnreadableFile
 from stopsms.services.accounts import accounts
+from stopsms.services.accounts.accounts import AccountChanges
 from stopsms.services.contacts import erasure
 from stopsms.services.contacts.consent import record_consent
 from stopsms.services.optouts import files as optout_files
@@ -67,7 +68,7 @@ def test_invalid_inputs_named(database: Database) -> None:
 
 def test_sender_scope(database: Database) -> None:
     with database.transaction() as conn:
-        accounts.update_account(conn, "default", optout_scope="sender")
+        accounts.update_account(conn, "default", AccountChanges(optout_scope="sender"))
         for sender in ("ShopA", "ShopB", "ShopC"):
             accounts.add_sender(conn, "default", sender)
         optouts.record_optout(conn, "default", ALICE, source="keyword", sender="ShopA")

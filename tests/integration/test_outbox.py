@@ -10,7 +10,7 @@ from sqlalchemy import Connection, insert, select
 from stopsms.domain.campaign import CampaignStatus
 from stopsms.providers.base import SubmitOutcome, SubmitResult
 from stopsms.services.accounts import accounts, credits
-from stopsms.services.accounts.accounts import get_account
+from stopsms.services.accounts.accounts import AccountChanges, get_account
 from stopsms.services.messages import outbox
 from stopsms.services.optouts import optouts
 from stopsms.store import tables as t
@@ -200,7 +200,7 @@ def test_paused_campaign_is_released_and_never_overwritten(database: Database) -
 
 def test_registry_recheck_honours_account_and_sender_scope(database: Database) -> None:
     with database.transaction() as conn:
-        accounts.update_account(conn, "default", optout_scope="sender")
+        accounts.update_account(conn, "default", AccountChanges(optout_scope="sender"))
         accounts.add_sender(conn, "default", "AutreMarque", now=NOW)
         accounts.add_sender(conn, "default", "MaBoutique", now=NOW)
         campaign = _campaign(conn)

@@ -13,7 +13,7 @@ from stopsms.clock import FakeClock
 from stopsms.domain.errors import InvalidTransition
 from stopsms.domain.mention import MessageType
 from stopsms.services.accounts import accounts, credits
-from stopsms.services.accounts.accounts import get_account
+from stopsms.services.accounts.accounts import AccountChanges, get_account
 from stopsms.services.campaigns import preparation_sqlite
 from stopsms.services.campaigns.campaigns import cancel_campaign, create_campaign, get_campaign
 from stopsms.services.campaigns.decisions import PRIORITY_INFORMATIVE, Decider
@@ -60,7 +60,9 @@ def add_contacts(
 
 def setup_account(connection: Connection, *, credits_millicredits: int = 1_000_000) -> None:
     """Validate the default account, give it a sender, a domain and credits."""
-    accounts.update_account(connection, "default", validated=True, shortcode="36034")
+    accounts.update_account(
+        connection, "default", AccountChanges(validated=True, shortcode="36034")
+    )
     accounts.add_sender(connection, "default", "MaBoutique", now=NOW)
     accounts.add_domain(connection, "default", "example.fr", now=NOW)
     if credits_millicredits:
@@ -109,7 +111,7 @@ def test_every_reason_and_ready(database: Database) -> None:
             ],
         )
         optouts.record_optout(c, "default", fr(5), source="manual", now=NOW)
-        accounts.update_account(c, "default", optout_scope="sender")
+        accounts.update_account(c, "default", AccountChanges(optout_scope="sender"))
         accounts.add_sender(c, "default", "Autre", now=NOW)
         optouts.record_optout(
             c, "default", fr(6), source="keyword", sender="Autre", scope="sender", now=NOW
@@ -453,7 +455,7 @@ def test_set_based_path_decides_like_the_python_loop(
         optouts.record_optout(c, "default", fr(14), source="manual", now=NOW)
         c.execute(insert(t.list_members).values(list_id=1, contact_id=add_tombstone(c)))
         optouts.record_optout(c, "default", fr(5), source="manual", now=NOW)
-        accounts.update_account(c, "default", optout_scope="sender")
+        accounts.update_account(c, "default", AccountChanges(optout_scope="sender"))
         accounts.add_sender(c, "default", "Autre", now=NOW)
         optouts.record_optout(
             c, "default", fr(6), source="keyword", sender="Autre", scope="sender", now=NOW

@@ -14,6 +14,7 @@ from stopsms.domain.mention import MessageType
 from stopsms.errors import InvalidInput
 from stopsms.providers.smpp_url import parse_smpp_url
 from stopsms.services.accounts import accounts, credits
+from stopsms.services.accounts.accounts import AccountChanges
 from stopsms.services.campaigns import preparation_sqlite
 from stopsms.services.campaigns.campaigns import create_campaign
 from stopsms.services.campaigns.preparation import prepare_campaign
@@ -92,14 +93,16 @@ def test_a_mention_format_that_is_not_a_stop_mention_is_refused(
     """Fails on main: these formats were accepted and the preview sent `Bonjour Gaëlle 36034`."""
     with database.transaction() as conn:
         with pytest.raises(InvalidInput) as refused:
-            accounts.update_account(conn, "default", mention_format=fmt)
+            accounts.update_account(conn, "default", AccountChanges(mention_format=fmt))
         assert "e.g. --mention-format 'STOP {shortcode}'" in str(refused.value)
         with pytest.raises(InvalidInput):
             accounts.create_account(conn, "s5", mention_format=fmt)
         # A shortcode change is checked against the format too (a 3-digit code is no mention).
-        accounts.update_account(conn, "default", mention_format="STOP au {shortcode}")
+        accounts.update_account(
+            conn, "default", AccountChanges(mention_format="STOP au {shortcode}")
+        )
         with pytest.raises(InvalidInput):
-            accounts.update_account(conn, "default", shortcode="123")
+            accounts.update_account(conn, "default", AccountChanges(shortcode="123"))
         assert accounts.get_account(conn, "default").mention == "STOP au 00000"
 
 
@@ -154,7 +157,7 @@ def test_marketing_on_the_placeholder_shortcode_is_refused_at_create(database: D
                 )
             assert "stopsms accounts set default --shortcode" in str(refused.value)
         # Validated, with an alias: only a substituting provider makes STOP 00000 work.
-        accounts.update_account(conn, "default", validated=True)
+        accounts.update_account(conn, "default", AccountChanges(validated=True))
         with pytest.raises(MentionRefused, match="does not replace it") as refused:
             create_campaign(
                 conn, "default", list_name="l", text="Bonjour", sender="BOUTIQUE", clock=clock
@@ -184,7 +187,9 @@ def test_informative_without_mention_may_use_the_placeholder_account(database: D
     clock = FakeClock(NOW)
     with database.transaction() as conn:
         accounts.update_account(
-            conn, "default", type="notification", mention_enabled=False, validated=True
+            conn,
+            "default",
+            AccountChanges(type="notification", mention_enabled=False, validated=True),
         )
         accounts.add_sender(conn, "default", "BOUTIQUE", now=NOW)
         add_list(conn, "default", "l", ["FR"])
@@ -267,8 +272,12 @@ def test_a_real_unsubscribe_url_reaches_every_region(database: Database) -> None
             shop(conn, "bad", unsubscribe_url="https://stopsms.invalid/u")
         account = shop(conn)
         with pytest.raises(InvalidInput, match="placeholder"):
-            accounts.update_account(conn, account, unsubscribe_url="https://example.com/u")
-        accounts.update_account(conn, account, unsubscribe_url="https://shop.fr/stop")
+            accounts.update_account(
+                conn, account, AccountChanges(unsubscribe_url="https://example.com/u")
+            )
+        accounts.update_account(
+            conn, account, AccountChanges(unsubscribe_url="https://shop.fr/stop")
+        )
         add_list(conn, "shop", "l", PEOPLE)
         campaign = create_campaign(
             conn, "shop", list_name="l", text="Bonjour", sender="BOUTIQUE", clock=clock

@@ -32,6 +32,7 @@ from stopsms.clock import FakeClock
 from stopsms.domain.mention import SHORTCODE_REGIONS, MessageType, existing_mention
 from stopsms.errors import InvalidInput, ServiceError
 from stopsms.services.accounts import accounts, credits
+from stopsms.services.accounts.accounts import AccountChanges
 from stopsms.services.campaigns import preparation
 from stopsms.services.campaigns.campaigns import create_campaign
 from stopsms.store import tables as t
@@ -117,7 +118,7 @@ def _set_up(conn: Connection, s: Setting) -> accounts.Account:
         assert not bad_setting
     if not s.mention_enabled:
         try:
-            account = accounts.update_account(conn, account, mention_enabled=False)
+            account = accounts.update_account(conn, account, AccountChanges(mention_enabled=False))
         except InvalidInput:
             assert s.type == "marketing"  # rule 1: only notification accounts may
     for sender in ("BOUTIQUE", "+33700000001"):

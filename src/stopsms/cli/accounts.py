@@ -254,29 +254,25 @@ def set_(
     json: JsonOption = False,
 ) -> None:
     """Change an account's settings, prices and keywords."""
-    changes: dict[str, Any] = {
-        key: value
-        for key, value in {
-            "type": type,
-            "validated": validated,
-            "shortcode": shortcode,
-            "mention_format": mention_format,
-            "mention_enabled": mention,
-            "optout_scope": optout_scope,
-            "brand": brand,
-            "confirmation_text": confirmation_text,
-        }.items()
-        if value is not None
-    }
-    for key, value in (("unsubscribe_url", unsubscribe_url), ("window_policy", window_policy)):
-        if value is not None:
-            changes[key] = value or None
-    if alert_threshold is not None:
-        changes["alert_threshold_millicredits"] = money.parse_credits(alert_threshold)
+    changes = svc.AccountChanges(
+        type=type,
+        validated=validated,
+        shortcode=shortcode,
+        mention_format=mention_format,
+        mention_enabled=mention,
+        unsubscribe_url=unsubscribe_url,  # '' clears it
+        optout_scope=optout_scope,
+        window_policy=window_policy,  # '' clears it
+        brand=brand,
+        confirmation_text=confirmation_text,
+        alert_threshold_millicredits=(
+            None if alert_threshold is None else money.parse_credits(alert_threshold)
+        ),
+    )
     prices = _pairs(price or [], "--price")
     keywords = _pairs(keyword or [], "--keyword")
     with transaction() as conn:
-        acc = svc.update_account(conn, name, **changes)
+        acc = svc.update_account(conn, name, changes)
         for region, credits_text in prices:
             svc.set_price(conn, acc, region, money.parse_credits(credits_text))
         for word, intent in keywords:

@@ -33,7 +33,6 @@ from stopsms.domain.text import split_parts
 from stopsms.domain.urls import unverified_domains
 from stopsms.domain.windows import WindowDecision, check_window, get_policy, policy_for
 from stopsms.services.accounts.accounts import AccountRef, get_account, list_domains, list_senders
-from stopsms.services.campaigns.decisions import style_of
 
 
 class InvalidRequest(DomainError):
@@ -71,7 +70,6 @@ class AccountSettings:
     style: MentionStyle
     mention_enabled: bool
     validated: bool
-    shortcode: str
     senders: frozenset[str]
     window_policy: str | None
     domains: frozenset[str] = frozenset()  # verified link domains (rule 10)
@@ -83,10 +81,9 @@ def account_settings(connection: Connection, account: AccountRef) -> AccountSett
     return AccountSettings(
         name=acc.name,
         account_type=AccountType(acc.type),
-        style=style_of(acc),
+        style=acc.mention_style(),
         mention_enabled=acc.mention_enabled,
         validated=acc.validated,
-        shortcode=acc.shortcode,
         senders=frozenset(s.sender for s in list_senders(connection, acc)),
         window_policy=acc.window_policy,
         domains=frozenset(list_domains(connection, acc)),
@@ -157,7 +154,7 @@ def preview(request: PreviewRequest) -> Preview:
             sender,
             validated=account.validated,
             allowed=account.senders,
-            shortcode=account.shortcode,
+            shortcode=account.style.shortcode,
         )
         unverified = tuple(unverified_domains(request.text, account.domains))
     elif sender is not None:

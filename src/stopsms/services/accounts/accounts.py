@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
@@ -24,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from stopsms.domain.mention import (
     InvalidMentionFormat,
+    MentionStyle,
     check_mention_format,
     fill_mention_format,
     is_placeholder_url,
@@ -37,6 +39,7 @@ from stopsms.store import tables as t
 
 __all__ = [
     "Account",
+    "AccountChanges",
     "AccountRef",
     "PriceTable",
     "Sender",
@@ -81,10 +84,21 @@ class Account:
     alert_threshold_millicredits: int
     created_at: datetime
 
+    def mention_style(self) -> MentionStyle:
+        """The account's STOP mention formats: the one place a :class:`MentionStyle` is built
+        from an account (its shortcode mention, and its unsubscribe link when it has one)."""
+        if self.unsubscribe_url:
+            return MentionStyle(
+                format=self.mention_format,
+                shortcode=self.shortcode,
+                unsubscribe_url=self.unsubscribe_url,
+            )
+        return MentionStyle(format=self.mention_format, shortcode=self.shortcode)
+
     @property
     def mention(self) -> str:
         """The STOP mention of this account, e.g. ``STOP 36034`` (filled as every message's)."""
-        return fill_mention_format(self.mention_format, self.shortcode)
+        return self.mention_style().shortcode_mention()
 
     @property
     def confirmation(self) -> str:
@@ -309,48 +323,75 @@ def create_account(
     return get_account(connection, name)
 
 
-#: Fields :func:`update_account` may change.
-SETTABLE = (
-    "type",
-    "validated",
-    "shortcode",
-    "mention_format",
-    "mention_enabled",
-    "unsubscribe_url",
-    "optout_scope",
-    "window_policy",
-    "brand",
-    "confirmation_text",
-    "alert_threshold_millicredits",
-)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountChanges:
+    """The settings :func:`update_account` changes: a field left ``None`` stays as it is.
+
+    ``''`` clears a value that may be absent (``unsubscribe_url``, ``window_policy``: stored
+    as none) and gives ``brand`` back the account's name; nothing else can be cleared.
+    """
+
+    type: str | None = None
+    validated: bool | None = None
+    shortcode: str | None = None
+    mention_format: str | None = None
+    mention_enabled: bool | None = None
+    unsubscribe_url: str | None = None
+    optout_scope: str | None = None
+    window_policy: str | None = None
+    brand: str | None = None
+    confirmation_text: str | None = None
+    alert_threshold_millicredits: int | None = None
+
+    @classmethod
+    def from_fields(cls, named: Mapping[str, Any]) -> AccountChanges:
+        """The changes named by ``named`` (e.g. a JSON body); :class:`InvalidInput` names the
+        first field that is not a setting."""
+        unknown = sorted(set(named) - set(SETTABLE))
+        if unknown:
+            raise InvalidInput("account field", unknown[0], f"one of {', '.join(SETTABLE)}")
+        return cls(**named)
+
+    def values(self) -> dict[str, Any]:
+        """The changed columns and their stored values (``''`` → none for a nullable one)."""
+        values = {name: getattr(self, name) for name in SETTABLE}
+        changed = {name: value for name, value in values.items() if value is not None}
+        for name in _CLEARABLE:
+            if changed.get(name) == "":
+                changed[name] = None
+        return changed
 
 
-def update_account(connection: Connection, account: AccountRef, **changes: Any) -> Account:
-    """Change some of the :data:`SETTABLE` fields; ``None`` clears a nullable one.
+#: Fields :class:`AccountChanges` holds.
+SETTABLE = tuple(f.name for f in fields(AccountChanges))
+#: Fields stored as none when given as ``''``.
+_CLEARABLE = ("unsubscribe_url", "window_policy")
+
+
+def update_account(connection: Connection, account: AccountRef, changes: AccountChanges) -> Account:
+    """Apply ``changes`` after the same checks as :func:`create_account`.
 
     Refuses to switch the mention off on a marketing account (rule 1).
     """
-    unknown = sorted(set(changes) - set(SETTABLE))
-    if unknown:
-        raise InvalidInput("account field", unknown[0], f"one of {', '.join(SETTABLE)}")
     current = resolve_account(connection, account)
-    if not changes:
+    values = changes.values()
+    if not values:
         return current
-    _check_fields(changes)
-    if "mention_format" in changes or "shortcode" in changes:
+    _check_fields(values)
+    if "mention_format" in values or "shortcode" in values:
         _check_mention(
-            changes.get("mention_format", current.mention_format),
-            changes.get("shortcode", current.shortcode),
+            values.get("mention_format", current.mention_format),
+            values.get("shortcode", current.shortcode),
         )
-    final_type = changes.get("type", current.type)
-    final_mention = changes.get("mention_enabled", current.mention_enabled)
+    final_type = values.get("type", current.type)
+    final_mention = values.get("mention_enabled", current.mention_enabled)
     if not final_mention and final_type != "notification":
         raise InvalidInput(
             "mention_enabled", False, "only a notification account may send without STOP"
         )
-    if "brand" in changes and not changes["brand"]:
-        changes["brand"] = current.name
-    connection.execute(update(t.accounts).where(t.accounts.c.id == current.id).values(changes))
+    if "brand" in values and not values["brand"]:
+        values["brand"] = current.name
+    connection.execute(update(t.accounts).where(t.accounts.c.id == current.id).values(values))
     return get_account(connection, current.name)
 
 

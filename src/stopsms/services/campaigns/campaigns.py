@@ -8,11 +8,12 @@ that no contact of the list has, a schedule in the past or not ISO-8601, and set
 which its STOP mention would not work (:mod:`stopsms.services.campaigns.stop_mention`: the
 placeholder shortcode ``00000``, a mention format that is not a STOP mention).
 
-Lifecycle moves go through :func:`stopsms.domain.campaign.move` and are written with a
-compare-and-set on the current status, so a pause never overwrites a concurrent move by the
-dispatcher (``sending ⇄ held``): the command re-reads and retries once. Cancelling also marks
-the messages still waiting (``pending``/``held``) ``cancelled``; messages a dispatcher has
-already claimed are its to settle (it reads the campaign status before each batch).
+Lifecycle moves are written by :func:`stopsms.services.campaigns.status.change_status` (the
+rule of :func:`stopsms.domain.campaign.move`, a compare-and-set on the current status), so a
+pause never overwrites a concurrent move by the dispatcher (``sending ⇄ held``): the command
+re-reads and retries once. Cancelling also marks the messages still waiting
+(``pending``/``held``) ``cancelled``; messages a dispatcher has already claimed are its to
+settle (it reads the campaign status before each batch).
 
 Every function takes a :class:`~sqlalchemy.Connection` inside the caller's transaction and an
 account reference; a campaign of another account is "not found" (accounts are isolated).
@@ -44,6 +45,7 @@ from stopsms.services.accounts.accounts import (
 )
 from stopsms.services.accounts.accounts import list_domains as account_domains
 from stopsms.services.accounts.names import check_sms_text, display_name
+from stopsms.services.campaigns.status import change_status
 from stopsms.services.campaigns.stop_mention import check_sending
 from stopsms.store import tables as t
 
@@ -346,26 +348,21 @@ def _transition(
     campaign_id: int,
     target: CampaignStatus,
     clock: Clock,
-    **values: Any,
+    **values: object,
 ) -> Campaign:
     """Move a campaign to ``target`` with a compare-and-set on its current status."""
     acc = resolve_account(connection, account)
     for _ in range(3):
         current = get_campaign(connection, acc, campaign_id)
-        move(current.status, target)
-        extra = dict(values)
-        if target is CampaignStatus.CANCELLED or target is CampaignStatus.COMPLETED:
-            extra.setdefault("completed_at", clock.now())
-        result = connection.execute(
-            update(t.campaigns)
-            .where(
-                t.campaigns.c.id == campaign_id,
-                t.campaigns.c.account_id == acc.id,
-                t.campaigns.c.status == current.status.value,
-            )
-            .values(status=target.value, **extra)
-        )
-        if result.rowcount == 1:
+        if change_status(
+            connection,
+            campaign_id,
+            target,
+            clock.now(),
+            expected=current.status,
+            account_id=acc.id,
+            values=values,
+        ):
             return get_campaign(connection, acc, campaign_id)
     raise ServiceError(f"campaign {campaign_id} keeps changing status; try again")
 

@@ -64,7 +64,6 @@ from stopsms.domain.errors import InvalidSender
 from stopsms.domain.mention import (
     SHORTCODE_REGIONS,
     AccountType,
-    MentionStyle,
     MessageType,
     decide_mention,
 )
@@ -92,7 +91,6 @@ __all__ = [
     "PreparationSummary",
     "composer_for",
     "constant_values",
-    "style_of",
 ]
 
 #: Outbox priority (0 leaves first): informative campaigns before marketing ones; the
@@ -215,21 +213,10 @@ def _outstanding(connection: Connection, account_id: int, campaign_id: int) -> i
     return int(total)
 
 
-def style_of(account: Account) -> MentionStyle:
-    """The account's STOP mention formats."""
-    if account.unsubscribe_url:
-        return MentionStyle(
-            format=account.mention_format,
-            shortcode=account.shortcode,
-            unsubscribe_url=account.unsubscribe_url,
-        )
-    return MentionStyle(format=account.mention_format, shortcode=account.shortcode)
-
-
 def _no_page(campaign: Campaign, account: Account) -> bool:
     """Whether recipients outside the shortcode regions would get a placeholder link: their
     messages carry a mention and the account has no real unsubscribe page."""
-    style = style_of(account)
+    style = account.mention_style()
     decision = decide_mention(
         "GB", campaign.type, style, AccountType(account.type), account.mention_enabled
     )
@@ -241,7 +228,7 @@ def composer_for(campaign: Campaign, account: Account, template: Template) -> Co
     return Composer(
         template,
         message_type=campaign.type,
-        style=style_of(account),
+        style=account.mention_style(),
         account_type=AccountType(account.type),
         mention_enabled=account.mention_enabled,
         smart_encoding=campaign.smart_encoding,

@@ -34,7 +34,6 @@ from sqlalchemy import (
     literal,
     select,
     type_coerce,
-    update,
 )
 
 from stopsms.clock import Clock
@@ -60,6 +59,7 @@ from stopsms.services.campaigns.preparation_sqlite import (
     stored,
 )
 from stopsms.services.campaigns.shortfall import shortfall_of
+from stopsms.services.campaigns.status import change_status
 from stopsms.services.campaigns.stop_mention import check_sending
 from stopsms.services.optouts.optouts import account_suppressing_senders
 from stopsms.store import tables as t
@@ -350,14 +350,12 @@ def _prepare(
             )
         return summary_from_messages(connection, campaign)
     check_sending(acc, campaign.sender, campaign.type, substitution=substitution)
-    preparing = move(campaign.status, CampaignStatus.PREPARING)
-    sending = move(preparing, CampaignStatus.SENDING)
+    move(campaign.status, CampaignStatus.PREPARING)  # refused before anything is written
     if campaign.list_id is None:
         raise ServiceError(f"campaign {campaign_id} has no list (it was deleted)")
-    connection.execute(
-        update(t.campaigns).where(t.campaigns.c.id == campaign_id).values(status=preparing.value)
-    )
     now = clock.now()
+    preparing = CampaignStatus.PREPARING
+    change_status(connection, campaign_id, preparing, now, expected=campaign.status)
     decider = Decider.for_campaign(connection, campaign, acc, max_parts=max_parts)
     summary = None
     if not loop and set_based(connection, decider):
@@ -375,11 +373,8 @@ def _prepare(
         raise short
     if not allow_empty and summary.ready == 0:
         raise NothingToSend(campaign_id, summary)
-    connection.execute(
-        update(t.campaigns)
-        .where(and_(t.campaigns.c.id == campaign_id, t.campaigns.c.status == preparing.value))
-        .values(status=sending.value, started_at=now)
-    )
+    sending = CampaignStatus.SENDING
+    change_status(connection, campaign_id, sending, now, expected=preparing)
     summary.status = sending
     return summary
 
@@ -458,12 +453,13 @@ def park_scheduled(connection: Connection, campaign_id: int, reason: str, clock:
     ).one_or_none()
     if row is None or row.status != CampaignStatus.SCHEDULED.value:
         return False
-    paused = move(move(CampaignStatus.SCHEDULED, CampaignStatus.PREPARING), CampaignStatus.PAUSED)
     settings = {**dict(row.settings or {}), "paused_reason": reason}
-    connection.execute(
-        update(c).where(c.c.id == campaign_id).values(status=paused.value, settings=settings)
+    now = clock.now()
+    preparing, paused = CampaignStatus.PREPARING, CampaignStatus.PAUSED
+    change_status(connection, campaign_id, preparing, now, expected=CampaignStatus.SCHEDULED)
+    return change_status(
+        connection, campaign_id, paused, now, expected=preparing, values={"settings": settings}
     )
-    return True
 
 
 def resume_sending(

@@ -48,7 +48,6 @@ from stopsms.services.campaigns.decisions import (
     WAITING_STATUSES,
     Decider,
     PreparationSummary,
-    style_of,
 )
 from stopsms.services.campaigns.holds import HeldGroups, held_groups, merge_holds
 from stopsms.services.campaigns.preparation import (
@@ -216,7 +215,7 @@ def _stored_sample(
         row.text,
         region=row.region or "FR",
         message_type=campaign.type,
-        style=style_of(account),
+        style=account.mention_style(),
         account_type=AccountType(account.type),
         mention_enabled=account.mention_enabled,
     )

@@ -36,8 +36,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
-from stopsms.domain.campaign import ACTIVE, CampaignStatus, MessageStatus, can_move
+from stopsms.domain.campaign import ACTIVE, CampaignStatus, MessageStatus
 from stopsms.providers.base import SubmitOutcome, SubmitResult
+from stopsms.services.campaigns.status import move_if_allowed
 from stopsms.store import tables as t
 from stopsms.store.phone_keys import keyer
 
@@ -499,23 +500,11 @@ def move_campaign(
 ) -> bool:
     """Move a campaign to ``target`` if the lifecycle allows it from its current status.
 
-    Compare-and-set on the status read, so a person's pause or cancel committed meanwhile
-    is never overwritten; returns whether the move happened.
+    Compare-and-set on the status read (:func:`~stopsms.services.campaigns.status.
+    move_if_allowed`), so a person's pause or cancel committed meanwhile is never overwritten;
+    returns whether the move happened.
     """
-    c = t.campaigns
-    current = conn.execute(select(c.c.status).where(c.c.id == campaign_id)).scalar_one()
-    status = CampaignStatus(current)
-    if status is target or not can_move(status, target):
-        return False
-    values: dict[str, object] = {"status": target.value}
-    if target is CampaignStatus.COMPLETED:
-        values["completed_at"] = now
-    if target is CampaignStatus.SENDING:
-        values["started_at"] = func.coalesce(c.c.started_at, now)
-    done = conn.execute(
-        update(c).where(c.c.id == campaign_id, c.c.status == current).values(**values)
-    ).rowcount
-    return done == 1
+    return move_if_allowed(conn, campaign_id, target, now)
 
 
 _S_COMPLETED = CampaignStatus.COMPLETED
