@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
+from stopsms.app import provider_rate
 from stopsms.cli.campaigns import campaign_app
 from stopsms.clock import FakeClock
 from stopsms.services import optouts
@@ -24,7 +25,6 @@ from stopsms.services.reports import (
     campaign_report,
     export_campaign,
     preview_campaign,
-    provider_rate,
     safe_cell,
 )
 from stopsms.store import tables as t

@@ -62,7 +62,6 @@ __all__ = [
     "export_campaign",
     "export_rows",
     "preview_campaign",
-    "provider_rate",
     "safe_cell",
 ]
 
@@ -79,17 +78,6 @@ EXPORT_COLUMNS = (
     "error_code",
 )
 _LEFT = tuple(s.value for s in LEFT)
-
-
-def provider_rate(provider_url: str | None) -> float:
-    """The throughput of the configured provider (its ``tps``), else :data:`DEFAULT_RATE`."""
-    if provider_url and provider_url.startswith(("smpp://", "smpps://")):
-        from stopsms.providers.smpp_url import parse_smpp_url
-
-        tps = parse_smpp_url(provider_url).tps
-        if tps > 0:
-            return float(tps)
-    return DEFAULT_RATE
 
 
 # -- preview ----------------------------------------------------------------------------------

@@ -40,7 +40,6 @@ __all__ = [
     "mention_needed",
     "sending_refusal",
     "substitutes_shortcode",
-    "url_substitutes_shortcode",
 ]
 
 
@@ -104,13 +103,3 @@ def check_sending(
 def substitutes_shortcode(provider: object) -> bool:
     """Whether ``provider`` (any object) declares it replaces ``STOP 00000`` by its shortcode."""
     return bool(getattr(provider, "shortcode_substitution", False))
-
-
-def url_substitutes_shortcode(provider_url: str | None) -> bool:
-    """Whether the provider at ``provider_url`` replaces ``STOP 00000`` by its own shortcode
-    (``smpp://…?shortcode_substitution=1``); False without a provider."""
-    if provider_url and provider_url.startswith(("smpp://", "smpps://")):
-        from stopsms.providers.smpp_url import parse_smpp_url
-
-        return parse_smpp_url(provider_url).shortcode_substitution
-    return False
