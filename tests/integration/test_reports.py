@@ -223,4 +223,4 @@ def test_cli_preview_report_export(
     assert "STOPPED" in out.read_text()
     result = runner.invoke(campaign_app, ["export", str(campaign_id), "--format", "xlsx"])
     assert result.exit_code == 2
-    assert "needs --output" in result.output
+    assert "needs an output file" in result.output

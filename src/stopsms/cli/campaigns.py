@@ -28,6 +28,7 @@ from stopsms.cli.console import (
     print_json,
 )
 from stopsms.cli.context import account_name, application, transaction
+from stopsms.cli.hints import worded
 from stopsms.cli.options import AccountOption, JsonOption
 from stopsms.clock import SystemClock
 from stopsms.domain.campaign import CampaignStatus
@@ -182,7 +183,7 @@ def print_preview(result: reports.CampaignPreview) -> None:
     console.print(f"parts {s.parts:,} · credits {_credits(s.credits_millicredits)} · {mix}")
     short = shortfall_of(c.id, result.account_name, s)
     if short is not None:
-        console.print(f"[red]send will refuse:[/] {escape(str(short))}", soft_wrap=True)
+        console.print(f"[red]send will refuse:[/] {escape(worded(short))}", soft_wrap=True)
     console.print(
         f"at {result.rate:,.0f}/s from {_when(result.start)}: "
         f"{p.now:,} leave in the current window"

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from stopsms.app.results import dumps
 from stopsms.cli.context import command_scope
+from stopsms.cli.hints import worded
 from stopsms.domain.errors import StopsmsError
 
 console = Console(highlight=False)
@@ -44,7 +45,7 @@ def reported_errors() -> Iterator[None]:
     try:
         yield
     except StopsmsError as error:
-        fail(escape(str(error)))
+        fail(escape(worded(error)))
 
 
 def handles_errors(command: Callable[P, R]) -> Callable[P, R]:

@@ -252,7 +252,7 @@ def preview_campaign(
     campaign, acc = campaign_of(connection, campaign_id, account)
     speed = rate if rate is not None else DEFAULT_RATE
     if not (math.isfinite(speed) and speed > 0):
-        raise InvalidInput("--rate", rate, "must be a positive number of messages per second")
+        raise InvalidInput("rate", rate, "must be a positive number of messages per second")
     prepared = connection.execute(
         select(t.messages.c.id).where(t.messages.c.campaign_id == campaign.id).limit(1)
     ).first()
@@ -481,12 +481,12 @@ def export_campaign(
     """Write the per-recipient export to ``output`` (a path, or a text stream for CSV);
     returns the number of recipients written."""
     if format not in ("csv", "xlsx"):
-        raise InvalidInput("--format", format, "csv or xlsx")
+        raise InvalidInput("format", format, "csv or xlsx")
     rows = export_rows(connection, account, campaign_id)
     count = 0
     if format == "xlsx":
         if not isinstance(output, Path):
-            raise InvalidInput("--output", "-", "an xlsx export needs a file (--output FILE)")
+            raise InvalidInput("output", "-", "an xlsx export needs an output file")
         from openpyxl import Workbook
 
         workbook = Workbook(write_only=True)
