@@ -8,8 +8,9 @@ database, resolves an account or parses a provider URL in its own way:
   it only when it is not at this version's schema (one read, no Alembic import:
   :func:`stopsms.store.database.is_current`), so a first use needs no set-up and a command on a
   current database pays nothing more; ``stopsms migrate`` migrates explicitly
-  (:meth:`App.migrate`). On the CLI this took ``accounts list`` from 1.49 s to 1.32 s (median of
-  5, warm cache; Alembic's import and a write transaction per command are gone).
+  (:meth:`App.migrate`). On the CLI this took ``accounts list`` from 1.43 s to 1.13 s (median
+  of 15 interleaved runs on a shared machine; CPU 0.94 s → 0.81 s): Alembic's import and a
+  write transaction per command are gone.
 - :meth:`App.transaction` (read-write) and :meth:`App.reader` (read-only; deferred on SQLite,
   so it never waits for a writer). A database that cannot be opened is
   :class:`~stopsms.store.database.DatabaseUnavailable`; a failure inside a transaction is
