@@ -230,7 +230,7 @@ def test_a_rate_that_is_not_a_finite_positive_number_is_refused(
     cli: CliRunner, campaign: str
 ) -> None:
     for rate in ("nan", "inf", "0"):
-        refused(cli, "campaign", "preview", "1", "--rate", rate, says="invalid --rate")
+        refused(cli, "campaign", "preview", "1", "--rate", rate, says="invalid rate")
 
 
 # -- found by trying more -----------------------------------------------------------------------

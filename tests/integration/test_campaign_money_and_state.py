@@ -22,6 +22,7 @@ from stopsms.domain.mention import MessageType
 from stopsms.domain.parts import DEFAULT_MAX_PARTS, TooManyParts
 from stopsms.engine.database_thread import DatabaseThread
 from stopsms.engine.sending import _prepare_due
+from stopsms.errors import Fix
 from stopsms.services.accounts import credits
 from stopsms.services.accounts.accounts import get_account
 from stopsms.services.campaigns.campaigns import create_campaign, get_campaign, schedule_campaign
@@ -82,8 +83,9 @@ def test_a_shortfall_is_refused_with_cost_balance_and_top_up(database: Database)
     assert "costs 14 credits for 14 messages" in message
     assert "5 credits available" in message
     assert "9 credits short" in message
-    assert "`stopsms credits add 9 --account default`" in message
-    assert "--allow-partial" in message
+    assert "Top up the account by 9 credits" in message
+    assert refused.value.fix == Fix("add_credits", (("amount", "9"), ("account", "default")))
+    assert "(allow_partial)" in message
     assert refused.value.short_millicredits == 9_000
     assert _status(database, campaign_id) is CampaignStatus.DRAFT
     assert _counts(database, campaign_id) == {}  # nothing written

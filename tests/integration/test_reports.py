@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
+from stopsms.app import provider_rate
 from stopsms.cli.campaigns import campaign_app
 from stopsms.clock import FakeClock
 from stopsms.services.campaigns.campaigns import create_campaign
@@ -23,7 +24,6 @@ from stopsms.services.campaigns.reports import (
     campaign_report,
     export_campaign,
     preview_campaign,
-    provider_rate,
     safe_cell,
 )
 from stopsms.services.optouts import optouts
@@ -223,4 +223,4 @@ def test_cli_preview_report_export(
     assert "STOPPED" in out.read_text()
     result = runner.invoke(campaign_app, ["export", str(campaign_id), "--format", "xlsx"])
     assert result.exit_code == 2
-    assert "needs --output" in result.output
+    assert "needs an output file" in result.output

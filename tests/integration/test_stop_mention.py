@@ -11,7 +11,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from stopsms.clock import FakeClock
 from stopsms.domain.mention import MessageType
-from stopsms.errors import InvalidInput
+from stopsms.errors import Fix, InvalidInput
 from stopsms.providers.smpp_url import parse_smpp_url
 from stopsms.services.accounts import accounts, credits
 from stopsms.services.accounts.accounts import AccountChanges
@@ -94,7 +94,7 @@ def test_a_mention_format_that_is_not_a_stop_mention_is_refused(
     with database.transaction() as conn:
         with pytest.raises(InvalidInput) as refused:
             accounts.update_account(conn, "default", AccountChanges(mention_format=fmt))
-        assert "e.g. --mention-format 'STOP {shortcode}'" in str(refused.value)
+        assert "e.g. 'STOP {shortcode}'" in str(refused.value)
         with pytest.raises(InvalidInput):
             accounts.create_account(conn, "s5", mention_format=fmt)
         # A shortcode change is checked against the format too (a 3-digit code is no mention).
@@ -123,7 +123,7 @@ def test_a_bad_format_already_stored_never_reaches_the_wire(database: Database) 
         preview = preview_campaign(conn, "shop", campaign.id, clock)
         assert preview.refusal is not None
         assert "Reply NO" in preview.refusal
-    with pytest.raises(MentionRefused, match="--mention-format"):
+    with pytest.raises(MentionRefused, match="set its mention_format"):
         prepare_campaign(database, campaign.id, clock)
     with database.reader() as conn:
         assert ready_texts(conn, campaign.id) == {}
@@ -155,7 +155,10 @@ def test_marketing_on_the_placeholder_shortcode_is_refused_at_create(database: D
                     clock=clock,
                     shortcode_substitution=substitution,
                 )
-            assert "stopsms accounts set default --shortcode" in str(refused.value)
+            assert "set the account's real shortcode" in str(refused.value)
+            assert refused.value.fix == Fix(
+                "set_account", (("account", "default"), ("shortcode", "NNNNN"))
+            )
         # Validated, with an alias: only a substituting provider makes STOP 00000 work.
         accounts.update_account(conn, "default", AccountChanges(validated=True))
         with pytest.raises(MentionRefused, match="does not replace it") as refused:

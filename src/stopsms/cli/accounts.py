@@ -7,33 +7,21 @@ Sub-apps (registered in :mod:`stopsms.cli.main`): ``accounts_app``, ``senders_ap
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy import Connection
-from sqlalchemy.exc import SQLAlchemyError
 
-from stopsms.cli.console import LARGEST_INTEGER, console, escape, fail, handles_errors, print_json
-from stopsms.config import load_settings
+from stopsms.app import results
+from stopsms.cli.console import LARGEST_INTEGER, console, escape, handles_errors, print_json
+from stopsms.cli.context import account_name, transaction
+from stopsms.cli.options import AccountOption, JsonOption
 from stopsms.errors import InvalidInput
 from stopsms.services.accounts import accounts as svc
 from stopsms.services.accounts import credits as money
 from stopsms.services.accounts.names import typed_text
-from stopsms.store.database import open_database
 
-__all__ = [
-    "AccountOption",
-    "JsonOption",
-    "accounts_app",
-    "credits_app",
-    "domains_app",
-    "senders_app",
-    "transaction",
-]
+__all__ = ["accounts_app", "credits_app", "domains_app", "senders_app"]
 
 accounts_app = typer.Typer(help="Accounts (licences): type, shortcode, mention, scope, prices.")
 senders_app = typer.Typer(
@@ -47,55 +35,6 @@ domains_app = typer.Typer(
 credits_app = typer.Typer(
     help="Credit balance, top-ups and transfers; credits are debited when a message leaves."
 )
-
-AccountOption = Annotated[
-    str | None,
-    typer.Option(
-        "--account", "-a", help="Account to act on (default: STOPSMS_ACCOUNT or 'default')."
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-def account_name(account: str | None) -> str:
-    """The ``--account`` given, else the configured default."""
-    return account or load_settings().default_account
-
-
-@contextmanager
-def transaction() -> Iterator[Connection]:
-    """Open the configured database (migrating it) and run the block in one transaction.
-
-    Database failures become one clear line, like every other refusal.
-    """
-    url = load_settings().database_url
-    try:
-        database = open_database(url)
-    except SQLAlchemyError as error:
-        fail(f"cannot open the database {escape(url)}: {escape(_reason(error))}")
-    try:
-        with database.transaction() as connection:
-            yield connection
-    except SQLAlchemyError as error:
-        fail(f"database error: {escape(_reason(error))}")
-    finally:
-        database.close()
-
-
-def _reason(error: SQLAlchemyError) -> str:
-    """The driver's own message, first line only (no SQL echo, no traceback)."""
-    return str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    return dataclasses.asdict(value)
-
-
-def _account_dict(account: svc.Account) -> dict[str, Any]:
-    data = _as_dict(account)
-    data["mention"] = account.mention
-    data["balance"] = money.format_credits(account.balance_millicredits)
-    return data
 
 
 def _yes(flag: bool) -> str:
@@ -138,7 +77,7 @@ def create(
             unsubscribe_url=unsubscribe_url,
         )
     if json:
-        print_json(_account_dict(account))
+        print_json(results.account(account))
     else:
         console.print(f"created account [bold]{escape(account.name)}[/] (id {account.id})")
 
@@ -150,7 +89,7 @@ def list_(json: JsonOption = False) -> None:
     with transaction() as conn:
         found = svc.list_accounts(conn)
     if json:
-        print_json([_account_dict(a) for a in found])
+        print_json([results.account(a) for a in found])
         return
     table = Table("name", "type", "validated", "shortcode", "scope", "balance")
     for a in found:
@@ -180,14 +119,7 @@ def show(
         prices = svc.price_table(conn, acc)
         keywords = svc.keywords(conn, acc)
     if json:
-        data = _account_dict(acc)
-        data.update(
-            senders=[_as_dict(s) for s in senders],
-            domains=domains,
-            prices_millicredits=dict(prices.by_region, **{"*": prices.fallback_millicredits}),
-            keywords=keywords,
-        )
-        print_json(data)
+        print_json(results.account_details(acc, senders, domains, prices, keywords))
         return
     table = Table(title=f"account {escape(acc.name)}", show_header=False)
     table.add_column(style="bold")
@@ -278,7 +210,7 @@ def set_(
         for word, intent in keywords:
             svc.add_keyword(conn, acc, word, intent)
     if json:
-        print_json(_account_dict(acc))
+        print_json(results.account(acc))
     else:
         console.print(f"updated account [bold]{escape(acc.name)}[/]")
 
@@ -317,7 +249,7 @@ def senders_list(account: AccountOption = None, json: JsonOption = False) -> Non
     with transaction() as conn:
         found = svc.list_senders(conn, account_name(account))
     if json:
-        print_json([_as_dict(s) for s in found])
+        print_json([results.plain(s) for s in found])
         return
     table = Table("sender", "kind", "authorised", "added")
     for s in found:
@@ -380,10 +312,6 @@ def domains_remove(domain: str, account: AccountOption = None) -> None:
 # -- credits ------------------------------------------------------------------------------------
 
 
-def _entry_dict(entry: money.LedgerEntry) -> dict[str, Any]:
-    return _as_dict(entry)
-
-
 @credits_app.command("add")
 @handles_errors
 def credits_add(
@@ -399,7 +327,7 @@ def credits_add(
             conn, account_name(account), money.parse_credits(amount), reference=reference
         )
     if json:
-        print_json(_entry_dict(entry))
+        print_json(results.plain(entry))
     else:
         console.print(
             f"{escape(entry.account)}: +{money.format_credits(entry.delta_millicredits)} credits,"
@@ -421,10 +349,7 @@ def credits_show(
         balance = money.balance(conn, account_name(account))
         entries = money.ledger(conn, balance.account, limit=history)
     if json:
-        data = _as_dict(balance)
-        data["below_threshold"] = balance.below_threshold
-        data["ledger"] = [_entry_dict(e) for e in entries]
-        print_json(data)
+        print_json(results.balance(balance, entries))
         return
     console.print(
         f"{escape(balance.account)}: [bold]{money.format_credits(balance.balance_millicredits)}"

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
-from stopsms.cli.console import dumps
+from stopsms.app.results import dumps
 from stopsms.domain.errors import StopsmsError
 
 Handler = Callable[[Mapping[str, Any]], Mapping[str, Any]]

@@ -11,13 +11,13 @@ import sys
 from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
 
-from stopsms.cli.accounts import AccountOption, JsonOption, account_name, transaction
+from stopsms.app import results
 from stopsms.cli.console import (
     LARGEST_INTEGER,
     console,
@@ -27,12 +27,13 @@ from stopsms.cli.console import (
     handles_errors,
     print_json,
 )
+from stopsms.cli.context import account_name, application, transaction
+from stopsms.cli.hints import worded
+from stopsms.cli.options import AccountOption, JsonOption
 from stopsms.clock import SystemClock
-from stopsms.config import load_settings
 from stopsms.domain.campaign import CampaignStatus
 from stopsms.domain.mention import MessageType
 from stopsms.domain.parts import TooManyParts
-from stopsms.services.accounts.accounts import get_account
 from stopsms.services.accounts.credits import format_credits
 from stopsms.services.campaigns import campaigns as svc
 from stopsms.services.campaigns import reports
@@ -41,7 +42,6 @@ from stopsms.services.campaigns.holds import describe_holds
 from stopsms.services.campaigns.lengths import check_length
 from stopsms.services.campaigns.preparation import resume_sending
 from stopsms.services.campaigns.shortfall import shortfall_of
-from stopsms.services.campaigns.stop_mention import url_substitutes_shortcode
 from stopsms.services.exports import export_format, written_whole
 
 __all__ = ["campaign_app"]
@@ -60,22 +60,6 @@ def _credits(millicredits: int) -> str:
 
 def _when(value: datetime | None) -> str:
     return value.astimezone(PARIS).strftime("%a %Y-%m-%d %H:%M:%S %Z") if value else "—"
-
-
-def _campaign_json(c: Campaign) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "name": c.name,
-        "status": c.status.value,
-        "type": c.type.value,
-        "list": c.list_name,
-        "sender": c.sender,
-        "text": c.body,
-        "scheduled_at": c.scheduled_at,
-        "created_at": c.created_at,
-        "started_at": c.started_at,
-        "completed_at": c.completed_at,
-    }
 
 
 @campaign_app.command("create")
@@ -100,8 +84,8 @@ def create(
         kind = MessageType(message_type.strip().lower())
     except ValueError:
         fail(f"invalid --type {message_type!r}: marketing or informative")
-    substitution = url_substitutes_shortcode(load_settings().provider_url)
-    with transaction() as connection:
+    app = application()
+    with app.transaction() as connection:
         created = svc.create_campaign(
             connection,
             account_name(account),
@@ -112,15 +96,15 @@ def create(
             message_type=kind,
             at=at,
             name=name,
-            shortcode_substitution=substitution,
+            shortcode_substitution=app.shortcode_substitution,
         )
         # Too many parts: refused, and the transaction (the new campaign) rolled back.
-        owner = get_account(connection, account_name(account))
-        long_text = check_length(created.campaign, owner, load_settings().max_parts)
+        owner = app.account(connection, account)
+        long_text = check_length(created.campaign, owner, app.max_parts)
     campaign = created.campaign
     notes = [*created.notes, *([long_text] if long_text else [])]
     if json_output:
-        print_json({**_campaign_json(campaign), "notes": notes})
+        print_json({**results.campaign(campaign), "notes": notes})
         return
     for note in created.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
@@ -146,25 +130,24 @@ def preview(
     json_output: JsonOption = False,
 ) -> None:
     """The exact SMS, counts by decision, parts, credits and the expected finish time."""
-    provider_url = load_settings().provider_url
-    speed = rate if rate is not None else reports.provider_rate(provider_url)
-    with transaction() as connection:
+    app = application()
+    with app.transaction() as connection:
         result = reports.preview_campaign(
             connection,
-            account_name(account),
+            app.account_name(account),
             campaign_id,
             SystemClock(),
-            rate=speed,
-            shortcode_substitution=url_substitutes_shortcode(provider_url),
-            max_parts=load_settings().max_parts,
+            rate=rate if rate is not None else app.rate,
+            shortcode_substitution=app.shortcode_substitution,
+            max_parts=app.max_parts,
         )
-        owner = get_account(connection, account_name(account))
+        owner = app.account(connection, account)
         try:
-            length = check_length(result.campaign, owner, load_settings().max_parts)
+            length = check_length(result.campaign, owner, app.max_parts)
         except TooManyParts as refused:
             length = f"refused at send: {refused}"
     if json_output:
-        print_json({**_preview_json(result), "length_warning": length})
+        print_json(results.campaign_preview(result, length))
         return
     print_preview(result)
     if length:
@@ -173,55 +156,6 @@ def preview(
 
 def _epoch_dt(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, PARIS)
-
-
-def _preview_json(result: reports.CampaignPreview) -> dict[str, Any]:
-    s, p = result.summary, result.plan
-    sample = None
-    if result.sample is not None:
-        composed = result.sample.composed
-        sample = {
-            "to": result.sample.phone_e164,
-            "region": result.sample.region,
-            "text": composed.text,
-            "encoding": composed.encoding.value,
-            "units": composed.units,
-            "parts": list(result.sample.parts),
-            "mention": composed.stop_mention,
-            "warnings": list(composed.warnings),
-        }
-    return {
-        "campaign": _campaign_json(result.campaign),
-        "prepared": result.prepared,
-        "targeted": s.targeted,
-        "ready": s.ready,
-        "excluded": s.excluded,
-        "parts": s.parts,
-        "credits": s.credits_millicredits / 1000,
-        "available_credits": (
-            None if s.available_millicredits is None else s.available_millicredits / 1000
-        ),
-        "encodings": s.encodings,
-        "sample": sample,
-        "rate_per_second": result.rate,
-        "start": result.start,
-        "finish": _epoch_dt(p.finish),
-        "leave_now": p.now,
-        "held": p.held,
-        "held_until": _epoch_dt(p.held_until),
-        "held_groups": [{"until": at, "messages": n} for at, n in result.held_groups],
-        "unplanned": p.unplanned,
-        "mentions": [
-            {
-                "region": m.region,
-                "mention": m.mention,
-                "ready": m.ready,
-                "no_unsubscribe_page": m.no_unsubscribe_page,
-            }
-            for m in result.mentions
-        ],
-        "refused": result.refusal,
-    }
 
 
 def print_preview(result: reports.CampaignPreview) -> None:
@@ -249,7 +183,7 @@ def print_preview(result: reports.CampaignPreview) -> None:
     console.print(f"parts {s.parts:,} · credits {_credits(s.credits_millicredits)} · {mix}")
     short = shortfall_of(c.id, result.account_name, s)
     if short is not None:
-        console.print(f"[red]send will refuse:[/] {escape(str(short))}", soft_wrap=True)
+        console.print(f"[red]send will refuse:[/] {escape(worded(short))}", soft_wrap=True)
     console.print(
         f"at {result.rate:,.0f}/s from {_when(result.start)}: "
         f"{p.now:,} leave in the current window"
@@ -278,13 +212,7 @@ def list_(
     with transaction() as connection:
         listing = svc.list_campaigns(connection, account_name(account), status=wanted)
     if json_output:
-        print_json(
-            [
-                {**_campaign_json(i.campaign), "recipients": i.recipients, "ready": i.ready}
-                | {"sent": i.sent}
-                for i in listing
-            ]
-        )
+        print_json(results.campaign_listing(listing))
         return
     table = Table("id", "name", "status", "type", "list", "sender", "scheduled", "ready", "sent")
     for item in listing:
@@ -312,27 +240,7 @@ def report(
     with transaction() as connection:
         r = reports.campaign_report(connection, account_name(account), campaign_id)
     if json_output:
-        print_json(
-            {
-                "campaign": _campaign_json(r.campaign),
-                "targeted": r.targeted,
-                "ready": r.ready,
-                "excluded": r.excluded,
-                "excluded_at_send": r.excluded_at_send,
-                "sent": r.sent,
-                "delivered": r.delivered,
-                "failed": r.failed,
-                "unknown": r.unknown,
-                "rejected": r.rejected,
-                "waiting": r.waiting,
-                "held": r.held,
-                "held_until": r.held_until,
-                "cancelled": r.cancelled,
-                "stops": r.stops,
-                "stop_rate_percent": round(r.stop_rate, 2),
-                "credits": r.credits_millicredits / 1000,
-            }
-        )
+        print_json(results.campaign_report(r))
         return
     print_report(r)
 
@@ -404,8 +312,9 @@ def export(
 def _lifecycle(
     campaign_id: int, account: str | None, action: str, *, allow_partial: bool = False
 ) -> Campaign:
-    with transaction() as connection:
-        name = account_name(account)
+    app = application()
+    with app.transaction() as connection:
+        name = app.account_name(account)
         clock = SystemClock()
         if action == "pause":
             return svc.pause_campaign(connection, name, campaign_id, clock)
@@ -416,8 +325,8 @@ def _lifecycle(
                 campaign_id,
                 clock,
                 allow_partial=allow_partial,
-                shortcode_substitution=url_substitutes_shortcode(load_settings().provider_url),
-                max_parts=load_settings().max_parts,
+                shortcode_substitution=app.shortcode_substitution,
+                max_parts=app.max_parts,
             )
             if rechecked is not None and rechecked.targeted:
                 console.print(

@@ -15,18 +15,17 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from stopsms.cli.accounts import transaction
+from stopsms.app import results
 from stopsms.cli.batch import fields, run_batch
 from stopsms.cli.console import console, escape, fail, handles_errors, print_json
+from stopsms.cli.context import transaction
 from stopsms.domain.mention import MentionStyle
-from stopsms.domain.phone import PhoneNumber
 from stopsms.services import compliance
 from stopsms.services.accounts.accounts import check_mention, check_shortcode
 from stopsms.services.compliance import (
     AccountSettings,
     Preview,
     PreviewRequest,
-    WindowAnswer,
     WindowRequest,
     parse_instant,
     parse_message_type,
@@ -66,41 +65,7 @@ def _account(name: str | None) -> AccountSettings | None:
         return compliance.account_settings(connection, name)
 
 
-def _recipient_json(number: PhoneNumber | None) -> dict[str, Any] | None:
-    if number is None:
-        return None
-    return {
-        "e164": number.e164,
-        "region": number.region,
-        "time_zones": list(number.time_zones),
-        "kind": number.kind,
-    }
-
-
 # --- preview ---------------------------------------------------------------------------------
-
-
-def preview_json(result: Preview) -> dict[str, Any]:
-    composed = result.composed
-    return {
-        "text": composed.text,
-        "encoding": composed.encoding.value,
-        "units": composed.units,
-        "segments": composed.segments,
-        "stop_mention": composed.stop_mention,
-        "mention_reason": composed.mention_reason,
-        "warnings": list(composed.warnings),
-        "replacements": [
-            {"original": r.original, "replacement": r.replacement, "count": r.count}
-            for r in composed.replacements
-        ],
-        "parts": list(result.parts),
-        "type": result.message_type.value,
-        "sender": result.sender,
-        "recipient": _recipient_json(result.recipient),
-        "refused": result.refusal,
-        "unverified_domains": list(result.unverified_domains),
-    }
 
 
 _PREVIEW_FIELDS: Mapping[str, type | tuple[type, ...]] = {
@@ -188,14 +153,14 @@ def preview(
         if text is not None:
             fail("give the text either as an argument or in --batch lines, not both")
         errors = run_batch(
-            lambda line: preview_json(compliance.preview(_preview_request(base, line)))
+            lambda line: results.message_preview(compliance.preview(_preview_request(base, line)))
         )
         raise typer.Exit(1 if errors else 0)
     if text is None:
         fail("missing TEXT (or use --batch)")
     result = compliance.preview(base)
     if as_json:
-        print_json(preview_json(result))
+        print_json(results.message_preview(result))
     else:
         _print_preview(result)
     if result.unverified_domains:
@@ -236,20 +201,6 @@ def _print_preview(result: Preview) -> None:
 
 
 # --- window ----------------------------------------------------------------------------------
-
-
-def window_json(answer: WindowAnswer) -> dict[str, Any]:
-    decision = answer.decision
-    return {
-        "allowed": decision.allowed,
-        "at": answer.at,
-        "local_time": decision.local_time,
-        "rule": decision.rule,
-        "policy": answer.policy,
-        "next_allowed": decision.next_allowed,
-        "window_end": decision.window_end,
-        "recipient": _recipient_json(answer.recipient),
-    }
 
 
 _WINDOW_FIELDS: Mapping[str, type | tuple[type, ...]] = {
@@ -304,14 +255,14 @@ def window(
     )
     if batch:
         errors = run_batch(
-            lambda line: window_json(compliance.window(_window_request(base, line), now))
+            lambda line: results.window_answer(compliance.window(_window_request(base, line), now))
         )
         raise typer.Exit(1 if errors else 0)
     if to is None:
         fail("missing --to NUMBER (or use --batch)")
     answer = compliance.window(base, now)
     if as_json:
-        print_json(window_json(answer))
+        print_json(results.window_answer(answer))
         return
     decision = answer.decision
     verdict = "[green]allowed[/]" if decision.allowed else "[red]not allowed[/]"
@@ -328,16 +279,11 @@ def window(
 # --- classify --------------------------------------------------------------------------------
 
 
-def classify_json(text: str) -> dict[str, Any]:
-    found = compliance.classify(text)
-    return {"intent": found.intent.value, "certain": found.certain, "keyword": found.keyword}
-
-
 def _classify_line(line: Mapping[str, Any]) -> dict[str, Any]:
     given = fields(line, {"text": str})
     if given.get("text") is None:
         raise compliance.InvalidRequest("text", None, "every line needs a text")
-    return classify_json(given["text"])
+    return results.classification(compliance.classify(given["text"]))
 
 
 @handles_errors
@@ -354,7 +300,7 @@ def classify(
         raise typer.Exit(1 if errors else 0)
     if text is None:
         fail("missing TEXT (or use --batch)")
-    result = classify_json(text)
+    result = results.classification(compliance.classify(text))
     if as_json:
         print_json(result)
         return

@@ -8,14 +8,15 @@ shown by ``stopsms optouts check NUMBER``. Registered by :mod:`stopsms.cli.conta
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from stopsms.cli.accounts import AccountOption, JsonOption, account_name, transaction
+from stopsms.app import results
 from stopsms.cli.console import console, escape, handles_errors, print_json
+from stopsms.cli.context import account_name, transaction
+from stopsms.cli.options import AccountOption, JsonOption
 from stopsms.services.contacts import consent as ledger
 from stopsms.services.optouts.optouts import to_e164
 
@@ -33,7 +34,7 @@ def consent_history(
         entries = ledger.consent_history(conn, account_name(account), number)
         e164 = to_e164(number)
     if json:
-        print_json({"phone": e164, "history": [dataclasses.asdict(e) for e in entries]})
+        print_json(results.consent_history(e164, entries))
         return
     if not entries:
         console.print(f"{e164}: no consent recorded")

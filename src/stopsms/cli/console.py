@@ -7,18 +7,18 @@ line on stderr and exit code 2 — never a traceback.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
-from enum import Enum
 from functools import wraps
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
+from stopsms.app.results import dumps
+from stopsms.cli.context import command_scope
+from stopsms.cli.hints import worded
 from stopsms.domain.errors import StopsmsError
 
 console = Console(highlight=False)
@@ -45,15 +45,17 @@ def reported_errors() -> Iterator[None]:
     try:
         yield
     except StopsmsError as error:
-        fail(escape(str(error)))
+        fail(escape(worded(error)))
 
 
 def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Decorate a command so that a :class:`StopsmsError` is reported, not raised."""
+    """Decorate a command: it runs with its own App (:func:`stopsms.cli.context.command_scope`:
+    built on first use, closed when the command ends), and a :class:`StopsmsError` is
+    reported, not raised."""
 
     @wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with reported_errors():
+        with command_scope(), reported_errors():
             return command(*args, **kwargs)
         raise AssertionError("unreachable")  # pragma: no cover - reported_errors exits
 
@@ -65,22 +67,6 @@ def escape(text: str) -> str:
     return text.replace("[", r"\[")
 
 
-def to_jsonable(value: Any) -> Any:
-    """Convert results (dataclasses already turned into dicts, enums, datetimes) to JSON types."""
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [to_jsonable(v) for v in value]
-    return value
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(to_jsonable(value), ensure_ascii=False, separators=(",", ":"))
-
-
 def print_json(value: Any) -> None:
+    """One JSON document on one line of stdout (the shapes: :mod:`stopsms.app.results`)."""
     sys.stdout.write(dumps(value) + "\n")

@@ -8,7 +8,6 @@ stderr, exit code 2, and an import that fails changes nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -25,7 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from stopsms.cli.accounts import AccountOption, JsonOption, account_name, transaction
+from stopsms.app import results
 from stopsms.cli.consent import consent_history
 from stopsms.cli.console import (
     LARGEST_INTEGER,
@@ -36,11 +35,17 @@ from stopsms.cli.console import (
     handles_errors,
     print_json,
 )
+from stopsms.cli.context import account_name, application, transaction
+from stopsms.cli.options import AccountOption, JsonOption
 from stopsms.cli.optouts import erase
 from stopsms.imports.columns import parse_overrides
 from stopsms.imports.reader import parse_delimiter
 from stopsms.services.contacts import contacts as svc
-from stopsms.services.contacts.importing import ImportOptions, ImportSummary, import_contacts
+from stopsms.services.contacts.importing import (
+    ImportOptions,
+    ImportSummary,
+    import_contacts_committed,
+)
 from stopsms.services.exports import CSV_DELIMITER, export_format, written_whole
 
 __all__ = ["contacts_app", "lists_app", "merged_text"]
@@ -137,20 +142,13 @@ def import_(
         region=region,
         rejects_path=rejects,
     )
-    summary: ImportSummary | None = None
-    try:
-        with (
-            _progress_bar(file, not json and err_console.is_terminal) as progress,
-            transaction() as conn,
-        ):
-            summary = import_contacts(conn, account_name(account), file, options, progress=progress)
-    except BaseException:
-        # The report is put in place just before the commit: a failed commit takes it back.
-        if summary is not None and summary.rejects_path:
-            Path(summary.rejects_path).unlink(missing_ok=True)
-        raise
+    app = application()
+    with _progress_bar(file, not json and err_console.is_terminal) as progress:
+        summary = import_contacts_committed(
+            app.transaction, app.account_name(account), file, options, progress=progress
+        )
     if json:
-        print_json(dataclasses.asdict(summary))
+        print_json(results.plain(summary))
     else:
         _print_summary(summary)
 
@@ -197,10 +195,6 @@ def _print_summary(s: ImportSummary) -> None:
         console.print(f"  consent {s.consent} recorded for {s.consents_recorded:,} contact(s)")
 
 
-def _contact_dict(contact: svc.Contact) -> dict[str, Any]:
-    return dataclasses.asdict(contact)
-
-
 @contacts_app.command("list")
 @handles_errors
 def list_(
@@ -221,7 +215,7 @@ def list_(
             conn, account_name(account), list_name=list_name, limit=limit, offset=offset
         )
     if json:
-        print_json({"total": total, "contacts": [_contact_dict(c) for c in shown]})
+        print_json({"total": total, "contacts": [results.plain(c) for c in shown]})
         return
     table = Table("phone", "first name", "last name", "email", "company", "consent")
     for c in shown:
@@ -285,7 +279,7 @@ def create_list(
     with transaction() as conn:
         created = svc.create_list(conn, account_name(account), name)
     if json:
-        print_json(dataclasses.asdict(created))
+        print_json(results.plain(created))
     else:
         console.print(f"list {escape(created.name)!r} created")
 
@@ -297,7 +291,7 @@ def list_lists(account: AccountOption = None, json: JsonOption = False) -> None:
     with transaction() as conn:
         found = svc.list_lists(conn, account_name(account))
     if json:
-        print_json([dataclasses.asdict(x) for x in found])
+        print_json([results.plain(x) for x in found])
         return
     table = Table("name", "contacts", "created")
     for x in found:

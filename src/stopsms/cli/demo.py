@@ -34,7 +34,9 @@ from stopsms.cli import campaigns as campaign_cli
 from stopsms.cli import sending as sending_cli
 from stopsms.cli.console import console, escape, fail, handles_errors
 from stopsms.cli.contacts import merged_text
+from stopsms.cli.context import application
 from stopsms.clock import Clock, FakeClock, SystemClock
+from stopsms.domain.parts import DEFAULT_MAX_PARTS
 from stopsms.domain.phone import describe
 from stopsms.domain.windows import check_window, policy_for
 from stopsms.errors import UnknownAccount
@@ -43,11 +45,14 @@ from stopsms.services.accounts import accounts, credits
 from stopsms.services.campaigns import reports
 from stopsms.services.campaigns.campaigns import create_campaign
 from stopsms.services.campaigns.preparation import prepare_campaign
-from stopsms.services.contacts.importing import ImportOptions, import_contacts
+from stopsms.services.contacts.importing import (
+    ImportOptions,
+    import_contacts_committed,
+)
 from stopsms.smsc.scenario import parse_scenario
 from stopsms.smsc.server import SmscSimulator, exit_process
 from stopsms.store import tables as t
-from stopsms.store.database import Database, open_database
+from stopsms.store.database import Database
 
 ACCOUNT = "demo"
 LIST = "black-friday"
@@ -177,7 +182,12 @@ def _start_option(value: str | None) -> datetime | None:
 
 
 async def _send(
-    database: Database, campaign_id: int, clock: Clock, scenario_text: str, rate: float
+    database: Database,
+    campaign_id: int,
+    clock: Clock,
+    scenario_text: str,
+    rate: float,
+    max_parts: int,
 ) -> None:
     simulator = SmscSimulator(
         scenario=parse_scenario(scenario_text), deliver_ratio=0.97, receipt_delay=0.2, seed=7
@@ -194,6 +204,7 @@ async def _send(
             wait=True,
             receipt_timeout=60.0,
             idle_max=None if isinstance(clock, FakeClock) else 1.0,
+            max_parts=max_parts,
         )
     finally:
         await simulator.stop()
@@ -211,6 +222,7 @@ def run_demo(
     repliers: int = 14,
     start: datetime | None = None,
     contacts: Path | None = None,
+    max_parts: int = DEFAULT_MAX_PARTS,
 ) -> int:
     """Every step of the demo on ``database``; the campaign's id. ``start``: a simulated
     clock's start (else the clock is chosen from the recipients' windows, see the module)."""
@@ -224,18 +236,17 @@ def run_demo(
 
     _step(2, "Import the bundled contact file (careless formats, a duplicate, bad rows)")
     source = contacts or _bundled_contacts()
-    with database.transaction() as conn:
-        summary = import_contacts(
-            conn,
-            account,
-            source,
-            ImportOptions(
-                list_name=LIST,
-                consent="opt-in",
-                consent_source="demo: shop loyalty form",
-                rejects_path=Path("demo-contacts.rejects.csv").resolve(),
-            ),
-        )
+    summary = import_contacts_committed(
+        database.transaction,
+        account,
+        source,
+        ImportOptions(
+            list_name=LIST,
+            consent="opt-in",
+            consent_source="demo: shop loyalty form",
+            rejects_path=Path("demo-contacts.rejects.csv").resolve(),
+        ),
+    )
     console.print(
         f"{summary.rows:,} rows: {summary.imported:,} imported, {summary.updated:,} updated,"
         f" {summary.duplicates:,} duplicate merged, {summary.rejected:,} rejected ("
@@ -291,7 +302,7 @@ def run_demo(
     lines += [f"blocked {n} 061" for n in blocked]
     for line in lines:
         console.print(f"  scenario: {escape(line)}", style="dim")
-    asyncio.run(_send(database, campaign_id, clock, "\n".join(lines), rate))
+    asyncio.run(_send(database, campaign_id, clock, "\n".join(lines), rate, max_parts))
 
     _step(5, "Report")
     with database.reader() as conn:
@@ -323,9 +334,16 @@ def demo(
 ) -> None:
     """Run a demo campaign end to end on the built-in SMSC simulator, with STOP replies."""
     simulated_start = _start_option(start)
-    database = open_database()
+    app = application()
     try:
-        run_demo(database, rate=rate, repliers=repliers, start=simulated_start, contacts=contacts)
+        run_demo(
+            app.database,
+            rate=rate,
+            repliers=repliers,
+            start=simulated_start,
+            contacts=contacts,
+            max_parts=app.max_parts,
+        )
     finally:
-        database.close()
+        app.close()
     exit_process(0)  # the simulator ran in this process: see exit_process (smpp34's threads)

@@ -8,19 +8,19 @@ command, for the contacts sub-app to register.
 from __future__ import annotations
 
 import csv
-import dataclasses
-import getpass
 import sys
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any, overload
+from typing import Annotated, overload
 
 import typer
 from rich.table import Table
 from sqlalchemy import Connection
 
-from stopsms.cli.accounts import AccountOption, JsonOption, account_name, transaction
+from stopsms.app import results
 from stopsms.cli.console import LARGEST_INTEGER, console, escape, handles_errors, print_json
+from stopsms.cli.context import account_name, application, transaction
+from stopsms.cli.options import AccountOption, JsonOption
 from stopsms.errors import InvalidInput
 from stopsms.imports.cells import neutralise
 from stopsms.services.accounts.accounts import get_account
@@ -46,16 +46,8 @@ SenderOption = Annotated[
 
 
 def _who() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no user name in some containers
-        return "cli"
-
-
-def _row(optout: optouts.OptOut) -> dict[str, Any]:
-    data = dataclasses.asdict(optout)
-    data["active"] = optout.active
-    return data
+    """Who acts: recorded with every opt-out this command changes."""
+    return application().actor
 
 
 def _table(records: list[optouts.OptOut], title: str | None = None) -> Table:
@@ -129,7 +121,7 @@ def import_(
                 writer.writerow(["line", "value", "reason"])
                 writer.writerows([r.line, neutralise(r.value), r.reason] for r in result.rejected)
     if json:
-        print_json(dataclasses.asdict(result))
+        print_json(results.plain(result))
         return
     console.print(
         f"{escape(file.name)}: {result.rows:,} rows, [bold]{result.added:,} added[/], "
@@ -201,7 +193,7 @@ def add(
         )
     widened = bool(sender and sender.strip()) and result.optout.scope == "account"
     if json:
-        print_json({**_row(result.optout), "created": result.created, "widened": widened})
+        print_json(results.optout_recorded(result, widened=widened))
         return
     if widened:
         console.print(
@@ -256,14 +248,7 @@ def check(
         records = optouts.history(conn, name, number)
         e164 = optouts.to_e164(number)
     if json:
-        print_json(
-            {
-                "phone": e164,
-                "suppressed": found is not None,
-                "by": _row(found) if found else None,
-                "history": [_row(r) for r in records],
-            }
-        )
+        print_json(results.optout_check(e164, found, records))
         return
     if found is None:
         console.print(f"{e164}: [green]not suppressed[/]")
@@ -297,7 +282,7 @@ def list_(
         )
         total = optout_review.count_optouts(conn, name, include_revoked=include_all)
     if json:
-        print_json([_row(r) for r in records])
+        print_json([results.optout(r) for r in records])
         return
     console.print(_table(records))
     if total > len(records):
@@ -349,7 +334,7 @@ def review(
             return
         queue = optout_review.review_queue(conn, name)
     if json:
-        print_json([_row(r) for r in queue])
+        print_json([results.optout(r) for r in queue])
     elif not queue:
         console.print("nothing to review")
     else:
@@ -358,9 +343,7 @@ def review(
 
 def _print_reviewed(done: list[optout_review.Reviewed], json: bool) -> None:
     if json:
-        print_json(
-            [{"id": r.optout_id, "action": r.action, "record": _row(r.optout)} for r in done]
-        )
+        print_json(results.reviewed(done))
         return
     for r in done:
         o = r.optout
@@ -391,7 +374,7 @@ def erase(
             conn, account_name(account), number, by=_who(), suppress=not keep_reachable
         )
     if json:
-        print_json(dataclasses.asdict(done))
+        print_json(results.plain(done))
         return
     console.print(
         f"{done.phone_e164} erased: {done.contacts} contact(s), {done.messages} message(s) "

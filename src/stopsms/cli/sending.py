@@ -18,8 +18,8 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import select
 
+from stopsms.app import NoProvider, results
 from stopsms.cli.console import (
     LARGEST_INTEGER,
     console,
@@ -29,8 +29,8 @@ from stopsms.cli.console import (
     handles_errors,
     print_json,
 )
+from stopsms.cli.context import application
 from stopsms.clock import Clock, SystemClock
-from stopsms.config import load_settings
 from stopsms.domain.campaign import CampaignStatus
 from stopsms.engine.sending import (
     SendProgress,
@@ -44,8 +44,8 @@ from stopsms.providers.base import Provider, ProviderError
 from stopsms.services.accounts.accounts import Account, get_account
 from stopsms.services.campaigns.holds import describe_holds
 from stopsms.services.messages.outbox import Reconciliation
-from stopsms.store import tables as t
-from stopsms.store.database import Database, open_database
+from stopsms.services.messages.replies import latest_replies
+from stopsms.store.database import Database
 
 __all__ = ["replies_app", "send", "send_with_progress", "worker"]
 
@@ -61,14 +61,11 @@ ProviderOption = Annotated[
 
 
 def _provider(url: str | None) -> Provider:
-    url = url or load_settings().provider_url
-    if not url:
+    """The provider of ``--provider URL``, else of the settings (wired by the App)."""
+    try:
+        return application().provider(url)
+    except NoProvider:
         fail("no provider: give --provider smpp://… or set STOPSMS_PROVIDER_URL")
-    if not url.startswith(("smpp://", "smpps://")):
-        fail(f"unsupported provider URL {escape(url)!r} (expected smpp:// or smpps://)")
-    from stopsms.providers.smpp import SmppProvider
-
-    return SmppProvider(url)
 
 
 def _describe(progress: SendProgress) -> str:
@@ -117,6 +114,7 @@ async def send_with_progress(
     receipt_timeout: float = 300.0,
     idle_max: float | None = 1.0,
     allow_partial: bool = False,
+    max_parts: int,
 ) -> SendReport:
     """Run :func:`send_campaign` under a Rich progress bar (sent, delivered, STOPs, held until …)
     and print what it reconciled and how it ended. ``campaign send`` and ``demo`` use it."""
@@ -166,7 +164,7 @@ async def send_with_progress(
             on_reconciled=on_reconciled,
             idle_max=idle_max,
             allow_partial=allow_partial,
-            max_parts=load_settings().max_parts,
+            max_parts=max_parts,
         )
     for campaign in report.dispatch.paused_campaigns:
         console.print(f"[red]campaign {campaign} paused after repeated provider errors[/]")
@@ -212,40 +210,39 @@ def send(
     Exit status: 0 when the campaign completed; 1 when it ended otherwise (paused, cancelled);
     2 when it was refused or could not start; 130 when interrupted (it is left paused).
     """
-    database = open_database()
+    app = application()
+    database = app.database
     route = _provider(provider)
+    with app.reader() as conn:
+        owner = get_account(conn, account) if account else None
+
+    async def main() -> SendReport:
+        # Ctrl-C and SIGTERM cancel the send, which then leaves the campaign paused.
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(signum, task.cancel)
+        return await send_with_progress(
+            database,
+            campaign_id,
+            route,
+            SystemClock(),
+            account=owner,
+            wait=wait,
+            receipt_timeout=receipt_timeout,
+            allow_partial=allow_partial,
+            max_parts=app.max_parts,
+        )
+
     try:
-        with database.reader() as conn:
-            owner = get_account(conn, account) if account else None
-
-        async def main() -> SendReport:
-            # Ctrl-C and SIGTERM cancel the send, which then leaves the campaign paused.
-            task = asyncio.current_task()
-            assert task is not None
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError):
-                    loop.add_signal_handler(signum, task.cancel)
-            return await send_with_progress(
-                database,
-                campaign_id,
-                route,
-                SystemClock(),
-                account=owner,
-                wait=wait,
-                receipt_timeout=receipt_timeout,
-                allow_partial=allow_partial,
-            )
-
-        try:
-            report = asyncio.run(main())
-        except SendStopped as stopped:
-            if stopped.interrupted:
-                err_console.print(f"[yellow]{escape(str(stopped))}[/]", soft_wrap=True)
-                raise typer.Exit(130) from None
-            raise
-    finally:
-        database.close()
+        report = asyncio.run(main())
+    except SendStopped as stopped:
+        if stopped.interrupted:
+            err_console.print(f"[yellow]{escape(str(stopped))}[/]", soft_wrap=True)
+            raise typer.Exit(130) from None
+        raise
     _ending(campaign_id, report.progress)
 
 
@@ -274,7 +271,8 @@ def _ending(campaign_id: int, progress: SendProgress) -> None:
 def worker(provider: ProviderOption = None) -> None:
     """Keep the provider bound: handle STOP replies and receipts, send confirmations and
     informative messages, dispatch active campaigns and start scheduled ones on time."""
-    database = open_database()
+    app = application()
+    database = app.database
     route = _provider(provider)
     route_name = getattr(getattr(route, "config", None), "redacted", lambda: "the SMSC")()
 
@@ -292,7 +290,7 @@ def worker(provider: ProviderOption = None) -> None:
                 SystemClock(),
                 stop,
                 on_event=_event,
-                max_parts=load_settings().max_parts,
+                max_parts=app.max_parts,
             )
         except ProviderError as exc:
             fail(f"worker cannot bind, nothing handled: {escape(str(exc))}")
@@ -303,7 +301,6 @@ def worker(provider: ProviderOption = None) -> None:
         )
 
     asyncio.run(main())
-    database.close()
 
 
 @replies_app.command("list")
@@ -316,32 +313,15 @@ def list_replies(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """The latest inbound SMS of the account: who, what, how it was understood."""
-    database = open_database()
-    i = t.inbound_messages
-    with database.reader() as conn:
-        acc = get_account(conn, account or load_settings().default_account)
-        rows = conn.execute(
-            select(
-                i.c.id,
-                i.c.received_at,
-                i.c.sender_e164,
-                i.c.recipient,
-                i.c.text,
-                i.c.intent,
-                i.c.certain,
-                i.c.campaign_id,
-            )
-            .where(i.c.account_id == acc.id)
-            .order_by(i.c.id.desc())
-            .limit(limit)
-        ).all()
-    database.close()
+    app = application()
+    with app.reader() as conn:
+        replies = latest_replies(conn, app.account_name(account), limit)
     if json_output:
-        for row in rows:
-            print_json(dict(row._mapping))
+        for reply in replies:
+            print_json(results.plain(reply))
         return
     table = Table("id", "received", "from", "to", "text", "intent", "campaign")
-    for row in rows:
+    for row in replies:
         intent = row.intent + ("" if row.certain else " (uncertain)")
         table.add_row(
             str(row.id),

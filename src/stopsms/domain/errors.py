@@ -36,10 +36,13 @@ class UnknownPolicy(DomainError):
 
 
 class InvalidSender(DomainError):
-    def __init__(self, value: str, reason: str) -> None:
+    """``unlisted``: a valid sender ID that is not on the account's list (adding it would do)."""
+
+    def __init__(self, value: str, reason: str, *, unlisted: bool = False) -> None:
         super().__init__(f"invalid sender ID {value!r}: {reason}")
         self.value = value
         self.reason = reason
+        self.unlisted = unlisted
 
 
 class InvalidTransition(DomainError):

@@ -274,4 +274,4 @@ def effective_sender(
     wanted = requested.strip()
     if wanted == shortcode or wanted in allowed:
         return wanted
-    raise InvalidSender(requested, "not on the account's list of senders (stopsms senders add)")
+    raise InvalidSender(requested, "not on the account's list of senders", unlisted=True)

@@ -130,14 +130,12 @@ def _refusal(request: PreviewRequest, composed: ComposedMessage, sender: str | N
         return (
             f"would be refused: {PLACEHOLDER_SHORTCODE} is a placeholder shortcode (nobody can"
             " reply to it, and STOP 00000 works only through a provider that replaces it for an"
-            " alphanumeric sender); set the account's real one with"
-            " `stopsms accounts set NAME --shortcode NNNNN`"
+            " alphanumeric sender); set the account's real one (its shortcode setting)"
         )
     if problem == "no_unsubscribe_page":
         return (
             "would be excluded (no_unsubscribe_page): the STOP link is a placeholder that"
-            " leads to no unsubscribe page; set the account's own with"
-            " `stopsms accounts set NAME --unsubscribe-url URL`"
+            " leads to no unsubscribe page; set the account's own (its unsubscribe_url setting)"
         )
     return None
 

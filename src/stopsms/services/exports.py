@@ -53,16 +53,16 @@ def export_format(output: Path | None, format: str | None) -> str:
     else:
         chosen = format.strip().lower()
         if chosen not in FORMATS:
-            raise InvalidInput("--format", format, "csv or xlsx")
+            raise InvalidInput("format", format, "csv or xlsx")
         if suffix in FORMATS and suffix != chosen:
             raise InvalidInput(
-                "--output",
+                "output",
                 str(output),
-                f"the name ends in .{suffix} but --format is {chosen}; name it .{chosen} or"
-                " drop --format",
+                f"the name ends in .{suffix} but the format is {chosen}; name it .{chosen} or"
+                " leave the format out",
             )
     if chosen == "xlsx" and output is None:
-        raise InvalidInput("--format", "xlsx", "an xlsx export needs --output FILE.xlsx")
+        raise InvalidInput("format", "xlsx", "an xlsx export needs an output file (FILE.xlsx)")
     return chosen
 
 

@@ -1,9 +1,14 @@
 """Opening the database: engine creation, migrations, first-run seed.
 
-``open_database(url)`` is what every interface calls: it creates the engine with the right
-settings for the backend, applies pending migrations (the schema only ever changes by Alembic
-migration, shipped in :mod:`stopsms.store.migrations`) and makes sure the installation has its
-opt-out hashing secret and its ``default`` account.
+``open_database(url)`` is what the application layer (:mod:`stopsms.app`) calls once per
+process: it creates the engine with the right settings for the backend and, when the database
+is not yet at this version's schema, applies the pending migrations (the schema only ever
+changes by Alembic migration, shipped in :mod:`stopsms.store.migrations`) and makes sure the
+installation has its opt-out hashing secret and its ``default`` account. Whether that is needed
+is one read (:func:`is_current`: the ``alembic_version`` row against
+:data:`~stopsms.store.migrations.HEAD`, the seed rows), without importing Alembic: a command
+on a current database pays neither Alembic's import nor a write transaction
+(``stopsms migrate`` migrates explicitly).
 
 SQLite (the embedded default) runs in WAL mode with ``synchronous=NORMAL`` (durable at each
 checkpoint, safe against corruption; a power cut may lose the last transactions but never
@@ -33,13 +38,9 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -47,6 +48,10 @@ from sqlalchemy.pool import StaticPool
 from stopsms.config import load_settings
 from stopsms.domain.errors import StopsmsError
 from stopsms.store import tables as t
+from stopsms.store.migrations import HEAD
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = [
     "STAGING_PREFIX",
@@ -57,6 +62,7 @@ __all__ = [
     "ensure_seed",
     "head_revision",
     "installation_secret",
+    "is_current",
     "migrate",
     "open_database",
     "schema_revision",
@@ -186,6 +192,8 @@ def _detach_staged(dbapi_connection: Any) -> None:
 
 
 def _alembic_config(connection: Connection) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -193,7 +201,11 @@ def _alembic_config(connection: Connection) -> Config:
 
 
 def head_revision() -> str:
-    """The newest migration shipped with this version of stopsms."""
+    """The newest migration shipped with this version of stopsms (read by Alembic from the
+    migration files; :data:`~stopsms.store.migrations.HEAD` names it without Alembic)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     head = ScriptDirectory.from_config(config).get_current_head()
@@ -203,6 +215,8 @@ def head_revision() -> str:
 
 def schema_revision(engine: Engine) -> str | None:
     """The migration the database is at, or ``None`` for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
@@ -213,6 +227,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     Safe to call from several processes at once: PostgreSQL serialises them with an advisory
     lock, SQLite with its write lock.
     """
+    from alembic import command
+
     if revision != "head" or schema_revision(engine) != head_revision():
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
@@ -225,8 +241,33 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Revert migrations down to ``revision`` (``"base"`` for an empty schema)."""
+    from alembic import command
+
     with engine.begin() as connection:
         command.downgrade(_alembic_config(connection), revision)
+
+
+def is_current(engine: Engine) -> bool:
+    """Whether the database is at :data:`~stopsms.store.migrations.HEAD` and seeded: one read
+    transaction (deferred on SQLite), no Alembic. False also when it cannot be read at all
+    (no schema yet, unreachable): :func:`migrate` then creates it or says why it cannot."""
+    reading = engine.execution_options(sqlite_begin="DEFERRED")
+    try:
+        with reading.connect() as connection:
+            version = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+            seeded = connection.execute(
+                select(func.count())
+                .select_from(t.installation)
+                .where(t.installation.c.key == OPTOUT_SECRET_KEY)
+            ).scalar_one()
+            default = connection.execute(
+                select(func.count())
+                .select_from(t.accounts)
+                .where(t.accounts.c.name == t.DEFAULT_ACCOUNT)
+            ).scalar_one()
+    except SQLAlchemyError:
+        return False
+    return [tuple(row) for row in version] == [(HEAD,)] and seeded == 1 and default == 1
 
 
 def _insert_ignore(connection: Connection, table: Any, values: dict[str, Any]) -> None:
@@ -316,7 +357,8 @@ def _new_sqlite_file(url: str) -> Path | None:
 
 
 def open_database(url: str | None = None, *, apply_migrations: bool = True) -> Database:
-    """Open (and by default migrate and seed) the database at ``url`` or from settings.
+    """Open the database at ``url`` or from settings; by default migrate and seed it when it is
+    not current (:func:`is_current`), so a first use needs no set-up.
 
     A SQLite file that does not exist yet is created (its folder too) and announced on stderr
     in one line, "created database at …": a user sees where their data went on first use.
@@ -333,7 +375,7 @@ def open_database(url: str | None = None, *, apply_migrations: bool = True) -> D
                 f" ({error.strerror or error}); set STOPSMS_HOME to a folder you can write,"
                 " or STOPSMS_DATABASE_URL"
             ) from None
-    if apply_migrations:
+    if apply_migrations and not is_current(engine):
         try:
             migrate(engine)
         except SQLAlchemyError as error:
@@ -348,7 +390,10 @@ def open_database(url: str | None = None, *, apply_migrations: bool = True) -> D
 
 
 def autogenerate_revision(url: str, message: str) -> None:  # pragma: no cover - dev tool
-    """Write a new migration by diffing the tables against a database at head (developers)."""
+    """Write a new migration by diffing the tables against a database at head (developers);
+    then set :data:`~stopsms.store.migrations.HEAD` to its revision."""
+    from alembic import command
+
     engine = create_engine_for(url)
     migrate(engine)
     with engine.begin() as connection:

@@ -270,7 +270,7 @@ def _check_mention(mention_format: str, shortcode: str) -> None:
             error.reason
             + (
                 "; a marketing SMS must end with STOP and the shortcode,"
-                " e.g. --mention-format 'STOP {shortcode}' or 'STOP au {shortcode}'"
+                " e.g. 'STOP {shortcode}' or 'STOP au {shortcode}'"
             ),
         ) from None
 

@@ -36,7 +36,7 @@ from stopsms.domain.mention import MessageType
 from stopsms.domain.template import STANDARD_FIELDS, Template
 from stopsms.domain.urls import unverified_domains
 from stopsms.domain.windows import get_policy
-from stopsms.errors import InvalidInput, NotFound, ServiceError
+from stopsms.errors import Fix, InvalidInput, NotFound, ServiceError
 from stopsms.services.accounts.accounts import (
     Account,
     AccountRef,
@@ -82,8 +82,9 @@ class UnverifiedLink(ServiceError):
         listed = ", ".join(domains)
         super().__init__(
             f"the text links to unverified domain(s) {listed}: refused (anti-smishing: a message"
-            " may link only to the account's own domains); add them first with"
-            " `stopsms domains add`"
+            " may link only to the account's own domains); add them to the account's domains"
+            " first",
+            fix=Fix("add_domain", (("domain", domains[0]),)),
         )
         self.domains = domains
 
@@ -217,13 +218,13 @@ def parse_schedule(value: str | datetime, clock: Clock) -> datetime:
             at = datetime.fromisoformat(text)
         except ValueError:
             raise InvalidInput(
-                "--at", value, "expected ISO-8601, e.g. 2026-11-27T09:00:00+01:00"
+                "at", value, "expected ISO-8601, e.g. 2026-11-27T09:00:00+01:00"
             ) from None
     if at.tzinfo is None or at.utcoffset() is None:
         at = at.replace(tzinfo=SCHEDULE_ZONE)
     if at <= clock.now():
         raise InvalidInput(
-            "--at", value if isinstance(value, str) else at.isoformat(), "is in the past"
+            "at", value if isinstance(value, str) else at.isoformat(), "is in the past"
         )
     return at
 
@@ -301,7 +302,8 @@ def create_campaign(
     try:
         effective = resolve_sender(connection, acc, sender)
     except InvalidSender as error:
-        raise InvalidInput("--sender", sender, error.reason) from None
+        fix = Fix("add_sender", (("sender", error.value),)) if error.unlisted else None
+        raise InvalidInput("sender", sender, error.reason, fix=fix) from None
     if sender is not None and sender.strip() and effective != sender.strip():
         notes.append(
             f"account {acc.name!r} is not validated: sender {sender.strip()!r} replaced by its "

@@ -39,7 +39,7 @@ from sqlalchemy import (
 from stopsms.clock import Clock
 from stopsms.domain.campaign import CampaignStatus, Exclusion, move
 from stopsms.domain.parts import DEFAULT_MAX_PARTS
-from stopsms.errors import NotFound, ServiceError
+from stopsms.errors import Fix, NotFound, ServiceError
 from stopsms.services.accounts.accounts import Account, AccountRef, get_account, get_account_by_id
 from stopsms.services.campaigns.campaigns import Campaign, get_campaign, resume_campaign
 from stopsms.services.campaigns.decisions import (
@@ -249,8 +249,9 @@ class NothingToSend(ServiceError):
             f"campaign {campaign_id} has nobody to send to: {summary.targeted:,} targeted, "
             f"0 ready"
             + (f" ({reasons})" if reasons else " (the list is empty)")
-            + f"; nothing sent, campaign left as it was (`stopsms campaign preview {campaign_id}`"
-            " shows why; `stopsms campaign cancel` ends it)"
+            + "; nothing sent, campaign left as it was (its preview shows why; cancelling it"
+            " ends it)",
+            fix=Fix("preview_campaign", (("campaign", str(campaign_id)),)),
         )
         self.campaign_id = campaign_id
         self.summary = summary

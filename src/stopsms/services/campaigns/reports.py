@@ -70,7 +70,6 @@ __all__ = [
     "export_campaign",
     "export_rows",
     "preview_campaign",
-    "provider_rate",
     "safe_cell",
 ]
 
@@ -87,17 +86,6 @@ EXPORT_COLUMNS = (
     "error_code",
 )
 _LEFT = tuple(s.value for s in LEFT)
-
-
-def provider_rate(provider_url: str | None) -> float:
-    """The throughput of the configured provider (its ``tps``), else :data:`DEFAULT_RATE`."""
-    if provider_url and provider_url.startswith(("smpp://", "smpps://")):
-        from stopsms.providers.smpp_url import parse_smpp_url
-
-        tps = parse_smpp_url(provider_url).tps
-        if tps > 0:
-            return float(tps)
-    return DEFAULT_RATE
 
 
 # -- preview ----------------------------------------------------------------------------------
@@ -272,7 +260,7 @@ def preview_campaign(
     campaign, acc = campaign_of(connection, campaign_id, account)
     speed = rate if rate is not None else DEFAULT_RATE
     if not (math.isfinite(speed) and speed > 0):
-        raise InvalidInput("--rate", rate, "must be a positive number of messages per second")
+        raise InvalidInput("rate", rate, "must be a positive number of messages per second")
     prepared = connection.execute(
         select(t.messages.c.id).where(t.messages.c.campaign_id == campaign.id).limit(1)
     ).first()
@@ -501,12 +489,12 @@ def export_campaign(
     """Write the per-recipient export to ``output`` (a path, or a text stream for CSV);
     returns the number of recipients written."""
     if format not in ("csv", "xlsx"):
-        raise InvalidInput("--format", format, "csv or xlsx")
+        raise InvalidInput("format", format, "csv or xlsx")
     rows = export_rows(connection, account, campaign_id)
     count = 0
     if format == "xlsx":
         if not isinstance(output, Path):
-            raise InvalidInput("--output", "-", "an xlsx export needs a file (--output FILE)")
+            raise InvalidInput("output", "-", "an xlsx export needs an output file")
         from openpyxl import Workbook
 
         workbook = Workbook(write_only=True)

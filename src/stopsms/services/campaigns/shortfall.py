@@ -15,7 +15,7 @@ thousands separators, so it can be pasted into ``stopsms credits add`` as is.
 
 from __future__ import annotations
 
-from stopsms.errors import ServiceError
+from stopsms.errors import Fix, ServiceError
 from stopsms.services.accounts.credits import format_credits
 from stopsms.services.campaigns.decisions import PreparationSummary
 
@@ -45,9 +45,13 @@ class CreditShortfall(ServiceError):
             f"{self.recipients:,} messages but account {account!r} has "
             f"{format_credits(self.available_millicredits)} credits available (its balance less"
             f" what other campaigns still have to send): {format_credits(self.short_millicredits)}"
-            f" credits short, nothing sent. Top up with `stopsms credits add "
-            f"{plain_credits(self.short_millicredits)} --account {account}` and run it again, "
-            f"or send to the first {self.payable:,} only with --allow-partial"
+            f" credits short, nothing sent. Top up the account by "
+            f"{plain_credits(self.short_millicredits)} credits and run it again, or send to the"
+            f" first {self.payable:,} only (allow_partial)",
+            fix=Fix(
+                "add_credits",
+                (("amount", plain_credits(self.short_millicredits)), ("account", account)),
+            ),
         )
 
 

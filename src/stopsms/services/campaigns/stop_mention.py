@@ -31,7 +31,7 @@ from stopsms.domain.mention import (
     is_alias,
     shortcode_refusal,
 )
-from stopsms.errors import ServiceError
+from stopsms.errors import Fix, ServiceError
 from stopsms.services.accounts.accounts import Account
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
     "mention_needed",
     "sending_refusal",
     "substitutes_shortcode",
-    "url_substitutes_shortcode",
 ]
 
 
@@ -64,6 +63,13 @@ def sending_refusal(
 ) -> str | None:
     """Why ``account``'s campaign from ``sender`` cannot be sent (None: it can), with what to
     do. ``substitution``: the provider replaces ``STOP 00000`` by its own shortcode."""
+    refused = _refusal(account, sender, message_type, substitution=substitution)
+    return None if refused is None else refused[0]
+
+
+def _refusal(
+    account: Account, sender: str, message_type: MessageType, *, substitution: bool
+) -> tuple[str, Fix] | None:
     needed = mention_needed(account, message_type)
     name = account.name
     if needed:
@@ -71,8 +77,8 @@ def sending_refusal(
             check_mention_format(account.mention_format, account.shortcode)
         except InvalidMentionFormat as error:
             return (
-                f"account {name!r}: {error}; set one with"
-                f" `stopsms accounts set {name} --mention-format 'STOP {{shortcode}}'`"
+                f"account {name!r}: {error}; set its mention_format, e.g. 'STOP {{shortcode}}'",
+                Fix("set_account", (("account", name), ("mention_format", "STOP {shortcode}"))),
             )
     why = shortcode_refusal(
         shortcode=account.shortcode,
@@ -83,34 +89,25 @@ def sending_refusal(
     )
     if why is None:
         return None
-    fix = f"set the account's real shortcode with `stopsms accounts set {name} --shortcode NNNNN`"
+    fix = "set the account's real shortcode (its shortcode setting)"
     if sender != PLACEHOLDER_SHORTCODE:
         fix += (
             ", or send from an alphanumeric sender through a provider that replaces"
             " STOP 00000 by its shortcode (provider URL option shortcode_substitution=1)"
         )
-    return f"account {name!r}: {why}; {fix}"
+    setting = Fix("set_account", (("account", name), ("shortcode", "NNNNN")))
+    return f"account {name!r}: {why}; {fix}", setting
 
 
 def check_sending(
     account: Account, sender: str, message_type: MessageType, *, substitution: bool
 ) -> None:
     """Raise :class:`MentionRefused` with the sentence of :func:`sending_refusal`, if any."""
-    refusal = sending_refusal(account, sender, message_type, substitution=substitution)
-    if refusal is not None:
-        raise MentionRefused(refusal)
+    refused = _refusal(account, sender, message_type, substitution=substitution)
+    if refused is not None:
+        raise MentionRefused(refused[0], fix=refused[1])
 
 
 def substitutes_shortcode(provider: object) -> bool:
     """Whether ``provider`` (any object) declares it replaces ``STOP 00000`` by its shortcode."""
     return bool(getattr(provider, "shortcode_substitution", False))
-
-
-def url_substitutes_shortcode(provider_url: str | None) -> bool:
-    """Whether the provider at ``provider_url`` replaces ``STOP 00000`` by its own shortcode
-    (``smpp://…?shortcode_substitution=1``); False without a provider."""
-    if provider_url and provider_url.startswith(("smpp://", "smpps://")):
-        from stopsms.providers.smpp_url import parse_smpp_url
-
-        return parse_smpp_url(provider_url).shortcode_substitution
-    return False

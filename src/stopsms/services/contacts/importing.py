@@ -30,7 +30,8 @@ lines were superseded (by which line), and the reject report lists them after th
 rows (reason ``superseded``), the same on both paths.
 
 The reject report is moved into place when the import succeeded (at the end of the call, the
-caller then commits); a failed import leaves none.
+caller then commits); a failed import leaves none, nor does a failed commit when the import
+runs through :func:`import_contacts_committed`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,6 +89,7 @@ __all__ = [
     "Progress",
     "Superseded",
     "import_contacts",
+    "import_contacts_committed",
 ]
 
 #: What ``--consent`` accepts, and the ledger kind each means.
@@ -503,3 +505,25 @@ class _bulk_session:  # noqa: N801 - used as a context manager, reads as one
         gc.unfreeze()  # what serial_batches froze goes back under the collector's watch
         if self._collecting:
             gc.enable()
+
+
+def import_contacts_committed(
+    transaction: Callable[[], AbstractContextManager[Connection]],
+    account: AccountRef,
+    path: str | Path,
+    options: ImportOptions | None = None,
+    *,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """:func:`import_contacts` in a transaction of its own (``transaction()``, e.g.
+    ``App.transaction``), committed. The reject report is put in place just before the commit:
+    a commit that fails takes it back, so a failed import leaves no report behind."""
+    summary: ImportSummary | None = None
+    try:
+        with transaction() as connection:
+            summary = import_contacts(connection, account, path, options, progress=progress)
+    except BaseException:
+        if summary is not None and summary.rejects_path:
+            Path(summary.rejects_path).unlink(missing_ok=True)
+        raise
+    return summary

@@ -299,7 +299,7 @@ def export_optouts(
         return _write_csv(destination, records)
     if fmt == "xlsx":
         if not isinstance(destination, Path):
-            raise InvalidInput("output", "-", "an .xlsx export needs a file (--output)")
+            raise InvalidInput("output", "-", "an .xlsx export needs an output file")
         return _write_xlsx(destination, records)
     raise InvalidInput("format", fmt, "csv or xlsx")
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from stopsms.errors import InvalidInput
+from stopsms.errors import Fix, InvalidInput
 from stopsms.services.accounts.accounts import AccountRef, resolve_account
 from stopsms.services.optouts.optouts import (
     OptOut,
@@ -143,53 +143,59 @@ def _reviewable(optout: OptOut, option: str) -> None:
     if optout.uncertain:
         return
     what = optout.source + (f" {optout.detail!r}" if optout.detail else "")
+    fix = None
     if not optout.active:
         remedy = "it is not in force"
-    elif option == "--confirm":
+    elif option == "confirm":
         remedy = "it is in force already"
     else:
-        remedy = (
-            f"to re-subscribe the number, use `stopsms optouts remove "
-            f"{optout.phone_e164 or 'NUMBER'} --evidence …` with the person's own request"
-        )
+        remedy = "to re-subscribe the number, remove its opt-out with the person's own request"
+        fix = _resubscription(optout)
     raise InvalidInput(
         option,
         optout.id,
         f"record {optout.id} is a certain opt-out ({what}): only uncertain ones are reviewed; "
         + remedy,
+        fix=fix,
     )
 
 
+def _resubscription(optout: OptOut) -> Fix:
+    """Re-subscribing the record's number, at the person's own request (evidence)."""
+    return Fix("resubscribe", (("phone", optout.phone_e164 or "NUMBER"), ("evidence", "…")))
+
+
 def _check_confirm(optout: OptOut) -> None:
-    _reviewable(optout, "--confirm")
+    _reviewable(optout, "confirm")
     if optout.active or _dismissed(optout):
         return
     raise InvalidInput(
-        "--confirm",
+        "confirm",
         optout.id,
         f"record {optout.id} was revoked on {optout.revoked_at:%Y-%m-%d} at the person's own "
         f"request ({optout.revoke_evidence}): that later request stands; to opt the number out "
-        "again, use `stopsms optouts add`",
+        "again, record a new opt-out",
+        fix=Fix("record_optout", (("phone", optout.phone_e164 or "NUMBER"),)),
     )
 
 
 def _check_dismiss(optout: OptOut, evidence: str | None) -> None:
-    _reviewable(optout, "--dismiss")
+    _reviewable(optout, "dismiss")
     if not optout.active:
         how = "dismissed" if _dismissed(optout) else "revoked"
         raise InvalidInput(
-            "--dismiss",
+            "dismiss",
             optout.id,
             f"record {optout.id} was already {how} on {optout.revoked_at:%Y-%m-%d}",
         )
     if optout.reviewed_at is not None:
         raise InvalidInput(
-            "--dismiss",
+            "dismiss",
             optout.id,
             f"record {optout.id} was confirmed by {optout.reviewed_by} on "
-            f"{optout.reviewed_at:%Y-%m-%d}: it is an opt-out; to re-subscribe the number, use "
-            f"`stopsms optouts remove {optout.phone_e164 or 'NUMBER'} --evidence …` with the "
-            "person's own request",
+            f"{optout.reviewed_at:%Y-%m-%d}: it is an opt-out; to re-subscribe the number, "
+            "remove its opt-out with the person's own request",
+            fix=_resubscription(optout),
         )
     if not evidence or not evidence.strip():
         raise InvalidInput("evidence", evidence, "say why the text is not an opt-out")
@@ -224,7 +230,7 @@ def confirm_review(
         return get_optout(connection, acc.id, optout_id)
     if current.phone_e164 is None:
         raise InvalidInput(
-            "--confirm", optout_id, f"record {optout_id}'s number was erased since its dismissal"
+            "confirm", optout_id, f"record {optout_id}'s number was erased since its dismissal"
         )
     sender = current.sender or None
     if sender is not None:
@@ -329,16 +335,16 @@ def review(
     for optout_id in dict.fromkeys(ids):
         if optout_id in confirm and optout_id in dismiss:
             raise InvalidInput(
-                "--confirm/--dismiss",
+                "confirm/dismiss",
                 optout_id,
                 f"record {optout_id} cannot be both confirmed and dismissed: choose one",
             )
         if ids.count(optout_id) > 1:
-            option = "--confirm" if optout_id in confirm else "--dismiss"
+            option = "confirm" if optout_id in confirm else "dismiss"
             raise InvalidInput(option, optout_id, f"record {optout_id} is given twice")
     if evidence is not None and not dismiss:
         raise InvalidInput(
-            "--evidence", evidence, "goes with --dismiss (why the text is not an opt-out)"
+            "evidence", evidence, "goes with a dismissal (why the text is not an opt-out)"
         )
     acc = resolve_account(connection, account)
     for optout_id in confirm:
