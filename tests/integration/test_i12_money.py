@@ -143,6 +143,7 @@ def test_resume_pays_the_waiting_messages_of_the_campaign_itself_first(
     assert ready == 5
 
 
+@pytest.mark.commits  # the worker: connections of its own
 @pytest.mark.parametrize("short", [True, False])
 def test_the_worker_parks_a_scheduled_campaign_it_cannot_pay(
     database: Database, short: bool
@@ -309,6 +310,7 @@ def test_cli_preview_says_send_will_refuse_a_shortfall(
     assert "stopsms credits add 9 --account default" in text
 
 
+@pytest.mark.commits  # the worker: connections of its own
 @pytest.mark.parametrize("substitution", [False, True])
 def test_the_worker_parks_a_scheduled_campaign_whose_stop_mention_would_not_work(
     database: Database, substitution: bool

@@ -134,6 +134,7 @@ def test_the_ceiling_is_the_callers(
     assert summary.parts == (2 + LONG_PARTS if long_is_ready else 2)
 
 
+@pytest.mark.commits  # send_campaign and the worker: connections of its own
 @pytest.mark.parametrize("caller", ["send", "worker"])
 def test_send_and_worker_pass_their_ceiling_to_the_decisions(
     database: Database, caller: str

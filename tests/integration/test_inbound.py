@@ -8,6 +8,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import Connection, func, insert, select
 
 from stopsms.clock import FakeClock
@@ -206,6 +207,7 @@ def test_receipts_update_by_provider_id_and_blocked_code_opts_out(database: Data
         assert (again.delivered, again.failed, again.ignored) == (0, 0, 3)
 
 
+@pytest.mark.commits  # DatabaseThread: connections of its own
 def test_handler_returns_only_after_commit_and_after_in_flight_chunks(database: Database) -> None:
     with database.transaction() as conn:
         _setup(conn)
@@ -230,6 +232,7 @@ def test_handler_returns_only_after_commit_and_after_in_flight_chunks(database: 
     asyncio.run(scenario())
 
 
+@pytest.mark.commits  # DatabaseThread: connections of its own
 def test_an_mo_commits_before_normal_jobs_queued_before_it(database: Database) -> None:
     """The MO's job goes in the database thread's urgent lane: it waits for the job running
     now, not for the dispatcher's (or receipts') jobs queued before it."""
@@ -396,6 +399,7 @@ def test_record_optout_batch_matches_one_call_at_a_time(database: Database) -> N
         ]
 
 
+@pytest.mark.commits  # DatabaseThread: connections of its own
 def test_handler_batches_concurrent_mos_and_blocks_each_number(database: Database) -> None:
     with database.transaction() as conn:
         _setup(conn)
