@@ -29,6 +29,10 @@
 
 - ``sqlite_database`` / ``postgres_database``: the same, for tests about one backend only.
 - ``database_url``: the URL of ``database`` (for CLI tests: ``STOPSMS_DATABASE_URL``).
+- ``cli``: the one :class:`~typer.testing.CliRunner` of the CLI tests, on ``database`` (its
+  URL in ``STOPSMS_DATABASE_URL``, no ``STOPSMS_ACCOUNT`` nor ``STOPSMS_PROVIDER_URL`` from
+  the environment). A module needing more (an account, a folder) overrides it by a fixture
+  of the same name that takes ``cli`` and adds its steps.
 - ``empty_database_url``: the URL of a database with no schema (migration tests), both backends.
 
 PostgreSQL comes from ``STOPSMS_TEST_POSTGRES_URL`` (default
@@ -52,6 +56,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
+from typer.testing import CliRunner
 
 from stopsms.store import tables
 from stopsms.store.database import Database, create_engine_for, ensure_seed, migrate
@@ -301,3 +306,12 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 def database_url(database: Database) -> str:
     """The URL of ``database``, password included (for ``STOPSMS_DATABASE_URL``)."""
     return database.engine.url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A CLI runner on ``database``; the account and provider come from the command line only."""
+    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
+    monkeypatch.delenv("STOPSMS_ACCOUNT", raising=False)
+    monkeypatch.delenv("STOPSMS_PROVIDER_URL", raising=False)
+    return CliRunner()

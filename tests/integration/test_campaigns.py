@@ -168,11 +168,9 @@ def test_list_counts(ready_db: Database) -> None:
 
 
 @pytest.fixture
-def cli(ready_db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    monkeypatch.delenv("STOPSMS_PROVIDER_URL", raising=False)
-    monkeypatch.delenv("STOPSMS_ACCOUNT", raising=False)
-    return CliRunner()
+def cli(cli: CliRunner, ready_db: Database) -> CliRunner:
+    """The shared runner (tests/integration/conftest.py), on ``ready_db``."""
+    return cli
 
 
 def test_cli_create_prints_the_id(cli: CliRunner) -> None:

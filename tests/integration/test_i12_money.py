@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
+from typer.testing import CliRunner
 
 from stopsms.clock import FakeClock
 from stopsms.config import InvalidSetting, load_settings
@@ -267,15 +268,12 @@ def test_held_until_is_per_instant_named_and_agrees_between_preview_and_report(
 
 
 def test_cli_create_refuses_66_parts_and_warns_at_5(
-    database: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+    database: Database, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from typer.testing import CliRunner
-
     from stopsms.cli.main import app
 
     _campaign(database, 3, 100)
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    runner = CliRunner()
+    runner = cli
     base = ["campaign", "create", "--list", "l", "--sender", SENDER]
     refused = runner.invoke(app, [*base, "--text", "x" * 10_000])
     assert refused.exit_code == 2
@@ -294,16 +292,11 @@ def test_cli_create_refuses_66_parts_and_warns_at_5(
     assert "refused at send" in preview.output
 
 
-def test_cli_preview_says_send_will_refuse_a_shortfall(
-    database: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from typer.testing import CliRunner
-
+def test_cli_preview_says_send_will_refuse_a_shortfall(database: Database, cli: CliRunner) -> None:
     from stopsms.cli.main import app
 
     campaign_id = _campaign(database, 14, 5)
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    preview = CliRunner().invoke(app, ["campaign", "preview", str(campaign_id)])
+    preview = cli.invoke(app, ["campaign", "preview", str(campaign_id)])
     assert preview.exit_code == 0
     text = " ".join(preview.output.split())
     assert "send will refuse" in text

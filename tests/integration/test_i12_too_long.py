@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from stopsms.clock import FakeClock
 from stopsms.dispatch.worker_thread import DatabaseThread
@@ -180,15 +181,12 @@ def _campaign_again(database: Database) -> int:
 
 
 def test_cli_preview_uses_stopsms_max_parts(
-    database: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+    database: Database, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from typer.testing import CliRunner
-
     from stopsms.cli.main import app
 
     campaign_id = _campaign(database, 100)
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    runner = CliRunner()
+    runner = cli
     shown = runner.invoke(app, ["campaign", "preview", str(campaign_id), "--json"])
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.output)["excluded"] == {"too_long": 1}

@@ -125,10 +125,9 @@ def test_create_refuses_each_bypass(database: Database, text: str) -> None:
 
 
 @pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    monkeypatch.delenv("STOPSMS_ACCOUNT", raising=False)
-    runner = CliRunner()
+def cli(cli: CliRunner) -> CliRunner:
+    """The shared runner (tests/integration/conftest.py), with account ``shop`` and its domain."""
+    runner = cli
     for step in (
         ["accounts", "create", "shop", "--shortcode", "36173", "--validated"],
         ["domains", "add", "shop.fr", "--account", "shop"],

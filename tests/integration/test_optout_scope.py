@@ -177,13 +177,6 @@ def test_an_inbound_stop_to_a_line_the_account_does_not_have_covers_the_account(
 # -- command line ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    monkeypatch.delenv("STOPSMS_ACCOUNT", raising=False)
-    return CliRunner()
-
-
 def _app() -> typer.Typer:
     app = typer.Typer()
     app.add_typer(optouts_app, name="optouts")

@@ -371,13 +371,6 @@ def test_erasure_of_a_person_who_never_said_stop_suppresses(database: Database) 
 # -- command line ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    monkeypatch.delenv("STOPSMS_ACCOUNT", raising=False)
-    return CliRunner()
-
-
 def _app() -> typer.Typer:
     app = typer.Typer()
     app.add_typer(optouts_app, name="optouts")

@@ -192,12 +192,11 @@ def test_safe_cell() -> None:
 
 
 def test_cli_preview_report_export(
-    database: Database, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    database: Database, cli: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
     monkeypatch.setenv("STOPSMS_PROVIDER_URL", "smpp://id:pw@127.0.0.1:2775?tps=500")
     campaign_id = _campaign(database)
-    runner = CliRunner()
+    runner = cli
     result = runner.invoke(campaign_app, ["preview", str(campaign_id), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
