@@ -35,74 +35,39 @@
   of the same name that takes ``cli`` and adds its steps.
 - ``empty_database_url``: the URL of a database with no schema (migration tests), both backends.
 
-PostgreSQL comes from ``STOPSMS_TEST_POSTGRES_URL`` (default
-``postgresql+psycopg://postgres@127.0.0.1:5432/test``). If it cannot be reached the PostgreSQL
-tests FAIL — in CI (``CI=true``) always; elsewhere they are skipped only when
-``STOPSMS_SKIP_POSTGRES=1`` is set explicitly.
+The PostgreSQL server, and what happens when it cannot be reached: :mod:`tests.postgres`.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import StaticPool
 from typer.testing import CliRunner
 
 from stopsms.store import tables
 from stopsms.store.database import Database, create_engine_for, ensure_seed, migrate
-
-POSTGRES_URL = os.environ.get(
-    "STOPSMS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-SKIP_POSTGRES = not IN_CI and os.environ.get("STOPSMS_SKIP_POSTGRES") == "1"
+from tests.postgres import new_database
 
 #: Tables emptied between committed tests (everything but the installation secret).
 _TRUNCATED = [table.name for table in tables.metadata.sorted_tables if table.name != "installation"]
 
 
-def _admin_url() -> URL:
-    return make_url(POSTGRES_URL).set(drivername="postgresql+psycopg")
-
-
 @contextmanager
-def _postgres_test_database(suffix: str) -> Iterator[str]:
+def _postgres_test_database(kind: str) -> Iterator[str]:
     """A migrated, seeded PostgreSQL database for this test session; yields its URL."""
-    if SKIP_POSTGRES:
-        pytest.skip("STOPSMS_SKIP_POSTGRES=1: PostgreSQL tests skipped on request")
-    admin_url = _admin_url()
-    name = f"stopsms_test_{os.getpid()}_{uuid.uuid4().hex[:8]}_{suffix}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # any failure to reach the server is a failure, never a skip
-        admin.dispose()
-        pytest.fail(
-            f"PostgreSQL is required at {admin_url.render_as_string()} ({exc.__class__.__name__}:"
-            f" {exc}); set STOPSMS_SKIP_POSTGRES=1 to skip it outside CI",
-            pytrace=False,
-        )
-    url = admin_url.set(database=name).render_as_string(hide_password=False)
-    try:
+    with new_database(kind) as url:
         engine = create_engine_for(url)
         migrate(engine)
         engine.dispose()
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 class _Savepoints:
@@ -134,7 +99,9 @@ class _Savepoints:
         setattr(dialect, "do_commit", self._commit)  # noqa: B010
         setattr(dialect, "do_rollback", self._rollback)  # noqa: B010
         with self.engine.connect() as connection:
-            self._driver: Any = connection.connection.driver_connection
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            self._driver: Any = driver
             sequences = connection.exec_driver_sql(
                 "SELECT schemaname, sequencename, last_value FROM pg_sequences"
             ).all()
@@ -201,7 +168,7 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def _postgres_session_database() -> Iterator[Database]:
     """The committed tests' database (truncated before each of them)."""
-    with _postgres_test_database("c") as url:
+    with _postgres_test_database("test") as url:
         engine = create_engine_for(url)
         try:
             yield Database(engine)
@@ -212,7 +179,7 @@ def _postgres_session_database() -> Iterator[Database]:
 @pytest.fixture(scope="session")
 def _postgres_savepoints() -> Iterator[_Savepoints]:
     """The rolled-back tests' database: never committed to after its migrations."""
-    with _postgres_test_database("r") as url:
+    with _postgres_test_database("rollback") as url:
         savepoints = _Savepoints(url)
         try:
             yield savepoints
@@ -286,20 +253,9 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
-    if SKIP_POSTGRES:
-        pytest.skip("STOPSMS_SKIP_POSTGRES=1: PostgreSQL tests skipped on request")
     request.getfixturevalue("_postgres_session_database")  # fails clearly if unreachable
-    admin_url = _admin_url()
-    name = f"stopsms_empty_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with new_database("empty") as url:
+        yield url
 
 
 @pytest.fixture

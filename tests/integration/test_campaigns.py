@@ -30,16 +30,22 @@ from stopsms.services.errors import InvalidInput, NotFound
 from stopsms.services.preparation import prepare_campaign
 from stopsms.store import tables as t
 from stopsms.store.database import Database
-from tests.integration.test_preparation import NOW, add_contacts, fr, setup_account
+from tests.builders import add_contacts
+from tests.integration.test_preparation import NOW, fr, setup_account
 
 
 @pytest.fixture
 def ready_db(database: Database) -> Database:
     with database.transaction() as c:
         setup_account(c)
-        add_contacts(c, "clients", [{"phone_e164": fr(i), "first_name": "Ana"} for i in range(3)])
         add_contacts(
-            c, "vip", [{"phone_e164": fr(10), "first_name": "Vi", "custom": {"code": "X1"}}]
+            c, "clients", [{"phone_e164": fr(i), "first_name": "Ana"} for i in range(3)], now=NOW
+        )
+        add_contacts(
+            c,
+            "vip",
+            [{"phone_e164": fr(10), "first_name": "Vi", "custom": {"code": "X1"}}],
+            now=NOW,
         )
     return database
 

@@ -34,7 +34,8 @@ from stopsms.services.sending import _prepare_due
 from stopsms.services.shortfall import CreditShortfall
 from stopsms.store import tables as t
 from stopsms.store.database import Database
-from tests.integration.test_preparation import NOW, add_contacts, fr, setup_account
+from tests.builders import add_contacts
+from tests.integration.test_preparation import NOW, fr, setup_account
 
 SENDER = "MaBoutique"
 
@@ -43,7 +44,7 @@ def _campaign(database: Database, people: int, balance: int, **extra: object) ->
     """A marketing campaign to ``people`` French opt-ins, with ``balance`` credits."""
     with database.transaction() as c:
         setup_account(c, credits_millicredits=balance * 1000)
-        add_contacts(c, "l", [{"phone_e164": fr(i)} for i in range(people)])
+        add_contacts(c, "l", [{"phone_e164": fr(i)} for i in range(people)], now=NOW)
         created = create_campaign(
             c,
             "default",
@@ -236,7 +237,7 @@ def test_held_until_is_per_instant_named_and_agrees_between_preview_and_report(
         setup_account(c, credits_millicredits=100_000)
         people = [{"phone_e164": fr(i)} for i in range(11)]
         people.append({"phone_e164": "+262692123456", "region": "RE"})
-        add_contacts(c, "l", people)
+        add_contacts(c, "l", people, now=NOW)
         created = create_campaign(
             c, "default", list_name="l", text="Soldes", sender=SENDER, clock=clock
         )

@@ -26,7 +26,8 @@ from stopsms.services.reports import campaign_report, export_rows, preview_campa
 from stopsms.services.sending import _prepare_due, _start_campaign
 from stopsms.store import tables as t
 from stopsms.store.database import Database
-from tests.integration.test_preparation import NOW, add_contacts, fr, setup_account
+from tests.builders import add_contacts
+from tests.integration.test_preparation import NOW, fr, setup_account
 
 #: "Bonjour " + 2,000 characters + " STOP 36034": 2,019 GSM-7 septets, 14 parts.
 LONG_NAME = "L" * 2_000
@@ -45,6 +46,7 @@ def _campaign(database: Database, balance_credits: int) -> int:
                 {"phone_e164": fr(2), "first_name": LONG_NAME},
                 {"phone_e164": fr(3), "first_name": "Hugo"},
             ],
+            now=NOW,
         )
         created = create_campaign(
             c,
@@ -78,10 +80,15 @@ def test_a_recipient_over_the_ceiling_is_excluded_too_long_and_never_charged(
         monkeypatch.setattr(preparation, "set_based", lambda *_: False)
     written: list[int] = []
     insert_decided = preparation_sqlite._insert_decided
+
+    def spy(*a: Any, **k: Any) -> Any:
+        written.append(1)
+        return insert_decided(*a, **k)
+
     monkeypatch.setattr(
         preparation_sqlite,
         "_insert_decided",
-        lambda *a, **k: written.append(1) or insert_decided(*a, **k),
+        spy,
     )
     # 3 credits: Marie and Hugo (1 each) are paid; the long one (14) would not fit.
     campaign_id = _campaign(database, 3)

@@ -29,6 +29,8 @@ PHONE = "+33612345678"
 
 
 def _sent(conn: Connection, campaign: int | None, sender: str = "MaBoutique", **v: Any) -> int:
+    # Direct insert, not tests.builders: a message as the engine records it once sent
+    # (no service writes one by itself).
     account = get_account(conn, "default")
     row = {
         "account_id": account.id,
@@ -49,6 +51,7 @@ def _campaign(conn: Connection) -> int:
     account = get_account(conn, "default")
     return int(
         conn.execute(
+            # Direct insert, not tests.builders: a completed campaign, as sending leaves it.
             insert(t.campaigns)
             .values(account_id=account.id, name="c", body="x", status="completed", created_at=NOW)
             .returning(t.campaigns.c.id)
@@ -158,6 +161,7 @@ def test_mo_belongs_to_the_account_that_last_wrote_from_that_sender(database: Da
         other = accounts.create_account(conn, "autre", now=NOW)
         account = get_account(conn, "default")
         conn.execute(
+            # Direct insert, not tests.builders: the other account's last message from AUTRE.
             insert(t.messages).values(
                 account_id=other.id,
                 phone_e164=PHONE,
@@ -336,6 +340,7 @@ def test_a_batch_resolves_accounts_scopes_and_campaigns_per_number(database: Dat
         _sent(conn, campaign, sender="MaBoutique")
         _sent(conn, None, sender="MaBoutique", phone_e164="+33612345679", kind="informative")
         conn.execute(
+            # Direct insert, not tests.builders: the other account's last message from AUTRE.
             insert(t.messages).values(
                 account_id=other.id,
                 phone_e164="+33612345670",

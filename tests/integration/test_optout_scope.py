@@ -28,7 +28,8 @@ from stopsms.services.errors import InvalidInput
 from stopsms.services.preparation import prepare_campaign
 from stopsms.store import tables as t
 from stopsms.store.database import Database
-from tests.integration.test_preparation import add_contacts, fr
+from tests.builders import add_contacts
+from tests.integration.test_preparation import fr
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Paris
 PHONE = fr(1)
@@ -55,6 +56,7 @@ def _opt_out_on_shopa(conn: Connection, how: str) -> None:
     elif how == "inbound":
         account = get_account(conn, "default")
         conn.execute(
+            # Direct insert, not tests.builders: the message sent from SHOPA the STOP answers.
             insert(t.messages).values(
                 account_id=account.id,
                 phone_e164=PHONE,
@@ -101,7 +103,7 @@ def test_a_shopb_campaign_is_not_prepared_for_a_number_opted_out_on_shopa(
     clock = FakeClock(NOW)
     with database.transaction() as conn:
         _shop(conn)
-        add_contacts(conn, "clients", [{"phone_e164": PHONE}, {"phone_e164": OTHER}])
+        add_contacts(conn, "clients", [{"phone_e164": PHONE}, {"phone_e164": OTHER}], now=NOW)
         _opt_out_on_shopa(conn, how)
         created = create_campaign(
             conn, "default", list_name="clients", text="Soldes", sender="SHOPB", clock=clock
@@ -123,7 +125,7 @@ def test_the_submit_time_recheck_agrees_with_preparation(database: Database, how
     clock = FakeClock(NOW)
     with database.transaction() as conn:
         _shop(conn)
-        add_contacts(conn, "clients", [{"phone_e164": PHONE}, {"phone_e164": OTHER}])
+        add_contacts(conn, "clients", [{"phone_e164": PHONE}, {"phone_e164": OTHER}], now=NOW)
         created = create_campaign(
             conn, "default", list_name="clients", text="Soldes", sender="SHOPB", clock=clock
         )

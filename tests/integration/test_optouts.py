@@ -185,6 +185,8 @@ def test_attribution(database: Database) -> None:
     with database.transaction() as conn:
         other = accounts.create_account(conn, "other")
         campaign = conn.execute(
+            # Direct insert, not tests.builders: two campaigns (one of another account) to
+            # attribute to; a list and a text do not matter here.
             insert(t.campaigns)
             .values(account_id=1, name="BF", body="Promo", created_at=NOW)
             .returning(t.campaigns.c.id)
@@ -322,6 +324,7 @@ def test_erasure_keeps_suppression(database: Database) -> None:
         )
         optouts.record_optout(conn, "default", ALICE, source="keyword", detail="STOP merci")
         conn.execute(
+            # Direct insert, not tests.builders: a pending message to ALICE, which erasure cancels.
             insert(t.messages).values(
                 account_id=1,
                 phone_e164=ALICE,

@@ -29,7 +29,8 @@ from stopsms.services.reports import (
 )
 from stopsms.store import tables as t
 from stopsms.store.database import Database
-from tests.integration.test_preparation import NOW, add_contacts, fr, setup_account
+from tests.builders import add_contacts
+from tests.integration.test_preparation import NOW, fr, setup_account
 
 SATURDAY_1750 = datetime(2024, 11, 30, 16, 50, tzinfo=UTC)  # 17:50 in Paris
 
@@ -45,6 +46,7 @@ def _campaign(database: Database, people: int = 6) -> int:
                 for i in range(people)
             ]
             + [{"phone_e164": fr(90), "consent": None}],
+            now=NOW,
         )
         optouts.record_optout(c, "default", fr(1), source="manual", now=NOW)
         created = create_campaign(
