@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import insert
 
@@ -39,8 +38,9 @@ class ShiftedClock:
         await asyncio.sleep(max(0.0, seconds))
 
 
-def database(tmp_path: Path) -> Database:
-    return open_database(f"sqlite:///{tmp_path / 'stopsms.db'}")
+def database(url: str) -> Database:
+    """Open the test's database (``database_url``, tests/e2e/conftest.py) as a command does."""
+    return open_database(url)
 
 
 def seed_campaign(
@@ -60,6 +60,9 @@ def seed_campaign(
         accounts.add_sender(conn, "default", SENDER, now=now)
         credits.add_credits(conn, "default", 10_000 * 1000 * 3, now=now)
         account = get_account(conn, "default")
+        # Direct inserts, not tests.builders.add_contacts: with the list imported,
+        # test_dispatch_link_faults failed 2 runs in 3 on SQLite (every message submitted,
+        # none left in doubt) and never with these rows; not understood yet (issue 8 report).
         list_id = conn.execute(
             insert(t.lists)
             .values(account_id=account.id, name="clients", created_at=now)

@@ -28,12 +28,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 CONFIRMATION = "Vous ne recevrez plus de SMS de MaBoutique. SMS non surtaxé."
 
 
-def test_stop_replies_during_a_campaign_are_honoured(tmp_path: Path) -> None:
-    asyncio.run(_run(tmp_path))
+def test_stop_replies_during_a_campaign_are_honoured(tmp_path: Path, database_url: str) -> None:
+    asyncio.run(_run(tmp_path, database_url))
 
 
-async def _run(tmp_path: Path) -> None:
-    db = database(tmp_path)
+async def _run(tmp_path: Path, database_url: str) -> None:
+    db = database(database_url)
     numbers = [fr(i) for i in range(1200)]
     quick = numbers[5:600:20]  # reply STOP right after their message
     late = numbers[1000:1200:10]  # STOP before their turn
@@ -101,10 +101,10 @@ async def _run(tmp_path: Path) -> None:
             select(t.optouts.c.phone_e164).where(t.optouts.c.campaign_id == campaign_id)
         ).scalars()
         assert set(attributed) == set(quick)
-        confirmations = conn.execute(
+        delivered = conn.execute(
             select(func.count()).where(m.c.kind == "confirmation", m.c.status == "delivered")
         ).scalar_one()
-        assert confirmations == len(stoppers)
+        assert delivered == len(stoppers)
         inbound = conn.execute(select(func.count()).select_from(t.inbound_messages)).scalar_one()
         assert inbound == len(stoppers)
 

@@ -23,7 +23,7 @@ def run_demo(workdir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_demo_runs_a_campaign_end_to_end_and_honours_every_stop(tmp_path):
+def test_the_demo_runs_a_campaign_end_to_end_and_honours_every_stop(tmp_path: Path) -> None:
     first = run_demo(tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "997 imported" in first.stdout

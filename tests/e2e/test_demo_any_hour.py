@@ -50,7 +50,7 @@ SMALL = "\n".join(
     ]
 )
 
-TERRITORIES = {
+TERRITORIES: dict[tuple[str, tuple[str, ...]], int] = {
     ("FR", ("Europe/Paris",)): 600,
     ("RE", ("Indian/Reunion",)): 20,
     ("GP", ("America/Guadeloupe",)): 11,
@@ -86,9 +86,8 @@ def test_the_clock_follows_every_recipients_window_not_only_paris() -> None:
     assert isinstance(clock, SystemClock)
     assert note is None
     # 19:58 in Paris is open, but closes before the run is over.
-    clock, note = choose_clock(
-        {("FR", ("Europe/Paris",)): 1}, datetime(2026, 11, 24, 18, 58, tzinfo=UTC), run
-    )
+    paris: dict[tuple[str, tuple[str, ...]], int] = {("FR", ("Europe/Paris",)): 1}
+    clock, note = choose_clock(paris, datetime(2026, 11, 24, 18, 58, tzinfo=UTC), run)
     assert isinstance(clock, FakeClock)
     assert note is not None
     assert "closes Tue 20:00 local before the run can finish" in note
@@ -109,7 +108,8 @@ def test_the_demo_finishes_in_seconds_at_any_hour(
 ) -> None:
     contacts = tmp_path / "contacts.csv"
     contacts.write_text(SMALL + "\n", encoding="utf-8")
-    db = database(tmp_path)
+    # SQLite only: the demo runs on the embedded default (and this sweep has 35 cases).
+    db = database(f"sqlite:///{tmp_path / 'stopsms.db'}")
     began = time.monotonic()
     try:
         campaign_id = run_demo(db, rate=1000, repliers=2, start=start, contacts=contacts)

@@ -31,8 +31,8 @@ SEND = "import typer; from stopsms.cli.sending import send; typer.run(send)"
 RECONCILED = re.compile(r"([\d,]+) message\(s\) were in flight")
 
 
-def test_send_survives_sigkill_and_resumes(tmp_path: Path) -> None:
-    asyncio.run(_run(tmp_path))
+def test_send_survives_sigkill_and_resumes(tmp_path: Path, database_url: str) -> None:
+    asyncio.run(_run(tmp_path, database_url))
 
 
 async def _send(env: dict[str, str], args: list[str]) -> asyncio.subprocess.Process:
@@ -47,8 +47,8 @@ async def _send(env: dict[str, str], args: list[str]) -> asyncio.subprocess.Proc
     )
 
 
-async def _run(tmp_path: Path) -> None:
-    db = database(tmp_path)
+async def _run(tmp_path: Path, database_url: str) -> None:
+    db = database(database_url)
     numbers = [fr(i) for i in range(3000)]
     # Informative: the subprocess runs on the real clock, whatever the hour (never held).
     campaign_id = seed_campaign(

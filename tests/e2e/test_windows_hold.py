@@ -30,17 +30,21 @@ SUNDAY_NOON = datetime(2026, 11, 29, 11, 0, tzinfo=UTC)
 MONDAY_8H = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
 
 
-def test_campaign_holds_at_18h_saturday_and_resumes_monday_8h(tmp_path: Path) -> None:
-    asyncio.run(_run(tmp_path))
+def test_campaign_holds_at_18h_saturday_and_resumes_monday_8h(
+    tmp_path: Path, database_url: str
+) -> None:
+    asyncio.run(_run(tmp_path, database_url))
 
 
-async def _run(tmp_path: Path) -> None:
-    db = database(tmp_path)
-    numbers = [fr(i) for i in range(1000)]
+async def _run(tmp_path: Path, database_url: str) -> None:
+    db = database(database_url)
+    numbers = [fr(i) for i in range(1000)]  # more than ten minutes at one a second
     campaign_id = seed_campaign(db, numbers, now=SATURDAY_17H50)
     with db.transaction() as conn:
         account_id = conn.execute(select(t.campaigns.c.account_id)).scalar_one()
         conn.execute(
+            # Direct insert, not tests.builders: an informative message queued for Sunday noon
+            # (no service queues a single message).
             insert(t.messages).values(
                 account_id=account_id,
                 phone_e164=fr(5000),

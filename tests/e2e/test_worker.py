@@ -24,12 +24,14 @@ from tests.e2e.support import TUESDAY_10H, ShiftedClock, database, fr, seed_camp
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 
-def test_worker_honours_stops_between_campaigns_and_starts_scheduled_ones(tmp_path: Path) -> None:
-    asyncio.run(_run(tmp_path))
+def test_worker_honours_stops_between_campaigns_and_starts_scheduled_ones(
+    tmp_path: Path, database_url: str
+) -> None:
+    asyncio.run(_run(tmp_path, database_url))
 
 
-async def _run(tmp_path: Path) -> None:
-    db = database(tmp_path)
+async def _run(tmp_path: Path, database_url: str) -> None:
+    db = database(database_url)
     numbers = [fr(i) for i in range(50)]
     campaign_id = seed_campaign(db, numbers)
     clock = ShiftedClock(TUESDAY_10H)

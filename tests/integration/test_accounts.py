@@ -255,13 +255,6 @@ def test_accounts_are_isolated(database: Database) -> None:
 # -- command line ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    monkeypatch.delenv("STOPSMS_ACCOUNT", raising=False)
-    return CliRunner()
-
-
 def _app() -> typer.Typer:
     app = typer.Typer()
     for name, sub in (

@@ -32,7 +32,13 @@ from stopsms.services.contacts.importing import ImportOptions, import_contacts_c
 from stopsms.services.messages.replies import latest_replies
 from stopsms.store import database as store
 from stopsms.store import tables as t
-from stopsms.store.database import Database, downgrade, head_revision, is_current
+from stopsms.store.database import (
+    Database,
+    downgrade,
+    head_revision,
+    is_current,
+    open_database,
+)
 from stopsms.store.migrations import HEAD
 
 # -- migrations: at first use when behind, or by `stopsms migrate`, never per command ----------
@@ -103,7 +109,7 @@ def test_one_command_opens_the_database_once(
     monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
     opened: list[Database] = []
     closed: list[Database] = []
-    real_open = application_module.open_database
+    real_open = open_database
     real_close = Database.close
 
     def counting_open(url: str) -> Database:

@@ -17,12 +17,10 @@ CONTACTS = "phone;first_name\n0612345678;Ann\n0612345679;Bob\n"
 
 
 @pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    monkeypatch.delenv("STOPSMS_ACCOUNT", raising=False)
-    monkeypatch.delenv("STOPSMS_PROVIDER_URL", raising=False)
+def cli(cli: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    """The shared runner (tests/integration/conftest.py), working in ``tmp_path``."""
     monkeypatch.chdir(tmp_path)
-    return CliRunner()
+    return cli
 
 
 def ok(cli: CliRunner, *args: str) -> str:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
+from typer.testing import CliRunner
 
 from stopsms.clock import FakeClock
 from stopsms.config import InvalidSetting, load_settings
@@ -34,7 +35,8 @@ from stopsms.services.campaigns.shortfall import CreditShortfall
 from stopsms.services.messages import outbox
 from stopsms.store import tables as t
 from stopsms.store.database import Database
-from tests.integration.test_preparation import NOW, add_contacts, fr, setup_account
+from tests.builders import add_contacts
+from tests.integration.test_preparation import NOW, fr, setup_account
 
 SENDER = "MaBoutique"
 
@@ -43,7 +45,7 @@ def _campaign(database: Database, people: int, balance: int, **extra: object) ->
     """A marketing campaign to ``people`` French opt-ins, with ``balance`` credits."""
     with database.transaction() as c:
         setup_account(c, credits_millicredits=balance * 1000)
-        add_contacts(c, "l", [{"phone_e164": fr(i)} for i in range(people)])
+        add_contacts(c, "l", [{"phone_e164": fr(i)} for i in range(people)], now=NOW)
         created = create_campaign(
             c,
             "default",
@@ -145,6 +147,7 @@ def test_resume_pays_the_waiting_messages_of_the_campaign_itself_first(
     assert ready == 5
 
 
+@pytest.mark.commits  # the worker: connections of its own
 @pytest.mark.parametrize("short", [True, False])
 def test_the_worker_parks_a_scheduled_campaign_it_cannot_pay(
     database: Database, short: bool
@@ -236,7 +239,7 @@ def test_held_until_is_per_instant_named_and_agrees_between_preview_and_report(
         setup_account(c, credits_millicredits=100_000)
         people = [{"phone_e164": fr(i)} for i in range(11)]
         people.append({"phone_e164": "+262692123456", "region": "RE"})
-        add_contacts(c, "l", people)
+        add_contacts(c, "l", people, now=NOW)
         created = create_campaign(
             c, "default", list_name="l", text="Soldes", sender=SENDER, clock=clock
         )
@@ -268,15 +271,12 @@ def test_held_until_is_per_instant_named_and_agrees_between_preview_and_report(
 
 
 def test_cli_create_refuses_66_parts_and_warns_at_5(
-    database: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+    database: Database, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from typer.testing import CliRunner
-
     from stopsms.cli.main import app
 
     _campaign(database, 3, 100)
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    runner = CliRunner()
+    runner = cli
     base = ["campaign", "create", "--list", "l", "--sender", SENDER]
     refused = runner.invoke(app, [*base, "--text", "x" * 10_000])
     assert refused.exit_code == 2
@@ -295,22 +295,18 @@ def test_cli_create_refuses_66_parts_and_warns_at_5(
     assert "refused at send" in preview.output
 
 
-def test_cli_preview_says_send_will_refuse_a_shortfall(
-    database: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from typer.testing import CliRunner
-
+def test_cli_preview_says_send_will_refuse_a_shortfall(database: Database, cli: CliRunner) -> None:
     from stopsms.cli.main import app
 
     campaign_id = _campaign(database, 14, 5)
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    preview = CliRunner().invoke(app, ["campaign", "preview", str(campaign_id)])
+    preview = cli.invoke(app, ["campaign", "preview", str(campaign_id)])
     assert preview.exit_code == 0
     text = " ".join(preview.output.split())
     assert "send will refuse" in text
     assert "stopsms credits add 9 --account default" in text
 
 
+@pytest.mark.commits  # the worker: connections of its own
 @pytest.mark.parametrize("substitution", [False, True])
 def test_the_worker_parks_a_scheduled_campaign_whose_stop_mention_would_not_work(
     database: Database, substitution: bool

@@ -31,16 +31,22 @@ from stopsms.services.campaigns.campaigns import (
 from stopsms.services.campaigns.preparation import prepare_campaign
 from stopsms.store import tables as t
 from stopsms.store.database import Database
-from tests.integration.test_preparation import NOW, add_contacts, fr, setup_account
+from tests.builders import add_contacts
+from tests.integration.test_preparation import NOW, fr, setup_account
 
 
 @pytest.fixture
 def ready_db(database: Database) -> Database:
     with database.transaction() as c:
         setup_account(c)
-        add_contacts(c, "clients", [{"phone_e164": fr(i), "first_name": "Ana"} for i in range(3)])
         add_contacts(
-            c, "vip", [{"phone_e164": fr(10), "first_name": "Vi", "custom": {"code": "X1"}}]
+            c, "clients", [{"phone_e164": fr(i), "first_name": "Ana"} for i in range(3)], now=NOW
+        )
+        add_contacts(
+            c,
+            "vip",
+            [{"phone_e164": fr(10), "first_name": "Vi", "custom": {"code": "X1"}}],
+            now=NOW,
         )
     return database
 
@@ -169,11 +175,9 @@ def test_list_counts(ready_db: Database) -> None:
 
 
 @pytest.fixture
-def cli(ready_db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    monkeypatch.delenv("STOPSMS_PROVIDER_URL", raising=False)
-    monkeypatch.delenv("STOPSMS_ACCOUNT", raising=False)
-    return CliRunner()
+def cli(cli: CliRunner, ready_db: Database) -> CliRunner:
+    """The shared runner (tests/integration/conftest.py), on ``ready_db``."""
+    return cli
 
 
 def test_cli_create_prints_the_id(cli: CliRunner) -> None:

@@ -9,10 +9,9 @@ from stopsms.cli.main import app
 
 
 @pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    monkeypatch.delenv("STOPSMS_ACCOUNT", raising=False)
-    runner = CliRunner()
+def cli(cli: CliRunner) -> CliRunner:
+    """The shared runner (tests/integration/conftest.py), with account ``shop`` set up."""
+    runner = cli
     for step in (
         [
             "accounts",

@@ -61,6 +61,8 @@ def _contacts(conn: Connection, account_id: int, count: int) -> list[int]:
         }
         for n in range(count)
     ]
+    # Direct insert, not tests.builders: contacts with no consent ledger rows yet, so the
+    # ledger counts asserted below are the service's alone.
     conn.execute(insert(t.contacts), rows)
     return list(
         conn.execute(select(t.contacts.c.id).where(t.contacts.c.account_id == account_id)).scalars()

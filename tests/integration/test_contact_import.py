@@ -299,14 +299,11 @@ def test_export_neutralises_formulas(database: Database, tmp_path: Path) -> None
     assert sheet.cell(2, 3).data_type == "s"
 
 
-def test_cli_import_list_export(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
+def test_cli_import_list_export(cli: CliRunner, tmp_path: Path) -> None:
     app = typer.Typer()
     app.add_typer(contacts_app, name="contacts")
     app.add_typer(lists_app, name="lists")
-    runner = CliRunner()
+    runner = cli
     path = _file(tmp_path)
     result = runner.invoke(app, ["contacts", "import", str(path), "--list", "vip", "--json"])
     assert result.exit_code == 0, result.output

@@ -13,6 +13,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Sequence
 
+import pytest
 from sqlalchemy import select
 
 from stopsms.clock import FakeClock
@@ -64,6 +65,7 @@ class DroppingRoute:
         ]
 
 
+@pytest.mark.commits  # send_campaign: connections of its own
 def test_a_dropped_connection_does_not_pause_the_campaign(database: Database) -> None:
     numbers = [fr(i) for i in range(300)]
     campaign_id = seed_campaign(

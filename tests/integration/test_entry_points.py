@@ -102,11 +102,12 @@ def test_prepare_campaign_chooses_its_path(
     """Fails on main: ``loop`` did not exist (tests patched the module's chooser instead)."""
     written: list[int] = []
     insert_decided = preparation_sqlite._insert_decided
-    monkeypatch.setattr(
-        preparation_sqlite,
-        "_insert_decided",
-        lambda *a, **k: written.append(1) or insert_decided(*a, **k),
-    )
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        written.append(1)
+        return insert_decided(*args, **kwargs)
+
+    monkeypatch.setattr(preparation_sqlite, "_insert_decided", spy)
     clock = FakeClock(NOW)
     with database.transaction() as conn:
         accounts.update_account(conn, "default", AccountChanges(validated=True, shortcode="36034"))

@@ -67,16 +67,15 @@ def test_a_stored_contact_keeps_what_the_file_leaves_empty(
 
 
 def test_the_summary_counts_the_list_not_the_file(
-    database: Database, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+    database: Database, tmp_path: Path, cli: CliRunner
 ) -> None:
     nineteen = "Portable\n" + "".join(f"06123456{i:02d}\n" for i in range(19))
     _import(database, _file(tmp_path, nineteen, "vip.csv"), list_name="vip")
     five = "Portable\n" + "".join(f"06123456{i:02d}\n" for i in range(17, 22))
     summary = _import(database, _file(tmp_path, five, "more.csv"), list_name="vip")
     assert (summary.list_members, summary.list_added) == (22, 3)
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
     again = "Portable\n" + "".join(f"06123456{i:02d}\n" for i in range(5))
-    result = CliRunner().invoke(
+    result = cli.invoke(
         app, ["contacts", "import", str(_file(tmp_path, again, "again.csv")), "--list", "vip"]
     )
     assert result.exit_code == 0, result.output

@@ -8,6 +8,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import Connection, func, insert, select
 
 from stopsms.clock import FakeClock
@@ -28,6 +29,8 @@ PHONE = "+33612345678"
 
 
 def _sent(conn: Connection, campaign: int | None, sender: str = "MaBoutique", **v: Any) -> int:
+    # Direct insert, not tests.builders: a message as the engine records it once sent
+    # (no service writes one by itself).
     account = get_account(conn, "default")
     row = {
         "account_id": account.id,
@@ -48,6 +51,7 @@ def _campaign(conn: Connection) -> int:
     account = get_account(conn, "default")
     return int(
         conn.execute(
+            # Direct insert, not tests.builders: a completed campaign, as sending leaves it.
             insert(t.campaigns)
             .values(account_id=account.id, name="c", body="x", status="completed", created_at=NOW)
             .returning(t.campaigns.c.id)
@@ -157,6 +161,7 @@ def test_mo_belongs_to_the_account_that_last_wrote_from_that_sender(database: Da
         other = accounts.create_account(conn, "autre", now=NOW)
         account = get_account(conn, "default")
         conn.execute(
+            # Direct insert, not tests.builders: the other account's last message from AUTRE.
             insert(t.messages).values(
                 account_id=other.id,
                 phone_e164=PHONE,
@@ -206,6 +211,7 @@ def test_receipts_update_by_provider_id_and_blocked_code_opts_out(database: Data
         assert (again.delivered, again.failed, again.ignored) == (0, 0, 3)
 
 
+@pytest.mark.commits  # DatabaseThread: connections of its own
 def test_handler_returns_only_after_commit_and_after_in_flight_chunks(database: Database) -> None:
     with database.transaction() as conn:
         _setup(conn)
@@ -230,6 +236,7 @@ def test_handler_returns_only_after_commit_and_after_in_flight_chunks(database: 
     asyncio.run(scenario())
 
 
+@pytest.mark.commits  # DatabaseThread: connections of its own
 def test_an_mo_commits_before_normal_jobs_queued_before_it(database: Database) -> None:
     """The MO's job goes in the database thread's urgent lane: it waits for the job running
     now, not for the dispatcher's (or receipts') jobs queued before it."""
@@ -333,6 +340,7 @@ def test_a_batch_resolves_accounts_scopes_and_campaigns_per_number(database: Dat
         _sent(conn, campaign, sender="MaBoutique")
         _sent(conn, None, sender="MaBoutique", phone_e164="+33612345679", kind="informative")
         conn.execute(
+            # Direct insert, not tests.builders: the other account's last message from AUTRE.
             insert(t.messages).values(
                 account_id=other.id,
                 phone_e164="+33612345670",
@@ -396,6 +404,7 @@ def test_record_optout_batch_matches_one_call_at_a_time(database: Database) -> N
         ]
 
 
+@pytest.mark.commits  # DatabaseThread: connections of its own
 def test_handler_batches_concurrent_mos_and_blocks_each_number(database: Database) -> None:
     with database.transaction() as conn:
         _setup(conn)

@@ -21,7 +21,8 @@ from stopsms.services.campaigns.preparation import prepare_campaign
 from stopsms.services.campaigns.reports import preview_campaign
 from stopsms.store import tables as t
 from stopsms.store.database import Database
-from tests.integration.test_preparation import NOW, add_contacts, fr, setup_account
+from tests.builders import add_contacts
+from tests.integration.test_preparation import NOW, fr, setup_account
 
 
 def _shop(database: Database) -> None:
@@ -49,6 +50,7 @@ def test_a_merge_field_link_to_an_unverified_host_excludes_only_that_recipient(
                 {"phone_e164": fr(4), "first_name": "https://evil。com"},
                 {"phone_e164": fr(5), "first_name": "evil.sbs/x"},
             ],
+            now=NOW,
         )
         created = create_campaign(
             c, "default", list_name="l", text=template, sender="MaBoutique", clock=clock
@@ -87,6 +89,7 @@ def test_fields_that_complete_a_link_without_a_dot_are_checked(database: Databas
                 {"phone_e164": fr(2), "first_name": "Promo", "last_name": "demain"},
                 {"phone_e164": fr(3), "first_name": "https", "last_name": "shop.fr"},
             ],
+            now=NOW,
         )
         created = create_campaign(
             c,
@@ -117,7 +120,7 @@ def test_create_refuses_each_bypass(database: Database, text: str) -> None:
     clock = FakeClock(NOW)
     _shop(database)
     with database.transaction() as c:
-        add_contacts(c, "l", [{"phone_e164": fr(1)}])
+        add_contacts(c, "l", [{"phone_e164": fr(1)}], now=NOW)
         with pytest.raises(UnverifiedLink):
             create_campaign(
                 c, "default", list_name="l", text=text, sender="MaBoutique", clock=clock
@@ -125,10 +128,9 @@ def test_create_refuses_each_bypass(database: Database, text: str) -> None:
 
 
 @pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    monkeypatch.delenv("STOPSMS_ACCOUNT", raising=False)
-    runner = CliRunner()
+def cli(cli: CliRunner) -> CliRunner:
+    """The shared runner (tests/integration/conftest.py), with account ``shop`` and its domain."""
+    runner = cli
     for step in (
         ["accounts", "create", "shop", "--shortcode", "36173", "--validated"],
         ["domains", "add", "shop.fr", "--account", "shop"],

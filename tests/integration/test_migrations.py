@@ -44,6 +44,7 @@ def test_timestamps_round_trip_as_aware_utc(database: Database) -> None:
     paris_summer = timezone(timedelta(hours=2))
     written = datetime(2024, 7, 1, 20, 30, 15, 123456, tzinfo=paris_summer)
     with database.transaction() as connection:
+        # Direct insert, not tests.builders: the timestamp column itself is under test.
         connection.execute(insert(t.accounts).values(name="tz", created_at=written))
     with database.reader() as connection:
         read = connection.execute(
@@ -97,6 +98,7 @@ def test_concurrent_first_opens(empty_database_url: str) -> None:
 
 def test_naive_datetime_refused(database: Database) -> None:
     with pytest.raises(StatementError, match="naive"), database.transaction() as connection:
+        # Direct insert, not tests.builders: a naive timestamp, which no service would pass.
         connection.execute(insert(t.accounts).values(name="naive", created_at=datetime(2024, 1, 1)))
 
 

@@ -157,13 +157,6 @@ def test_a_blacklist_import_and_a_dismissed_review(database: Database, tmp_path:
 # -- command line ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    monkeypatch.delenv("STOPSMS_ACCOUNT", raising=False)
-    return CliRunner()
-
-
 def test_cli_contacts_consent_shows_opt_out_and_re_subscription(
     cli: CliRunner, database: Database
 ) -> None:

@@ -32,13 +32,6 @@ CAROL = "+33611111111"  # "merci, stop": uncertain
 
 
 @pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    monkeypatch.delenv("STOPSMS_ACCOUNT", raising=False)
-    return CliRunner()
-
-
-@pytest.fixture
 def records(database: Database) -> dict[str, int]:
     """Three inbound opt-outs, as the inbound handler records them: ids by name."""
     ids: dict[str, int] = {}

@@ -30,7 +30,8 @@ from stopsms.services.messages.mo import handle_mo
 from stopsms.services.optouts import optouts, suppression
 from stopsms.store import tables as t
 from stopsms.store.database import Database
-from tests.integration.test_preparation import add_contacts, fr
+from tests.builders import add_contacts
+from tests.integration.test_preparation import fr
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Paris
 PHONE = fr(1)
@@ -59,6 +60,7 @@ def _opt_out_on_shopa(conn: Connection, how: str) -> None:
     elif how == "inbound":
         account = get_account(conn, "default")
         conn.execute(
+            # Direct insert, not tests.builders: the message sent from SHOPA the STOP answers.
             insert(t.messages).values(
                 account_id=account.id,
                 phone_e164=PHONE,
@@ -105,7 +107,7 @@ def test_a_shopb_campaign_is_not_prepared_for_a_number_opted_out_on_shopa(
     clock = FakeClock(NOW)
     with database.transaction() as conn:
         _shop(conn)
-        add_contacts(conn, "clients", [{"phone_e164": PHONE}, {"phone_e164": OTHER}])
+        add_contacts(conn, "clients", [{"phone_e164": PHONE}, {"phone_e164": OTHER}], now=NOW)
         _opt_out_on_shopa(conn, how)
         created = create_campaign(
             conn, "default", list_name="clients", text="Soldes", sender="SHOPB", clock=clock
@@ -127,7 +129,7 @@ def test_the_submit_time_recheck_agrees_with_preparation(database: Database, how
     clock = FakeClock(NOW)
     with database.transaction() as conn:
         _shop(conn)
-        add_contacts(conn, "clients", [{"phone_e164": PHONE}, {"phone_e164": OTHER}])
+        add_contacts(conn, "clients", [{"phone_e164": PHONE}, {"phone_e164": OTHER}], now=NOW)
         created = create_campaign(
             conn, "default", list_name="clients", text="Soldes", sender="SHOPB", clock=clock
         )
@@ -179,13 +181,6 @@ def test_an_inbound_stop_to_a_line_the_account_does_not_have_covers_the_account(
 
 
 # -- command line ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    monkeypatch.delenv("STOPSMS_ACCOUNT", raising=False)
-    return CliRunner()
 
 
 def _app() -> typer.Typer:

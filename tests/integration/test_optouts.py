@@ -183,6 +183,8 @@ def test_attribution(database: Database) -> None:
     with database.transaction() as conn:
         other = accounts.create_account(conn, "other")
         campaign = conn.execute(
+            # Direct insert, not tests.builders: two campaigns (one of another account) to
+            # attribute to; a list and a text do not matter here.
             insert(t.campaigns)
             .values(account_id=1, name="BF", body="Promo", created_at=NOW)
             .returning(t.campaigns.c.id)
@@ -320,6 +322,7 @@ def test_erasure_keeps_suppression(database: Database) -> None:
         )
         optouts.record_optout(conn, "default", ALICE, source="keyword", detail="STOP merci")
         conn.execute(
+            # Direct insert, not tests.builders: a pending message to ALICE, which erasure cancels.
             insert(t.messages).values(
                 account_id=1,
                 phone_e164=ALICE,
@@ -367,13 +370,6 @@ def test_erasure_of_a_person_who_never_said_stop_suppresses(database: Database) 
 
 
 # -- command line ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    monkeypatch.delenv("STOPSMS_ACCOUNT", raising=False)
-    return CliRunner()
 
 
 def _app() -> typer.Typer:

@@ -23,6 +23,7 @@ def _campaign(conn: Connection, status: str = "sending") -> int:
     account = get_account(conn, "default")
     return int(
         conn.execute(
+            # Direct insert, not tests.builders: a campaign in the given status (outbox input).
             insert(t.campaigns)
             .values(account_id=account.id, name="c", body="x", status=status, created_at=NOW)
             .returning(t.campaigns.c.id)
@@ -46,6 +47,7 @@ def _message(conn: Connection, phone: str, **values: Any) -> int:
         "created_at": NOW,
         **values,
     }
+    # Direct insert, not tests.builders: a queued message in the given state (the outbox's input).
     return int(conn.execute(insert(t.messages).values(row).returning(t.messages.c.id)).scalar_one())
 
 
@@ -124,8 +126,8 @@ def test_results_recorded_and_credits_debited_in_the_same_transaction(database: 
                 t.credit_ledger.c.reason == "send"
             )
         ).all()
-        campaign = claimed[ids[0]].campaign_id
-        scope = f"campaign:{campaign};" if campaign is not None else ""
+        of_first = claimed[ids[0]].campaign_id
+        scope = f"campaign:{of_first};" if of_first is not None else ""
         assert [(row[0], row[1]) for row in ledger] == [
             (-2000, f"{scope}messages:1;ids:{ids[0]}-{ids[0]}")
         ]

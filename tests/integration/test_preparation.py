@@ -22,6 +22,7 @@ from stopsms.services.contacts import erasure
 from stopsms.services.optouts import optouts
 from stopsms.store import tables as t
 from stopsms.store.database import Database
+from tests.builders import ready_account
 
 #: Tuesday 3 December 2024, 10:00 in Paris: inside the sending window.
 NOW = datetime(2024, 12, 3, 9, 0, tzinfo=UTC)
@@ -35,7 +36,11 @@ def fr(n: int) -> str:
 def add_contacts(
     connection: Connection, list_name: str, people: Iterable[Mapping[str, Any]]
 ) -> int:
-    """Create list ``list_name`` of the default account with these contacts (direct inserts)."""
+    """Create list ``list_name`` of the default account with these contacts (direct inserts).
+
+    Direct inserts, not :func:`tests.builders.add_contacts`: preparation must decide on
+    what a database may hold and the importer refuses — invalid numbers ("0612", "+33abc"),
+    contacts without consent or with a withdrawn one, a region the number does not say."""
     account = get_account(connection, "default")
     list_id = connection.execute(
         insert(t.lists)
@@ -60,13 +65,7 @@ def add_contacts(
 
 def setup_account(connection: Connection, *, credits_millicredits: int = 1_000_000) -> None:
     """Validate the default account, give it a sender, a domain and credits."""
-    accounts.update_account(
-        connection, "default", AccountChanges(validated=True, shortcode="36034")
-    )
-    accounts.add_sender(connection, "default", "MaBoutique", now=NOW)
-    accounts.add_domain(connection, "default", "example.fr", now=NOW)
-    if credits_millicredits:
-        credits.add_credits(connection, "default", credits_millicredits, now=NOW)
+    ready_account(connection, now=NOW, domains=("example.fr",), millicredits=credits_millicredits)
 
 
 def add_tombstone(connection: Connection) -> int:
@@ -124,6 +123,7 @@ def test_every_reason_and_ready(database: Database) -> None:
         erasure.erase_contact(c, "default", fr(8), now=NOW)
         add_contacts(c, "import", [{"phone_e164": fr(8), "first_name": "Revenu"}])
         members = select(t.contacts.c.id).where(t.contacts.c.phone_e164 == fr(8))
+        # Direct insert, not tests.builders: list memberships erasure never leaves (module helpers).
         c.execute(insert(t.list_members).values(list_id=1, contact_id=members.scalar_subquery()))
         # A tombstone still in the list (erased by hand): nothing to send to.
         c.execute(

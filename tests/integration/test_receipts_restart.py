@@ -43,6 +43,7 @@ def _queue(conn: Connection, phones: list[str]) -> None:
         }
         for phone in phones
     ]
+    # Direct insert, not tests.builders: messages queued as preparation writes them.
     conn.execute(insert(t.messages), rows)
 
 

@@ -29,7 +29,8 @@ from stopsms.services.campaigns.reports import (
 from stopsms.services.optouts import optouts
 from stopsms.store import tables as t
 from stopsms.store.database import Database
-from tests.integration.test_preparation import NOW, add_contacts, fr, setup_account
+from tests.builders import add_contacts
+from tests.integration.test_preparation import NOW, fr, setup_account
 
 SATURDAY_1750 = datetime(2024, 11, 30, 16, 50, tzinfo=UTC)  # 17:50 in Paris
 
@@ -45,6 +46,7 @@ def _campaign(database: Database, people: int = 6) -> int:
                 for i in range(people)
             ]
             + [{"phone_e164": fr(90), "consent": None}],
+            now=NOW,
         )
         optouts.record_optout(c, "default", fr(1), source="manual", now=NOW)
         created = create_campaign(
@@ -192,12 +194,11 @@ def test_safe_cell() -> None:
 
 
 def test_cli_preview_report_export(
-    database: Database, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    database: Database, cli: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
     monkeypatch.setenv("STOPSMS_PROVIDER_URL", "smpp://id:pw@127.0.0.1:2775?tps=500")
     campaign_id = _campaign(database)
-    runner = CliRunner()
+    runner = cli
     result = runner.invoke(campaign_app, ["preview", str(campaign_id), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

@@ -74,7 +74,9 @@ def run(body: Scenario, query: str = "", **sim_options: object) -> None:
     asyncio.run(asyncio.wait_for(main(), 30))
 
 
-def msg(ref: int, text: str, to: str = "+33612345678", coding: DataCoding = DataCoding.GSM7):
+def msg(
+    ref: int, text: str, to: str = "+33612345678", coding: DataCoding = DataCoding.GSM7
+) -> OutboundMessage:
     return OutboundMessage(ref, "36034", to, text, coding)
 
 

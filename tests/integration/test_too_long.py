@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from stopsms.clock import FakeClock
 from stopsms.engine.database_thread import DatabaseThread
@@ -25,7 +26,8 @@ from stopsms.services.campaigns.preparation import prepare_campaign
 from stopsms.services.campaigns.reports import campaign_report, export_rows, preview_campaign
 from stopsms.store import tables as t
 from stopsms.store.database import Database
-from tests.integration.test_preparation import NOW, add_contacts, fr, setup_account
+from tests.builders import add_contacts
+from tests.integration.test_preparation import NOW, fr, setup_account
 
 #: "Bonjour " + 2,000 characters + " STOP 36034": 2,019 GSM-7 septets, 14 parts.
 LONG_NAME = "L" * 2_000
@@ -44,6 +46,7 @@ def _campaign(database: Database, balance_credits: int) -> int:
                 {"phone_e164": fr(2), "first_name": LONG_NAME},
                 {"phone_e164": fr(3), "first_name": "Hugo"},
             ],
+            now=NOW,
         )
         created = create_campaign(
             c,
@@ -75,10 +78,15 @@ def test_a_recipient_over_the_ceiling_is_excluded_too_long_and_never_charged(
     ``insufficient_credit``, and Hugo after it too)."""
     written: list[int] = []
     insert_decided = preparation_sqlite._insert_decided
+
+    def spy(*a: Any, **k: Any) -> Any:
+        written.append(1)
+        return insert_decided(*a, **k)
+
     monkeypatch.setattr(
         preparation_sqlite,
         "_insert_decided",
-        lambda *a, **k: written.append(1) or insert_decided(*a, **k),
+        spy,
     )
     # 3 credits: Marie and Hugo (1 each) are paid; the long one (14) would not fit.
     campaign_id = _campaign(database, 3)
@@ -133,6 +141,7 @@ def test_the_ceiling_is_the_callers(
     assert summary.parts == (2 + LONG_PARTS if long_is_ready else 2)
 
 
+@pytest.mark.commits  # send_campaign and the worker: connections of its own
 @pytest.mark.parametrize("caller", ["send", "worker"])
 def test_send_and_worker_pass_their_ceiling_to_the_decisions(
     database: Database, caller: str
@@ -178,15 +187,12 @@ def _campaign_again(database: Database) -> int:
 
 
 def test_cli_preview_uses_stopsms_max_parts(
-    database: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+    database: Database, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from typer.testing import CliRunner
-
     from stopsms.cli.main import app
 
     campaign_id = _campaign(database, 100)
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    runner = CliRunner()
+    runner = cli
     shown = runner.invoke(app, ["campaign", "preview", str(campaign_id), "--json"])
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.output)["excluded"] == {"too_long": 1}

@@ -6,7 +6,7 @@ import pytest
 from stopsms.clock import FakeClock, SystemClock
 
 
-def test_fake_clock_moves_only_when_told_or_slept_on():
+def test_fake_clock_moves_only_when_told_or_slept_on() -> None:
     start = datetime(2026, 11, 28, 16, 50, tzinfo=UTC)
     clock = FakeClock(start)
     assert clock.now() == start
@@ -16,7 +16,7 @@ def test_fake_clock_moves_only_when_told_or_slept_on():
     assert clock.now() == start + timedelta(hours=1, minutes=1)
 
 
-def test_fake_clock_keeps_utc_and_refuses_naive_starts():
+def test_fake_clock_keeps_utc_and_refuses_naive_starts() -> None:
     paris = timezone(timedelta(hours=1))
     clock = FakeClock(datetime(2026, 11, 28, 17, 50, tzinfo=paris))
     assert clock.now().utcoffset() == timedelta(0)
@@ -25,5 +25,5 @@ def test_fake_clock_keeps_utc_and_refuses_naive_starts():
         FakeClock(datetime(2026, 11, 28, 17, 50))
 
 
-def test_system_clock_is_aware():
+def test_system_clock_is_aware() -> None:
     assert SystemClock().now().tzinfo is not None

@@ -3,18 +3,18 @@
 import json
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from stopsms.cli.main import app
 
 runner = CliRunner()
 
 
-def run(*args: str, stdin: str | None = None):
+def run(*args: str, stdin: str | None = None) -> Result:
     return runner.invoke(app, list(args), input=stdin)
 
 
-def test_preview_json_has_the_final_text_and_its_measurements():
+def test_preview_json_has_the_final_text_and_its_measurements() -> None:
     result = run("preview", "Soldes -50% ce week-end", "--to", "06 12 34 56 78", "--json")
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout)
@@ -28,7 +28,7 @@ def test_preview_json_has_the_final_text_and_its_measurements():
     assert answer["warnings"] == []
 
 
-def test_preview_warns_when_a_lookalike_forces_ucs2_and_smart_encoding_fixes_it():
+def test_preview_warns_when_a_lookalike_forces_ucs2_and_smart_encoding_fixes_it() -> None:
     text = "C’est parti ! " + "x" * 60
     plain = json.loads(run("preview", text, "--json").stdout)
     assert plain["encoding"] == "UCS-2"
@@ -40,7 +40,7 @@ def test_preview_warns_when_a_lookalike_forces_ucs2_and_smart_encoding_fixes_it(
     assert smart["replacements"] == [{"original": "’", "replacement": "'", "count": 1}]
 
 
-def test_preview_uses_the_given_shortcode_and_format_and_never_adds_twice():
+def test_preview_uses_the_given_shortcode_and_format_and_never_adds_twice() -> None:
     answer = json.loads(
         run(
             "preview",
@@ -62,7 +62,7 @@ def test_preview_uses_the_given_shortcode_and_format_and_never_adds_twice():
     assert other["text"] == "Offre du jour STOP au 36173 STOP 36034"
 
 
-def test_preview_human_output_shows_text_parts_and_mention():
+def test_preview_human_output_shows_text_parts_and_mention() -> None:
     result = run("preview", "Bonjour", "--to", "+32470123456")
     assert result.exit_code == 0, result.output
     assert "Bonjour STOP 36034" in result.stdout
@@ -81,7 +81,7 @@ def test_preview_human_output_shows_text_parts_and_mention():
         (["preview"], "missing TEXT"),
     ],
 )
-def test_bad_input_gives_one_clear_line_and_a_non_zero_exit(args, message):
+def test_bad_input_gives_one_clear_line_and_a_non_zero_exit(args: list[str], message: str) -> None:
     result = run(*args)
     assert result.exit_code == 2
     assert message in result.stderr
@@ -89,7 +89,7 @@ def test_bad_input_gives_one_clear_line_and_a_non_zero_exit(args, message):
     assert len(result.stderr.strip().splitlines()) <= 2  # one line, maybe soft-wrapped
 
 
-def test_window_saturday_evening_holds_until_monday_morning():
+def test_window_saturday_evening_holds_until_monday_morning() -> None:
     answer = json.loads(
         run("window", "--to", "0612345678", "--at", "2026-11-28T18:00:00+01:00", "--json").stdout
     )
@@ -99,7 +99,7 @@ def test_window_saturday_evening_holds_until_monday_morning():
     assert answer["policy"] == "fr-default"
 
 
-def test_window_reads_a_naive_instant_in_the_recipients_local_time():
+def test_window_reads_a_naive_instant_in_the_recipients_local_time() -> None:
     answer = json.loads(
         run("window", "--to", "+262692123456", "--at", "2026-11-28T17:50", "--json").stdout
     )
@@ -108,7 +108,7 @@ def test_window_reads_a_naive_instant_in_the_recipients_local_time():
     assert answer["window_end"] == "2026-11-28T18:00:00+04:00"
 
 
-def test_window_informative_is_never_held():
+def test_window_informative_is_never_held() -> None:
     answer = json.loads(
         run(
             "window",
@@ -124,12 +124,12 @@ def test_window_informative_is_never_held():
     assert answer["allowed"] is True
 
 
-def test_classify_json():
+def test_classify_json() -> None:
     answer = json.loads(run("classify", "Stop36034", "--json").stdout)
     assert answer == {"intent": "opt_out", "certain": True, "keyword": "STOP"}
 
 
-def test_batch_answers_every_line_in_order_and_reports_bad_lines():
+def test_batch_answers_every_line_in_order_and_reports_bad_lines() -> None:
     lines = [
         {"text": "Bonjour", "to": "0612345678"},
         "not json",
@@ -151,7 +151,7 @@ def test_batch_answers_every_line_in_order_and_reports_bad_lines():
     assert answers[4]["recipient"]["region"] == "GB"
 
 
-def test_window_and_classify_batches():
+def test_window_and_classify_batches() -> None:
     stdin = "\n".join(
         [
             json.dumps({"to": "0612345678", "at": "2026-11-29T12:00:00+01:00"}),

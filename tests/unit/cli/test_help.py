@@ -26,7 +26,7 @@ def _paths(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]
 
 
 def _command(path: tuple[str, ...]) -> Any:
-    command = typer.main.get_command(app)
+    command: Any = typer.main.get_command(app)
     for name in path:
         command = command.commands[name]
     return command
@@ -35,7 +35,7 @@ def _command(path: tuple[str, ...]) -> Any:
 PATHS = list(_paths(typer.main.get_command(app)))
 
 
-def test_the_tree_is_walked():
+def test_the_tree_is_walked() -> None:
     assert ("credits", "add") in PATHS
     assert ("campaign", "send") in PATHS
     assert ("preview",) in PATHS
@@ -62,7 +62,7 @@ def test_help_sources_have_no_markup_rich_would_eat(path: tuple[str, ...]) -> No
         assert re.search(r"\[[a-z/][^\]]*\]", text) is None, text
 
 
-def test_flags_show_no_value_and_options_their_kind():
+def test_flags_show_no_value_and_options_their_kind() -> None:
     text = runner.invoke(app, ["contacts", "list", "--help"], env={"COLUMNS": "200"}).stdout
     json_line = next(line for line in text.splitlines() if "--json" in line)
     assert "TEXT" not in json_line
@@ -71,14 +71,14 @@ def test_flags_show_no_value_and_options_their_kind():
     assert "INTEGER" in limit_line
 
 
-def test_validated_is_spelled_the_same_on_every_command():
+def test_validated_is_spelled_the_same_on_every_command() -> None:
     for path in (("accounts", "create"), ("accounts", "set")):
         text = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"}).stdout
         assert "--no-validated" in text
         assert "--not-validated" not in text
 
 
-def test_window_account_help_is_its_own():
+def test_window_account_help_is_its_own() -> None:
     preview = runner.invoke(app, ["preview", "--help"], env={"COLUMNS": "200"}).stdout
     window = runner.invoke(app, ["window", "--help"], env={"COLUMNS": "200"}).stdout
     assert "sending-hours policy" in window

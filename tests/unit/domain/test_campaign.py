@@ -13,7 +13,7 @@ from stopsms.domain.errors import InvalidTransition
 S = CampaignStatus
 
 
-def test_every_status_has_its_transitions_listed():
+def test_every_status_has_its_transitions_listed() -> None:
     assert set(TRANSITIONS) == set(CampaignStatus)
 
 
@@ -33,7 +33,7 @@ def test_every_status_has_its_transitions_listed():
         (S.PAUSED, S.CANCELLED),
     ],
 )
-def test_the_lifecycle_allows(current, target):
+def test_the_lifecycle_allows(current: CampaignStatus, target: CampaignStatus) -> None:
     assert move(current, target) is target
 
 
@@ -47,17 +47,17 @@ def test_the_lifecycle_allows(current, target):
         (S.PAUSED, S.COMPLETED),
     ],
 )
-def test_the_lifecycle_refuses(current, target):
+def test_the_lifecycle_refuses(current: CampaignStatus, target: CampaignStatus) -> None:
     with pytest.raises(InvalidTransition, match=f"from '{current.value}' to '{target.value}'"):
         move(current, target)
 
 
-def test_final_states_never_move():
+def test_final_states_never_move() -> None:
     for status in FINAL:
         assert not any(can_move(status, target) for target in CampaignStatus)
 
 
-def test_active_states_can_be_paused_and_cancelled():
+def test_active_states_can_be_paused_and_cancelled() -> None:
     for status in ACTIVE:
         assert can_move(status, S.PAUSED)
         assert can_move(status, S.CANCELLED)
