@@ -99,7 +99,7 @@ async def _engine(
 ) -> Rate:
     """``send_campaign`` to the end, with ``--wait``: every receipt recorded too. ``sink``:
     against ``bench/smpp_sink.py`` in its own process instead of the simulator."""
-    db = database(directory)
+    db = database(f"sqlite:///{directory / 'stopsms.db'}")
     campaign_id = seed_campaign(db, [fr(i) for i in range(n)])
     if n > 30_000:  # seed_campaign credits 30,000 one-part messages
         with db.transaction() as conn:
@@ -127,7 +127,7 @@ async def _engine(
     elif child is not None:
         child.communicate(b"")
     with db.transaction() as conn:  # what the database says, not only the report
-        statuses = dict(
+        statuses: dict[str, int] = dict(
             conn.execute(
                 select(t.messages.c.status, func.count())
                 .where(t.messages.c.campaign_id == campaign_id)
@@ -157,7 +157,7 @@ async def _stop_latency(
     import sys
 
     count, first = int(per_second * 2), 500_000
-    db = database(directory)
+    db = database(f"sqlite:///{directory / 'stopsms.db'}")
     campaign_id = seed_campaign(db, [fr(i) for i in range(n)])
     clock = ShiftedClock(TUESDAY_10H)
     prepare_campaign(db, campaign_id, clock)
