@@ -11,33 +11,14 @@ import pytest
 from typer.testing import CliRunner
 
 from stopsms.cli.main import app
-
-CONTACTS = "phone;first_name\n0612345678;Ann\n0612345679;Bob\n"
+from tests.integration.test_bad_input_cli import CONTACTS, ok, refused
 
 
 @pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    monkeypatch.delenv("STOPSMS_ACCOUNT", raising=False)
-    monkeypatch.delenv("STOPSMS_PROVIDER_URL", raising=False)
+def cli(cli: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    """The shared runner (tests/integration/conftest.py), working in ``tmp_path``."""
     monkeypatch.chdir(tmp_path)
-    return CliRunner()
-
-
-def ok(cli: CliRunner, *args: str) -> str:
-    result = cli.invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def refused(cli: CliRunner, *args: str, says: str) -> str:
-    """The command fails with exit 2 and one line containing ``says``, no traceback."""
-    result = cli.invoke(app, list(args))
-    assert result.exit_code == 2, result.output
-    assert says in " ".join(result.output.split()), result.output
-    assert "Traceback" not in result.output
-    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
-    return result.output
+    return cli
 
 
 def one_line(output: str) -> str:

@@ -10,16 +10,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.integration.test_bad_input_followups import CONTACTS, ok, refused
+from tests.integration.test_bad_input_cli import CONTACTS, ok, refused
 
 
 @pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    monkeypatch.setenv("STOPSMS_DATABASE_URL", database_url)
-    monkeypatch.delenv("STOPSMS_ACCOUNT", raising=False)
-    monkeypatch.delenv("STOPSMS_PROVIDER_URL", raising=False)
+def cli(cli: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    """The shared runner (tests/integration/conftest.py), working in ``tmp_path``."""
     monkeypatch.chdir(tmp_path)
-    return CliRunner()
+    return cli
 
 
 def account(cli: CliRunner) -> dict[str, object]:
