@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -296,33 +297,23 @@ def prepare_campaign(
     :class:`PreparationInterrupted` when ``should_stop()`` turns true (checked between chunks
     and before the status moves). Either refusal happens before anything is committed.
     """
+    run = partial(
+        _prepare,
+        campaign_id=campaign_id,
+        clock=clock,
+        account=account,
+        substitution=shortcode_substitution,
+        allow_partial=allow_partial,
+        allow_empty=allow_empty,
+        should_stop=should_stop,
+        max_parts=max_parts,
+        loop=loop,
+    )
     if isinstance(target, Connection):
-        return _prepare(
-            target,
-            campaign_id,
-            clock,
-            account,
-            substitution=shortcode_substitution,
-            allow_partial=allow_partial,
-            allow_empty=allow_empty,
-            should_stop=should_stop,
-            max_parts=max_parts,
-            loop=loop,
-        )
+        return run(target)
     engine = target.engine if isinstance(target, Database) else target
     with engine.connect() as connection, parents_known(connection), connection.begin():
-        return _prepare(
-            connection,
-            campaign_id,
-            clock,
-            account,
-            substitution=shortcode_substitution,
-            allow_partial=allow_partial,
-            allow_empty=allow_empty,
-            should_stop=should_stop,
-            max_parts=max_parts,
-            loop=loop,
-        )
+        return run(connection)
 
 
 def _prepare(
