@@ -80,7 +80,6 @@ _NON_ASCII: Final = re.compile(r"[^\x00-\x7f]")
 # A scheme is read back from its colon (scanning forward from every letter costs more).
 _SCHEME_CHARS: Final = frozenset(string.ascii_letters + string.digits + "+.-")
 _SPECIAL_SCHEMES: Final = frozenset(("http", "https", "ftp", "ws", "wss", "file"))
-_SCHEME_AT: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 # On the text's shape (see _shape): every host character is ASCII there. A host is found
 # from a label character, a dot and a label character, then read whole from its first label.
 _LABEL_CHARS: Final = frozenset(string.ascii_letters + string.digits + "_-")
