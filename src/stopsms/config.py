@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from stopsms.domain.errors import StopsmsError
 from stopsms.domain.parts import DEFAULT_MAX_PARTS, PROTOCOL_MAX_PARTS
@@ -58,12 +59,22 @@ class Settings:
     ``default_account``: the account used when a command names none.
     ``max_parts``: the most SMS parts one message may take (``STOPSMS_MAX_PARTS``, 1–255;
     see :mod:`stopsms.domain.parts`); a value out of range or not a number is refused.
+    ``public_url``: the address people and webhook receivers reach this installation at
+    (``STOPSMS_PUBLIC_URL``, e.g. ``https://sms.example.fr``): the base of the hosted
+    unsubscribe links in messages and of links in webhooks. An absolute ``http(s)`` URL with
+    no query or fragment; kept without its trailing slash.
+    ``secret_key``: signs sessions and forms (``STOPSMS_SECRET_KEY``, at least 32 characters).
+    ``production``: ``STOPSMS_ENV=production``; a server in production refuses to start without
+    a secret key (elsewhere it makes one per process, and says so).
     """
 
     database_url: str = field(default_factory=default_database_url)
     provider_url: str | None = None
     default_account: str = "default"
     max_parts: int = DEFAULT_MAX_PARTS
+    public_url: str | None = None
+    secret_key: str | None = None
+    production: bool = False
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -73,7 +84,56 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         provider_url=env.get("STOPSMS_PROVIDER_URL") or None,
         default_account=env.get("STOPSMS_ACCOUNT") or "default",
         max_parts=_max_parts(env.get("STOPSMS_MAX_PARTS")),
+        public_url=_public_url(env.get("STOPSMS_PUBLIC_URL")),
+        secret_key=_secret_key(env.get("STOPSMS_SECRET_KEY")),
+        production=_production(env.get("STOPSMS_ENV")),
     )
+
+
+MIN_SECRET_KEY = 32
+"""The shortest secret key accepted: 32 characters (``python -c 'import secrets;
+print(secrets.token_urlsafe(32))'`` prints 43)."""
+
+
+def _public_url(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    parsed = urlsplit(text)
+    if (
+        parsed.scheme not in ("http", "https")
+        or not parsed.hostname
+        or parsed.query
+        or parsed.fragment
+        or parsed.username is not None
+        or any(c.isspace() for c in text)
+    ):
+        raise InvalidSetting(
+            f"STOPSMS_PUBLIC_URL={value!r}: expected the absolute address of this installation,"
+            " e.g. https://sms.example.fr (http or https, no query, no fragment, no user)"
+        )
+    return text.rstrip("/")
+
+
+def _secret_key(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    if len(value.strip()) < MIN_SECRET_KEY:
+        raise InvalidSetting(
+            f"STOPSMS_SECRET_KEY is {len(value.strip())} characters long: give at least"
+            f" {MIN_SECRET_KEY} (e.g. the output of"
+            " python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return value.strip()
+
+
+def _production(value: str | None) -> bool:
+    text = (value or "").strip().lower()
+    if text in ("", "development", "dev"):
+        return False
+    if text in ("production", "prod"):
+        return True
+    raise InvalidSetting(f"STOPSMS_ENV={value!r}: expected production or development")
 
 
 def _max_parts(value: str | None) -> int:

@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stopsms.config import default_database_path, load_settings
+import pytest
+
+from stopsms.config import InvalidSetting, default_database_path, load_settings
 
 
 def test_the_default_database_does_not_depend_on_the_current_folder() -> None:
@@ -61,3 +63,39 @@ def test_first_use_says_where_the_database_is_and_other_folders_share_it(tmp_pat
     assert "created database" not in second.stderr
     assert not (here / "stopsms.db").exists()
     assert not (there / "stopsms.db").exists()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "sms.example.fr",
+        "ftp://sms.example.fr",
+        "https://sms.example.fr/?a=1",
+        "https://sms.example.fr/#x",
+        "https://user@sms.example.fr",
+        "https://",
+        "https://a b.fr",
+    ],
+)
+def test_a_public_url_that_is_not_an_absolute_address_is_refused(value: str) -> None:
+    with pytest.raises(InvalidSetting, match="STOPSMS_PUBLIC_URL"):
+        load_settings({"STOPSMS_PUBLIC_URL": value})
+
+
+def test_the_public_url_is_kept_without_its_trailing_slash() -> None:
+    settings = load_settings({"STOPSMS_PUBLIC_URL": " https://sms.example.fr/base/ "})
+    assert settings.public_url == "https://sms.example.fr/base"
+    assert load_settings({}).public_url is None
+
+
+def test_a_short_secret_key_is_refused_with_its_length() -> None:
+    with pytest.raises(InvalidSetting, match="is 5 characters long"):
+        load_settings({"STOPSMS_SECRET_KEY": "short"})
+    assert load_settings({"STOPSMS_SECRET_KEY": "k" * 32}).secret_key == "k" * 32
+
+
+def test_the_environment_is_production_or_development() -> None:
+    assert load_settings({"STOPSMS_ENV": "production"}).production
+    assert not load_settings({}).production
+    with pytest.raises(InvalidSetting, match="STOPSMS_ENV"):
+        load_settings({"STOPSMS_ENV": "staging"})
