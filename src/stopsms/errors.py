@@ -98,7 +98,7 @@ class EvidenceRequired(ServiceError):
 
 
 class UnreadableFile(ServiceError):
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"cannot read {path}: {reason} (nothing was changed)")
+    def __init__(self, path: str, reason: str, *, fix: Fix | None = None) -> None:
+        super().__init__(f"cannot read {path}: {reason} (nothing was changed)", fix=fix)
         self.path = path
         self.reason = reason

@@ -246,6 +246,38 @@ def test_a_reject_report_that_cannot_be_written_undoes_the_import(
     assert json.loads(ok(cli, "optouts", "list", "--json")) == []
 
 
+def test_a_refused_import_names_the_option_that_fixes_it(cli: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text("Nom;Ville\nDupont;Paris\n", encoding="utf-8")
+    refused(
+        cli,
+        "contacts",
+        "import",
+        "in.csv",
+        says="no phone column among 'Nom', 'Ville'; name it 'mobile' or 'téléphone', or say"
+        " which column is the phone (nothing was changed) (--map COLUMN=phone)",
+    )
+    (tmp_path / "in.csv").write_text("Nom;Tel\nDupont;0612345678\n", encoding="utf-8")
+    refused(
+        cli,
+        "contacts",
+        "import",
+        "in.csv",
+        "--map",
+        "GSM=phone",
+        says="column map GSM=phone: no column 'GSM' (columns: 'Nom', 'Tel')",
+    )
+    (tmp_path / "in.csv").write_text("phone\nabc\n", encoding="utf-8")
+    refused(
+        cli,
+        "contacts",
+        "import",
+        "in.csv",
+        "--rejects",
+        str(tmp_path / "missing" / "r.csv"),
+        says="choose another place (--rejects FILE)",
+    )
+
+
 def test_an_opt_out_folder_is_named_as_a_folder(cli: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "folder").mkdir()
     refused(cli, "optouts", "import", "folder", says="a folder, not a file")

@@ -1,10 +1,10 @@
 """``smsc.js`` (the npm ``smpp`` package under node) as a process a test kills and restarts.
 
-:class:`NodeSmsc` starts it on a fixed loopback port (so the ESME's URL survives a restart),
-SIGKILLs it (no unbind, no goodbye: the sockets just die), restarts it (ids numbered from 1
-again) and reads its log: one JSON line per ``submit_sm`` it accepted and per receipt it sent.
-The node modules are installed by ``make test`` (``npm ci`` in ``tests/peers``); when they are
-missing, :func:`ensure_installed` runs it.
+:class:`NodeSmsc` starts it on a loopback port the OS chooses, kept across restarts (so the
+ESME's URL survives a restart), SIGKILLs it (no unbind, no goodbye: the sockets just die),
+restarts it (ids numbered from 1 again) and reads its log: one JSON line per ``submit_sm`` it
+accepted and per receipt it sent. The node modules are installed by ``make test`` (``npm ci`` in
+``tests/peers``); when they are missing, :func:`ensure_installed` runs it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -35,13 +34,6 @@ def ensure_installed() -> None:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @dataclass
 class NodeSmsc:
     """One ``smsc.js`` at a time on ``port``; every run appends to the same ``log``."""
@@ -57,7 +49,8 @@ class NodeSmsc:
         node = shutil.which("node")
         if node is None:
             raise RuntimeError("the SMPP fault tests need node on PATH")
-        self.port = self.port or free_port()
+        # The first run binds port 0 (the OS chooses, no race with a parallel test for a
+        # probed port); a restart binds the port of the first, so the ESME's URL still holds.
         command = [node, str(SCRIPT), "--port", str(self.port), "--log", str(self.log)]
         command += ["--receipt-delay", str(self.receipt_delay_ms)]
         deadline = time.monotonic() + 10
@@ -71,7 +64,9 @@ class NodeSmsc:
             assert process.stdout is not None
             line = process.stdout.readline()
             if line:
-                assert json.loads(line)["port"] == self.port
+                port: int = json.loads(line)["port"]
+                assert self.port in (0, port)
+                self.port = port
                 self.process = process
                 self.runs += 1
                 return

@@ -18,7 +18,10 @@ from stopsms.cli.hints import command, worded
 from stopsms.errors import Fix, InvalidInput
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "stopsms"
-CHECKED = [*sorted((SRC / "services").rglob("*.py")), *sorted((SRC / "domain").rglob("*.py"))]
+#: Every layer below the CLI: the application layer, the engine, the services, the file readers
+#: and the domain.
+BELOW_THE_CLI = ("app", "engine", "services", "imports", "domain")
+CHECKED = [path for layer in BELOW_THE_CLI for path in sorted((SRC / layer).rglob("*.py"))]
 CHECKED.append(SRC / "errors.py")
 FLAG = re.compile(r"(?<![\w-])--[a-z]|`stopsms |\(stopsms ")
 
@@ -60,6 +63,15 @@ def test_the_cli_words_a_fix_as_the_command_to_type() -> None:
     assert "--allow-partial" in (command(top_up) or "")
     again = Fix("resubscribe", (("phone", "+33612345678"), ("evidence", "…")))
     assert command(again) == "`stopsms optouts remove +33612345678 --evidence …`"
+    resume = Fix("resume_and_send", (("campaign", "7"),))
+    assert command(resume) == (
+        "`stopsms campaign resume 7` then `stopsms campaign send 7` (or a running"
+        " `stopsms worker`) to go on"
+    )
+    assert command(Fix("resume_campaign", (("campaign", "7"),))) == "`stopsms campaign resume 7`"
+    assert command(Fix("send_campaign", (("campaign", "7"),))) == "`stopsms campaign send 7`"
+    assert command(Fix("map_column", (("field", "phone"),))) == "--map COLUMN=phone"
+    assert command(Fix("choose_rejects")) == "--rejects FILE"
     assert command(Fix("something_else")) is None
 
 

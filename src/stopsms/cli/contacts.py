@@ -176,9 +176,10 @@ def _print_summary(s: ImportSummary) -> None:
     )
     if s.rejected:
         reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(s.rejected_by_reason.items()))
-        console.print(f"  rejected: {reasons} — see {escape(s.rejects_path or '')}")
+        console.print(f"  rejected: {reasons} — see {escape(s.rejects_path or '')}", soft_wrap=True)
     if s.superseded:
-        console.print(f"  merged: {escape(merged_text(s))}")
+        # A path is never broken by a newline: the terminal wraps the line, not rich.
+        console.print(f"  merged: {escape(merged_text(s))}", soft_wrap=True)
     columns = ", ".join(f"{k} ← {escape(repr(v))}" for k, v in s.columns.items())
     console.print(f"  columns: {columns}")
     read_as = s.format if s.format != "csv" else f"csv, {s.encoding}, delimiter {s.delimiter!r}"

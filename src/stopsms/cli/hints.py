@@ -61,6 +61,20 @@ def command(fix: Fix) -> str | None:
             return f"`stopsms optouts remove {_arg(value('phone', 'NUMBER'))} --evidence …`"
         case "record_optout":
             return f"`stopsms optouts add {_arg(value('phone', 'NUMBER'))}`"
+        case "resume_campaign":
+            return f"`stopsms campaign resume {value('campaign')}`"
+        case "resume_and_send":
+            campaign = value("campaign")
+            return (
+                f"`stopsms campaign resume {campaign}` then `stopsms campaign send {campaign}`"
+                " (or a running `stopsms worker`) to go on"
+            )
+        case "send_campaign":
+            return f"`stopsms campaign send {value('campaign')}`"
+        case "map_column":
+            return f"--map {_arg(value('column', 'COLUMN'))}={value('field', 'FIELD')}"
+        case "choose_rejects":
+            return "--rejects FILE"
     return None
 
 

@@ -30,12 +30,14 @@ from stopsms.cli.console import (
     print_json,
 )
 from stopsms.cli.context import application
+from stopsms.cli.hints import command, worded
 from stopsms.clock import Clock, SystemClock
 from stopsms.domain.campaign import CampaignStatus
 from stopsms.engine.sending import (
     SendProgress,
     SendReport,
     SendStopped,
+    resume_fix,
     resume_hint,
     run_worker,
     send_campaign,
@@ -240,10 +242,17 @@ def send(
         report = asyncio.run(main())
     except SendStopped as stopped:
         if stopped.interrupted:
-            err_console.print(f"[yellow]{escape(str(stopped))}[/]", soft_wrap=True)
+            err_console.print(f"[yellow]{escape(worded(stopped))}[/]", soft_wrap=True)
             raise typer.Exit(130) from None
         raise
     _ending(campaign_id, report.progress)
+
+
+def _carried_on(campaign_id: int, status: CampaignStatus) -> str:
+    """Where the campaign was left, with the commands that carry it on."""
+    fix = resume_fix(campaign_id, status)
+    hint = command(fix) if fix is not None else None
+    return resume_hint(campaign_id, status) + (f" ({hint})" if hint else "")
 
 
 def _ending(campaign_id: int, progress: SendProgress) -> None:
@@ -255,7 +264,7 @@ def _ending(campaign_id: int, progress: SendProgress) -> None:
         fail(
             f"campaign {campaign_id} is paused, not completed: {progress.sent:,} sent, "
             f"{progress.waiting:,} waiting — see `stopsms campaign report {campaign_id}`; "
-            + resume_hint(campaign_id, status),
+            + _carried_on(campaign_id, status),
             code=1,
         )
     if status is CampaignStatus.CANCELLED:

@@ -37,7 +37,7 @@ from stopsms.engine.database_thread import DatabaseThread
 from stopsms.engine.dispatcher import Dispatcher, DispatchStats
 from stopsms.engine.gate import SuppressionGate
 from stopsms.engine.inbound import InboundHandler, InboundStats
-from stopsms.errors import ServiceError
+from stopsms.errors import Fix, ServiceError
 from stopsms.providers.base import Provider, ProviderError
 from stopsms.services.accounts.accounts import AccountRef
 from stopsms.services.campaigns.holds import HeldGroups, held_groups
@@ -66,6 +66,7 @@ __all__ = [
     "SendReport",
     "SendStopped",
     "WorkerReport",
+    "resume_fix",
     "resume_hint",
     "run_worker",
     "send_campaign",
@@ -163,22 +164,31 @@ class SendStopped(ServiceError):
         self.campaign_id = campaign_id
         self.status = status
         self.interrupted = interrupted
-        super().__init__(f"{cause}; {resume_hint(campaign_id, status)}")
+        super().__init__(
+            f"{cause}; {resume_hint(campaign_id, status)}", fix=resume_fix(campaign_id, status)
+        )
 
 
 def resume_hint(campaign_id: int, status: CampaignStatus) -> str:
-    """Where campaign ``campaign_id`` was left and the command(s) that carry it on."""
+    """Where campaign ``campaign_id`` was left and what carries it on, in words (each
+    interface words :func:`resume_fix`, the use cases to run, its own way)."""
     n = campaign_id
     if status is CampaignStatus.PAUSED:
-        return (
-            f"campaign {n} is paused, nothing will send it: `stopsms campaign resume {n}` "
-            f"then `stopsms campaign send {n}` (or a running `stopsms worker`) to go on"
-        )
+        return f"campaign {n} is paused, nothing will send it until it is resumed and sent"
     if status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
-        return (
-            f"campaign {n} is still {status.value}, nothing prepared: `stopsms campaign send {n}`"
-        )
+        return f"campaign {n} is still {status.value}, nothing prepared"
     return f"campaign {n} is {status.value}"
+
+
+def resume_fix(campaign_id: int, status: CampaignStatus) -> Fix | None:
+    """What carries campaign ``campaign_id`` on from ``status``: resume then send it (a paused
+    one), send it (one not prepared yet), nothing (any other)."""
+    campaign = (("campaign", str(campaign_id)),)
+    if status is CampaignStatus.PAUSED:
+        return Fix("resume_and_send", campaign)
+    if status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        return Fix("send_campaign", campaign)
+    return None
 
 
 def _check_startable(
@@ -195,7 +205,8 @@ def _check_startable(
         raise ServiceError(f"campaign {campaign_id} is being prepared; try again shortly")
     if campaign.status is CampaignStatus.PAUSED:
         raise ServiceError(
-            f"campaign {campaign_id} is paused: `stopsms campaign resume {campaign_id}` first"
+            f"campaign {campaign_id} is paused: resume it first",
+            fix=Fix("resume_campaign", (("campaign", str(campaign_id)),)),
         )
     return campaign.status
 
@@ -559,10 +570,7 @@ async def _prepare_due(
             )
             log.error("scheduled campaign %s not started: %s", campaign_id, reason)
             if on_event is not None:
-                on_event(
-                    f"campaign {campaign_id} not started, paused: {reason}; then "
-                    f"`stopsms campaign resume {campaign_id}`"
-                )
+                on_event(f"campaign {campaign_id} not started, paused: {reason}; then resume it")
             continue
         except ServiceError as exc:
             log.error("scheduled campaign %s could not be prepared: %s", campaign_id, exc)

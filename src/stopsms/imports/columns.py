@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from stopsms.errors import ServiceError
+from stopsms.errors import Fix, ServiceError
 
 __all__ = [
     "ColumnError",
@@ -208,7 +208,9 @@ def parse_overrides(items: Iterable[str]) -> dict[str, str]:
     for item in items:
         column, sep, target = item.rpartition("=")
         if not sep or not column.strip() or not target.strip():
-            raise ColumnError(f"--map {item!r}: expected COLUMN=FIELD, e.g. 'GSM client=phone'")
+            raise ColumnError(
+                f"column map {item!r}: expected COLUMN=FIELD, e.g. 'GSM client=phone'"
+            )
         overrides[column.strip()] = target.strip()
     return overrides
 
@@ -262,7 +264,7 @@ def recognise(headers: Sequence[str], overrides: Mapping[str, str] | None = None
         index = _find_column(headers, column)
         if index is None:
             raise ColumnError(
-                f"--map {column}={target}: no column {column!r} (columns: {_listing(headers)})"
+                f"column map {column}={target}: no column {column!r} (columns: {_listing(headers)})"
             )
         if canonical(target) in _IGNORE_NAMES or target.strip() == "-":
             ignored.add(index)
@@ -289,12 +291,13 @@ def recognise(headers: Sequence[str], overrides: Mapping[str, str] | None = None
             notes.append(
                 f"{len(others) + 1} columns look like {wanted.value}: using {headers[best[1]]!r}, "
                 f"keeping {', '.join(repr(headers[i]) for i in others)} as custom fields "
-                f"(--map COLUMN={wanted.value} to choose)"
+                f"(map COLUMN={wanted.value} to choose)"
             )
     if Field.PHONE not in fields:
         raise ColumnError(
             f"no phone column among {_listing(headers)}; name it 'mobile' or 'téléphone', "
-            "or say which with --map COLUMN=phone"
+            "or say which column is the phone",
+            fix=Fix("map_column", (("field", Field.PHONE.value),)),
         )
     used = set(fields.values()) | ignored
     taken: set[str] = set()

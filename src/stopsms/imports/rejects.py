@@ -30,7 +30,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import IO
 
-from stopsms.errors import InvalidInput
+from stopsms.errors import Fix, InvalidInput
 from stopsms.imports.cells import neutralise
 
 __all__ = ["REPORT_COLUMNS", "RejectReason", "RejectReport", "default_report_path"]
@@ -115,7 +115,8 @@ class RejectReport:
             raise InvalidInput(
                 "reject report",
                 str(self.path),
-                f"cannot write it ({error.strerror or error}); choose another place (--rejects)",
+                f"cannot write it ({error.strerror or error}); choose another place",
+                fix=Fix("choose_rejects"),
             ) from None
         self._handle = handle
         self._started = True
@@ -151,7 +152,8 @@ class RejectReport:
             raise InvalidInput(
                 "reject report",
                 str(self.path),
-                f"cannot write it ({error.strerror or error}); choose another place (--rejects)",
+                f"cannot write it ({error.strerror or error}); choose another place",
+                fix=Fix("choose_rejects"),
             ) from None
         return self.path
 

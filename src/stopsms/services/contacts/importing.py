@@ -211,7 +211,7 @@ def _plan(table: Table, options: ImportOptions, region: str) -> tuple[ColumnPlan
                 if cell.strip() and normalise(cell, region) is not None:
                     first = Chunk([table.header_line], [table.header])
                     return headerless_plan(len(table.header), i), first
-        raise UnreadableFile(str(table.path), str(error)) from None
+        raise UnreadableFile(str(table.path), str(error), fix=error.fix) from None
 
 
 def _parallel(path: Path, options: ImportOptions) -> bool:

@@ -102,7 +102,7 @@ def _work(
         sender.send(("done", *counts_of, counts, *superseded))
     except UnreadableFile as error:
         parser.rejects.close()
-        sender.send(("unreadable", error.path, error.reason))
+        sender.send(("unreadable", error.path, error.reason, error.fix))
     except BaseException as error:  # reported to the parent, which raises it
         sender.send(("failed", f"{type(error).__name__}: {error}"))
     finally:
@@ -145,7 +145,7 @@ def parallel_batches(
                 parser.rejects.adopt(message[5], message[8])
                 return
             elif kind == "unreadable":
-                raise UnreadableFile(message[1], message[2])
+                raise UnreadableFile(message[1], message[2], fix=message[3])
             else:
                 raise RuntimeError(f"the parse worker failed: {message[1]}")
     finally:
