@@ -30,8 +30,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The tests run on every core (pytest-xdist): each test has its own databases, folders and
+# ports (PostgreSQL databases by unique name, port 0 everywhere), so workers never collide.
+TEST_JOBS ?= auto
+
 unit: $(STAMP) $(PEERS)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_JOBS)
 
 test: lint typecheck unit
 
