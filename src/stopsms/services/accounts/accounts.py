@@ -8,7 +8,10 @@ prices per SMS part and region, and its own inbound keywords. Credits live in
 
 Every function takes a :class:`~sqlalchemy.Connection` inside the caller's transaction and an
 account reference (:data:`AccountRef`: an :class:`Account` or its name), and returns plain
-frozen dataclasses.
+frozen dataclasses. The account record and the rules read from its settings alone (its mention
+style, its confirmation text) are the domain's, :mod:`stopsms.domain.account`; checking new
+settings stays here, since its refusals are the services' :class:`InvalidInput` naming the
+field, and the allowed types and scopes are the store's.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from typing import Any, TypeAlias
 from sqlalchemy import Connection, RowMapping, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from stopsms.domain.account import Account, PriceTable
 from stopsms.domain.mention import (
     InvalidMentionFormat,
-    MentionStyle,
     check_mention_format,
     fill_mention_format,
     is_placeholder_url,
@@ -64,48 +67,6 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
-    """One account, as stored (balance as of the read)."""
-
-    id: int
-    name: str
-    type: str
-    validated: bool
-    shortcode: str
-    mention_format: str
-    mention_enabled: bool
-    unsubscribe_url: str | None
-    optout_scope: str
-    window_policy: str | None
-    brand: str
-    confirmation_text: str
-    balance_millicredits: int
-    alert_threshold_millicredits: int
-    created_at: datetime
-
-    def mention_style(self) -> MentionStyle:
-        """The account's STOP mention formats: the one place a :class:`MentionStyle` is built
-        from an account (its shortcode mention, and its unsubscribe link when it has one)."""
-        if self.unsubscribe_url:
-            return MentionStyle(
-                format=self.mention_format,
-                shortcode=self.shortcode,
-                unsubscribe_url=self.unsubscribe_url,
-            )
-        return MentionStyle(format=self.mention_format, shortcode=self.shortcode)
-
-    @property
-    def mention(self) -> str:
-        """The STOP mention of this account, e.g. ``STOP 36034`` (filled as every message's)."""
-        return self.mention_style().shortcode_mention()
-
-    @property
-    def confirmation(self) -> str:
-        """The STOP confirmation text, brand filled in."""
-        return self.confirmation_text.format(brand=self.brand)
-
-
 AccountRef: TypeAlias = Account | str
 
 
@@ -115,19 +76,6 @@ class Sender:
     kind: str
     authorised_protected: bool
     created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class PriceTable:
-    """Price of one SMS part by region: exact region, else the account's ``*``, else default."""
-
-    by_region: dict[str, int]
-    fallback_millicredits: int
-
-    def per_part(self, region: str | None) -> int:
-        if region is not None and region in self.by_region:
-            return self.by_region[region]
-        return self.fallback_millicredits
 
 
 def _account(row: RowMapping) -> Account:
