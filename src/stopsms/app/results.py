@@ -252,7 +252,7 @@ def optout_check(phone: str, found: OptOut | None, records: Iterable[OptOut]) ->
 
 
 def reviewed(done: Iterable[Reviewed]) -> list[Json]:
-    """``optouts review --confirm/--dismiss``: each record reviewed and what became of it."""
+    """The opt-out review's confirmations and dismissals: each record and what became of it."""
     return [{"id": r.optout_id, "action": r.action, "record": optout(r.optout)} for r in done]
 
 

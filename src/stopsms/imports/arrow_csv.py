@@ -62,13 +62,13 @@ def _utf8_text(table: CsvTable) -> bytes | None:
     data = Path(table.path).read_bytes()
     if table.codec.lower() in _UTF8 and table.errors == "strict" and not table.has_nul:
         # Detection decoded it whole (or Arrow's check below refuses it). A NUL its scan did
-        # not see (an --encoding given: only the head is scanned) is the csv reader's to
+        # not see (an encoding given: only the head is scanned) is the csv reader's to
         # report.
         return None if b"\x00" in data else data
     try:
         text = data.decode(table.codec, table.errors or "strict")
     except UnicodeDecodeError:
-        return None  # a forced --encoding that does not fit: the csv reader says where
+        return None  # a forced encoding that does not fit: the csv reader says where
     if table.has_nul:
         # The csv reader splits lines before it drops NULs: "\r\x00\n" is two line ends
         # to it, one to Arrow once the NUL is gone. Bare carriage returns are refused here.

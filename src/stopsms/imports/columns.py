@@ -4,7 +4,7 @@ Headers are compared in a canonical form (accents off, case folded, punctuation 
 ``Téléphone portable`` → ``telephone portable``), first against a list of usual French and
 English names, then by their words (``N° de portable`` → a phone column). Columns nobody
 recognises are kept as custom fields under their own header. ``COLUMN=FIELD`` overrides
-(``--map``) win over recognition: ``FIELD`` is a standard field or one of its names
+(the column map) win over recognition: ``FIELD`` is a standard field or one of its names
 (``mobile``, ``prénom``…), ``ignore``, or any other name for a custom field.
 
 When several columns look like phone numbers, the most mobile-like wins (``portable`` over
@@ -50,7 +50,7 @@ _IGNORE_NAMES = frozenset({"ignore", "skip", "none", "-", "ignorer"})
 
 
 class ColumnError(ServiceError):
-    """The columns of a file cannot be used (no phone column, a ``--map`` naming nothing…)."""
+    """The columns of a file cannot be used (no phone column, a column map naming nothing…)."""
 
 
 _EXACT: dict[str, Field] = {}
@@ -172,7 +172,7 @@ class ColumnPlan:
 
     ``fields`` maps each standard field found to its column index (the phone is always
     there); ``custom`` lists ``(name, index)`` of the custom fields; ``ignored`` the indexes
-    dropped by ``--map COLUMN=ignore``; ``notes`` says what a person may want to check.
+    mapped to ``ignore``; ``notes`` says what a person may want to check.
     """
 
     headers: tuple[str, ...]
@@ -216,7 +216,7 @@ def parse_overrides(items: Iterable[str]) -> dict[str, str]:
 
 
 def _target_field(target: str) -> Field | None:
-    """The standard field a ``--map`` target names (``first_name``, ``prénom``, ``mobile``…)."""
+    """The standard field a column map's target names (``first_name``, ``prénom``, ``mobile``…)."""
     if target in {f.value for f in Field}:
         return Field(target)
     return _EXACT.get(canonical(target).replace(" ", ""))
@@ -251,7 +251,7 @@ def _custom_names(
 
 
 def recognise(headers: Sequence[str], overrides: Mapping[str, str] | None = None) -> ColumnPlan:
-    """The :class:`ColumnPlan` of a header row, ``overrides`` (``--map``) applied first.
+    """The :class:`ColumnPlan` of a header row, ``overrides`` (the column map) applied first.
 
     Raises :class:`ColumnError` when an override names no column, or no column is a phone
     (the message lists the columns found).

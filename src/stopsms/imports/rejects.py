@@ -147,7 +147,7 @@ class RejectReport:
         self.close()
         try:
             os.replace(self._temp, self.path)
-        except OSError as error:  # e.g. --rejects names a folder: the import is rolled back
+        except OSError as error:  # e.g. the path names a folder: the import is rolled back
             self.discard()
             raise InvalidInput(
                 "reject report",

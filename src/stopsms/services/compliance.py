@@ -199,7 +199,7 @@ def window(request: WindowRequest, now: datetime) -> WindowAnswer:
     """May a message of ``request.message_type`` reach ``request.to`` at ``request.at`` (or now)?
 
     A naive ``at`` is read in the recipient's local time (the first of its zones), which is
-    what a person typing ``--at 2026-11-28T17:50`` means.
+    what a person giving ``at`` as ``2026-11-28T17:50`` means.
     """
     recipient = parse_phone(request.to, request.default_region)
     if request.policy is not None:

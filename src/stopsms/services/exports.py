@@ -3,9 +3,9 @@
 - Every CSV export (contacts, a campaign's recipients, opt-outs) uses ``;`` as its delimiter and,
   written to a file, UTF-8 with a byte-order mark: what a spreadsheet set to French opens in
   columns with accents intact (``,`` is the decimal separator there). On stdout there is no mark.
-- The format is ``--format`` if given, else the extension of ``--output`` (``.xlsx`` → xlsx,
-  anything else → csv); an ``--output`` ending ``.csv`` or ``.xlsx`` that contradicts
-  ``--format`` is refused rather than writing one format under the other's name.
+- The format is ``format`` if given, else the extension of ``output`` (``.xlsx`` → xlsx,
+  anything else → csv); an ``output`` ending ``.csv`` or ``.xlsx`` that contradicts
+  ``format`` is refused rather than writing one format under the other's name.
 - A file is written beside its destination under a temporary name and renamed over it only once
   complete (:func:`written_whole`): an export that fails — unknown campaign, disk full, a folder
   that does not exist — leaves no file, and an earlier export under the same name intact.
@@ -46,7 +46,7 @@ class UnwritableFile(ServiceError):
 
 
 def export_format(output: Path | None, format: str | None) -> str:
-    """The export's format from ``--format`` and ``--output`` (see the module doc)."""
+    """The export's format from ``format`` and ``output`` (see the module doc)."""
     suffix = output.suffix.lower().lstrip(".") if output is not None else ""
     if format is None:
         chosen = "xlsx" if suffix == "xlsx" else "csv"

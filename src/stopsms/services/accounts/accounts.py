@@ -142,7 +142,7 @@ _SHORTCODE = re.compile(r"[0-9]{3,8}")
 
 def check_shortcode(value: str) -> str:
     """``value`` if an account could have it as its shortcode, else :class:`InvalidInput`
-    (``preview --shortcode`` answers with the accounts' rule)."""
+    (a preview given a shortcode answers with the accounts' rule)."""
     if not _SHORTCODE.fullmatch(value):
         raise InvalidInput("shortcode", value, "3 to 8 digits")
     return value
@@ -201,7 +201,7 @@ def _check_fields(values: dict[str, Any]) -> None:
 
 def check_mention(mention_format: str, shortcode: str) -> str:
     """The mention ``mention_format`` gives with ``shortcode``, else :class:`InvalidInput` with
-    the sentence an account gets (``preview --mention-format`` answers with the accounts' rule).
+    the sentence an account gets (a preview given a mention format answers with the accounts' rule).
     """
     _check_mention(mention_format, shortcode)
     return fill_mention_format(mention_format, shortcode)

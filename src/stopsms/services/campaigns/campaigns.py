@@ -70,7 +70,7 @@ __all__ = [
 #: The longest campaign name (its column's width).
 CAMPAIGN_NAME_LIMIT = 200
 
-#: The zone of a ``--at`` written without an offset: the platform's legal home (rule 7's
+#: The zone of an ``at`` written without an offset: the platform's legal home (rule 7's
 #: French sending hours); an explicit offset or ``Z`` is always honoured.
 SCHEDULE_ZONE = ZoneInfo("Europe/Paris")
 

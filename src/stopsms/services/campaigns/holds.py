@@ -22,7 +22,7 @@ from stopsms.store import tables as t
 
 __all__ = ["DISPLAY_ZONE", "HeldGroups", "describe_holds", "held_groups", "merge_holds"]
 
-#: The zone held instants are written in: the platform's legal home, as ``--at`` assumes.
+#: The zone held instants are written in: the platform's legal home, as ``at`` assumes.
 DISPLAY_ZONE = ZoneInfo("Europe/Paris")
 #: ``(release instant, messages)`` pairs, earliest first.
 HeldGroups = tuple[tuple[datetime, int], ...]

@@ -6,7 +6,7 @@ who topped up too little a campaign that reached some of the list and not the re
 asked, so every path that starts a campaign — ``campaign send``, ``campaign resume`` and the
 worker starting a scheduled campaign — refuses it with :class:`CreditShortfall`: the cost, what
 the account can pay, the shortfall and the command that tops it up. A partial send happens only
-when asked for (``--allow-partial``); its recipients left for credit are decided again when the
+when asked for (``allow_partial``); its recipients left for credit are decided again when the
 campaign resumes (:func:`stopsms.services.campaigns.preparation.recheck_credit`).
 
 The amount to add is rounded up to the credit's precision (a millicredit) and written without

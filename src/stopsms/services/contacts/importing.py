@@ -17,8 +17,8 @@
      merges the previous part into the database with ``INSERT … SELECT``;
    - the **row path** (anything else): rows streamed in chunks (50,000 by default), each
      chunk upserted set-based (:mod:`~stopsms.services.contacts.writers`);
-3. with ``--consent`` a ledger entry per number is appended (evidence: file, its SHA-256,
-   line); with ``--list`` every contact of the file joins the list.
+3. with ``consent`` a ledger entry per number is appended (evidence: file, its SHA-256,
+   line); with ``list_name`` every contact of the file joins the list.
 
 Merge rule for a number already in the account: non-empty values of the file's row replace
 stored ones, empty cells never erase, custom fields merge key by key.
@@ -92,7 +92,7 @@ __all__ = [
     "import_contacts_committed",
 ]
 
-#: What ``--consent`` accepts, and the ledger kind each means.
+#: What ``consent`` accepts, and the ledger kind each means.
 CONSENT_CHOICES = {"opt-in": "opt_in", "opt_in": "opt_in", "customer": "customer"}
 DEFAULT_CHUNK_ROWS = 50_000
 #: The columnar path stages a file's contacts in at most this many parts (each a staging
@@ -119,7 +119,9 @@ class ImportOptions:
     list_name: str | None = None
     consent: str | None = None  # "opt-in" / "opt_in" / "customer"
     consent_source: str | None = None
-    overrides: Mapping[str, str] = field(default_factory=dict)  # --map COLUMN=FIELD
+    overrides: Mapping[str, str] = field(
+        default_factory=dict
+    )  # column → field, e.g. {'GSM client': 'phone'}
     delimiter: str | None = None
     encoding: str | None = None
     region: str = "FR"

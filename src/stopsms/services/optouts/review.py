@@ -9,7 +9,7 @@ at once, all or nothing.
 
 The review acts on uncertain records only: a certain opt-out (a plain "STOP", an import, a
 manual entry) is never dismissed — it is lifted only at the person's own, evidenced request
-(``optouts remove --evidence``). A confirmation always leaves the number suppressed: confirming
+(a re-subscription). A confirmation always leaves the number suppressed: confirming
 a dismissed record puts the opt-out back in force (a new record; the dismissal stays in the
 history); a record revoked at the person's request (START) is not confirmed over it. A record
 confirmed once is not dismissed afterwards. Contradictory requests (an id both confirmed and
@@ -272,7 +272,7 @@ def dismiss_review(
     """A person read the inbound text and it was not an opt-out: revoke, with the reasoning.
 
     Only an uncertain record nobody confirmed can be dismissed; a certain one (a plain STOP)
-    is lifted only at the person's own request (``optouts remove --evidence``). The consent
+    is lifted only at the person's own request (a re-subscription with its evidence). The consent
     the opt-out withdrew, if any, is restored in the ledger.
     """
     acc = resolve_account(connection, account)
