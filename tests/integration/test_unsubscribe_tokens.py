@@ -8,6 +8,7 @@ from sqlalchemy import select
 from stopsms.clock import FakeClock
 from stopsms.domain.mention import existing_mention, placeholder_on_wire
 from stopsms.domain.unsubscribe import PLACEHOLDER_TOKEN, TOKEN_LENGTH, is_token
+from stopsms.services import compliance
 from stopsms.services.accounts import accounts
 from stopsms.services.accounts.accounts import AccountChanges
 from stopsms.services.campaigns.campaigns import create_campaign
@@ -107,3 +108,18 @@ def test_a_local_public_url_is_no_page(database: Database) -> None:
     summary = prepare_campaign(database, campaign.id, clock, public_url="http://127.0.0.1:8000")
     assert summary.excluded == {"no_unsubscribe_page": 1}
     assert len(PLACEHOLDER_TOKEN) == TOKEN_LENGTH
+
+
+def test_the_one_message_preview_shows_the_hosted_link_and_no_refusal(database: Database) -> None:
+    """`stopsms preview --to +44… --account shop`: the link as it will leave, its token to come."""
+    with database.transaction() as conn:
+        shop(conn)
+        hosted = compliance.account_settings(conn, "shop", public_url=PUBLIC)
+        own_less = compliance.account_settings(conn, "shop")
+    request = compliance.PreviewRequest("Soldes", to=PEOPLE["GB"], sender="BOUTIQUE")
+    shown = compliance.preview(compliance.with_account(request, hosted))
+    assert shown.composed.text == f"Soldes {HOSTED}{PLACEHOLDER_TOKEN}"
+    assert shown.refusal is None
+    refused = compliance.preview(compliance.with_account(request, own_less))
+    assert refused.refusal is not None
+    assert "no_unsubscribe_page" in refused.refusal
