@@ -179,7 +179,7 @@ def _load(port: int, request: Request, rate: float, seconds: float) -> list[floa
     for thread in threads:
         thread.join()
     if failures:
-        raise RuntimeError(f"{len(failures)} failed requests, e.g. status {failures[0]}")
+        print(f"  {len(failures)} failed request(s), e.g. status {failures[0]}", flush=True)
     return latencies
 
 

@@ -3,10 +3,18 @@
 Each opens its own transaction on the :class:`~stopsms.app.application.App`; the rules are in
 :mod:`stopsms.services.optouts.unsubscribe`. A page shows what :class:`UnsubscribePage`
 holds: the number masked (:func:`~stopsms.domain.unsubscribe.masked_number`), never whole.
+
+On SQLite the opt-outs of one process are written one at a time, queued on a lock: SQLite
+takes one writer anyway, and forty server threads left to its busy handler (which sleeps and
+retries) made a burst of clicks wait past the busy timeout ("database is locked", seen by
+``bench unsubscribe`` on a loaded machine) instead of queueing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from stopsms.app.application import App
@@ -31,6 +39,19 @@ class UnsubscribePage:
     brand: str
 
 
+_SQLITE_WRITES = threading.Lock()
+
+
+@contextlib.contextmanager
+def _writing(app: App) -> Iterator[None]:
+    """One writer at a time in this process on SQLite (see the module doc); no wait else."""
+    if app.database.engine.dialect.name != "sqlite":
+        yield
+        return
+    with _SQLITE_WRITES:
+        yield
+
+
 def _page(target: service.TokenTarget) -> UnsubscribePage:
     return UnsubscribePage(masked_number(target.phone_e164), target.sender, target.brand)
 
@@ -46,7 +67,7 @@ def unsubscribe_by_token(
     app: App, token: str, *, reason: str | None, text: str | None
 ) -> UnsubscribePage | None:
     """Record the opt-out the page at ``token`` asks for (None: no such message)."""
-    with app.transaction() as connection:
+    with _writing(app), app.transaction() as connection:
         target = service.unsubscribe_by_token(connection, token, reason=reason, text=text)
     return None if target is None else _page(target)
 
@@ -61,5 +82,5 @@ def unsubscribe_number(
     app: App, account: str, number: str, *, reason: str | None, text: str | None
 ) -> None:
     """Record the opt-out the general page of ``account`` asks for, known number or not."""
-    with app.transaction() as connection:
+    with _writing(app), app.transaction() as connection:
         service.unsubscribe_number(connection, account, number, reason=reason, text=text)
