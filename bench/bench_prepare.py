@@ -7,6 +7,11 @@ field values). The baseline, measured in the same run on a 5,000-contact list of
 database, is the naive way: per contact, one query for the contact, one for its opt-out (by
 keyed hash), ``compose()`` and one INSERT.
 
+Hosted unsubscribe links: the same list again in Great Britain (no STOP shortcode there: every
+ready message links to ``{public_url}/u/{token}`` and gets its own token) is prepared in the
+same run, beside the French list's figure (the cost of the tokens). ``STOPSMS_BENCH_HOSTED=0``
+leaves it out.
+
     python -m bench prepare        (STOPSMS_BENCH_CONTACTS=… to change the list size)
 """
 
@@ -17,9 +22,9 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
-from bench import best_rate, report
+from bench import Rate, best_rate, report
 from stopsms.clock import FakeClock
 from stopsms.domain.compose import compose
 from stopsms.services.accounts import accounts, credits
@@ -34,6 +39,8 @@ NOW = datetime(2024, 12, 3, 9, 0, tzinfo=UTC)
 CONTACTS = int(os.environ.get("STOPSMS_BENCH_CONTACTS", "1000000"))
 BASELINE_CONTACTS = 5_000
 GOAL = 200_000.0
+HOSTED = os.environ.get("STOPSMS_BENCH_HOSTED", "1") != "0"
+PUBLIC_URL = "https://sms.shop.fr"
 TEXT = "Bonjour {prenom}, -20% sur toute la boutique ce week-end avec le code NOEL24"
 NAMES = ("Marie", "Jean", "Zoë", "Amélie", "Lucas", "Léa", "Hugo", "Chloé", "Louis", "Emma")
 
@@ -43,8 +50,11 @@ def _stored(connection: Connection, value: datetime) -> object:
     return processor(value) if processor is not None else value
 
 
-def _populate(database: Database, name: str, first: int, count: int) -> None:
-    """A list of ``count`` contacts numbered from ``first``; 5% of them opted out."""
+def _populate(
+    database: Database, name: str, first: int, count: int, *, abroad: bool = False
+) -> None:
+    """A list of ``count`` contacts numbered from ``first``; 5% of them opted out.
+    ``abroad``: British mobiles (their mention is the hosted page's link), else French."""
     with database.transaction() as connection:
         account_id = accounts.get_account(connection, "default").id
         list_id = connection.execute(
@@ -53,16 +63,18 @@ def _populate(database: Database, name: str, first: int, count: int) -> None:
             .returning(t.lists.c.id)
         ).scalar_one()
         at = _stored(connection, NOW)
-        numbers = [f"+336{n:08d}" for n in range(first, first + count)]
+        pattern, region = ("+447{:09d}", "GB") if abroad else ("+336{:08d}", "FR")
+        numbers = [pattern.format(n) for n in range(first, first + count)]
         raw = connection.connection.cursor()
         raw.executemany(
             "INSERT INTO contacts (id, account_id, phone_e164, region, first_name, consent,"
-            " created_at, updated_at) VALUES (?, ?, ?, 'FR', ?, ?, ?, ?)",
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     first + i + 1,
                     account_id,
                     number,
+                    region,
                     NAMES[i % len(NAMES)],
                     None if i % 10 == 9 else "opt_in",
                     at,
@@ -184,7 +196,32 @@ def main() -> None:
             f"parts {summary.parts:,}, encodings {summary.encodings}",
             flush=True,
         )
+        if HOSTED:
+            _hosted(database, rate)
         database.close()
+
+
+def _hosted(database: Database, french: Rate) -> None:
+    """The same list in Great Britain: every ready message gets its own hosted-page token."""
+    _populate(database, "abroad", CONTACTS + BASELINE_CONTACTS, CONTACTS, abroad=True)
+    abroad = _campaign(database, "abroad")
+    summary = None
+
+    def prepare() -> int:
+        nonlocal summary
+        summary = prepare_campaign(database, abroad, FakeClock(NOW), public_url=PUBLIC_URL)
+        return summary.targeted
+
+    rate = best_rate(f"prepare_campaign, hosted links ({CONTACTS:,})", prepare, rounds=1)
+    report(rate, goal=GOAL, baseline=french)
+    with database.reader() as connection:
+        tokens = connection.execute(
+            select(func.count(t.messages.c.unsubscribe_token)).where(
+                t.messages.c.campaign_id == abroad
+            )
+        ).scalar_one()
+    assert summary is not None
+    print(f"  ready {summary.ready:,}, tokens {tokens:,}, parts {summary.parts:,}", flush=True)
 
 
 if __name__ == "__main__":

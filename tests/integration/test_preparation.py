@@ -493,6 +493,7 @@ def test_set_based_path_decides_like_the_python_loop(
                 r.segments,
                 r.price_millicredits,
                 r.status,
+                r.unsubscribe_token,
             )
             for r in messages_of(c, campaign.id)
         ]

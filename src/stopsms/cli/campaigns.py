@@ -140,6 +140,7 @@ def preview(
             rate=rate if rate is not None else app.rate,
             shortcode_substitution=app.shortcode_substitution,
             max_parts=app.max_parts,
+            public_url=app.settings.public_url,
         )
         owner = app.account(connection, account)
         try:
@@ -327,6 +328,7 @@ def _lifecycle(
                 allow_partial=allow_partial,
                 shortcode_substitution=app.shortcode_substitution,
                 max_parts=app.max_parts,
+                public_url=app.settings.public_url,
             )
             if rechecked is not None and rechecked.targeted:
                 console.print(

@@ -18,7 +18,7 @@ from rich.table import Table
 from stopsms.app import results
 from stopsms.cli.batch import fields, run_batch
 from stopsms.cli.console import console, escape, fail, handles_errors, print_json
-from stopsms.cli.context import transaction
+from stopsms.cli.context import application, transaction
 from stopsms.domain.mention import MentionStyle
 from stopsms.services import compliance
 from stopsms.services.accounts.accounts import check_mention, check_shortcode
@@ -62,7 +62,9 @@ def _account(name: str | None) -> AccountSettings | None:
     if name is None:
         return None
     with transaction() as connection:
-        return compliance.account_settings(connection, name)
+        return compliance.account_settings(
+            connection, name, public_url=application().settings.public_url
+        )
 
 
 # --- preview ---------------------------------------------------------------------------------

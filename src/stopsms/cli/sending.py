@@ -117,6 +117,7 @@ async def send_with_progress(
     idle_max: float | None = 1.0,
     allow_partial: bool = False,
     max_parts: int,
+    public_url: str | None = None,
 ) -> SendReport:
     """Run :func:`send_campaign` under a Rich progress bar (sent, delivered, STOPs, held until …)
     and print what it reconciled and how it ended. ``campaign send`` and ``demo`` use it."""
@@ -167,6 +168,7 @@ async def send_with_progress(
             idle_max=idle_max,
             allow_partial=allow_partial,
             max_parts=max_parts,
+            public_url=public_url,
         )
     for campaign in report.dispatch.paused_campaigns:
         console.print(f"[red]campaign {campaign} paused after repeated provider errors[/]")
@@ -236,6 +238,7 @@ def send(
             receipt_timeout=receipt_timeout,
             allow_partial=allow_partial,
             max_parts=app.max_parts,
+            public_url=app.settings.public_url,
         )
 
     try:
@@ -300,6 +303,7 @@ def worker(provider: ProviderOption = None) -> None:
                 stop,
                 on_event=_event,
                 max_parts=app.max_parts,
+                public_url=app.settings.public_url,
             )
         except ProviderError as exc:
             fail(f"worker cannot bind, nothing handled: {escape(str(exc))}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from stopsms.domain.mention import MentionStyle
+from stopsms.domain.unsubscribe import hosted_link
 
 __all__ = ["Account", "PriceTable"]
 
@@ -39,16 +40,28 @@ class Account:
     alert_threshold_millicredits: int
     created_at: datetime
 
-    def mention_style(self) -> MentionStyle:
+    def mention_style(self, public_url: str | None = None) -> MentionStyle:
         """The account's STOP mention formats: the one place a :class:`MentionStyle` is built
-        from an account (its shortcode mention, and its unsubscribe link when it has one)."""
+        from an account (its shortcode mention, and its unsubscribe link).
+
+        The link: the account's own ``unsubscribe_url`` when it has one; else, when the
+        installation has a ``public_url`` (``STOPSMS_PUBLIC_URL``), the hosted page with the
+        placeholder token (:func:`~stopsms.domain.unsubscribe.hosted_link`; preparation gives
+        each message its own); else the placeholder link, which never leaves. An account
+        chooses the hosted page by clearing its own URL."""
         if self.unsubscribe_url:
-            return MentionStyle(
-                format=self.mention_format,
-                shortcode=self.shortcode,
-                unsubscribe_url=self.unsubscribe_url,
-            )
-        return MentionStyle(format=self.mention_format, shortcode=self.shortcode)
+            url = self.unsubscribe_url
+        elif public_url:
+            url = hosted_link(public_url)
+        else:
+            return MentionStyle(format=self.mention_format, shortcode=self.shortcode)
+        return MentionStyle(
+            format=self.mention_format, shortcode=self.shortcode, unsubscribe_url=url
+        )
+
+    def hosted_page(self, public_url: str | None) -> bool:
+        """Whether this account's link mention is the hosted page (tokens per message)."""
+        return not self.unsubscribe_url and bool(public_url)
 
     @property
     def mention(self) -> str:

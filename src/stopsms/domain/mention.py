@@ -48,6 +48,7 @@ from urllib.parse import urlsplit
 
 from stopsms.domain.errors import DomainError, InvalidSender
 from stopsms.domain.senders import SenderKind, parse_sender
+from stopsms.domain.unsubscribe import PLACEHOLDER_TOKEN, UNSUBSCRIBE_PATH
 
 __all__ = [
     "PLACEHOLDER_SHORTCODE",
@@ -405,15 +406,21 @@ _SUSPECT: Final = (
     ".test",
     "localhost",
     ".local",
+    PLACEHOLDER_TOKEN,
 )
 _LINK: Final = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 
 
-def placeholder_on_wire(text: str, sender: str, *, substitution: bool) -> str | None:
+def placeholder_on_wire(
+    text: str, sender: str, *, substitution: bool, tokens_to_come: bool = False
+) -> str | None:
     """The exclusion reason of a message about to be submitted with a placeholder (None: it
     may leave): ``placeholder_shortcode`` (from ``00000``, or ending with ``STOP 00000`` when
     the provider does not substitute it for an alias), ``no_unsubscribe_page`` (its mention is
-    a placeholder link). A substring test first: the full check is rare."""
+    a placeholder link, or a hosted-page link still holding the placeholder token instead of
+    its own: :mod:`stopsms.domain.unsubscribe`). ``tokens_to_come``: the text is a preview,
+    composed before tokens exist (preparation gives each message its own), so the placeholder
+    token is no reason. A substring test first: the full check is rare."""
     if sender == PLACEHOLDER_SHORTCODE:
         return "placeholder_shortcode"
     if not any(s in text for s in _SUSPECT):
@@ -428,5 +435,7 @@ def placeholder_on_wire(text: str, sender: str, *, substitution: bool) -> str | 
     if link is not None:
         url = link.group(0)
         if is_placeholder_url(url if "://" in url else "https://" + url):
+            return "no_unsubscribe_page"
+        if not tokens_to_come and UNSUBSCRIBE_PATH + PLACEHOLDER_TOKEN in url:
             return "no_unsubscribe_page"
     return None

@@ -221,6 +221,7 @@ def _start_campaign(
     should_stop: Callable[[], bool] | None = None,
     max_parts: int = DEFAULT_MAX_PARTS,
     substitution: bool = False,
+    public_url: str | None = None,
 ) -> CampaignStatus:
     """Prepare a draft or scheduled campaign (refused, with nothing written, when its text
     takes more than ``max_parts`` parts, when the credits cannot pay it all unless
@@ -238,6 +239,7 @@ def _start_campaign(
             should_stop=should_stop,
             shortcode_substitution=substitution,
             max_parts=max_parts,
+            public_url=public_url,
         )
         assert summary.status is not None
         return summary.status
@@ -282,6 +284,7 @@ async def send_campaign(
     idle_max: float | None = 1.0,
     allow_partial: bool = False,
     max_parts: int = DEFAULT_MAX_PARTS,
+    public_url: str | None = None,
 ) -> SendReport:
     """Send campaign ``campaign_id`` through ``provider`` (see the module doc).
 
@@ -340,6 +343,7 @@ async def send_campaign(
                 allow_partial=allow_partial,
                 stop_preparing=stop_preparing,
                 max_parts=max_parts,
+                public_url=public_url,
             )
         except BaseException as exc:
             if isinstance(exc, ServiceError) and not isinstance(exc, PreparationInterrupted):
@@ -404,6 +408,7 @@ async def _send_bound(
     allow_partial: bool,
     stop_preparing: threading.Event,
     max_parts: int,
+    public_url: str | None,
 ) -> SendReport:
     """The send once the provider is bound (the provider is closed when it returns)."""
     receipts_complete = True
@@ -419,6 +424,7 @@ async def _send_bound(
                 should_stop=stop_preparing.is_set,
                 max_parts=max_parts,
                 substitution=substitutes_shortcode(provider),
+                public_url=public_url,
             )
         )
         reconciled = await thread.run(lambda conn: outbox.reconcile(conn, campaign_id=campaign_id))
@@ -511,7 +517,13 @@ async def _wait_for_receipts(
 
 
 def _prepare_one(
-    conn: Connection, *, campaign_id: int, clock: Clock, max_parts: int, substitution: bool
+    conn: Connection,
+    *,
+    campaign_id: int,
+    clock: Clock,
+    max_parts: int,
+    substitution: bool,
+    public_url: str | None,
 ) -> None:
     campaign, acc = campaign_of(conn, campaign_id, None)
     check_length(campaign, acc, max_parts)
@@ -522,6 +534,7 @@ def _prepare_one(
         allow_empty=False,
         shortcode_substitution=substitution,
         max_parts=max_parts,
+        public_url=public_url,
     )
 
 
@@ -531,6 +544,7 @@ async def _prepare_due(
     on_event: Callable[[str], None] | None = None,
     max_parts: int = DEFAULT_MAX_PARTS,
     substitution: bool = False,
+    public_url: str | None = None,
 ) -> list[int]:
     """Prepare every scheduled campaign whose time has come; returns their ids.
 
@@ -561,6 +575,7 @@ async def _prepare_due(
                     clock=clock,
                     max_parts=max_parts,
                     substitution=substitution,
+                    public_url=public_url,
                 )
             )
         except (CreditShortfall, NothingToSend, TooManyParts, MentionRefused) as exc:
@@ -650,6 +665,7 @@ async def run_worker(
     on_event: Callable[[str], None] | None = None,
     event_interval: float = 0.5,
     max_parts: int = DEFAULT_MAX_PARTS,
+    public_url: str | None = None,
 ) -> WorkerReport:
     """Keep the bind open and run everything that sends or receives, until ``stop`` is set.
 
@@ -674,7 +690,12 @@ async def run_worker(
         async def schedule() -> None:
             while not stop.is_set():
                 prepared = await _prepare_due(
-                    thread, clock, on_event, max_parts, substitutes_shortcode(provider)
+                    thread,
+                    clock,
+                    on_event,
+                    max_parts,
+                    substitutes_shortcode(provider),
+                    public_url,
                 )
                 if prepared:
                     report.prepared.extend(prepared)

@@ -75,13 +75,16 @@ class AccountSettings:
     domains: frozenset[str] = frozenset()  # verified link domains (rule 10)
 
 
-def account_settings(connection: Connection, account: AccountRef) -> AccountSettings:
-    """Read the settings of ``account`` that preview and window answers depend on."""
+def account_settings(
+    connection: Connection, account: AccountRef, *, public_url: str | None = None
+) -> AccountSettings:
+    """Read the settings of ``account`` that preview and window answers depend on
+    (``public_url``: the installation's, the base of the hosted unsubscribe page's links)."""
     acc = get_account(connection, account) if isinstance(account, str) else account
     return AccountSettings(
         name=acc.name,
         account_type=AccountType(acc.type),
-        style=acc.mention_style(),
+        style=acc.mention_style(public_url),
         mention_enabled=acc.mention_enabled,
         validated=acc.validated,
         senders=frozenset(s.sender for s in list_senders(connection, acc)),
@@ -125,7 +128,10 @@ def _refusal(request: PreviewRequest, composed: ComposedMessage, sender: str | N
         check_mention_format(request.style.format, request.style.shortcode)
     except InvalidMentionFormat as error:
         return f"would be refused: {error}"
-    problem = placeholder_on_wire(composed.text, sender or "", substitution=False)
+    # A hosted-page link shows the placeholder token: each message gets its own when prepared.
+    problem = placeholder_on_wire(
+        composed.text, sender or "", substitution=False, tokens_to_come=True
+    )
     if problem == "placeholder_shortcode":
         return (
             f"would be refused: {PLACEHOLDER_SHORTCODE} is a placeholder shortcode (nobody can"

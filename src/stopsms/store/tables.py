@@ -337,6 +337,8 @@ messages = Table(
     Column("error_code", String(50)),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False),
+    # The hosted unsubscribe page's per-message token (0006): only where the mention links there.
+    Column("unsubscribe_token", String(10)),
     Index("ix_messages_claim", "status", "priority", "not_before", "id"),
     # Partial (0002): prepared messages have no provider id yet.
     Index(
@@ -347,6 +349,14 @@ messages = Table(
     ),
     Index(None, "campaign_id", "status"),
     Index(None, "account_id", "phone_e164", "id"),
+    # Partial (0006): most messages have no token (shortcode regions, own pages).
+    Index(
+        "uq_messages_unsubscribe_token",
+        "unsubscribe_token",
+        unique=True,
+        sqlite_where=text("unsubscribe_token IS NOT NULL"),
+        postgresql_where=text("unsubscribe_token IS NOT NULL"),
+    ),
 )
 
 inbound_messages = Table(

@@ -35,13 +35,16 @@ def test_the_dispatcher_excludes_placeholders_before_the_wire(substitution: bool
         claimed(3, "Promo STOP: https://stopsms.invalid/u", "BOUTIQUE", kind="informative"),
         claimed(4, "Promo STOP 36034", "BOUTIQUE", kind="informative"),
         claimed(5, "Vous ne recevrez plus de SMS", "00000", kind="confirmation"),
+        # The hosted page's link: with its own token it leaves, untokenised it never does.
+        claimed(6, "Promo STOP: https://sms.shop.fr/u/__________", "BOUTIQUE"),
+        claimed(7, "Promo STOP: https://sms.shop.fr/u/3kT9xQ2bZa", "BOUTIQUE"),
     ]
     chunk = dispatcher._check(messages, ({}, {}))
     sent = [m.id for m in chunk.sendable]
-    assert chunk.excluded.get("no_unsubscribe_page") == [3]
+    assert chunk.excluded.get("no_unsubscribe_page") == [3, 6]
     if substitution:
         assert chunk.excluded.get("placeholder_shortcode") == [2]
-        assert sent == [1, 4, 5]
+        assert sent == [1, 4, 5, 7]
     else:
         assert chunk.excluded.get("placeholder_shortcode") == [1, 2]
-        assert sent == [4, 5]
+        assert sent == [4, 5, 7]

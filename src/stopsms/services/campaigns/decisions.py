@@ -71,10 +71,12 @@ from stopsms.domain.parts import DEFAULT_MAX_PARTS
 from stopsms.domain.senders import effective_sender
 from stopsms.domain.template import STANDARD_FIELDS, Template
 from stopsms.domain.text import Encoding
+from stopsms.domain.unsubscribe import hosted_link
 from stopsms.domain.urls import may_hold_link, unverified_domains
 from stopsms.services.accounts.accounts import Account, price_table
 from stopsms.services.accounts.accounts import list_domains as account_domains
 from stopsms.services.campaigns.campaigns import Campaign
+from stopsms.services.campaigns.tokens import TokenSource
 from stopsms.services.optouts.optouts import account_suppressing_senders
 from stopsms.store import tables as t
 from stopsms.store.phone_keys import keyer
@@ -138,6 +140,7 @@ VARYING_COLUMNS = (
     "segments",
     "price_millicredits",
     "status",
+    "unsubscribe_token",
 )
 
 
@@ -213,26 +216,36 @@ def _outstanding(connection: Connection, account_id: int, campaign_id: int) -> i
     return int(total)
 
 
-def _no_page(campaign: Campaign, account: Account) -> bool:
+def _no_page(campaign: Campaign, account: Account, public_url: str | None) -> bool:
     """Whether recipients outside the shortcode regions would get a placeholder link: their
-    messages carry a mention and the account has no real unsubscribe page."""
-    style = account.mention_style()
+    messages carry a mention and the account has no real unsubscribe page (neither its own
+    nor the hosted one at a reachable ``public_url``)."""
+    style = account.mention_style(public_url)
     decision = decide_mention(
         "GB", campaign.type, style, AccountType(account.type), account.mention_enabled
     )
     return decision.mention is not None and not style.link_works
 
 
-def composer_for(campaign: Campaign, account: Account, template: Template) -> Composer:
-    """The bulk composer of this campaign's messages."""
+def composer_for(
+    campaign: Campaign, account: Account, template: Template, public_url: str | None = None
+) -> Composer:
+    """The bulk composer of this campaign's messages (hosted-page links hold the placeholder
+    token: :func:`tokened_link`)."""
     return Composer(
         template,
         message_type=campaign.type,
-        style=account.mention_style(),
+        style=account.mention_style(public_url),
         account_type=AccountType(account.type),
         mention_enabled=account.mention_enabled,
         smart_encoding=campaign.smart_encoding,
     )
+
+
+def tokened_link(account: Account, public_url: str | None) -> str | None:
+    """The hosted-page link with the placeholder token that this account's composed texts
+    hold where each message needs its own token (None: the account uses its own page)."""
+    return hosted_link(public_url) if public_url and account.hosted_page(public_url) else None
 
 
 class Decider:
@@ -258,6 +271,7 @@ class Decider:
         keep_regions: bool = False,
         no_page: bool = False,
         max_parts: int = DEFAULT_MAX_PARTS,
+        tokened: str | None = None,
     ) -> None:
         self.campaign = campaign
         self.template = template
@@ -273,6 +287,10 @@ class Decider:
         self.no_page = no_page
         #: The most parts one recipient's message may take (``too_long`` above).
         self.max_parts = max_parts
+        #: The placeholder hosted-page link a ready text holding it gets its own token in
+        #: (None: no hosted page); each such message's token is in ``unsubscribe_token``.
+        self.tokened = tokened
+        self.tokens = TokenSource()
         #: With ``keep_regions``: per region, the first ready recipient's values (for the
         #: preview's mention of that region) and the recipients excluded for no page.
         self.sample_by_region: dict[str, dict[str, str]] = {}
@@ -303,9 +321,11 @@ class Decider:
         *,
         keep_regions: bool = False,
         max_parts: int = DEFAULT_MAX_PARTS,
+        public_url: str | None = None,
     ) -> Decider:
         """Everything the decisions need, read once (prices, domains, sender, credits);
-        ``max_parts``: the ceiling of one message's parts (the caller's settings)."""
+        ``max_parts``: the ceiling of one message's parts, ``public_url``: the installation's
+        address (the hosted unsubscribe page's base), both the caller's settings."""
         template = Template.parse(campaign.body, None)
         prices = price_table(connection, account)
         senders = connection.execute(
@@ -325,7 +345,7 @@ class Decider:
         return cls(
             campaign=campaign,
             template=template,
-            composer=composer_for(campaign, account, template),
+            composer=composer_for(campaign, account, template, public_url),
             price_of=prices.per_part,
             available=max(0, account.balance_millicredits - outstanding),
             erased_keys=erased,
@@ -333,8 +353,9 @@ class Decider:
             verified=account_domains(connection, account),
             sender_allowed=sender_allowed,
             keep_regions=keep_regions,
-            no_page=_no_page(campaign, account),
+            no_page=_no_page(campaign, account, public_url),
             max_parts=max_parts,
+            tokened=tokened_link(account, public_url),
         )
 
     def _values(self, row: Sequence[Any]) -> dict[str, str]:
@@ -368,6 +389,8 @@ class Decider:
         gsm7_name, ucs2_name = Encoding.GSM7.value, Encoding.UCS2.value
         spent, available, broke = self.spent, self.available, self.broke
         max_parts = self.max_parts
+        tokened, next_token = self.tokened, self.tokens.next
+        token: str | None = None
         parts = gsm_count = ucs_count = 0
         prices: dict[str, int] = {}
         out: list[InsertRow] = []
@@ -423,6 +446,11 @@ class Decider:
                         else:
                             ucs_count += 1
                             encoding_name = ucs2_name
+                        if tokened is not None and tokened in text:
+                            token = next_token()
+                            text = text.replace(tokened, tokened[: -len(token)] + token)
+                        else:
+                            token = None
                         if keep:
                             self.ready_by_region.setdefault(region, []).append(phone)
                             self.sample_by_region.setdefault(region, values)
@@ -440,11 +468,14 @@ class Decider:
                                 segments,
                                 price,
                                 "pending",
+                                token,
                             )
                         )
                         continue
             reasons[reason] += 1
-            append((contact_id, phone, region, "excluded", reason, None, None, 0, 0, "excluded"))
+            append(
+                (contact_id, phone, region, "excluded", reason, None, None, 0, 0, "excluded", None)
+            )
         self.spent, self.broke = spent, broke
         self.summary.parts += parts
         encodings[Encoding.GSM7] += gsm_count
@@ -453,8 +484,9 @@ class Decider:
 
     def texts(self, combos: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """Per distinct ``(region, *field values)``: the row followed by ``(text, encoding,
-        parts, price, url_bad, no_page, too_long)`` of a ready message with those values (what
-        :meth:`decide` computes per recipient, computed once per combination)."""
+        parts, price, url_bad, no_page, too_long, tokened)`` of a ready message with those
+        values (what :meth:`decide` computes per recipient, computed once per combination;
+        ``tokened``: the text holds the placeholder hosted link, each message gets a token)."""
         fields = [name for name, _ in self.standard]
         out: list[tuple[Any, ...]] = []
         prices: dict[str, int] = {}
@@ -473,7 +505,10 @@ class Decider:
             no_page = int(self.no_page and region.upper() not in SHORTCODE_REGIONS)
             too_long = int(segments > self.max_parts)
             price = segments * unit
-            out.append((*combo, text, encoding.value, segments, price, url_bad, no_page, too_long))
+            tokened = int(self.tokened is not None and self.tokened in text)
+            out.append(
+                (*combo, text, encoding.value, segments, price, url_bad, no_page, too_long, tokened)
+            )
         return out
 
     def finish(self) -> PreparationSummary:

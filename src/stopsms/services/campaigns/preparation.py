@@ -270,6 +270,7 @@ def prepare_campaign(
     should_stop: Callable[[], bool] | None = None,
     max_parts: int = DEFAULT_MAX_PARTS,
     loop: bool = False,
+    public_url: str | None = None,
 ) -> PreparationSummary:
     """Turn campaign ``campaign_id``'s list into its outbox (see the module doc).
 
@@ -287,6 +288,12 @@ def prepare_campaign(
 
     ``shortcode_substitution``: the provider that will send it replaces ``STOP 00000`` by its
     own shortcode (else an account still on the placeholder is refused).
+
+    ``public_url``: the installation's address (``Settings.public_url``). An account without
+    its own ``unsubscribe_url`` then links to the hosted page, and each ready message whose
+    mention is that link gets its own token (``unsubscribe_token``, in the text in place of
+    the placeholder its length was counted with); without it such recipients are
+    ``no_unsubscribe_page``.
 
     ``target``: a :class:`Database` or an engine (a transaction is opened and committed), or a
     connection already in the caller's transaction. Raises
@@ -308,6 +315,7 @@ def prepare_campaign(
         should_stop=should_stop,
         max_parts=max_parts,
         loop=loop,
+        public_url=public_url,
     )
     if isinstance(target, Connection):
         return run(target)
@@ -328,6 +336,7 @@ def _prepare(
     should_stop: Callable[[], bool] | None = None,
     max_parts: int = DEFAULT_MAX_PARTS,
     loop: bool = False,
+    public_url: str | None = None,
 ) -> PreparationSummary:
     campaign, acc = campaign_of(connection, campaign_id, account)
     # Serialise concurrent preparations of one campaign (SQLite's BEGIN IMMEDIATE already does).
@@ -348,7 +357,9 @@ def _prepare(
     now = clock.now()
     preparing = CampaignStatus.PREPARING
     change_status(connection, campaign_id, preparing, now, expected=campaign.status)
-    decider = Decider.for_campaign(connection, campaign, acc, max_parts=max_parts)
+    decider = Decider.for_campaign(
+        connection, campaign, acc, max_parts=max_parts, public_url=public_url
+    )
     summary = None
     if not loop and set_based(connection, decider):
         summary = prepare_in_sqlite(connection, campaign, decider, now)
@@ -392,6 +403,7 @@ def recheck_credit(
     account: AccountRef | None = None,
     allow_partial: bool = False,
     max_parts: int = DEFAULT_MAX_PARTS,
+    public_url: str | None = None,
 ) -> PreparationSummary | None:
     """Decide again the recipients a partial send left ``insufficient_credit`` (after a top-up).
 
@@ -409,7 +421,9 @@ def recheck_credit(
     if not left:
         return None
     connection.execute(delete(t.messages).where(unpaid))
-    decider = Decider.for_campaign(connection, campaign, acc, max_parts=max_parts)
+    decider = Decider.for_campaign(
+        connection, campaign, acc, max_parts=max_parts, public_url=public_url
+    )
     own = connection.execute(
         select(func.coalesce(func.sum(m.price_millicredits), 0)).where(
             m.campaign_id == campaign_id,
@@ -463,6 +477,7 @@ def resume_sending(
     allow_partial: bool = False,
     shortcode_substitution: bool = False,
     max_parts: int = DEFAULT_MAX_PARTS,
+    public_url: str | None = None,
 ) -> tuple[Campaign, PreparationSummary | None]:
     """``campaign resume``: a paused campaign sends again, its credit decided again first.
 
@@ -481,6 +496,7 @@ def resume_sending(
             allow_partial=allow_partial,
             allow_empty=False,
             max_parts=max_parts,
+            public_url=public_url,
         )
         return get_campaign(connection, acc, campaign_id), summary
     rechecked = None
@@ -492,5 +508,6 @@ def resume_sending(
             account=acc.name,
             allow_partial=allow_partial,
             max_parts=max_parts,
+            public_url=public_url,
         )
     return resume_campaign(connection, acc.name, campaign_id, clock), rechecked

@@ -56,6 +56,7 @@ def set_based(connection: Connection, decider: Decider) -> bool:
 
 
 _TEXTS = "temp.stopsms_prepared_texts"
+_TOKEN_FUNCTION = "stopsms_unsubscribe_token"
 _OPTED = "temp.stopsms_prepared_opted"
 #: The opted-out members are listed first (from the registry) when the account's registry has
 #: at most this many records per list member; else each member is looked up (``EXISTS``).
@@ -104,7 +105,7 @@ def prepare_in_sqlite(
         "SELECT count(*) FROM list_members WHERE list_id = ?", (campaign.list_id,)
     ).fetchone()
     # A too_long text is never ready, so never paid: its price bounds nothing.
-    dearest = max((row[-4] for row in texts if not row[-1]), default=0)
+    dearest = max((row[-5] for row in texts if not row[-2]), default=0)
     if members * dearest > decider.available:
         return None
     (registry,) = raw.execute(
@@ -117,11 +118,11 @@ def prepare_in_sqlite(
     raw.execute(
         f"CREATE TABLE {_TEXTS} (region TEXT NOT NULL, {key_columns}"
         f"text TEXT, encoding TEXT, segments INTEGER, price INTEGER, url_bad INTEGER,"
-        " no_page INTEGER, too_long INTEGER,"
+        " no_page INTEGER, too_long INTEGER, tokened INTEGER,"
         f" PRIMARY KEY ({', '.join(['region', *keys])})) WITHOUT ROWID"
     )
     try:
-        marks = ", ".join("?" for _ in range(len(keys) + 8))
+        marks = ", ".join("?" for _ in range(len(keys) + 9))
         raw.executemany(f"INSERT INTO {_TEXTS} VALUES ({marks})", texts)
         opted_set = registry <= members * REGISTRY_PER_MEMBER
         senders = account_suppressing_senders(connection, campaign.account_id, campaign.sender)
@@ -142,10 +143,14 @@ def prepare_in_sqlite(
                 ),
             )
         created = stored(connection, created_at)
+        # Each tokened ready message's own token, drawn per row by SQLite (not deterministic:
+        # never folded into one value).
+        raw.create_function(_TOKEN_FUNCTION, 0, decider.tokens.next, deterministic=False)
         _insert_decided(
             raw, campaign, decider, created, fields, keys, opted_set=opted_set, senders=senders
         )
     finally:
+        raw.create_function(_TOKEN_FUNCTION, 0, None)
         raw.execute(f"DROP TABLE IF EXISTS {_TEXTS}")
         raw.execute(f"DROP TABLE IF EXISTS {_OPTED}")
     return _written_summary(raw, campaign.id, decider.available)
@@ -219,22 +224,38 @@ def _insert_decided(
     )
     names = ", ".join(CONSTANT_COLUMNS + VARYING_COLUMNS)
     ready = "d.r IS NULL"
+    # A tokened ready text gets its own token in place of the placeholder's (both as long),
+    # drawn once per row in a middle layer kept unflattened (a column read twice must be one
+    # value).
+    placeholder = sql_literal(decider.tokened or "")
+    decided = (
+        "SELECT lm.contact_id AS id, c.phone_e164 AS phone, c.region AS region,"
+        " p.text AS text, p.encoding AS encoding, p.segments AS segments, p.price AS price,"
+        f" p.tokened AS tokened, CASE {' '.join(reasons)} END AS r"
+        + ("" if decider.tokened else ", NULL AS token")
+        + " FROM list_members lm JOIN contacts c ON c.id = lm.contact_id"
+        f" LEFT JOIN {_TEXTS} p ON {on}"
+        # OFFSET keeps SQLite from flattening the subquery (which would copy the CASE, and
+        # its EXISTS, into every column that reads the reason): it runs once per row.
+        " WHERE lm.list_id = ? AND c.account_id = ? ORDER BY lm.contact_id LIMIT -1 OFFSET 0"
+    )
+    if decider.tokened:
+        decided = (
+            f"SELECT d0.*, CASE WHEN d0.r IS NULL AND d0.tokened THEN {_TOKEN_FUNCTION}()"
+            f" END AS token FROM ({decided}) AS d0 LIMIT -1 OFFSET 0"
+        )
     raw.execute(
         f"INSERT INTO messages ({names}) SELECT {literals}, d.id,"
         " CASE WHEN d.r = 'erased' THEN NULL ELSE d.phone END, d.region,"
         f" CASE WHEN {ready} THEN 'ready' ELSE 'excluded' END, d.r,"
-        f" CASE WHEN {ready} THEN d.text END, CASE WHEN {ready} THEN d.encoding END,"
+        f" CASE WHEN {ready} THEN CASE WHEN d.token IS NULL THEN d.text ELSE"
+        f" replace(d.text, {placeholder},"
+        f" substr({placeholder}, 1, length({placeholder}) - length(d.token)) || d.token) END END,"
+        f" CASE WHEN {ready} THEN d.encoding END,"
         f" CASE WHEN {ready} THEN d.segments ELSE 0 END,"
         f" CASE WHEN {ready} THEN d.price ELSE 0 END,"
-        f" CASE WHEN {ready} THEN 'pending' ELSE 'excluded' END"
-        " FROM (SELECT lm.contact_id AS id, c.phone_e164 AS phone, c.region AS region,"
-        " p.text AS text, p.encoding AS encoding, p.segments AS segments, p.price AS price,"
-        f" CASE {' '.join(reasons)} END AS r"
-        " FROM list_members lm JOIN contacts c ON c.id = lm.contact_id"
-        f" LEFT JOIN {_TEXTS} p ON {on}"
-        # OFFSET keeps SQLite from flattening the subquery (which would copy the CASE, and
-        # its EXISTS, into every column that reads the reason): it runs once per row.
-        " WHERE lm.list_id = ? AND c.account_id = ? ORDER BY lm.contact_id LIMIT -1 OFFSET 0) AS d",
+        f" CASE WHEN {ready} THEN 'pending' ELSE 'excluded' END, d.token"
+        f" FROM ({decided}) AS d",
         (*params, campaign.list_id, campaign.account_id),
     )
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -40,6 +40,7 @@ from stopsms.domain.parts import DEFAULT_MAX_PARTS
 from stopsms.domain.phone import describe, territory_zones
 from stopsms.domain.planning import Cohort, Plan, plan, planning_horizon
 from stopsms.domain.text import split_parts
+from stopsms.domain.unsubscribe import hosted_link
 from stopsms.domain.windows import calendar_for, policy_for
 from stopsms.errors import InvalidInput
 from stopsms.services.accounts.accounts import Account, AccountRef
@@ -187,23 +188,27 @@ def _ready_by_region(connection: Connection, campaign: Campaign) -> dict[str, li
 
 
 def _stored_sample(
-    connection: Connection, campaign: Campaign, account: Account
+    connection: Connection, campaign: Campaign, account: Account, public_url: str | None
 ) -> SampleMessage | None:
     m = t.messages.c
     row = connection.execute(
-        select(m.phone_e164, m.region, m.text)
+        select(m.phone_e164, m.region, m.text, m.unsubscribe_token)
         .where(m.campaign_id == campaign.id, m.decision == "ready", m.text.is_not(None))
         .order_by(m.id)
         .limit(1)
     ).first()
     if row is None:
         return None
-    # The stored text already carries its mention: composing it again keeps it, once.
+    # The stored text already carries its mention (with its own token): composing it again
+    # keeps it, once.
+    style = account.mention_style(public_url)
+    if row.unsubscribe_token and public_url:
+        style = replace(style, unsubscribe_url=hosted_link(public_url, row.unsubscribe_token))
     composed = compose(
         row.text,
         region=row.region or "FR",
         message_type=campaign.type,
-        style=account.mention_style(),
+        style=style,
         account_type=AccountType(account.type),
         mention_enabled=account.mention_enabled,
     )
@@ -252,11 +257,14 @@ def preview_campaign(
     rate: float | None = None,
     shortcode_substitution: bool = False,
     max_parts: int = DEFAULT_MAX_PARTS,
+    public_url: str | None = None,
 ) -> CampaignPreview:
     """What campaign ``campaign_id`` sends, to whom, and when it will finish (module doc).
 
     ``shortcode_substitution``: the provider replaces ``STOP 00000`` by its own shortcode;
-    ``max_parts``: the most parts one recipient's message may take (``too_long`` above)."""
+    ``max_parts``: the most parts one recipient's message may take (``too_long`` above);
+    ``public_url``: the installation's address (the hosted unsubscribe page: before
+    preparation its links show the placeholder token, counted at a token's length)."""
     campaign, acc = campaign_of(connection, campaign_id, account)
     speed = rate if rate is not None else DEFAULT_RATE
     if not (math.isfinite(speed) and speed > 0):
@@ -267,11 +275,11 @@ def preview_campaign(
     if prepared is not None:
         summary = summary_from_messages(connection, campaign)
         by_region = _ready_by_region(connection, campaign)
-        sample = _stored_sample(connection, campaign, acc)
+        sample = _stored_sample(connection, campaign, acc, public_url)
         mentions = _stored_mentions(connection, campaign)
     else:
         decider = Decider.for_campaign(
-            connection, campaign, acc, keep_regions=True, max_parts=max_parts
+            connection, campaign, acc, keep_regions=True, max_parts=max_parts, public_url=public_url
         )
         for rows in recipient_chunks(connection, campaign, with_custom=bool(decider.custom)):
             decider.decide(rows)
