@@ -47,6 +47,11 @@ def command(fix: Fix) -> str | None:
                 f"`stopsms credits add {value('amount')} --account {_arg(value('account'))}`"
                 " then run it again, or --allow-partial"
             )
+        case "top_up":
+            amount, account = value("amount"), _arg(value("account"))
+            return f"`stopsms credits add {amount} --account {account}` then run it again"
+        case "close_unknown":
+            return f"`stopsms campaign resolve-unknown {value('campaign')} --close`"
         case "preview_campaign":
             campaign = value("campaign")
             return (

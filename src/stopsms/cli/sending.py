@@ -69,10 +69,10 @@ def _provider(url: str | None) -> Provider:
 
 
 def _describe(progress: SendProgress) -> str:
-    text = (
-        f"sent {progress.sent:,} · delivered {progress.delivered:,} · "
-        f"STOPs {progress.stops:,} · {progress.status.value}"
-    )
+    text = f"sent {progress.sent:,} · delivered {progress.delivered:,} · "
+    if progress.unknown:
+        text += f"unknown {progress.unknown:,} · "
+    text += f"STOPs {progress.stops:,} · {progress.status.value}"
     if progress.held and progress.held_groups:
         text += f" · {describe_holds(progress.held_groups)}"
     return text
@@ -86,7 +86,7 @@ def _plain_progress(campaign_id: int) -> Callable[[SendProgress], None]:
 
     def on_progress(progress: SendProgress) -> None:
         now = time.monotonic()
-        line = f"campaign {campaign_id}: {progress.sent + progress.rejected:,}/"
+        line = f"campaign {campaign_id}: {progress.done:,}/"
         line += f"{progress.ready:,} · {_describe(progress)}"
         moved = progress.status is not last["status"]
         if line != last["line"] and (moved or now - float(str(last["at"])) >= PLAIN_EVERY):
@@ -133,7 +133,7 @@ async def send_with_progress(
             bar.update(
                 task,
                 total=max(progress.ready, 1),
-                completed=progress.sent + progress.rejected,
+                completed=progress.done,
                 description=_describe(progress),
             )
 

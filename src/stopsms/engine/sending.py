@@ -30,7 +30,7 @@ from functools import partial
 from sqlalchemy import Connection, func, select
 
 from stopsms.clock import Clock
-from stopsms.domain.campaign import ACTIVE, CampaignStatus, MessageStatus
+from stopsms.domain.campaign import ACTIVE, LEFT, CampaignStatus, MessageStatus
 from stopsms.domain.errors import StopsmsError
 from stopsms.domain.parts import DEFAULT_MAX_PARTS, TooManyParts
 from stopsms.engine.database_thread import DatabaseThread
@@ -84,7 +84,7 @@ class SendProgress:
     campaign_id: int
     status: CampaignStatus
     ready: int  # messages to send (every message but the excluded at preparation)
-    sent: int  # left for the provider: submitted, delivered, failed or unknown
+    sent: int  # taken by the provider: submitted, delivered or failed (not unknown)
     delivered: int
     failed: int
     rejected: int
@@ -97,7 +97,13 @@ class SendProgress:
 
     @property
     def awaiting_receipt(self) -> int:
-        return self.sent - self.delivered - self.failed - self.unknown
+        return self.sent - self.delivered - self.failed
+
+    @property
+    def done(self) -> int:
+        """Messages past the provider's answer: sent, rejected or in doubt (a progress bar's
+        completed count, out of :attr:`ready`)."""
+        return self.sent + self.rejected + self.unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +134,7 @@ def campaign_send_progress(conn: Connection, campaign_id: int) -> SendProgress:
     stops = conn.execute(
         select(func.count()).where(t.optouts.c.campaign_id == campaign_id)
     ).scalar_one()
-    sent = c(_S.SUBMITTED, _S.DELIVERED, _S.FAILED, _S.UNKNOWN)
+    sent = c(*LEFT)
     total = sum(progress.counts.values())
     prepared_excluded = conn.execute(
         select(func.count()).where(_M.c.campaign_id == campaign_id, _M.c.decision == "excluded")
