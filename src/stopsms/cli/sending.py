@@ -33,6 +33,7 @@ from stopsms.cli.context import application
 from stopsms.clock import Clock, SystemClock
 from stopsms.domain.campaign import CampaignStatus
 from stopsms.engine.sending import (
+    DATABASE_KEPT,
     SendProgress,
     SendReport,
     SendStopped,
@@ -46,6 +47,7 @@ from stopsms.services.campaigns.holds import describe_holds
 from stopsms.services.messages.outbox import Reconciliation
 from stopsms.services.messages.replies import latest_replies
 from stopsms.store.database import Database
+from stopsms.store.faults import DatabaseFault
 
 __all__ = ["replies_app", "send", "send_with_progress", "worker"]
 
@@ -294,6 +296,11 @@ def worker(provider: ProviderOption = None) -> None:
             )
         except ProviderError as exc:
             fail(f"worker cannot bind, nothing handled: {escape(str(exc))}")
+        except DatabaseFault as fault:
+            fail(
+                f"worker stopped: {escape(str(fault))}; {DATABASE_KEPT}: run `stopsms worker`"
+                " again once that is fixed"
+            )
         console.print(
             f"stopped: {report.dispatch.submitted:,} sent, {report.inbound.inbound:,} inbound "
             f"({report.inbound.optouts:,} opt-outs), {report.inbound.receipts:,} receipts; "

@@ -60,8 +60,10 @@ from stopsms.services.messages.outbox import Reconciliation
 from stopsms.services.messages.receipts import DEFAULT_BLOCKED_CODES
 from stopsms.store import tables as t
 from stopsms.store.database import Database
+from stopsms.store.faults import DatabaseFault
 
 __all__ = [
+    "DATABASE_KEPT",
     "SendProgress",
     "SendReport",
     "SendStopped",
@@ -164,7 +166,7 @@ class SendStopped(ServiceError):
     """
 
     def __init__(
-        self, campaign_id: int, status: CampaignStatus, cause: str, *, interrupted: bool
+        self, campaign_id: int, status: CampaignStatus | None, cause: str, *, interrupted: bool
     ) -> None:
         self.campaign_id = campaign_id
         self.status = status
@@ -172,9 +174,27 @@ class SendStopped(ServiceError):
         super().__init__(f"{cause}; {resume_hint(campaign_id, status)}")
 
 
-def resume_hint(campaign_id: int, status: CampaignStatus) -> str:
-    """Where campaign ``campaign_id`` was left and the command(s) that carry it on."""
+#: What a run stopped by a database fault kept (the engine's transactions are whole).
+DATABASE_KEPT = (
+    "every message recorded before is kept, those on the wire at that moment will count as"
+    " unknown (in doubt) at the next run"
+)
+
+
+def resume_hint(campaign_id: int, status: CampaignStatus | None) -> str:
+    """Where campaign ``campaign_id`` was left and the command(s) that carry it on (``None``:
+    left as it was, unread — the database failing)."""
     n = campaign_id
+    if status is None:
+        return (
+            f"campaign {n} was left as it was: `stopsms campaign send {n}` (or a running"
+            " `stopsms worker`) goes on once that is fixed"
+        )
+    if status in ACTIVE:
+        return (
+            f"campaign {n} is {status.value}: `stopsms campaign send {n}` (or a running"
+            " `stopsms worker`) goes on"
+        )
     if status is CampaignStatus.PAUSED:
         return (
             f"campaign {n} is paused, nothing will send it: `stopsms campaign resume {n}` "
@@ -337,6 +357,11 @@ async def send_campaign(
                 max_parts=max_parts,
             )
         except BaseException as exc:
+            if isinstance(exc, DatabaseFault):
+                # Writing "paused" would fail as well: the campaign stays where it was.
+                raise SendStopped(
+                    campaign_id, None, f"{exc}; {DATABASE_KEPT}", interrupted=False
+                ) from None
             if isinstance(exc, ServiceError) and not isinstance(exc, PreparationInterrupted):
                 # a refusal (credit, nobody to send to, state): nothing was changed
                 status = await thread.run(lambda conn: _status(conn, campaign_id))
