@@ -31,6 +31,7 @@ Results are turned into JSON by :mod:`stopsms.app.results`.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,9 +64,13 @@ class DatabaseFailed(DatabaseFault):
     """The database refused or failed a statement; the transaction was rolled back."""
 
 
-def _failed(error: SQLAlchemyError, url: str) -> DatabaseFailed:
+#: What a command that failed on the database kept, and what to do (the end of its line).
+UNCHANGED = "nothing of this command was written, run it again once that is fixed"
+
+
+def _failed(error: SQLAlchemyError | sqlite3.Error, url: str) -> DatabaseFailed:
     fault = database_fault(error, url)
-    line = f"{fault}; nothing of this command was written, run it again once that is fixed"
+    line = f"{fault}; {UNCHANGED}"
     return DatabaseFailed(fault.kind, line, database=fault.database, reason=fault.reason)
 
 
@@ -112,7 +117,7 @@ class App:
                 self._database = open_database(url)
             except SQLAlchemyError as error:
                 raise DatabaseUnavailable(
-                    f"cannot open the database: {database_fault(error, url)}"
+                    f"cannot open the database: {database_fault(error, url)}; {UNCHANGED}"
                 ) from None
         return self._database
 
@@ -123,7 +128,7 @@ class App:
         try:
             with database.transaction() as connection:
                 yield connection
-        except SQLAlchemyError as error:
+        except (SQLAlchemyError, sqlite3.Error) as error:  # sqlite3: set-based preparation
             raise _failed(error, self.settings.database_url) from None
 
     @contextmanager
@@ -133,7 +138,7 @@ class App:
         try:
             with database.reader() as connection:
                 yield connection
-        except SQLAlchemyError as error:
+        except (SQLAlchemyError, sqlite3.Error) as error:
             raise _failed(error, self.settings.database_url) from None
 
     def migrate(self) -> Migrated:

@@ -295,7 +295,10 @@ def worker(provider: ProviderOption = None) -> None:
                 max_parts=app.max_parts,
             )
         except ProviderError as exc:
-            fail(f"worker cannot bind, nothing handled: {escape(str(exc))}")
+            fail(
+                f"worker cannot bind, nothing handled: {escape(str(exc))}; run `stopsms worker`"
+                " again once the SMSC accepts the bind"
+            )
         except DatabaseFault as fault:
             fail(
                 f"worker stopped: {escape(str(fault))}; {DATABASE_KEPT}: run `stopsms worker`"

@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import sqlite3
 import threading
 import time
 import weakref
@@ -137,7 +138,7 @@ class DatabaseThread:
                     committing = True  # what fails from here on may have been written
                 self._failing = False
                 return result
-            except SQLAlchemyError as error:
+            except (SQLAlchemyError, sqlite3.Error) as error:  # sqlite3: set-based preparation
                 fault = database_fault(error, self.database.engine.url)
                 if committing or not fault.retryable or time.monotonic() + delay > deadline:
                     self._failing = True

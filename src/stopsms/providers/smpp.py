@@ -188,7 +188,8 @@ class SmppProvider:
             raise
         if status != wire.ESME_ROK:
             link.close()
-            raise ProviderError(f"SMSC {cfg.redacted()} refused the bind: status 0x{status:02X}")
+            refusal = wire.bind_refusal(status)
+            raise ProviderError(f"SMSC {cfg.redacted()} refused the bind: {refusal}")
         link.bound = True
         task = loop.create_task(self._enquire(link))
         self._enquirers.add(task)

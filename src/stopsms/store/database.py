@@ -382,7 +382,8 @@ def open_database(url: str | None = None, *, apply_migrations: bool = True) -> D
         except SQLAlchemyError as error:
             engine.dispose()
             raise DatabaseUnavailable(
-                f"cannot open the database: {database_fault(error, url)}"
+                f"cannot open the database: {database_fault(error, url)}; nothing was"
+                " changed, run the command again once that is fixed"
             ) from None
     if created is not None and created.exists():
         sys.stderr.write(f"created database at {created}\n")
