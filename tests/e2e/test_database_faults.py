@@ -197,6 +197,12 @@ def test_a_read_only_database_is_one_line_and_the_rerun_completes(tmp_path: Path
         args = ("campaign", "send", str(campaign_id), "--provider", provider)
         stopped = await _cli(url, *args, prefix=_without_root_override())
         _, err = await _finish(stopped)
+        worker = await _cli(url, "worker", "--provider", provider, prefix=_without_root_override())
+        _, worker_err = await _finish(worker)
+        assert worker.returncode == 2
+        worker_line = _one_line(worker_err)
+        assert worker_line.startswith(f"error: worker stopped: the database {folder}")
+        assert "`stopsms worker` again once that is fixed" in worker_line
         sent_read_only = len(sim.messages)
         for path in folder.iterdir():
             path.chmod(0o644)

@@ -91,7 +91,15 @@ _SQLITE_FILES = "the file, its -wal and -shm files beside it and its folder"
 
 # (kind, words of the driver that say it), checked in this order.
 _WORDS: tuple[tuple[Fault, tuple[str, ...]], ...] = (
-    (Fault.READ_ONLY, ("readonly database", "read-only file system", "read only file system")),
+    (
+        Fault.READ_ONLY,
+        (
+            "readonly database",
+            "read-only file system",
+            "read only file system",
+            "in a read-only transaction",  # PostgreSQL: a hot standby, or default_read_only
+        ),
+    ),
     (Fault.FULL, ("database or disk is full", "no space left", "could not extend file")),
     (Fault.LOCKED, ("database is locked", "database table is locked", "deadlock detected")),
     (Fault.LOCKED, ("lock timeout", "could not obtain lock", "canceling statement due to lock")),
