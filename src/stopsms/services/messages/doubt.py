@@ -25,9 +25,9 @@ status, in the caller's transaction.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from stopsms.domain.campaign import CampaignStatus, MessageStatus
 from stopsms.domain.errors import InvalidTransition
@@ -77,45 +77,25 @@ class Resolution:
     campaign_status: CampaignStatus
 
 
+#: The columns of a :class:`Claimed`, read from an ``unknown`` message (its text not needed).
+_COLUMNS = [
+    (func.coalesce(_M.c.phone_e164, "") if field.name == "phone" else _M.c[field.name]).label(
+        field.name
+    )
+    for field in fields(Claimed)
+    if field.name != "text"
+]
+
+
 def _unknown(connection: Connection, campaign_id: int, account_id: int) -> list[Claimed]:
     rows = connection.execute(
-        select(
-            _M.c.id,
-            _M.c.account_id,
-            _M.c.campaign_id,
-            _M.c.phone_e164,
-            _M.c.region,
-            _M.c.sender,
-            _M.c.kind,
-            _M.c.priority,
-            _M.c.encoding,
-            _M.c.segments,
-            _M.c.price_millicredits,
-            _M.c.attempts,
-        ).where(
+        select(*_COLUMNS).where(
             _M.c.campaign_id == campaign_id,
             _M.c.account_id == account_id,
             _M.c.status == _UNKNOWN,
         )
-    ).all()
-    return [
-        Claimed(
-            id=row.id,
-            account_id=row.account_id,
-            campaign_id=row.campaign_id,
-            phone=row.phone_e164 or "",
-            region=row.region,
-            sender=row.sender,
-            kind=row.kind,
-            priority=row.priority,
-            text="",
-            encoding=row.encoding,
-            segments=row.segments,
-            price_millicredits=row.price_millicredits,
-            attempts=row.attempts,
-        )
-        for row in rows
-    ]
+    )
+    return [Claimed(text="", **row._asdict()) for row in rows]
 
 
 def in_doubt(connection: Connection, account: AccountRef, campaign_id: int) -> InDoubt:
