@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -11,13 +12,17 @@ from typer.testing import CliRunner
 from stopsms.cli.main import app as stopsms_cli
 from stopsms.clock import FakeClock
 from stopsms.domain.campaign import CampaignStatus
+from stopsms.engine.sending import send_campaign
+from stopsms.providers.urls import provider_from_url
 from stopsms.errors import InvalidInput, ServiceError
 from stopsms.services.campaigns.preparation import prepare_campaign
 from stopsms.services.campaigns.reports import campaign_report
 from stopsms.services.messages.doubt import Resolve, in_doubt, resolve_unknown
 from stopsms.services.optouts import optouts
+from stopsms.smsc.server import SmscSimulator
 from stopsms.store import tables as t
 from stopsms.store.database import Database
+from tests.e2e.support import ShiftedClock
 from tests.integration.test_preparation import NOW, fr
 from tests.integration.test_reports import _campaign
 
@@ -160,3 +165,30 @@ def test_cli_states_the_risk_and_asks(database: Database, cli: CliRunner) -> Non
         "credits": 0.0,
         "campaign_status": "paused",
     }
+
+
+@pytest.mark.commits  # the sender: connections of its own
+def test_requeued_messages_leave_again_and_the_campaign_completes(database: Database) -> None:
+    """The journey: a completed campaign's unknown messages re-queued, then sent by a
+    ``campaign send``; their recipients get it (again: the stated risk), nobody else does."""
+    campaign_id = _after_a_crash(database)
+    with database.transaction() as c:
+        resolve_unknown(c, "default", campaign_id, Resolve.REQUEUE)
+
+    async def send() -> list[str]:
+        sim = SmscSimulator(seed=11)
+        port = await sim.start()
+        try:
+            provider = provider_from_url(f"smpp://stopsms:pw@127.0.0.1:{port}")
+            await send_campaign(database, campaign_id, provider, ShiftedClock(NOW))
+        finally:
+            await sim.stop()
+        return sorted(m.destination for m in sim.messages)
+
+    assert asyncio.run(send()) == [fr(2), fr(3), fr(4)]
+    with database.reader() as c:
+        report = campaign_report(c, "default", campaign_id)
+    assert report.campaign.status is CampaignStatus.COMPLETED
+    assert (report.sent, report.unknown, report.rejected) == (4, 0, 1)
+    assert report.credits_millicredits == 4_000
+    assert report.accounted == report.targeted
