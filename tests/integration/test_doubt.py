@@ -13,8 +13,8 @@ from stopsms.cli.main import app as stopsms_cli
 from stopsms.clock import FakeClock
 from stopsms.domain.campaign import CampaignStatus
 from stopsms.engine.sending import send_campaign
-from stopsms.providers.urls import provider_from_url
 from stopsms.errors import InvalidInput, ServiceError
+from stopsms.providers.urls import provider_from_url
 from stopsms.services.campaigns.preparation import prepare_campaign
 from stopsms.services.campaigns.reports import campaign_report
 from stopsms.services.messages.doubt import Resolve, in_doubt, resolve_unknown
