@@ -153,12 +153,14 @@ def test_report_and_export_agree(database: Database, tmp_path: Path) -> None:
         5,
         {"opted_out": 1, "no_consent": 1},
     )
-    assert (report.sent, report.delivered, report.failed, report.unknown) == (4, 2, 1, 1)
+    # unknown: in doubt, counted apart, never as sent (nor charged)
+    assert (report.sent, report.delivered, report.failed, report.unknown) == (3, 2, 1, 1)
     assert (report.held, report.waiting) == (1, 1)
     assert report.held_until == datetime(2024, 12, 4, 7, 0, tzinfo=UTC)
     assert report.stops == 1
-    assert report.stop_rate == 25.0
-    assert report.credits_millicredits == 4_000
+    assert report.stop_rate == pytest.approx(100 / 3)
+    assert report.credits_millicredits == 3_000
+    assert report.accounted == report.targeted
 
     rows = list(csv.reader(io.StringIO(buffer.getvalue()), delimiter=";"))
     assert tuple(rows[0]) == EXPORT_COLUMNS
@@ -171,7 +173,8 @@ def test_report_and_export_agree(database: Database, tmp_path: Path) -> None:
     assert by_number[fr(0)]["parts"] == "1"
     statuses = [r["status"] for r in by_number.values()]
     assert statuses.count("STOPPED") == report.stops
-    assert sum(s in ("delivered", "failed", "unknown", "STOPPED") for s in statuses) == report.sent
+    assert sum(s in ("delivered", "failed", "STOPPED") for s in statuses) == report.sent
+    assert statuses.count("unknown") == report.unknown == 1
 
     workbook = load_workbook(tmp_path / "x.xlsx", read_only=True)
     try:
@@ -215,9 +218,12 @@ def test_cli_preview_report_export(
     _simulate_sending(database, campaign_id)
     result = runner.invoke(campaign_app, ["report", str(campaign_id), "--json"])
     report = json.loads(result.stdout)
-    assert (report["sent"], report["stops"], report["stop_rate_percent"]) == (4, 1, 25.0)
+    assert (report["sent"], report["stops"], report["stop_rate_percent"]) == (3, 1, 33.33)
+    assert (report["unknown"], report["closed"]) == (1, 0)
     result = runner.invoke(campaign_app, ["report", str(campaign_id)])
     assert "STOPs" in result.output
+    # the message in doubt is listed with what to do about it
+    assert f"resolve-unknown {campaign_id} --requeue" in result.output
     out = tmp_path / "e.csv"
     result = runner.invoke(campaign_app, ["export", str(campaign_id), "-o", str(out)])
     assert result.exit_code == 0, result.output

@@ -7,6 +7,9 @@
 // is one JSON line in --log.
 //
 //   node smsc.js --port 2775 --log submits.jsonl [--receipt-delay 200] [--first-id 1]
+//                [--password PW]
+//
+// With --password, a bind with another password is refused (ESME_RINVPASWD) and logged.
 //
 // Prints {"event":"listening","port":N} on stdout once it accepts connections.
 'use strict';
@@ -14,7 +17,9 @@
 const fs = require('fs');
 const smpp = require('smpp');
 
-const options = { port: 2775, log: 'smsc.jsonl', 'receipt-delay': 200, 'first-id': 1 };
+const options = {
+  port: 2775, log: 'smsc.jsonl', 'receipt-delay': 200, 'first-id': 1, password: '',
+};
 for (let i = 2; i < process.argv.length; i += 2) {
   const name = process.argv[i].replace(/^--/, '');
   if (!(name in options)) {
@@ -71,6 +76,11 @@ const server = smpp.createServer((session) => {
   session.on('error', () => session.destroy());
   session.on('close', () => bound.delete(session));
   const bind = (pdu) => {
+    if (options.password && pdu.password !== options.password) {
+      record({ event: 'bind_refused', command: pdu.command });
+      session.send(pdu.response({ command_status: smpp.ESME_RINVPASWD }));
+      return;
+    }
     session.send(pdu.response());
     bound.add(session);
     record({ event: 'bind', command: pdu.command });

@@ -41,6 +41,7 @@ class NodeSmsc:
     log: Path
     port: int = 0
     receipt_delay_ms: int = 200
+    password: str = ""  # when set, binds with another password are refused (ESME_RINVPASWD)
     process: subprocess.Popen[bytes] | None = None
     runs: int = 0
 
@@ -53,6 +54,8 @@ class NodeSmsc:
         # probed port); a restart binds the port of the first, so the ESME's URL still holds.
         command = [node, str(SCRIPT), "--port", str(self.port), "--log", str(self.log)]
         command += ["--receipt-delay", str(self.receipt_delay_ms)]
+        if self.password:
+            command += ["--password", self.password]
         deadline = time.monotonic() + 10
         while True:  # the port of a killed run may take a moment to be free again
             process = subprocess.Popen(

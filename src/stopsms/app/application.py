@@ -14,8 +14,9 @@ database, resolves an account or parses a provider URL in its own way:
 - :meth:`App.transaction` (read-write) and :meth:`App.reader` (read-only; deferred on SQLite,
   so it never waits for a writer). A database that cannot be opened is
   :class:`~stopsms.store.database.DatabaseUnavailable`; a failure inside a transaction is
-  :class:`DatabaseFailed` with the driver's own first line — never a traceback, nothing half
-  written.
+  :class:`DatabaseFailed`, one line (:mod:`stopsms.store.faults`): what happened to which
+  database and what to check (locked, read-only, full, connection lost…), that nothing of the
+  command was written, and to run it again — never a traceback, nothing half written.
 - the acting account: the one a request names, else the configured default
   (:meth:`App.account_name`, :meth:`App.account`). The acting user is :attr:`App.actor`, the
   name an interface acts under (the CLI: ``cli:<login>``), recorded with the opt-outs it
@@ -30,14 +31,14 @@ Results are turned into JSON by :mod:`stopsms.app.results`.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from stopsms.config import Settings, load_settings
 from stopsms.domain.errors import StopsmsError
@@ -51,6 +52,7 @@ from stopsms.store.database import (
     open_database,
     schema_revision,
 )
+from stopsms.store.faults import DatabaseFault, database_fault
 
 if TYPE_CHECKING:
     from stopsms.providers.base import Provider
@@ -58,8 +60,18 @@ if TYPE_CHECKING:
 __all__ = ["App", "DatabaseFailed", "Migrated", "NoProvider", "provider_rate"]
 
 
-class DatabaseFailed(StopsmsError):
+class DatabaseFailed(DatabaseFault):
     """The database refused or failed a statement; the transaction was rolled back."""
+
+
+#: What a command that failed on the database kept, and what to do (the end of its line).
+UNCHANGED = "nothing of this command was written, run it again once that is fixed"
+
+
+def _failed(error: SQLAlchemyError | sqlite3.Error, url: str) -> DatabaseFailed:
+    fault = database_fault(error, url)
+    line = f"{fault}; {UNCHANGED}"
+    return DatabaseFailed(fault.kind, line, database=fault.database, reason=fault.reason)
 
 
 class NoProvider(StopsmsError):
@@ -81,19 +93,6 @@ def provider_rate(provider_url: str | None) -> float:
     unlimited)."""
     route = configured_route(provider_url)
     return float(route.tps) if route is not None and route.tps > 0 else DEFAULT_RATE
-
-
-def _reason(error: SQLAlchemyError) -> str:
-    """The driver's own message, first line only (no SQL echo, no traceback)."""
-    return str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-
-
-def _shown(url: str) -> str:
-    """``url`` with its password hidden (as it is, when it cannot be parsed)."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
 
 
 class App:
@@ -118,7 +117,7 @@ class App:
                 self._database = open_database(url)
             except SQLAlchemyError as error:
                 raise DatabaseUnavailable(
-                    f"cannot open the database {_shown(url)}: {_reason(error)}"
+                    f"cannot open the database: {database_fault(error, url)}; {UNCHANGED}"
                 ) from None
         return self._database
 
@@ -129,8 +128,8 @@ class App:
         try:
             with database.transaction() as connection:
                 yield connection
-        except SQLAlchemyError as error:
-            raise DatabaseFailed(f"database error: {_reason(error)}") from None
+        except (SQLAlchemyError, sqlite3.Error) as error:  # sqlite3: set-based preparation
+            raise _failed(error, self.settings.database_url) from None
 
     @contextmanager
     def reader(self) -> Iterator[Connection]:
@@ -139,8 +138,8 @@ class App:
         try:
             with database.reader() as connection:
                 yield connection
-        except SQLAlchemyError as error:
-            raise DatabaseFailed(f"database error: {_reason(error)}") from None
+        except (SQLAlchemyError, sqlite3.Error) as error:
+            raise _failed(error, self.settings.database_url) from None
 
     def migrate(self) -> Migrated:
         """Bring the database to this version's schema and seed it (``stopsms migrate``)."""
@@ -152,8 +151,8 @@ class App:
             migrate(database.engine)
             after = schema_revision(database.engine)
         except SQLAlchemyError as error:
-            reason = _reason(error)
-            raise DatabaseUnavailable(f"cannot migrate the database {shown}: {reason}") from None
+            fault = database_fault(error, url)
+            raise DatabaseUnavailable(f"cannot migrate the database {shown}: {fault}") from None
         finally:
             database.close()
         return Migrated(shown, before, after)

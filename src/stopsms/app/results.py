@@ -27,6 +27,7 @@ from stopsms.services.campaigns import reports
 from stopsms.services.campaigns.campaigns import Campaign, CampaignListing
 from stopsms.services.compliance import Preview, WindowAnswer
 from stopsms.services.contacts.consent import Consent
+from stopsms.services.messages.doubt import Resolution
 from stopsms.services.optouts.optouts import OptOut, Recorded
 from stopsms.services.optouts.review import Reviewed
 
@@ -214,6 +215,8 @@ def campaign_report(r: reports.CampaignReport) -> Json:
         "delivered": r.delivered,
         "failed": r.failed,
         "unknown": r.unknown,
+        "closed": r.closed,
+        "in_flight": r.in_flight,
         "rejected": r.rejected,
         "waiting": r.waiting,
         "held": r.held,
@@ -222,6 +225,19 @@ def campaign_report(r: reports.CampaignReport) -> Json:
         "stops": r.stops,
         "stop_rate_percent": round(r.stop_rate, 2),
         "credits": r.credits_millicredits / 1000,
+    }
+
+
+def unknown_resolution(r: Resolution) -> Json:
+    """``campaign resolve-unknown``: what was re-queued or closed, and the campaign after."""
+    return {
+        "campaign_id": r.campaign_id,
+        "action": r.action.value,
+        "requeued": r.requeued,
+        "closed": r.closed,
+        "excluded_opted_out": r.excluded_opted_out,
+        "credits": r.credits_millicredits / 1000,
+        "campaign_status": r.campaign_status.value,
     }
 
 

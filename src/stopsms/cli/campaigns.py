@@ -262,9 +262,11 @@ def print_report(r: reports.CampaignReport) -> None:
         ("sent", r.sent),
         ("delivered", r.delivered),
         ("failed", r.failed),
-        ("unknown (in doubt)", r.unknown),
+        ("unknown (in doubt, not sent)", r.unknown),
+        *([("closed (were in doubt)", r.closed)] if r.closed else []),
         ("rejected", r.rejected),
         ("waiting", r.waiting),
+        *([("on the wire now", r.in_flight)] if r.in_flight else []),
         ("cancelled", r.cancelled),
     ]
     for label, value in rows:
@@ -274,6 +276,14 @@ def print_report(r: reports.CampaignReport) -> None:
     console.print(table)
     if r.held:
         console.print(describe_holds(r.held_groups))
+    if r.unknown:
+        console.print(
+            f"[yellow]{r.unknown:,} message(s) in doubt:[/] on the wire when a run stopped or"
+            " the link dropped, maybe received, never sent again on their own;"
+            f" `stopsms campaign resolve-unknown {c.id} --requeue` sends them again (some"
+            f" recipients may get it twice), `--close` closes them for good",
+            soft_wrap=True,
+        )
 
 
 @campaign_app.command("export")

@@ -47,6 +47,11 @@ def command(fix: Fix) -> str | None:
                 f"`stopsms credits add {value('amount')} --account {_arg(value('account'))}`"
                 " then run it again, or --allow-partial"
             )
+        case "top_up":
+            amount, account = value("amount"), _arg(value("account"))
+            return f"`stopsms credits add {amount} --account {account}` then run it again"
+        case "close_unknown":
+            return f"`stopsms campaign resolve-unknown {value('campaign')} --close`"
         case "preview_campaign":
             campaign = value("campaign")
             return (
@@ -71,6 +76,11 @@ def command(fix: Fix) -> str | None:
             )
         case "send_campaign":
             return f"`stopsms campaign send {value('campaign')}`"
+        case "go_on_sending":
+            return (
+                f"`stopsms campaign send {value('campaign')}` (or a running `stopsms worker`)"
+                " goes on"
+            )
         case "map_column":
             return f"--map {_arg(value('column', 'COLUMN'))}={value('field', 'FIELD')}"
         case "choose_rejects":

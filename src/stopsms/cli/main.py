@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from stopsms import __version__
-from stopsms.cli import compliance, demo, sending
+from stopsms.cli import compliance, demo, doubt, sending
 from stopsms.cli.accounts import accounts_app, credits_app, domains_app, senders_app
 from stopsms.cli.campaigns import campaign_app
 from stopsms.cli.contacts import contacts_app, lists_app
@@ -50,6 +50,7 @@ app.add_typer(lists_app, name="lists")
 
 # Campaigns, sending and what comes back.
 campaign_app.command("send")(sending.send)
+campaign_app.command("resolve-unknown")(doubt.resolve_unknown_command)
 app.add_typer(campaign_app, name="campaign")
 app.command()(sending.worker)
 app.add_typer(sending.replies_app, name="replies")

@@ -34,6 +34,7 @@ from stopsms.cli.hints import command, worded
 from stopsms.clock import Clock, SystemClock
 from stopsms.domain.campaign import CampaignStatus
 from stopsms.engine.sending import (
+    DATABASE_KEPT,
     SendProgress,
     SendReport,
     SendStopped,
@@ -48,6 +49,7 @@ from stopsms.services.campaigns.holds import describe_holds
 from stopsms.services.messages.outbox import Reconciliation
 from stopsms.services.messages.replies import latest_replies
 from stopsms.store.database import Database
+from stopsms.store.faults import DatabaseFault
 
 __all__ = ["replies_app", "send", "send_with_progress", "worker"]
 
@@ -71,10 +73,10 @@ def _provider(url: str | None) -> Provider:
 
 
 def _describe(progress: SendProgress) -> str:
-    text = (
-        f"sent {progress.sent:,} · delivered {progress.delivered:,} · "
-        f"STOPs {progress.stops:,} · {progress.status.value}"
-    )
+    text = f"sent {progress.sent:,} · delivered {progress.delivered:,} · "
+    if progress.unknown:
+        text += f"unknown {progress.unknown:,} · "
+    text += f"STOPs {progress.stops:,} · {progress.status.value}"
     if progress.held and progress.held_groups:
         text += f" · {describe_holds(progress.held_groups)}"
     return text
@@ -88,7 +90,7 @@ def _plain_progress(campaign_id: int) -> Callable[[SendProgress], None]:
 
     def on_progress(progress: SendProgress) -> None:
         now = time.monotonic()
-        line = f"campaign {campaign_id}: {progress.sent + progress.rejected:,}/"
+        line = f"campaign {campaign_id}: {progress.done:,}/"
         line += f"{progress.ready:,} · {_describe(progress)}"
         moved = progress.status is not last["status"]
         if line != last["line"] and (moved or now - float(str(last["at"])) >= PLAIN_EVERY):
@@ -136,7 +138,7 @@ async def send_with_progress(
             bar.update(
                 task,
                 total=max(progress.ready, 1),
-                completed=progress.sent + progress.rejected,
+                completed=progress.done,
                 description=_describe(progress),
             )
 
@@ -306,7 +308,15 @@ def worker(provider: ProviderOption = None) -> None:
                 public_url=app.settings.public_url,
             )
         except ProviderError as exc:
-            fail(f"worker cannot bind, nothing handled: {escape(str(exc))}")
+            fail(
+                f"worker cannot bind, nothing handled: {escape(str(exc))}; run `stopsms worker`"
+                " again once the SMSC accepts the bind"
+            )
+        except DatabaseFault as fault:
+            fail(
+                f"worker stopped: {escape(str(fault))}; {DATABASE_KEPT}: run `stopsms worker`"
+                " again once that is fixed"
+            )
         console.print(
             f"stopped: {report.dispatch.submitted:,} sent, {report.inbound.inbound:,} inbound "
             f"({report.inbound.optouts:,} opt-outs), {report.inbound.receipts:,} receipts; "

@@ -10,7 +10,10 @@ Campaign states and the moves between them::
 
 ``draft → preparing`` is a send-now; ``scheduled → draft`` un-schedules; ``preparing → paused``
 parks a scheduled campaign the credits cannot pay, and ``paused → preparing`` prepares it when
-resumed (only a campaign without messages). A completed or cancelled campaign never moves again.
+resumed (only a campaign without messages). A completed or cancelled campaign never moves again
+by the lifecycle; the one exception is :func:`reopen`: ``completed → sending`` when a person
+re-queues the messages it left in doubt (``campaign resolve-unknown --requeue``), so that they
+leave, after which it completes again.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ TRANSITIONS: Mapping[CampaignStatus, frozenset[CampaignStatus]] = {
 
 #: States in which the dispatcher may submit the campaign's messages.
 ACTIVE = frozenset({_S.SENDING, _S.HELD})
-#: States that end a campaign for good.
+#: States that end a campaign for good (but see :func:`reopen`).
 FINAL = frozenset({_S.COMPLETED, _S.CANCELLED})
 
 
@@ -60,6 +63,18 @@ def move(current: CampaignStatus, target: CampaignStatus) -> CampaignStatus:
     if not can_move(current, target):
         raise InvalidTransition(current.value, target.value)
     return target
+
+
+def reopen(current: CampaignStatus) -> CampaignStatus:
+    """The status a campaign takes when messages it left in doubt are re-queued: a completed
+    campaign goes back to ``sending`` (nothing else would send them); an active or paused one
+    keeps its status (its sender, or a person's resume, takes them). A cancelled campaign sends
+    nothing again, and one not yet sending has nothing in doubt: both raise."""
+    if current is _S.COMPLETED:
+        return _S.SENDING
+    if current in ACTIVE or current is _S.PAUSED:
+        return current
+    raise InvalidTransition(current.value, _S.SENDING.value)
 
 
 class Exclusion(enum.Enum):
@@ -89,6 +104,7 @@ class MessageStatus(enum.Enum):
        ▲  │        │            │
        │  ▼        │            └─► unknown   (on the wire when the process died or the
        held ◄──────┘                           link dropped: never resent, reconciled)
+                                  unknown ─► pending (re-queued knowingly) | closed
     plus: excluded (never leaves), rejected (refused by the provider), cancelled.
     """
 
@@ -101,18 +117,15 @@ class MessageStatus(enum.Enum):
     FAILED = "failed"  # receipt says undeliverable
     REJECTED = "rejected"  # the provider refused it at submit time
     UNKNOWN = "unknown"  # in flight at a crash or disconnect: not resent, counted
+    CLOSED = "closed"  # was unknown; a person closed it for good: never resent, not charged
     EXCLUDED = "excluded"
     CANCELLED = "cancelled"
 
 
-#: Statuses of messages that left (the provider has, or may have, them).
-LEFT = frozenset(
-    {
-        MessageStatus.SUBMITTED,
-        MessageStatus.DELIVERED,
-        MessageStatus.FAILED,
-        MessageStatus.UNKNOWN,
-    }
-)
+#: Statuses of messages that left: the provider took them (``unknown`` ones may have left,
+#: or not: counted apart, never as sent).
+LEFT = frozenset({MessageStatus.SUBMITTED, MessageStatus.DELIVERED, MessageStatus.FAILED})
+#: Statuses of messages in doubt: on the wire at a crash or disconnect, outcome unknown.
+IN_DOUBT = frozenset({MessageStatus.UNKNOWN})
 #: Statuses of messages still to send.
 WAITING = frozenset({MessageStatus.PENDING, MessageStatus.HELD, MessageStatus.CLAIMED})

@@ -18,13 +18,27 @@ Two lanes, each FIFO:
 
 Only jobs that do not depend on a normal job queued before them may go urgent: the order
 between the two lanes is not the order of the calls.
+
+Faults (:mod:`stopsms.store.faults`): a job whose transaction fails on a *retryable* fault — a
+lock held by another process beyond SQLite's busy timeout, a PostgreSQL connection lost — is
+run again, in a new transaction, after a back-off (0.1 s doubling to 2 s) for up to
+``retry_for`` seconds (default :data:`RETRY_FOR_S`, so a writer holding the lock 15 s delays
+the engine, it does not stop it). Running it again is safe because the failed transaction was
+rolled back and the jobs are plain database work; except when the fault struck the COMMIT
+itself: the transaction may then have been written, so it is never run again. A job that
+fails for good raises :class:`~stopsms.store.faults.DatabaseFault` (one line) to its caller,
+and the jobs after it get one try each — no second wait of ``retry_for`` — until one
+succeeds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import logging
+import sqlite3
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -32,10 +46,19 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from stopsms.store.database import Database
+from stopsms.store.faults import database_fault
 
-__all__ = ["MAX_URGENT_IN_ROW", "DatabaseThread"]
+__all__ = ["MAX_URGENT_IN_ROW", "RETRY_FOR_S", "DatabaseThread"]
+
+log = logging.getLogger(__name__)
+
+#: How long a job is retried on a retryable fault (a lock, a lost connection) before failing.
+RETRY_FOR_S = 60.0
+_BACKOFF_FIRST_S = 0.1
+_BACKOFF_MAX_S = 2.0
 
 T = TypeVar("T")
 
@@ -62,8 +85,11 @@ class DatabaseThread:
     ``urgent=True`` puts the job in the urgent lane (see the module doc).
     """
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, retry_for: float = RETRY_FOR_S) -> None:
         self.database = database
+        self.retry_for = retry_for
+        self.retried = 0  # transactions run again after a retryable fault
+        self._failing = False  # the last job failed for good: the next ones get one try
         self._cond = threading.Condition()
         self._urgent: deque[_Job] = deque()
         self._normal: deque[_Job] = deque()
@@ -94,12 +120,33 @@ class DatabaseThread:
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                with self.database.transaction() as connection:
-                    result = fn(connection)
+                result = self._run(fn)
             except BaseException as exc:  # handed to the awaiting caller, as an executor does
                 future.set_exception(exc)
             else:
                 future.set_result(result)
+
+    def _run(self, fn: Callable[[Connection], T]) -> T:
+        """``fn`` in a transaction, run again after a retryable fault (module doc)."""
+        deadline = time.monotonic() + (0.0 if self._failing else self.retry_for)
+        delay = _BACKOFF_FIRST_S
+        while True:
+            committing = False
+            try:
+                with self.database.transaction() as connection:
+                    result = fn(connection)
+                    committing = True  # what fails from here on may have been written
+                self._failing = False
+                return result
+            except (SQLAlchemyError, sqlite3.Error) as error:  # sqlite3: set-based preparation
+                fault = database_fault(error, self.database.engine.url)
+                if committing or not fault.retryable or time.monotonic() + delay > deadline:
+                    self._failing = True
+                    raise fault from None
+                log.warning("database: %s; trying again in %.1f s", fault.reason, delay)
+                self.retried += 1
+                time.sleep(delay)
+                delay = min(delay * 2, _BACKOFF_MAX_S)
 
     def submit(self, fn: Callable[[Connection], T], *, urgent: bool = False) -> asyncio.Future[T]:
         """Enqueue ``fn`` now; the returned future resolves once its transaction committed."""

@@ -181,8 +181,11 @@ class Dispatcher:
     async def flush(self) -> None:
         """Wait until every result handed to the database thread is committed."""
         pending, self._recording = self._recording, []
-        for future in pending:
-            await future
+        # Every one awaited (none left with an exception never retrieved); the first raised.
+        outcomes = await asyncio.gather(*pending, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def step(self) -> bool:
         """Claim one batch and send it; ``False`` when nothing was due."""

@@ -30,7 +30,7 @@ from functools import partial
 from sqlalchemy import Connection, func, select
 
 from stopsms.clock import Clock
-from stopsms.domain.campaign import ACTIVE, CampaignStatus, MessageStatus
+from stopsms.domain.campaign import ACTIVE, LEFT, CampaignStatus, MessageStatus
 from stopsms.domain.errors import StopsmsError
 from stopsms.domain.parts import DEFAULT_MAX_PARTS, TooManyParts
 from stopsms.engine.database_thread import DatabaseThread
@@ -60,8 +60,10 @@ from stopsms.services.messages.outbox import Reconciliation
 from stopsms.services.messages.receipts import DEFAULT_BLOCKED_CODES
 from stopsms.store import tables as t
 from stopsms.store.database import Database
+from stopsms.store.faults import DatabaseFault
 
 __all__ = [
+    "DATABASE_KEPT",
     "SendProgress",
     "SendReport",
     "SendStopped",
@@ -85,7 +87,7 @@ class SendProgress:
     campaign_id: int
     status: CampaignStatus
     ready: int  # messages to send (every message but the excluded at preparation)
-    sent: int  # left for the provider: submitted, delivered, failed or unknown
+    sent: int  # taken by the provider: submitted, delivered or failed (not unknown)
     delivered: int
     failed: int
     rejected: int
@@ -98,7 +100,13 @@ class SendProgress:
 
     @property
     def awaiting_receipt(self) -> int:
-        return self.sent - self.delivered - self.failed - self.unknown
+        return self.sent - self.delivered - self.failed
+
+    @property
+    def done(self) -> int:
+        """Messages past the provider's answer: sent, rejected or in doubt (a progress bar's
+        completed count, out of :attr:`ready`)."""
+        return self.sent + self.rejected + self.unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +137,7 @@ def campaign_send_progress(conn: Connection, campaign_id: int) -> SendProgress:
     stops = conn.execute(
         select(func.count()).where(t.optouts.c.campaign_id == campaign_id)
     ).scalar_one()
-    sent = c(_S.SUBMITTED, _S.DELIVERED, _S.FAILED, _S.UNKNOWN)
+    sent = c(*LEFT)
     total = sum(progress.counts.values())
     prepared_excluded = conn.execute(
         select(func.count()).where(_M.c.campaign_id == campaign_id, _M.c.decision == "excluded")
@@ -159,7 +167,7 @@ class SendStopped(ServiceError):
     """
 
     def __init__(
-        self, campaign_id: int, status: CampaignStatus, cause: str, *, interrupted: bool
+        self, campaign_id: int, status: CampaignStatus | None, cause: str, *, interrupted: bool
     ) -> None:
         self.campaign_id = campaign_id
         self.status = status
@@ -169,10 +177,22 @@ class SendStopped(ServiceError):
         )
 
 
-def resume_hint(campaign_id: int, status: CampaignStatus) -> str:
-    """Where campaign ``campaign_id`` was left and what carries it on, in words (each
-    interface words :func:`resume_fix`, the use cases to run, its own way)."""
+#: What a run stopped by a database fault kept (the engine's transactions are whole).
+DATABASE_KEPT = (
+    "every message recorded before is kept, those on the wire at that moment will count as"
+    " unknown (in doubt) at the next run"
+)
+
+
+def resume_hint(campaign_id: int, status: CampaignStatus | None) -> str:
+    """Where campaign ``campaign_id`` was left and what carries it on, in words (``None``: left
+    as it was, unread — the database failing); each interface words :func:`resume_fix`, the
+    use cases to run, its own way."""
     n = campaign_id
+    if status is None:
+        return f"campaign {n} was left as it was, sending it again goes on once that is fixed"
+    if status in ACTIVE:
+        return f"campaign {n} is {status.value}, sending it again goes on"
     if status is CampaignStatus.PAUSED:
         return f"campaign {n} is paused, nothing will send it until it is resumed and sent"
     if status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
@@ -180,10 +200,13 @@ def resume_hint(campaign_id: int, status: CampaignStatus) -> str:
     return f"campaign {n} is {status.value}"
 
 
-def resume_fix(campaign_id: int, status: CampaignStatus) -> Fix | None:
-    """What carries campaign ``campaign_id`` on from ``status``: resume then send it (a paused
-    one), send it (one not prepared yet), nothing (any other)."""
+def resume_fix(campaign_id: int, status: CampaignStatus | None) -> Fix | None:
+    """What carries campaign ``campaign_id`` on from ``status``: send it again (left as it was,
+    or still active), resume then send it (a paused one), send it (one not prepared yet),
+    nothing (any other)."""
     campaign = (("campaign", str(campaign_id)),)
+    if status is None or status in ACTIVE:
+        return Fix("go_on_sending", campaign)
     if status is CampaignStatus.PAUSED:
         return Fix("resume_and_send", campaign)
     if status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
@@ -346,6 +369,11 @@ async def send_campaign(
                 public_url=public_url,
             )
         except BaseException as exc:
+            if isinstance(exc, DatabaseFault):
+                # Writing "paused" would fail as well: the campaign stays where it was.
+                raise SendStopped(
+                    campaign_id, None, f"{exc}; {DATABASE_KEPT}", interrupted=False
+                ) from None
             if isinstance(exc, ServiceError) and not isinstance(exc, PreparationInterrupted):
                 # a refusal (credit, nobody to send to, state): nothing was changed
                 status = await thread.run(lambda conn: _status(conn, campaign_id))

@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 
 import smpp34
 
+from stopsms.domain.errors import StopsmsError
 from stopsms.domain.text import split_parts
 from stopsms.providers import smpp_pdu as wire
 from stopsms.providers.base import (
@@ -187,7 +188,8 @@ class SmppProvider:
             raise
         if status != wire.ESME_ROK:
             link.close()
-            raise ProviderError(f"SMSC {cfg.redacted()} refused the bind: status 0x{status:02X}")
+            refusal = wire.bind_refusal(status)
+            raise ProviderError(f"SMSC {cfg.redacted()} refused the bind: {refusal}")
         link.bound = True
         task = loop.create_task(self._enquire(link))
         self._enquirers.add(task)
@@ -455,6 +457,9 @@ class SmppProvider:
         status = wire.ESME_ROK
         try:
             await self._inbound(pdu)
+        except StopsmsError as refused:  # a sentence (the database failing): no traceback
+            log.error("SMPP: deliver_sm not recorded (%s); asking the SMSC to re-deliver", refused)
+            status = wire.ESME_RX_T_APPN
         except Exception:
             log.exception("SMPP: deliver_sm handler failed; asking the SMSC to re-deliver")
             status = wire.ESME_RX_T_APPN
@@ -500,6 +505,9 @@ class SmppProvider:
                     if isinstance(outcome, BaseException):
                         log.error("SMPP: receipt handler failed: %r; re-delivery", outcome)
                         statuses[index] = wire.ESME_RX_T_APPN
+        except StopsmsError as refused:  # a sentence (the database failing): no traceback
+            log.error("SMPP: receipts not recorded (%s); asking the SMSC to re-deliver", refused)
+            statuses = [wire.ESME_RX_T_APPN] * len(received)
         except Exception:
             log.exception("SMPP: receipt handler failed; asking the SMSC to re-deliver")
             statuses = [wire.ESME_RX_T_APPN] * len(received)

@@ -36,6 +36,24 @@ ESME_RTHROTTLED: Final = 0x58  # throttling error: try later
 ESME_RX_T_APPN: Final = 0x64  # ESME receiver temporary app error: re-deliver later
 RETRYABLE_STATUSES: Final = frozenset({ESME_RMSGQFUL, ESME_RTHROTTLED})
 
+#: What a refused bind's status means, and what to check (SMPP 3.4, section 5.1.3).
+_BIND_REFUSALS: Final = {
+    0x05: ("ESME_RALYBND", "already bound", "another process may hold this account's binds"),
+    0x0D: ("ESME_RBINDFAIL", "bind failed", "check the account and its number of binds"),
+    0x0E: ("ESME_RINVPASWD", "invalid password", "check the password in the provider URL"),
+    0x0F: ("ESME_RINVSYSID", "invalid system_id", "check the system_id in the provider URL"),
+}
+
+
+def bind_refusal(status: int) -> str:
+    """Why an SMSC refused a bind with ``status``, and what to check, in words."""
+    known = _BIND_REFUSALS.get(status)
+    if known is None:
+        return f"status 0x{status:02X}: check the system_id, password and system_type"
+    name, meaning, check = known
+    return f"{meaning} ({name}, 0x{status:02X}): {check}"
+
+
 DCS_GSM7: Final = 0x00
 DCS_UCS2: Final = 0x08
 ESM_UDHI: Final = 0x40  # short_message starts with a user data header

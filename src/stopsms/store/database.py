@@ -48,6 +48,7 @@ from sqlalchemy.pool import StaticPool
 from stopsms.config import load_settings
 from stopsms.domain.errors import StopsmsError
 from stopsms.store import tables as t
+from stopsms.store.faults import database_fault
 from stopsms.store.migrations import HEAD
 
 if TYPE_CHECKING:
@@ -380,9 +381,10 @@ def open_database(url: str | None = None, *, apply_migrations: bool = True) -> D
             migrate(engine)
         except SQLAlchemyError as error:
             engine.dispose()
-            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-            shown = engine.url.render_as_string(hide_password=True)
-            raise DatabaseUnavailable(f"cannot open the database {shown}: {reason}") from None
+            raise DatabaseUnavailable(
+                f"cannot open the database: {database_fault(error, url)}; nothing was"
+                " changed, run the command again once that is fixed"
+            ) from None
     if created is not None and created.exists():
         sys.stderr.write(f"created database at {created}\n")
         sys.stderr.flush()

@@ -7,6 +7,7 @@ from stopsms.domain.campaign import (
     CampaignStatus,
     can_move,
     move,
+    reopen,
 )
 from stopsms.domain.errors import InvalidTransition
 
@@ -61,3 +62,15 @@ def test_active_states_can_be_paused_and_cancelled() -> None:
     for status in ACTIVE:
         assert can_move(status, S.PAUSED)
         assert can_move(status, S.CANCELLED)
+
+
+def test_reopen_only_brings_a_completed_campaign_back_to_sending() -> None:
+    """Re-queueing messages in doubt: a completed campaign sends again; an active or paused
+    one keeps its status; a cancelled or unstarted one is refused."""
+    assert reopen(S.COMPLETED) is S.SENDING
+    for kept in (S.SENDING, S.HELD, S.PAUSED):
+        assert reopen(kept) is kept
+    for refused in (S.CANCELLED, S.DRAFT, S.SCHEDULED, S.PREPARING):
+        with pytest.raises(InvalidTransition):
+            reopen(refused)
+    assert not can_move(S.COMPLETED, S.SENDING)  # the lifecycle itself still refuses it

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, func, insert, select, update
 
 from stopsms.clock import Clock
-from stopsms.domain.campaign import CampaignStatus, move
+from stopsms.domain.campaign import LEFT, CampaignStatus, move
 from stopsms.domain.errors import InvalidSender
 from stopsms.domain.mention import MessageType
 from stopsms.domain.template import STANDARD_FIELDS, Template
@@ -188,7 +188,7 @@ def list_campaigns(
         )
         for campaign_id, decision, status_value, count in rows:
             counts.setdefault(campaign_id, {})[(decision, status_value)] = count
-    left = {"submitted", "delivered", "failed", "unknown"}
+    left = {status.value for status in LEFT}  # unknown ones are in doubt, not sent
     out = []
     for c in campaigns:
         by = counts.get(c.id, {})

@@ -13,11 +13,16 @@ territory, time zones), at the provider's throughput — the ``tps`` of ``STOPSM
 when it sets one, else :data:`DEFAULT_RATE` — from now, or from the schedule if later.
 
 The report (rule 14) counts targeted, excluded by reason, sent (``submitted``, ``delivered``,
-``failed`` and ``unknown`` — in doubt after a crash, never re-sent), delivered, failed, the
-opt-outs attributed to the campaign (count and % of sent), the credits of the messages that
-left, and when held messages resume. The export writes one row per recipient; its status is
-``STOPPED`` for a number whose opt-out is attributed to this campaign. Cells that a
-spreadsheet would run as a formula are escaped (a leading ``'``).
+``failed``: the provider took them), delivered, failed, and apart from sent the messages in
+doubt — ``unknown``: on the wire when a process died or the link dropped, maybe received,
+never re-sent on its own (:mod:`stopsms.services.messages.doubt` re-queues or closes them) —
+and ``closed`` (in doubt, closed for good by a person); the opt-outs attributed to the
+campaign (count and % of sent), the credits of the messages that left, and when held messages
+resume. Its arithmetic is exact: ``targeted = excluded + sent + unknown + closed + rejected +
+waiting + in_flight + cancelled`` (:attr:`CampaignReport.accounted`). The export writes one row
+per recipient with its status (``unknown`` and ``closed`` among them); the status is ``STOPPED``
+for a number whose opt-out is attributed to this campaign. Cells that a spreadsheet would run
+as a formula are escaped (a leading ``'``).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from typing import IO, Any
 from sqlalchemy import Connection, and_, exists, func, select
 
 from stopsms.clock import Clock
-from stopsms.domain.campaign import LEFT
+from stopsms.domain.campaign import LEFT, MessageStatus
 from stopsms.domain.compose import ComposedMessage, compose
 from stopsms.domain.mention import AccountType, MessageType, existing_mention
 from stopsms.domain.parts import DEFAULT_MAX_PARTS
@@ -346,7 +351,7 @@ class CampaignReport:
     sent: int
     delivered: int
     failed: int
-    unknown: int
+    unknown: int  # in doubt: maybe received, never re-sent on its own, not counted as sent
     rejected: int
     waiting: int
     held: int
@@ -355,6 +360,22 @@ class CampaignReport:
     credits_millicredits: int
     held_until: datetime | None
     held_groups: HeldGroups = ()
+    closed: int = 0  # were unknown; closed for good by a person
+    in_flight: int = 0  # submitting: on the wire right now
+
+    @property
+    def accounted(self) -> int:
+        """Every recipient in exactly one count: equal to ``targeted`` (module doc)."""
+        return (
+            sum(self.excluded.values())
+            + self.sent
+            + self.unknown
+            + self.closed
+            + self.rejected
+            + self.waiting
+            + self.in_flight
+            + self.cancelled
+        )
 
     @property
     def stop_rate(self) -> float:
@@ -418,7 +439,9 @@ def campaign_report(
         sent=n(*_LEFT),
         delivered=n("delivered"),
         failed=n("failed"),
-        unknown=n("unknown"),
+        unknown=n(MessageStatus.UNKNOWN.value),
+        closed=n(MessageStatus.CLOSED.value),
+        in_flight=n(MessageStatus.SUBMITTING.value),
         rejected=n("rejected"),
         waiting=n(*WAITING_STATUSES),
         held=n("held"),

@@ -9,7 +9,9 @@ against the dispatcher's ``held``): the caller learns it did not happen and re-r
 
 Timestamps follow the target, whoever moves: ``started_at`` is set the first time a campaign
 enters ``sending`` (kept when it comes back from ``held`` or ``paused``), ``completed_at``
-when it enters a final state (``completed``, ``cancelled``).
+when it enters a final state (``completed``, ``cancelled``). The one move outside the
+lifecycle's graph, :func:`reopen_for_requeue` (``completed → sending`` to send again the
+messages it left in doubt), clears ``completed_at``.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select, update
 
-from stopsms.domain.campaign import FINAL, CampaignStatus, can_move, move
+from stopsms.domain.campaign import FINAL, CampaignStatus, can_move, move, reopen
 from stopsms.store import tables as t
 
-__all__ = ["change_status", "current_status", "move_if_allowed"]
+__all__ = ["change_status", "current_status", "move_if_allowed", "reopen_for_requeue"]
 
 _C = t.campaigns
 
@@ -71,3 +73,21 @@ def move_if_allowed(
     if status is target or not can_move(status, target):
         return False
     return change_status(connection, campaign_id, target, now, expected=status)
+
+
+def reopen_for_requeue(connection: Connection, campaign_id: int) -> CampaignStatus:
+    """The campaign ready to send messages re-queued from ``unknown``
+    (:func:`~stopsms.domain.campaign.reopen`): a completed one back to ``sending`` (compare-and-
+    set, ``completed_at`` cleared), an active or paused one as it is; returns its status.
+
+    :class:`~stopsms.domain.errors.InvalidTransition` for a cancelled or unstarted campaign."""
+    status = current_status(connection, campaign_id)
+    target = reopen(status)
+    if target is status:
+        return status
+    moved = connection.execute(
+        update(_C)
+        .where(_C.c.id == campaign_id, _C.c.status == status.value)
+        .values(status=target.value, completed_at=None)
+    ).rowcount
+    return target if moved == 1 else current_status(connection, campaign_id)
