@@ -291,6 +291,7 @@ def worker(provider: ProviderOption = None) -> None:
                 stop,
                 on_event=_event,
                 max_parts=app.max_parts,
+                webhooks_allow_private=app.settings.webhooks_allow_private,
             )
         except ProviderError as exc:
             fail(f"worker cannot bind, nothing handled: {escape(str(exc))}")

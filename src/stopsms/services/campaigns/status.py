@@ -9,7 +9,8 @@ against the dispatcher's ``held``): the caller learns it did not happen and re-r
 
 Timestamps follow the target, whoever moves: ``started_at`` is set the first time a campaign
 enters ``sending`` (kept when it comes back from ``held`` or ``paused``), ``completed_at``
-when it enters a final state (``completed``, ``cancelled``).
+when it enters a final state (``completed``, ``cancelled``). Entering ``completed`` records
+the ``campaign.completed`` webhook event in the same transaction.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select, update
 
 from stopsms.domain.campaign import FINAL, CampaignStatus, can_move, move
+from stopsms.services.webhooks.events import CAMPAIGN_COMPLETED, record_event
 from stopsms.store import tables as t
 
 __all__ = ["change_status", "current_status", "move_if_allowed"]
@@ -59,7 +61,16 @@ def change_status(
     where = [_C.c.id == campaign_id, _C.c.status == expected.value]
     if account_id is not None:
         where.append(_C.c.account_id == account_id)
-    return connection.execute(update(_C).where(*where).values(columns)).rowcount == 1
+    if target is not CampaignStatus.COMPLETED:
+        return connection.execute(update(_C).where(*where).values(columns)).rowcount == 1
+    moved = connection.execute(
+        update(_C).where(*where).values(columns).returning(_C.c.account_id, _C.c.name)
+    ).one_or_none()
+    if moved is None:
+        return False
+    data = {"campaign_id": campaign_id, "name": moved.name, "completed_at": now.isoformat()}
+    record_event(connection, moved.account_id, CAMPAIGN_COMPLETED, data, now)
+    return True
 
 
 def move_if_allowed(
