@@ -24,6 +24,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 
 import httpx
@@ -147,7 +148,9 @@ class WebhookSender:
 
         if refused is not None:
             return outcome(None, f"not sent: {refused}")
-        signed = headers(delivery.message_id, at, delivery.body, delivery.secrets)
+        # Signed at the wall clock's time, whatever the engine's clock: receivers compare
+        # webhook-timestamp with their own clock (5 minutes of tolerance).
+        signed = headers(delivery.message_id, datetime.now(UTC), delivery.body, delivery.secrets)
         try:
             response = await self._http().post(delivery.url, content=delivery.body, headers=signed)
         except httpx.HTTPError as exc:

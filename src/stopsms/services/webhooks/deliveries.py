@@ -13,9 +13,10 @@ failure makes it ``failed``. Every attempt is a ``webhook_attempts`` row (status
 latency, error); :func:`replay` makes any delivery pending again with a fresh schedule.
 
 An endpoint is disabled (and its owner told, by the reason on the endpoint that
-``stopsms webhooks list`` shows) once every attempt to it has failed for
-:data:`DISABLE_AFTER` (24 h) and at least :data:`DISABLE_MIN_FAILURES` in a row: one day of
-an endpoint that never answers, never a short outage during a large campaign.
+``stopsms webhooks list`` shows) once every attempt to it has failed for a day: for
+:data:`DISABLE_AFTER` (24 h) with at least :data:`DISABLE_MIN_FAILURES` in a row, or through
+a delivery's whole day of retries (an endpoint with few events). Never for a short outage
+during a large campaign, however many attempts fail in it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
 from stopsms.errors import NotFound
 from stopsms.services.webhooks.endpoints import signing_secrets
@@ -46,6 +47,7 @@ __all__ = [
     "attempts_of",
     "claim_due",
     "list_deliveries",
+    "next_due",
     "payload",
     "record_outcomes",
     "replay",
@@ -68,7 +70,7 @@ LEASE: Final = timedelta(seconds=60)
 
 def retry_delay(failures: int) -> timedelta:
     """The wait after the ``failures``-th failed attempt in a row (1 → 5 s, ×3, ≤ 6 h)."""
-    factor: int = 3 ** (failures - 1)
+    factor: int = 3 ** min(failures - 1, 12)  # 3^12 × 5 s is far past the cap already
     return min(FIRST_DELAY * factor, MAX_DELAY)
 
 
@@ -174,6 +176,16 @@ def claim_due(connection: Connection, now: datetime, limit: int) -> list[Due]:
     ]
 
 
+def next_due(connection: Connection) -> datetime | None:
+    """When the earliest pending delivery of an enabled endpoint is due (``None``: none)."""
+    due: datetime | None = connection.execute(
+        select(func.min(_D.next_attempt_at))
+        .join(t.webhook_endpoints, _E.id == _D.endpoint_id)
+        .where(_D.status == "pending", _E.enabled.is_(True))
+    ).scalar_one()
+    return due
+
+
 def record_outcomes(connection: Connection, outcomes: Sequence[Outcome]) -> list[int]:
     """Record attempts and move their deliveries on; returns the endpoints disabled now.
 
@@ -221,17 +233,18 @@ def record_outcomes(connection: Connection, outcomes: Sequence[Outcome]) -> list
             .values(failing_since=None, consecutive_failures=0)
         )
     failed = [o for o in outcomes if not o.ok]
-    for outcome in failed:
-        _failed_attempt(connection, outcome)
-    return _disable_failing(connection, sorted({o.endpoint_id for o in failed}), outcomes)
+    gave_up = {o.endpoint_id for o in failed if _failed_attempt(connection, o)}
+    return _disable_failing(connection, sorted({o.endpoint_id for o in failed}), gave_up, outcomes)
 
 
-def _failed_attempt(connection: Connection, outcome: Outcome) -> None:
+def _failed_attempt(connection: Connection, outcome: Outcome) -> bool:
+    """Record a failed attempt on its delivery and endpoint; returns whether the delivery
+    failed for good (its day of retries spent)."""
     attempts = connection.execute(
         select(_D.attempts).where(_D.id == outcome.delivery_id, _D.claim_token == outcome.token)
     ).scalar_one_or_none()
     if attempts is None:  # the lease expired and another worker has it now
-        return
+        return False
     done = attempts + 1
     values: dict[str, object] = {
         "attempts": done,
@@ -254,20 +267,29 @@ def _failed_attempt(connection: Connection, outcome: Outcome) -> None:
             failing_since=func.coalesce(_E.failing_since, outcome.at),
         )
     )
+    return done >= MAX_ATTEMPTS
 
 
 def _disable_failing(
-    connection: Connection, endpoint_ids: list[int], outcomes: Sequence[Outcome]
+    connection: Connection,
+    endpoint_ids: list[int],
+    gave_up: set[int],
+    outcomes: Sequence[Outcome],
 ) -> list[int]:
+    """Disable the endpoints whose every attempt failed for a day (module doc): failing for
+    :data:`DISABLE_AFTER` with :data:`DISABLE_MIN_FAILURES` in a row, or a delivery that
+    just spent its whole day of retries while no other attempt to the endpoint succeeded."""
     if not endpoint_ids:
         return []
     now = max(o.at for o in outcomes)
+    for_a_day = and_(
+        _E.failing_since <= now - DISABLE_AFTER,
+        _E.consecutive_failures >= DISABLE_MIN_FAILURES,
+    )
+    spent = and_(_E.id.in_(sorted(gave_up)), _E.consecutive_failures >= MAX_ATTEMPTS)
     rows = connection.execute(
         select(_E.id, _E.failing_since, _E.consecutive_failures).where(
-            _E.id.in_(endpoint_ids),
-            _E.enabled.is_(True),
-            _E.failing_since <= now - DISABLE_AFTER,
-            _E.consecutive_failures >= DISABLE_MIN_FAILURES,
+            _E.id.in_(endpoint_ids), _E.enabled.is_(True), or_(for_a_day, spent)
         )
     ).all()
     for endpoint_id, since, failures in rows:

@@ -56,8 +56,8 @@ def refused_address(address: str) -> str | None:
         ("unspecified", ip.is_unspecified),
         ("link-local", ip.is_link_local),
         ("multicast", ip.is_multicast),
-        ("private", ip.is_private),
         ("reserved", ip.is_reserved),
+        ("private", ip.is_private),
     ):
         if refused:
             return kind
@@ -81,18 +81,24 @@ def check_url(url: str, *, allow_private: bool) -> str:
     is enough to refuse: the client may pick it), unless ``allow_private``.
     """
     parts = parse_url(url)
-    host = parts.hostname or ""
+    host = (parts.hostname or "").rstrip(".")  # ``localhost.`` is ``localhost``, fully qualified
     port = parts.port or (443 if parts.scheme == "https" else 80)
     if allow_private:
         return url.strip()
+    if host == "localhost" or host.endswith(".localhost"):  # RFC 6761: always loopback
+        raise _refused(url, host, "127.0.0.1", "loopback")
     for address in _addresses(host, port):
         kind = refused_address(address)
         if kind is not None:
-            raise InvalidInput(
-                _FIELD,
-                url,
-                f"{host} resolves to {address}, a {kind} address: refused (server-side request"
-                " forgery); an installation whose receivers are on its own network sets"
-                " STOPSMS_WEBHOOKS_ALLOW_PRIVATE=1",
-            )
+            raise _refused(url, host, address, kind)
     return url.strip()
+
+
+def _refused(url: str, host: str, address: str, kind: str) -> InvalidInput:
+    return InvalidInput(
+        _FIELD,
+        url,
+        f"{host} resolves to {address}, a {kind} address: refused (server-side request"
+        " forgery); an installation whose receivers are on its own network sets"
+        " STOPSMS_WEBHOOKS_ALLOW_PRIVATE=1",
+    )
