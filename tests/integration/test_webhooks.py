@@ -13,7 +13,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Table, func, select
 from standardwebhooks.webhooks import Webhook
 from typer.testing import CliRunner
 
@@ -42,7 +42,7 @@ def _endpoint(
     return endpoints.add_endpoint(conn, account_id, url, [events], NOW, allow_private=True)
 
 
-def _count(conn: Connection, table: t.Table) -> int:
+def _count(conn: Connection, table: Table) -> int:
     return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 

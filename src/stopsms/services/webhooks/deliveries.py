@@ -245,7 +245,7 @@ def _failed_attempt(connection: Connection, outcome: Outcome) -> bool:
     ).scalar_one_or_none()
     if attempts is None:  # the lease expired and another worker has it now
         return False
-    done = attempts + 1
+    done: int = attempts + 1
     values: dict[str, object] = {
         "attempts": done,
         "claim_token": None,
