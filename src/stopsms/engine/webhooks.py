@@ -7,7 +7,8 @@ so two workers never send the same one at once and a worker that dies leaves its
 due again.
 
 One loop: claim up to :attr:`WebhookSender.batch` due deliveries, POST them concurrently
-(at most :attr:`WebhookSender.concurrency` requests in flight, one shared
+(at most :attr:`WebhookSender.concurrency` requests in flight, 16 by default: httpx's pool
+spends more CPU per request as its connections grow — ``python -m bench webhooks``; one shared
 :class:`httpx.AsyncClient` keeping connections alive per receiver), then record the outcomes in
 one transaction. Redirects are not followed (a 3xx is a failure: following one would reach a
 host nobody checked). Before the requests of a batch, each endpoint's host is resolved again
@@ -60,7 +61,7 @@ class WebhookSender:
         clock: Clock,
         *,
         allow_private: bool,
-        concurrency: int = 64,
+        concurrency: int = 16,
         batch: int = 256,
         timeout: float = 10.0,
         idle: float = 1.0,
