@@ -115,7 +115,7 @@ async def _stopsms(n: int, url: str, directory: Path) -> Rate:
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     with db.reader() as conn:
         d = t.webhook_deliveries.c
-        statuses = dict(
+        statuses: dict[str, int] = dict(
             conn.execute(select(d.status, func.count()).group_by(d.status)).tuples().all()
         )
     db.close()
