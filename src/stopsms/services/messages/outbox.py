@@ -478,6 +478,8 @@ def _record_sent_events(
     failed_events: list[tuple[int, dict[str, object]]] = []
     for result in results:
         message = claimed[result.ref]
+        if message.account_id not in (sent or {}) and message.account_id not in (failed or {}):
+            continue
         data: dict[str, object] = {
             "message_id": message.id,
             "campaign_id": message.campaign_id,
@@ -486,10 +488,10 @@ def _record_sent_events(
             "kind": message.kind,
             "parts": message.segments,
         }
-        if result.outcome is SubmitOutcome.ACCEPTED and sent:
+        if result.outcome is SubmitOutcome.ACCEPTED and sent and message.account_id in sent:
             data["provider_message_id"] = result.provider_message_id
             sent_events.append((message.account_id, data))
-        elif result.outcome is SubmitOutcome.REJECTED and failed:
+        elif result.outcome is SubmitOutcome.REJECTED and failed and message.account_id in failed:
             data["error_code"] = result.error_code or "rejected"
             failed_events.append((message.account_id, data))
     if sent_events and sent:

@@ -105,9 +105,9 @@ def record_events(
     if not rows:
         return 0
     ev = t.webhook_events
-    ids = connection.execute(
-        insert(ev).returning(ev.c.id, ev.c.account_id, sort_by_parameter_order=True), rows
-    ).all()
+    # Any order: each id comes back with its account (ordering by parameters would make
+    # SQLAlchemy send SQLite one statement per row).
+    ids = connection.execute(insert(ev).returning(ev.c.id, ev.c.account_id), rows).all()
     deliveries = [
         {
             "event_id": event_id,
