@@ -19,17 +19,21 @@ from typer.testing import CliRunner
 
 from stopsms.cli.main import app as cli_app
 from stopsms.clock import FakeClock
+from stopsms.domain.campaign import CampaignStatus
 from stopsms.engine.database_thread import DatabaseThread
 from stopsms.engine.webhooks import WebhookSender
 from stopsms.errors import InvalidInput, NotFound
 from stopsms.services.accounts import accounts, credits
 from stopsms.services.accounts.accounts import AccountChanges
+from stopsms.services.campaigns.status import change_status
+from stopsms.services.contacts.contacts import ensure_list
 from stopsms.services.optouts.optouts import record_optout, resubscribe
 from stopsms.services.webhooks import deliveries, endpoints
 from stopsms.services.webhooks.deliveries import MAX_ATTEMPTS, Outcome, claim_due
 from stopsms.services.webhooks.events import record_event
 from stopsms.store import tables as t
 from stopsms.store.database import Database
+from tests.builders import draft_campaign, ready_account
 from tests.webhook_receiver import receiver
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -102,6 +106,33 @@ def test_opt_out_removal_and_the_credit_threshold_crossing_are_events(database: 
         "balance": "4",
     }
     assert rows[2].data["revoked_by"] == "me"
+
+
+def test_a_campaign_completing_is_an_event_and_other_moves_are_not(database: Database) -> None:
+    with database.transaction() as conn:
+        _endpoint(conn, "http://127.0.0.1:9/a", "campaign.completed")
+        ready_account(conn, now=NOW)
+        ensure_list(conn, "default", "vip", now=NOW)
+        campaign_id = draft_campaign(conn, "vip", "Soldes -20%", now=NOW)
+        # A sending campaign, as preparation leaves it (a state set directly: the test is
+        # about what its completion records, not about preparing it).
+        conn.execute(
+            t.campaigns.update().where(t.campaigns.c.id == campaign_id).values(status="sending")
+        )
+        assert change_status(
+            conn, campaign_id, CampaignStatus.HELD, NOW, expected=CampaignStatus.SENDING
+        )
+        assert change_status(
+            conn, campaign_id, CampaignStatus.SENDING, NOW, expected=CampaignStatus.HELD
+        )
+        assert change_status(
+            conn, campaign_id, CampaignStatus.COMPLETED, NOW, expected=CampaignStatus.SENDING
+        )
+    with database.reader() as conn:
+        rows = conn.execute(select(t.webhook_events.c.type, t.webhook_events.c.data)).all()
+    assert [(row.type, row.data["campaign_id"]) for row in rows] == [
+        ("campaign.completed", campaign_id)
+    ]
 
 
 def test_endpoints_refuse_private_targets_unknown_events_and_other_accounts(
