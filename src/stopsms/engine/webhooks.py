@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from stopsms.services.webhooks.signing import headers
 from stopsms.services.webhooks.targets import check_url
 
 __all__ = ["WebhookSender", "WebhookStats"]
+
+_log = logging.getLogger(__name__)
 
 #: The longest error text kept per attempt.
 _ERROR_CHARS = 300
@@ -161,10 +164,20 @@ class WebhookSender:
         return outcome(response.status_code, f"HTTP {response.status_code}")
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set; sleeps :attr:`idle` seconds when nothing is due."""
+        """Deliver until ``stop`` is set; sleeps :attr:`idle` seconds when nothing is due.
+
+        A batch that fails (the database unreachable a moment) is logged and retried after
+        :attr:`idle`: webhooks never stop the worker's sending; the claimed deliveries come
+        back due when their lease ends.
+        """
         try:
             while not stop.is_set():
-                if await self.run_once() == 0:
+                try:
+                    attempted = await self.run_once()
+                except Exception as exc:  # logged; the loop goes on
+                    _log.warning("webhook deliveries: %s: %s", type(exc).__name__, exc)
+                    attempted = 0
+                if attempted == 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.idle)
         finally:
