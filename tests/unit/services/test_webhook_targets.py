@@ -72,3 +72,10 @@ def test_a_public_address_is_accepted_and_private_ones_only_when_allowed() -> No
 def test_an_ipv4_mapped_ipv6_address_is_judged_as_its_ipv4_address() -> None:
     assert refused_address("::ffff:10.1.2.3") == "private"
     assert refused_address("::ffff:93.184.216.34") is None
+
+
+def test_a_host_that_does_not_resolve_is_refused_naming_the_url() -> None:
+    unresolved = r"its host nowhere\.invalid does not resolve"
+    with pytest.raises(InvalidInput, match=unresolved) as refused:
+        check_url("https://nowhere.invalid/hook", allow_private=False)
+    assert refused.value.value == "https://nowhere.invalid/hook"

@@ -66,11 +66,11 @@ def refused_address(address: str) -> str | None:
     return None
 
 
-def _addresses(host: str, port: int) -> list[str]:
+def _addresses(url: str, host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise InvalidInput(_FIELD, host, f"the host does not resolve ({exc})") from None
+        raise InvalidInput(_FIELD, url, f"its host {host} does not resolve ({exc})") from None
     return sorted({str(info[4][0]) for info in infos})
 
 
@@ -87,7 +87,7 @@ def check_url(url: str, *, allow_private: bool) -> str:
         return url.strip()
     if host == "localhost" or host.endswith(".localhost"):  # RFC 6761: always loopback
         raise _refused(url, host, "127.0.0.1", "loopback")
-    for address in _addresses(host, port):
+    for address in _addresses(url, host, port):
         kind = refused_address(address)
         if kind is not None:
             raise _refused(url, host, address, kind)
