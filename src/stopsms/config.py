@@ -66,6 +66,9 @@ class Settings:
     ``secret_key``: signs sessions and forms (``STOPSMS_SECRET_KEY``, at least 32 characters).
     ``production``: ``STOPSMS_ENV=production``; a server in production refuses to start without
     a secret key (elsewhere it makes one per process, and says so).
+    ``webhooks_allow_private``: ``STOPSMS_WEBHOOKS_ALLOW_PRIVATE=1`` lets webhook endpoints
+    target loopback and private networks (refused by default: server-side request forgery;
+    see docs/webhooks.md). For tests and installations whose receivers are on their own LAN.
     """
 
     database_url: str = field(default_factory=default_database_url)
@@ -75,6 +78,7 @@ class Settings:
     public_url: str | None = None
     secret_key: str | None = None
     production: bool = False
+    webhooks_allow_private: bool = False
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +91,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         public_url=_public_url(env.get("STOPSMS_PUBLIC_URL")),
         secret_key=_secret_key(env.get("STOPSMS_SECRET_KEY")),
         production=_production(env.get("STOPSMS_ENV")),
+        webhooks_allow_private=_flag(
+            "STOPSMS_WEBHOOKS_ALLOW_PRIVATE", env.get("STOPSMS_WEBHOOKS_ALLOW_PRIVATE")
+        ),
     )
 
 
@@ -146,3 +153,12 @@ def _max_parts(value: str | None) -> int:
             f"{PROTOCOL_MAX_PARTS}"
         )
     return int(text)
+
+
+def _flag(name: str, value: str | None) -> bool:
+    text = (value or "").strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise InvalidSetting(f"{name}={value!r}: expected 1 (yes) or 0 (no)")

@@ -99,3 +99,11 @@ def test_the_environment_is_production_or_development() -> None:
     assert not load_settings({}).production
     with pytest.raises(InvalidSetting, match="STOPSMS_ENV"):
         load_settings({"STOPSMS_ENV": "staging"})
+
+
+def test_private_webhook_targets_are_allowed_only_when_said_so() -> None:
+    assert not load_settings({}).webhooks_allow_private
+    assert load_settings({"STOPSMS_WEBHOOKS_ALLOW_PRIVATE": "1"}).webhooks_allow_private
+    assert not load_settings({"STOPSMS_WEBHOOKS_ALLOW_PRIVATE": "0"}).webhooks_allow_private
+    with pytest.raises(InvalidSetting, match="STOPSMS_WEBHOOKS_ALLOW_PRIVATE='maybe'"):
+        load_settings({"STOPSMS_WEBHOOKS_ALLOW_PRIVATE": "maybe"})

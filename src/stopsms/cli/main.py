@@ -13,6 +13,7 @@ from stopsms.cli.help import StopsmsGroup
 from stopsms.cli.migrate import migrate
 from stopsms.cli.optouts import optouts_app
 from stopsms.cli.smsc import smsc
+from stopsms.cli.webhooks import webhooks_app
 
 app = typer.Typer(
     name="stopsms",
@@ -54,6 +55,7 @@ campaign_app.command("resolve-unknown")(doubt.resolve_unknown_command)
 app.add_typer(campaign_app, name="campaign")
 app.command()(sending.worker)
 app.add_typer(sending.replies_app, name="replies")
+app.add_typer(webhooks_app, name="webhooks")
 
 # The database's schema (commands also migrate a database that is behind, on first use).
 app.command()(migrate)

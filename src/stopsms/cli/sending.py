@@ -306,6 +306,7 @@ def worker(provider: ProviderOption = None) -> None:
                 on_event=_event,
                 max_parts=app.max_parts,
                 public_url=app.settings.public_url,
+                webhooks_allow_private=app.settings.webhooks_allow_private,
             )
         except ProviderError as exc:
             fail(

@@ -37,6 +37,7 @@ from stopsms.engine.database_thread import DatabaseThread
 from stopsms.engine.dispatcher import Dispatcher, DispatchStats
 from stopsms.engine.gate import SuppressionGate
 from stopsms.engine.inbound import InboundHandler, InboundStats
+from stopsms.engine.webhooks import WebhookSender
 from stopsms.errors import Fix, ServiceError
 from stopsms.providers.base import Provider, ProviderError
 from stopsms.services.accounts.accounts import AccountRef
@@ -694,8 +695,13 @@ async def run_worker(
     event_interval: float = 0.5,
     max_parts: int = DEFAULT_MAX_PARTS,
     public_url: str | None = None,
+    webhooks_allow_private: bool = False,
 ) -> WorkerReport:
     """Keep the bind open and run everything that sends or receives, until ``stop`` is set.
+
+    Webhook deliveries (:class:`~stopsms.engine.webhooks.WebhookSender`) run beside the
+    dispatcher on the same database thread; ``webhooks_allow_private`` is
+    ``STOPSMS_WEBHOOKS_ALLOW_PRIVATE``.
 
     ``on_event`` is told, as one line each, that the bind is up, a campaign started, changed
     status or could not start, a STOP was recorded, the bind was lost or restored. The bind
@@ -736,6 +742,10 @@ async def run_worker(
         if on_event is not None:
             on_event("bound to the SMSC; Ctrl-C to stop")
         scheduler = asyncio.create_task(schedule())
+        webhooks = WebhookSender(
+            thread, clock, allow_private=webhooks_allow_private, on_event=on_event
+        )
+        webhook_task = asyncio.create_task(webhooks.run(stop))
         watcher = None
         if on_event is not None:
             watcher = asyncio.create_task(
@@ -744,7 +754,7 @@ async def run_worker(
         try:
             await dispatcher.run(stop, until_done=False)
         finally:
-            for task in (scheduler, watcher):
+            for task in (scheduler, webhook_task, watcher):
                 if task is None:
                     continue
                 task.cancel()

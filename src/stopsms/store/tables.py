@@ -17,6 +17,8 @@ Groups of tables:
 - audience: ``contacts``, ``lists``, ``list_members``, ``consents`` (append-only ledger).
 - suppression: ``optouts`` (the registry; keyed by an HMAC of the number so erasure keeps it).
 - sending: ``campaigns``, ``messages`` (the outbox), ``inbound_messages``.
+- webhooks: ``webhook_endpoints``, ``webhook_events`` (written in the transaction of the data
+  they concern), ``webhook_deliveries`` (one per event and endpoint), ``webhook_attempts``.
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ __all__ = [
     "optouts",
     "senders",
     "url_domains",
+    "webhook_attempts",
+    "webhook_deliveries",
+    "webhook_endpoints",
+    "webhook_events",
 ]
 
 ACCOUNT_TYPES = ("marketing", "notification")
@@ -377,4 +383,71 @@ inbound_messages = Table(
     Column("reviewed_at", UTCDateTime),
     Index(None, "account_id", "received_at"),
     Index(None, "account_id", "sender_e164"),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("events", Text, nullable=False),  # event types, space-separated
+    Column("secret", Text, nullable=False),  # whsec_…
+    # After a rotation the old secret still signs (a second signature) until it expires.
+    Column("previous_secret", Text),
+    Column("previous_secret_expires_at", UTCDateTime),
+    Column("enabled", Boolean, nullable=False, server_default=true()),
+    Column("disabled_at", UTCDateTime),
+    Column("disabled_reason", Text),
+    # The first failed attempt since the last success, and the failed attempts since then.
+    Column("failing_since", UTCDateTime),
+    Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "account_id"),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("data", JSONDocument, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "account_id", "id"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("event_id", ForeignKey("webhook_events.id", ondelete="CASCADE"), nullable=False),
+    Column("endpoint_id", ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    # pending | delivered | failed
+    Column("status", String(10), nullable=False, server_default="pending"),
+    # When a pending delivery is due; a claim moves it a lease ahead (an expired lease is due).
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claim_token", String(64)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint(_in("status", ("pending", "delivered", "failed")), name="status"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index(None, "endpoint_id", "id"),
+    Index(None, "event_id"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("delivery_id", ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), nullable=False),
+    Column("attempted_at", UTCDateTime, nullable=False),
+    Column("status_code", Integer),
+    Column("latency_ms", Integer, nullable=False),
+    Column("error", Text),
+    Index(None, "delivery_id", "id"),
 )

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from stopsms.errors import InvalidInput, ServiceError
 from stopsms.services.accounts.accounts import Account, AccountRef, get_account, resolve_account
+from stopsms.services.webhooks.events import CREDITS_LOW, record_event
 from stopsms.store import tables as t
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "format_credits",
     "ledger",
     "parse_credits",
+    "record_if_low",
     "transfer",
 ]
 
@@ -156,15 +158,17 @@ def _apply(
     condition = [t.accounts.c.id == account.id]
     if delta < 0 and not allow_negative:
         condition.append(t.accounts.c.balance_millicredits + delta >= 0)
-    after = connection.execute(
+    changed = connection.execute(
         update(t.accounts)
         .where(*condition)
         .values(balance_millicredits=t.accounts.c.balance_millicredits + delta)
-        .returning(t.accounts.c.balance_millicredits)
-    ).scalar_one_or_none()
-    if after is None:
+        .returning(t.accounts.c.balance_millicredits, t.accounts.c.alert_threshold_millicredits)
+    ).one_or_none()
+    if changed is None:
         current = balance(connection, account).balance_millicredits
         raise InsufficientCredit(account.name, current, -delta)
+    after, threshold = changed
+    record_if_low(connection, account.id, after - delta, after, threshold, at)
     entry_id = connection.execute(
         insert(t.credit_ledger)
         .values(
@@ -178,6 +182,33 @@ def _apply(
         .returning(t.credit_ledger.c.id)
     ).scalar_one()
     return LedgerEntry(entry_id, account.name, delta, after, reason, reference, at)
+
+
+def record_if_low(
+    connection: Connection,
+    account_id: int,
+    before: int,
+    after: int,
+    threshold: int,
+    now: datetime,
+) -> bool:
+    """Record ``credits.low`` when a change takes the balance from above the account's alert
+    threshold to at or under it (once per crossing, not on every debit under it); returns
+    whether the threshold was crossed."""
+    if not before > threshold >= after:
+        return False
+    record_event(
+        connection,
+        account_id,
+        CREDITS_LOW,
+        {
+            "balance_millicredits": after,
+            "alert_threshold_millicredits": threshold,
+            "balance": format_credits(after),
+        },
+        now,
+    )
+    return True
 
 
 def add_credits(

@@ -11,7 +11,8 @@ Timestamps follow the target, whoever moves: ``started_at`` is set the first tim
 enters ``sending`` (kept when it comes back from ``held`` or ``paused``), ``completed_at``
 when it enters a final state (``completed``, ``cancelled``). The one move outside the
 lifecycle's graph, :func:`reopen_for_requeue` (``completed → sending`` to send again the
-messages it left in doubt), clears ``completed_at``.
+messages it left in doubt), clears ``completed_at``. Entering ``completed`` records the
+``campaign.completed`` webhook event in the same transaction.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select, update
 
 from stopsms.domain.campaign import FINAL, CampaignStatus, can_move, move, reopen
+from stopsms.services.webhooks.events import CAMPAIGN_COMPLETED, record_event
 from stopsms.store import tables as t
 
 __all__ = ["change_status", "current_status", "move_if_allowed", "reopen_for_requeue"]
@@ -61,7 +63,16 @@ def change_status(
     where = [_C.c.id == campaign_id, _C.c.status == expected.value]
     if account_id is not None:
         where.append(_C.c.account_id == account_id)
-    return connection.execute(update(_C).where(*where).values(columns)).rowcount == 1
+    if target is not CampaignStatus.COMPLETED:
+        return connection.execute(update(_C).where(*where).values(columns)).rowcount == 1
+    moved = connection.execute(
+        update(_C).where(*where).values(columns).returning(_C.c.account_id, _C.c.name)
+    ).one_or_none()
+    if moved is None:
+        return False
+    data = {"campaign_id": campaign_id, "name": moved.name, "completed_at": now.isoformat()}
+    record_event(connection, moved.account_id, CAMPAIGN_COMPLETED, data, now)
+    return True
 
 
 def move_if_allowed(

@@ -53,6 +53,7 @@ from stopsms.services.optouts.optouts import (
     resubscribe,
     to_e164,
 )
+from stopsms.services.webhooks.events import INBOUND_RECEIVED, record_events
 from stopsms.store import tables as t
 
 __all__ = [
@@ -449,6 +450,27 @@ def handle_many(
             for mo in mos
         ],
         "sender_e164",
+    )
+    record_events(
+        conn,
+        INBOUND_RECEIVED,
+        [
+            (
+                mo.account.id,
+                {
+                    "inbound_id": inbound_id,
+                    "from": mo.phone or mo.message.sender[:20],
+                    "to": mo.message.recipient[:20],
+                    "text": mo.message.text,
+                    "intent": _INTENT_COLUMN[mo.found.intent],
+                    "certain": mo.found.certain,
+                    "optout_id": None if mo.optout is None else mo.optout.optout.id,
+                    "received_at": mo.message.received_at.isoformat(),
+                },
+            )
+            for mo, inbound_id in zip(mos, ids, strict=True)
+        ],
+        now,
     )
     return [mo.outcome(inbound_id) for mo, inbound_id in zip(mos, ids, strict=True)]
 

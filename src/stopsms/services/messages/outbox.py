@@ -38,7 +38,14 @@ from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
 from stopsms.domain.campaign import ACTIVE, CampaignStatus, MessageStatus
 from stopsms.providers.base import SubmitOutcome, SubmitResult
+from stopsms.services.accounts.credits import record_if_low
 from stopsms.services.campaigns.status import move_if_allowed
+from stopsms.services.webhooks.events import (
+    MESSAGE_FAILED,
+    MESSAGE_SENT,
+    record_events,
+    subscriptions,
+)
 from stopsms.store import tables as t
 from stopsms.store.phone_keys import keyer
 
@@ -354,13 +361,14 @@ def _debit(
     for account_id, total in sorted(by_account.items()):
         # One atomic decrement per account (safe with concurrent workers); the running
         # balance of each ledger row is then derived backwards from the final balance.
-        balance = conn.execute(
+        balance, threshold = conn.execute(
             update(accounts)
             .where(accounts.c.id == account_id)
             .values(balance_millicredits=accounts.c.balance_millicredits - total)
-            .returning(accounts.c.balance_millicredits)
-        ).scalar_one()
+            .returning(accounts.c.balance_millicredits, accounts.c.alert_threshold_millicredits)
+        ).one()
         balances[account_id] = balance + total
+        record_if_low(conn, account_id, balance + total, balance, threshold, now)
     ledger_rows: list[dict[str, object]] = []
     for (account_id, campaign_id, reason), items in sorted(
         groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0, kv[0][2])
@@ -452,7 +460,44 @@ def record_results(
                 rows,
             )
     debited = _debit(conn, debits, now)
+    if accepted or rejected:
+        _record_sent_events(conn, results, claimed, now)
     return Recorded(len(accepted), len(rejected), len(retried), len(unknown), debited)
+
+
+def _record_sent_events(
+    conn: Connection, results: Sequence[SubmitResult], claimed: dict[int, Claimed], now: datetime
+) -> None:
+    """``message.sent`` / ``message.failed`` events for the accepted and rejected messages of
+    a batch, for the accounts that want them: one query of the subscriptions per batch."""
+    wanted = subscriptions(conn)
+    sent, failed = wanted.get(MESSAGE_SENT), wanted.get(MESSAGE_FAILED)
+    if not sent and not failed:
+        return
+    sent_events: list[tuple[int, dict[str, object]]] = []
+    failed_events: list[tuple[int, dict[str, object]]] = []
+    for result in results:
+        message = claimed[result.ref]
+        if message.account_id not in (sent or {}) and message.account_id not in (failed or {}):
+            continue
+        data: dict[str, object] = {
+            "message_id": message.id,
+            "campaign_id": message.campaign_id,
+            "to": message.phone,
+            "sender": message.sender,
+            "kind": message.kind,
+            "parts": message.segments,
+        }
+        if result.outcome is SubmitOutcome.ACCEPTED and sent and message.account_id in sent:
+            data["provider_message_id"] = result.provider_message_id
+            sent_events.append((message.account_id, data))
+        elif result.outcome is SubmitOutcome.REJECTED and failed and message.account_id in failed:
+            data["error_code"] = result.error_code or "rejected"
+            failed_events.append((message.account_id, data))
+    if sent_events and sent:
+        record_events(conn, MESSAGE_SENT, sent_events, now, endpoints=sent)
+    if failed_events and failed:
+        record_events(conn, MESSAGE_FAILED, failed_events, now, endpoints=failed)
 
 
 @dataclass(frozen=True, slots=True)

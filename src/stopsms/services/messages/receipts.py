@@ -39,6 +39,13 @@ from stopsms.domain.campaign import MessageStatus
 from stopsms.providers.base import DeliveryReceipt, ReceiptStatus
 from stopsms.services.accounts.accounts import get_account_by_id
 from stopsms.services.optouts.optouts import record_optout
+from stopsms.services.webhooks.events import (
+    MESSAGE_DELIVERED,
+    MESSAGE_FAILED,
+    Subscribers,
+    record_events,
+    subscriptions,
+)
 from stopsms.store import tables as t
 from stopsms.store.types import as_utc
 
@@ -85,8 +92,17 @@ def apply_receipts(
     """Apply receipts inside the caller's transaction (see the module doc)."""
     delivered = [r for r in receipts if r.status is ReceiptStatus.DELIVERED]
     failed = [r for r in receipts if r.status is ReceiptStatus.FAILED]
-    done_delivered = _update(conn, delivered, MessageStatus.DELIVERED) if delivered else 0
-    done_failed = _update(conn, failed, MessageStatus.FAILED) if failed else 0
+    wanted = subscriptions(conn)
+    done_delivered = (
+        _update(conn, delivered, MessageStatus.DELIVERED, now, wanted.get(MESSAGE_DELIVERED))
+        if delivered
+        else 0
+    )
+    done_failed = (
+        _update(conn, failed, MessageStatus.FAILED, now, wanted.get(MESSAGE_FAILED))
+        if failed
+        else 0
+    )
     codes = {normalise_code(code) for code in blocked_codes}
     blocked_ids = [
         r.provider_message_id
@@ -133,7 +149,13 @@ def _stamp(conn: Connection) -> Callable[[datetime], object]:
     return as_utc
 
 
-def _update(conn: Connection, receipts: Sequence[DeliveryReceipt], status: MessageStatus) -> int:
+def _update(
+    conn: Connection,
+    receipts: Sequence[DeliveryReceipt],
+    status: MessageStatus,
+    now: datetime,
+    endpoints: Subscribers | None,
+) -> int:
     """Move the ``submitted`` messages named by ``receipts`` to ``status``: one
     ``UPDATE messages … FROM (VALUES …) AS r`` per 500 receipts
     (SQLite ≥ 3.33, PostgreSQL), parameters formatted here rather than by SQLAlchemy per row.
@@ -144,6 +166,10 @@ def _update(conn: Connection, receipts: Sequence[DeliveryReceipt], status: Messa
     without statistics, SQLite would otherwise search the claim index (status, …) and scan
     every submitted message of the outbox, instead of the one row per receipt that the
     provider_message_id index finds (tests/integration/test_receipts_plan.py checks it).
+
+    With ``endpoints`` (the accounts that want ``message.delivered`` or ``message.failed``),
+    the statement returns the moved messages and their events are recorded; without, it
+    returns nothing (the receipts of an installation without webhooks cost nothing more).
     """
     sqlite = conn.dialect.name == "sqlite"
     mark = "?" if sqlite else "%s"
@@ -170,5 +196,28 @@ def _update(conn: Connection, receipts: Sequence[DeliveryReceipt], status: Messa
             f"AND coalesce({_M.name}.status, '') = '{MessageStatus.SUBMITTED.value}' "
             f"AND {_NO_NEWER_SUBMISSION}"
         )
-        done += conn.exec_driver_sql(statement, tuple(parameters)).rowcount
+        if not endpoints:
+            done += conn.exec_driver_sql(statement, tuple(parameters)).rowcount
+            continue
+        moved = conn.exec_driver_sql(
+            f"{statement} RETURNING {_M.name}.id, {_M.name}.account_id, {_M.name}.campaign_id,"
+            f" {_M.name}.phone_e164, {_M.name}.provider_message_id, {_M.name}.error_code",
+            tuple(parameters),
+        ).all()
+        done += len(moved)
+        event = MESSAGE_DELIVERED if status is MessageStatus.DELIVERED else MESSAGE_FAILED
+        events = [
+            (
+                account_id,
+                {
+                    "message_id": message_id,
+                    "campaign_id": campaign_id,
+                    "to": phone,
+                    "provider_message_id": provider_id,
+                    **({"error_code": error_code} if event == MESSAGE_FAILED else {}),
+                },
+            )
+            for message_id, account_id, campaign_id, phone, provider_id, error_code in moved
+        ]
+        record_events(conn, event, events, now, endpoints=endpoints)
     return done

@@ -47,6 +47,13 @@ from stopsms.domain.phone import normalise, parse_phone
 from stopsms.errors import EvidenceRequired, InvalidInput, NotFound
 from stopsms.services.accounts.accounts import Account, AccountRef, resolve_account
 from stopsms.services.optouts.consent import restore_consent, withdraw_consents
+from stopsms.services.webhooks.events import (
+    OPTOUT_CREATED,
+    OPTOUT_REMOVED,
+    record_event,
+    record_events,
+    subscribers,
+)
 from stopsms.store import tables as t
 from stopsms.store.phone_keys import keyer
 
@@ -57,6 +64,7 @@ __all__ = [
     "account_suppressing_senders",
     "active_for_sender",
     "attribute",
+    "event_data",
     "get_optout",
     "history",
     "is_suppressed",
@@ -131,6 +139,25 @@ def optout_from_row(row: RowMapping) -> OptOut:
         reviewed_at=row["reviewed_at"],
         reviewed_by=row["reviewed_by"],
     )
+
+
+def event_data(optout: OptOut) -> dict[str, object]:
+    """The ``data`` of an ``optout.created`` / ``optout.removed`` webhook event."""
+    data: dict[str, object] = {
+        "optout_id": optout.id,
+        "phone": optout.phone_e164,
+        "scope": optout.scope,
+        "sender": optout.sender or None,
+        "source": optout.source,
+        "detail": optout.detail,
+        "uncertain": optout.uncertain,
+        "campaign_id": optout.campaign_id,
+        "recorded_at": optout.recorded_at.isoformat(),
+    }
+    if optout.revoked_at is not None:
+        data["revoked_at"] = optout.revoked_at.isoformat()
+        data["revoked_by"] = optout.revoked_by
+    return data
 
 
 def to_e164(phone: str) -> str:
@@ -324,7 +351,9 @@ def record_optout(
                     source=source,
                     at=at,
                 )
-            return Recorded(get_optout(connection, acc.id, new_id), created=True)
+            made = get_optout(connection, acc.id, new_id)
+            record_event(connection, acc.id, OPTOUT_CREATED, event_data(made), at)
+            return Recorded(made, created=True)
         # Lost a race with a concurrent writer: theirs is the record.
         return record_optout(
             connection,
@@ -459,6 +488,7 @@ def _record_round(
     withdrawals: dict[tuple[int, str], list[tuple[str, str | None]]] = {}
     to_insert: list[int] = []
     to_confirm: list[int] = []
+    created_here: set[int] = set()  # the fallback to record_optout records its own event
     for position, item in enumerate(items):
         candidates = [
             o
@@ -493,6 +523,7 @@ def _record_round(
             if mine is not None:
                 made = optout_from_row(mine)
                 out[position] = Recorded(made, created=True)
+                created_here.add(position)
                 if not made.sender and made.phone_e164 is not None:
                     withdrawals.setdefault((made.account_id, made.source), []).append(
                         (made.phone_e164, _withdrawal_evidence(made.id, made.detail))
@@ -516,6 +547,13 @@ def _record_round(
             )
     for (account_id, source), evidence in withdrawals.items():
         withdraw_consents(connection, account_id, evidence, source=source, at=at)
+    news = [
+        (recorded.optout.account_id, event_data(recorded.optout))
+        for position, recorded in enumerate(out)
+        if recorded is not None and recorded.created and position in created_here
+    ]
+    if news:
+        record_events(connection, OPTOUT_CREATED, news, at)
     return [recorded for recorded in out if recorded is not None]
 
 
@@ -573,13 +611,17 @@ def record_many(
         if key not in existing
     ]
     if rows:
-        connection.execute(
-            _insert(connection)(t.optouts).on_conflict_do_nothing(
-                index_elements=["account_id", "phone_key", "sender"],
-                index_where=_O.revoked_at.is_(None),
-            ),
-            rows,
+        statement = _insert(connection)(t.optouts).on_conflict_do_nothing(
+            index_elements=["account_id", "phone_key", "sender"],
+            index_where=_O.revoked_at.is_(None),
         )
+        wanted = subscribers(connection, OPTOUT_CREATED)
+        if not wanted.get(acc.id):  # nobody to tell: no RETURNING to read back
+            connection.execute(statement, rows)
+        else:
+            inserted = connection.execute(statement.returning(*t.optouts.c), rows).mappings()
+            made = [(acc.id, event_data(optout_from_row(row))) for row in inserted]
+            record_events(connection, OPTOUT_CREATED, made, at, endpoints=wanted)
         withdraw_consents(
             connection,
             acc.id,
@@ -665,6 +707,7 @@ def resubscribe(
         .values(revoked_at=at, revoke_evidence=evidence.strip(), revoked_by=by)
     )
     revoked = [get_optout(connection, acc.id, optout_id) for optout_id in ids]
+    record_events(connection, OPTOUT_REMOVED, [(acc.id, event_data(o)) for o in revoked], at)
     listed = ", ".join(str(optout_id) for optout_id in ids)
     lifted(
         connection,

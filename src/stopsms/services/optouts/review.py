@@ -29,12 +29,14 @@ from stopsms.errors import Fix, InvalidInput
 from stopsms.services.accounts.accounts import AccountRef, resolve_account
 from stopsms.services.optouts.optouts import (
     OptOut,
+    event_data,
     get_optout,
     known_sender,
     lifted,
     optout_from_row,
     record_optout,
 )
+from stopsms.services.webhooks.events import OPTOUT_REMOVED, record_event
 from stopsms.store import tables as t
 
 __all__ = [
@@ -292,6 +294,7 @@ def dismiss_review(
         )
     )
     done = get_optout(connection, acc.id, optout_id)
+    record_event(connection, acc.id, OPTOUT_REMOVED, event_data(done), at)
     if done.phone_e164 is not None:
         lifted(
             connection,
