@@ -37,9 +37,9 @@ from stopsms.services.campaigns.decisions import (
 )
 from stopsms.services.optouts.optouts import account_suppressing_senders
 from stopsms.store import tables as t
+from stopsms.store.statistics import analyze_written
 
 __all__ = [
-    "ANALYZE_MIN_ROWS",
     "REGISTRY_PER_MEMBER",
     "inform_planner",
     "parents_known",
@@ -224,20 +224,11 @@ def prepare_set_based(
     return _written_summary(raw, campaign.id, decider.available)
 
 
-#: An outbox of this many rows or more is ``ANALYZE``\ d once written (PostgreSQL).
-ANALYZE_MIN_ROWS = 10_000
-
-
 def inform_planner(connection: Connection, written: int) -> None:
-    """``ANALYZE messages`` on PostgreSQL after a preparation wrote ``written`` rows.
-
-    A campaign of a million recipients doubles a fresh outbox in one transaction; without
-    statistics the claims of the send that follows are planned for an empty table.
-    ``ANALYZE`` reads a fixed sample (30,000 rows at the default target), whatever the size
-    of the table; below :data:`ANALYZE_MIN_ROWS` it is left to autovacuum.
-    """
-    if connection.dialect.name == "postgresql" and written >= ANALYZE_MIN_ROWS:
-        connection.exec_driver_sql("ANALYZE messages")
+    """``ANALYZE messages`` after a preparation wrote ``written`` rows (PostgreSQL, a bulk
+    write: :mod:`stopsms.store.statistics`): a campaign of a million recipients doubles a
+    fresh outbox, and the claims of the send that follows would be planned for an empty one."""
+    analyze_written(connection, written, "messages")
 
 
 def _drop(raw: _Raw, *tables: str) -> None:

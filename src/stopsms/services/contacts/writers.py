@@ -34,6 +34,7 @@ from sqlalchemy import Connection
 
 from stopsms.services.contacts.rows import ContactBatch, ContactRecord
 from stopsms.store import tables as t
+from stopsms.store.statistics import analyze_written
 
 __all__ = [
     "ConsentRequest",
@@ -316,8 +317,9 @@ class PostgresWriter:
     over tables it has no statistics for made it pick nested loops over unindexed rows
     (1,000,000 rows with ``--consent`` still running after 20 minutes). :meth:`finish` then
     writes, one statement each: the update of the numbers the account had, the insert of the
-    others, the consent ledger, the list — and ``ANALYZE`` of what it wrote, so the queries
-    that follow the import (a preview, a preparation) are planned on the real sizes.
+    others, the consent ledger, the list — and ``ANALYZE`` of what it wrote (a bulk write:
+    :mod:`stopsms.store.statistics`), so the ledger's join and what follows the import (a
+    preview, a preparation) are planned on the real sizes.
     Numbers repeated across row-path chunks are merged in SQL first: the last row wins
     whole, the ledger's line is the number's first.
     """
@@ -332,6 +334,7 @@ class PostgresWriter:
     ) -> None:
         raw = connection.connection.driver_connection
         assert raw is not None
+        self._connection = connection
         self._raw: Any = raw
         self._consent = consent
         self._list_id = list_id
@@ -385,16 +388,20 @@ class PostgresWriter:
             cursor.execute(f"ANALYZE {source}")
             statements = _merges(source, self._consent is not None, self._list_id is not None)
             cursor.execute(statements.update, self._constants)
+            updated = cursor.rowcount
             cursor.execute(statements.insert, self._constants)
             self.inserted = cursor.rowcount
-            cursor.execute("ANALYZE contacts")
+            written = {"contacts": updated + cursor.rowcount}
+            analyze_written(self._connection, written["contacts"], "contacts")
             if statements.ledger is not None:
                 cursor.execute(statements.ledger, self._constants)
-                self.consents = cursor.rowcount
-                cursor.execute("ANALYZE consents")
+                self.consents = written["consents"] = cursor.rowcount
             if statements.members is not None:
                 cursor.execute(statements.members, self._constants)
-                cursor.execute("ANALYZE list_members")
+                written["list_members"] = cursor.rowcount
+        for table, rows in written.items():
+            if table != "contacts":
+                analyze_written(self._connection, rows, table)
 
 
 _STAGED_COLUMNS = "phone_e164, region, first_name, last_name, email, company, custom, line"
