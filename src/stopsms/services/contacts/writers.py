@@ -432,7 +432,7 @@ def _merges(source: str, consent: bool, listed: bool) -> _PostgresMerges:
     Update what exists, then insert the rest: twice as fast as ``INSERT … ON CONFLICT``
     (speculative insertion) into an empty account, and the insert's row count is the exact
     number of new contacts. A number inserted by a concurrent import between the two
-    statements fails this import on the unique index (nothing half-done).
+    statements fails this import on the unique index (nothing half-done); the list the same.
     """
     names = ["account_id", "phone_e164", "region", *_FIELDS, "custom"]
     values = [
@@ -477,7 +477,8 @@ def _merges(source: str, consent: bool, listed: bool) -> _PostgresMerges:
         ),
         members=(
             "INSERT INTO list_members (list_id, contact_id) SELECT %(list)s, c.id"
-            f" FROM {joined} ON CONFLICT DO NOTHING"
+            f" FROM {joined} WHERE NOT EXISTS (SELECT 1 FROM list_members m"
+            " WHERE m.list_id = %(list)s AND m.contact_id = c.id)"
             if listed
             else None
         ),
