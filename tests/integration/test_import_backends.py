@@ -79,3 +79,21 @@ def test_both_backends_write_the_same(
     assert again["consents_recorded"] == 2  # not over the withdrawn consent
     assert len(state["members"]) == first["imported"] + 1
     assert postgres_seen == sqlite_seen
+
+
+def test_two_imports_with_repeats_in_one_transaction(
+    postgres_database: Database, tmp_path: Path
+) -> None:
+    """The staging tables of the first are reused by the second (dropped only at commit)."""
+    path = tmp_path / "repeats.csv"
+    path.write_text("Mobile;Prénom\n0612345678;A\n0698765432;B\n0612345678;C\n", encoding="utf-8")
+    with postgres_database.transaction() as conn:
+        for _ in range(2):
+            summary = import_contacts(
+                conn, "default", path, ImportOptions(chunk_rows=2), now=NOW, row_path=True
+            )
+            assert summary.duplicates == 1
+        names = conn.execute(
+            t.contacts.select().with_only_columns(t.contacts.c.first_name).order_by("phone_e164")
+        ).scalars()
+        assert list(names) == ["C", "B"]

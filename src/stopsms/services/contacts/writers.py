@@ -384,6 +384,8 @@ class PostgresWriter:
             source = _STAGING
             if self._repeated:
                 source = _MERGED
+                # An earlier import in the same transaction may have left it (dropped at commit).
+                cursor.execute(f"DROP TABLE IF EXISTS {_MERGED}")
                 cursor.execute(_merge_repeats())
             cursor.execute(f"ANALYZE {source}")
             statements = _merges(source, self._consent is not None, self._list_id is not None)
