@@ -1,108 +1,87 @@
-"""Campaign preparation: recipients decided and written to the outbox per second (issue 4).
+"""Campaign preparation on SQLite and PostgreSQL: recipients decided and written per second.
 
-A 1,000,000-contact list (French mobiles, first names, 90% with consent) in a fresh SQLite
-file, with an opt-out registry holding 5% of the list's numbers, is prepared once
-(``prepare_campaign``: on SQLite one ``INSERT … SELECT``, texts composed once per distinct
-field values). The baseline, measured in the same run on a 5,000-contact list of the same
-database, is the naive way: per contact, one query for the contact, one for its opt-out (by
-keyed hash), ``compose()`` and one INSERT.
+A 1,000,000-row file (``bench_import``'s: 940,000 distinct French mobiles, first names) is
+imported with ``--list --consent`` — the tables are what a user's import leaves behind —
+then 5% of the list's numbers are opted out, and the list is prepared twice, in the same
+run and on the same list: by the per-recipient loop (the baseline: what PostgreSQL ran
+before, ``loop=True``) and by the one entry point (``prepare_campaign``: one ``INSERT …
+SELECT`` on either backend, texts composed once per distinct field values). Both on SQLite,
+then both on PostgreSQL (``STOPSMS_BENCH_POSTGRES_URL``, default the test server).
 
-Hosted unsubscribe links: the same list again in Great Britain (no STOP shortcode there: every
-ready message links to ``{public_url}/u/{token}`` and gets its own token) is prepared in the
-same run, beside the French list's figure (the cost of the tokens). ``STOPSMS_BENCH_HOSTED=0``
-leaves it out.
-
-    python -m bench prepare        (STOPSMS_BENCH_CONTACTS=… to change the list size)
+    python -m bench prepare        (STOPSMS_BENCH_CONTACTS=… to change the file's size)
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import select
 
 from bench import Rate, best_rate, report
 from stopsms.clock import FakeClock
-from stopsms.domain.compose import compose
 from stopsms.services.accounts import accounts, credits
 from stopsms.services.accounts.accounts import AccountChanges
 from stopsms.services.campaigns.campaigns import create_campaign
 from stopsms.services.campaigns.preparation import prepare_campaign
+from stopsms.services.contacts.importing import ImportOptions, import_contacts
 from stopsms.store import tables as t
 from stopsms.store.database import Database, open_database
 from stopsms.store.phone_keys import keyer
 
 NOW = datetime(2024, 12, 3, 9, 0, tzinfo=UTC)
 CONTACTS = int(os.environ.get("STOPSMS_BENCH_CONTACTS", "1000000"))
-BASELINE_CONTACTS = 5_000
-GOAL = 200_000.0
-HOSTED = os.environ.get("STOPSMS_BENCH_HOSTED", "1") != "0"
-PUBLIC_URL = "https://sms.shop.fr"
+GOAL = 150_000.0
 TEXT = "Bonjour {prenom}, -20% sur toute la boutique ce week-end avec le code NOEL24"
-NAMES = ("Marie", "Jean", "Zoë", "Amélie", "Lucas", "Léa", "Hugo", "Chloé", "Louis", "Emma")
 
 
-def _stored(connection: Connection, value: datetime) -> object:
-    processor = t.contacts.c.created_at.type.bind_processor(connection.dialect)
-    return processor(value) if processor is not None else value
-
-
-def _populate(
-    database: Database, name: str, first: int, count: int, *, abroad: bool = False
-) -> None:
-    """A list of ``count`` contacts numbered from ``first``; 5% of them opted out.
-    ``abroad``: British mobiles (their mention is the hosted page's link), else French."""
+def _populate(database: Database, source: Path) -> None:
+    """The file imported with ``--list bench --consent opt-in``; 5% of its numbers opted out."""
+    with database.transaction() as connection:
+        accounts.update_account(
+            connection, "default", AccountChanges(validated=True, shortcode="36034")
+        )
+        accounts.add_sender(connection, "default", "MaBoutique", now=NOW)
+        credits.add_credits(connection, "default", 10**12, now=NOW)
+    options = ImportOptions(list_name="bench", consent="opt-in")
+    with database.transaction() as connection:
+        import_contacts(connection, "default", source, options, now=NOW)
     with database.transaction() as connection:
         account_id = accounts.get_account(connection, "default").id
-        list_id = connection.execute(
-            t.lists.insert()
-            .values(account_id=account_id, name=name, created_at=NOW)
-            .returning(t.lists.c.id)
-        ).scalar_one()
-        at = _stored(connection, NOW)
-        pattern, region = ("+447{:09d}", "GB") if abroad else ("+336{:08d}", "FR")
-        numbers = [pattern.format(n) for n in range(first, first + count)]
-        raw = connection.connection.cursor()
-        raw.executemany(
-            "INSERT INTO contacts (id, account_id, phone_e164, region, first_name, consent,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        c = t.contacts.c
+        opted = list(
+            connection.execute(
+                select(c.phone_e164).where(c.account_id == account_id).order_by(c.id)
+            ).scalars()
+        )[::20]
+        keys = keyer(connection).keys(opted)
+        connection.execute(
+            t.optouts.insert(),
             [
-                (
-                    first + i + 1,
-                    account_id,
-                    number,
-                    region,
-                    NAMES[i % len(NAMES)],
-                    None if i % 10 == 9 else "opt_in",
-                    at,
-                    at,
-                )
-                for i, number in enumerate(numbers)
+                {
+                    "account_id": account_id,
+                    "phone_key": key,
+                    "phone_e164": number,
+                    "scope": "account",
+                    "sender": "",
+                    "source": "import",
+                    "recorded_by": "bench",
+                    "recorded_at": NOW,
+                }
+                for key, number in zip(keys, opted, strict=True)
             ],
         )
-        raw.executemany(
-            "INSERT INTO list_members (list_id, contact_id) VALUES (?, ?)",
-            [(list_id, first + i + 1) for i in range(count)],
-        )
-        opted = numbers[::20]
-        keys = keyer(connection).keys(opted)
-        raw.executemany(
-            "INSERT INTO optouts (account_id, phone_key, phone_e164, scope, sender, source,"
-            " recorded_by, recorded_at) VALUES (?, ?, ?, 'account', '', 'import', 'bench', ?)",
-            [(account_id, key, number, at) for key, number in zip(keys, opted, strict=True)],
-        )
-        raw.close()
 
 
-def _campaign(database: Database, list_name: str) -> int:
+def _campaign(database: Database) -> int:
     with database.transaction() as connection:
         created = create_campaign(
             connection,
             "default",
-            list_name=list_name,
+            list_name="bench",
             text=TEXT,
             sender="MaBoutique",
             clock=FakeClock(NOW),
@@ -110,118 +89,56 @@ def _campaign(database: Database, list_name: str) -> int:
         return created.campaign.id
 
 
-def _naive(database: Database, campaign_id: int, list_id: int) -> int:
-    """Per contact: SELECT the contact, SELECT its opt-out by key, compose(), INSERT."""
-    done = 0
-    with database.transaction() as connection:
-        key = keyer(connection).key
-        members = (
-            connection.execute(
-                select(t.list_members.c.contact_id)
-                .where(t.list_members.c.list_id == list_id)
-                .order_by(t.list_members.c.contact_id)
-            )
-            .scalars()
-            .all()
-        )
-        for contact_id in members:
-            contact = connection.execute(
-                select(t.contacts).where(t.contacts.c.id == contact_id)
-            ).one()
-            opted = connection.execute(
-                select(t.optouts.c.id).where(
-                    t.optouts.c.account_id == contact.account_id,
-                    t.optouts.c.phone_key == key(contact.phone_e164),
-                    t.optouts.c.revoked_at.is_(None),
-                )
-            ).first()
-            values: dict[str, object] = {
-                "account_id": contact.account_id,
-                "campaign_id": campaign_id,
-                "contact_id": contact_id,
-                "phone_e164": contact.phone_e164,
-                "region": contact.region,
-                "sender": "MaBoutique",
-                "kind": "marketing",
-                "created_at": NOW,
-            }
-            if opted is not None or contact.consent not in ("opt_in", "customer"):
-                values.update(decision="excluded", status="excluded", segments=0)
-            else:
-                message = compose(TEXT.replace("{prenom}", contact.first_name or ""))
-                values.update(
-                    text=message.text, encoding=message.encoding.value, segments=message.segments
-                )
-            connection.execute(t.messages.insert().values(values))
-            done += 1
-    return done
-
-
-def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="stopsms-bench-") as directory:
-        database = open_database(f"sqlite:///{Path(directory) / 'bench.db'}")
-        with database.transaction() as connection:
-            accounts.update_account(
-                connection, "default", AccountChanges(validated=True, shortcode="36034")
-            )
-            accounts.add_sender(connection, "default", "MaBoutique", now=NOW)
-            credits.add_credits(connection, "default", 10**12, now=NOW)
-        _populate(database, "big", 0, CONTACTS)
-        _populate(database, "small", CONTACTS, BASELINE_CONTACTS)
-        small = _campaign(database, "small")
-        with database.reader() as connection:
-            small_list = connection.execute(
-                select(t.lists.c.id).where(t.lists.c.name == "small")
-            ).scalar_one()
-        baseline = best_rate(
-            f"naive per-contact queries ({BASELINE_CONTACTS:,})",
-            lambda: _naive(database, small, small_list),
-            rounds=1,
-        )
-        big = _campaign(database, "big")
-        clock = FakeClock(NOW)
-        summary = None
-
-        def prepare() -> int:
-            nonlocal summary
-            summary = prepare_campaign(database, big, clock)
-            return summary.targeted
-
-        rate = best_rate(f"prepare_campaign, SQLite ({CONTACTS:,})", prepare, rounds=1)
-        report(baseline)
-        report(rate, goal=GOAL, baseline=baseline)
-        assert summary is not None
-        print(
-            f"  ready {summary.ready:,}, excluded {summary.excluded}, "
-            f"parts {summary.parts:,}, encodings {summary.encodings}",
-            flush=True,
-        )
-        if HOSTED:
-            _hosted(database, rate)
-        database.close()
-
-
-def _hosted(database: Database, french: Rate) -> None:
-    """The same list in Great Britain: every ready message gets its own hosted-page token."""
-    _populate(database, "abroad", CONTACTS + BASELINE_CONTACTS, CONTACTS, abroad=True)
-    abroad = _campaign(database, "abroad")
+def _prepared(database: Database, backend: str, *, loop: bool) -> Rate:
+    campaign_id = _campaign(database)
     summary = None
 
     def prepare() -> int:
         nonlocal summary
-        summary = prepare_campaign(database, abroad, FakeClock(NOW), public_url=PUBLIC_URL)
+        summary = prepare_campaign(database, campaign_id, FakeClock(NOW), loop=loop)
         return summary.targeted
 
-    rate = best_rate(f"prepare_campaign, hosted links ({CONTACTS:,})", prepare, rounds=1)
-    report(rate, goal=GOAL, baseline=french)
-    with database.reader() as connection:
-        tokens = connection.execute(
-            select(func.count(t.messages.c.unsubscribe_token)).where(
-                t.messages.c.campaign_id == abroad
-            )
-        ).scalar_one()
+    how = "per-recipient loop" if loop else "prepare_campaign"
+    rate = best_rate(f"{how}, {backend} ({CONTACTS:,} rows)", prepare, rounds=1)
     assert summary is not None
-    print(f"  ready {summary.ready:,}, tokens {tokens:,}, parts {summary.parts:,}", flush=True)
+    load = "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+    print(
+        f"  ready {summary.ready:,}, excluded {summary.excluded}, parts {summary.parts:,}; {load}",
+        flush=True,
+    )
+    return rate
+
+
+def _both(database: Database, backend: str, source: Path) -> None:
+    started = time.perf_counter()
+    _populate(database, source)
+    print(f"  {backend}: imported and opted out in {time.perf_counter() - started:.1f} s")
+    baseline = _prepared(database, backend, loop=True)
+    rate = _prepared(database, backend, loop=False)
+    report(baseline)
+    report(rate, goal=GOAL, baseline=baseline)
+
+
+def main() -> None:
+    from bench.bench_import import _drop_postgres, _postgres_database, _subprocess
+
+    with tempfile.TemporaryDirectory(prefix="stopsms-bench-") as directory:
+        source = Path(directory) / "contacts.csv"
+        _subprocess("generate", "-", str(source), str(CONTACTS))
+        database = open_database(f"sqlite:///{Path(directory) / 'bench.db'}")
+        try:
+            _both(database, "SQLite", source)
+        finally:
+            database.close()
+        created = _postgres_database()
+        if created is None:
+            return
+        database = open_database(created[0])
+        try:
+            _both(database, "PostgreSQL", source)
+        finally:
+            database.close()
+            _drop_postgres(created[1])
 
 
 if __name__ == "__main__":

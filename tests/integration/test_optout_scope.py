@@ -22,7 +22,7 @@ from stopsms.errors import InvalidInput
 from stopsms.providers.base import InboundMessage
 from stopsms.services.accounts import accounts
 from stopsms.services.accounts.accounts import AccountChanges, get_account
-from stopsms.services.campaigns import preparation_sqlite
+from stopsms.services.campaigns import preparation_sets
 from stopsms.services.campaigns.campaigns import create_campaign
 from stopsms.services.campaigns.preparation import prepare_campaign
 from stopsms.services.messages import outbox
@@ -103,7 +103,7 @@ def test_every_check_suppresses_shopb_under_account_scope(database: Database, ho
 def test_a_shopb_campaign_is_not_prepared_for_a_number_opted_out_on_shopa(
     database: Database, how: str, registry_per_member: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(preparation_sqlite, "REGISTRY_PER_MEMBER", registry_per_member)
+    monkeypatch.setattr(preparation_sets, "REGISTRY_PER_MEMBER", registry_per_member)
     clock = FakeClock(NOW)
     with database.transaction() as conn:
         _shop(conn)

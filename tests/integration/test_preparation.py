@@ -14,7 +14,7 @@ from stopsms.domain.errors import InvalidTransition
 from stopsms.domain.mention import MessageType
 from stopsms.services.accounts import accounts, credits
 from stopsms.services.accounts.accounts import AccountChanges, get_account
-from stopsms.services.campaigns import preparation_sqlite
+from stopsms.services.campaigns import preparation_sets
 from stopsms.services.campaigns.campaigns import cancel_campaign, create_campaign, get_campaign
 from stopsms.services.campaigns.decisions import PRIORITY_INFORMATIVE, Decider
 from stopsms.services.campaigns.preparation import prepare_campaign, recipient_chunks
@@ -415,14 +415,14 @@ def test_set_based_path_decides_like_the_python_loop(
     every column it writes is what the per-recipient loop (preview, PostgreSQL) decides. When
     the credits fall short, the loop itself writes (the prefix rule)."""
     set_based: list[int] = []
-    insert_decided = preparation_sqlite._insert_decided
+    insert_decided = preparation_sets._insert_decided
 
     def spy(*args: Any, **kwargs: Any) -> None:
         set_based.append(1)
         insert_decided(*args, **kwargs)
 
-    monkeypatch.setattr(preparation_sqlite, "_insert_decided", spy)
-    monkeypatch.setattr(preparation_sqlite, "REGISTRY_PER_MEMBER", registry_per_member)
+    monkeypatch.setattr(preparation_sets, "_insert_decided", spy)
+    monkeypatch.setattr(preparation_sets, "REGISTRY_PER_MEMBER", registry_per_member)
     clock = FakeClock(NOW)
     with database.transaction() as c:
         setup_account(c, credits_millicredits=balance)
@@ -504,7 +504,7 @@ def test_set_based_path_decides_like_the_python_loop(
     short = balance < 1_000_000
     assert ("insufficient_credit" in summary.excluded) is short
     assert summary.excluded["too_long"] == 1
-    assert bool(set_based) is (database.engine.dialect.name == "sqlite" and not short)
+    assert bool(set_based) is not short
     assert (summary.ready, summary.targeted, summary.parts) == (
         python_summary.ready,
         python_summary.targeted,

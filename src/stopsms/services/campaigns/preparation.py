@@ -11,7 +11,7 @@ Rows are written in chunks (``COPY`` on PostgreSQL) inside one transaction with 
 moves ``draft/scheduled → preparing → sending``: a preparation is all or nothing, and
 preparing a campaign that already has messages returns their summary without writing
 (idempotent). On SQLite the same rows are written set-based when they can be
-(:mod:`stopsms.services.campaigns.preparation_sqlite`). A campaign whose messages could not
+(:mod:`stopsms.services.campaigns.preparation_sets`). A campaign whose messages could not
 carry a working STOP mention (:func:`stopsms.services.campaigns.stop_mention.check_sending`: a
 stored mention format that is not one, the placeholder shortcode) is refused before anything is
 written.
@@ -52,9 +52,10 @@ from stopsms.services.campaigns.decisions import (
     PreparationSummary,
     constant_values,
 )
-from stopsms.services.campaigns.preparation_sqlite import (
+from stopsms.services.campaigns.preparation_sets import (
+    inform_planner,
     parents_known,
-    prepare_in_sqlite,
+    prepare_set_based,
     set_based,
     sql_literal,
     stored,
@@ -276,7 +277,7 @@ def prepare_campaign(
 
     The one entry point of preparation, whatever the database; it chooses how to write, the
     caller does not: on SQLite the whole outbox in one ``INSERT … SELECT``
-    (:mod:`~stopsms.services.campaigns.preparation_sqlite`) when that path can decide the
+    (:mod:`~stopsms.services.campaigns.preparation_sets`) when that path can decide the
     campaign (no erased opt-outs, no custom field, credits certain to pay every recipient),
     else — and always on PostgreSQL — recipient by recipient (the loop; ``COPY`` on
     PostgreSQL). ``loop=True`` forces the loop: the reference the set-based path is checked
@@ -362,7 +363,7 @@ def _prepare(
     )
     summary = None
     if not loop and set_based(connection, decider):
-        summary = prepare_in_sqlite(connection, campaign, decider, now)
+        summary = prepare_set_based(connection, campaign, decider, now)
     if summary is None:
         write = _writer(connection, campaign, now)
         for rows in recipient_chunks(connection, campaign, with_custom=bool(decider.custom)):
@@ -370,6 +371,7 @@ def _prepare(
                 raise PreparationInterrupted(campaign_id)
             write(decider.decide(rows))
         summary = decider.finish()
+    inform_planner(connection, summary.targeted)
     if should_stop is not None and should_stop():
         raise PreparationInterrupted(campaign_id)
     if not allow_partial and (short := shortfall_of(campaign_id, acc.name, summary)):

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import phonenumbers
-from sqlalchemy import Connection, exists, func, insert, literal, select
+from sqlalchemy import Connection, func, select
 
 from stopsms.domain.phone import normalise, normalise_many
 from stopsms.errors import InvalidInput, UnreadableFile
@@ -347,16 +347,6 @@ def _list_size(connection: Connection, list_id: int | None) -> int:
     return int(connection.execute(query).scalar_one())
 
 
-def _fill_list(connection: Connection, account_id: int, list_id: int, now: datetime) -> None:
-    """Put every contact this import touched (``updated_at == now``) in the list."""
-    c, m = t.contacts.c, t.list_members.c
-    already = exists().where(m.list_id == list_id, m.contact_id == c.id)
-    touched = select(literal(list_id), c.id).where(
-        c.account_id == account_id, c.updated_at == now, ~already
-    )
-    connection.execute(insert(t.list_members).from_select(["list_id", "contact_id"], touched))
-
-
 def import_contacts(
     connection: Connection,
     account: AccountRef,
@@ -410,7 +400,7 @@ def import_contacts(
             writer: ContactWriter | SqliteStagedWriter
             if columns is not None:
                 staged_writer = (
-                    PostgresWriter(connection, acc.id, at, consent)
+                    PostgresWriter(connection, acc.id, at, consent, list_id)
                     if connection.dialect.name == "postgresql"
                     else SqliteStagedWriter(connection, acc.id, at, consent, list_id)
                 )
@@ -431,8 +421,7 @@ def import_contacts(
                         writer.write(batch)
                         if progress is not None:
                             progress(done, table.total_units)
-            if list_id is not None and not writer.fills_list:
-                _fill_list(connection, acc.id, list_id, at)
+            writer.finish()
             imported = (
                 writer.inserted
                 if writer.inserted is not None

@@ -34,6 +34,7 @@ from stopsms.services.accounts.accounts import AccountRef
 from stopsms.services.exports import CSV_DELIMITER, CSV_FILE_ENCODING
 from stopsms.services.optouts.optouts import OptOut, record_many
 from stopsms.services.optouts.review import iter_optouts
+from stopsms.store.statistics import analyze_written
 
 __all__ = [
     "EXPORT_COLUMNS",
@@ -241,6 +242,7 @@ def import_optouts(
         recorded_by=recorded_by,
         now=now,
     )
+    analyze_written(connection, added, "optouts")
     return OptOutImport(
         path=str(path),
         rows=len(rows),
