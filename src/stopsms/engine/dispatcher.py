@@ -33,7 +33,7 @@ import functools
 import logging
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -108,7 +108,12 @@ class Dispatcher:
     ``campaign_id`` restricts it to one campaign (plus messages of no campaign, such as STOP
     confirmations); ``rate`` overrides the provider's throughput (messages per second,
     ``inf`` = as fast as the provider answers); ``idle_max`` caps one idle sleep (``None``:
-    sleep until the next due instant, which is what a fake clock wants).
+    sleep until the next due instant, which is what a fake clock wants). ``token``: the claim
+    token, the id of this process's row in ``workers`` (whose lease keeps its claims its own;
+    see :mod:`~stopsms.services.messages.workers`); a fresh one when not given.
+    ``in_doubt_max``: at most this many messages marked ``submitting`` and not yet recorded
+    at once — all a crash can leave in doubt (default: the provider's ``window``; chunks
+    are then at most half of it, so two overlap: one on the wire while the next commits).
     """
 
     def __init__(
@@ -124,6 +129,8 @@ class Dispatcher:
         chunk_size: int = 256,
         max_consecutive_errors: int = 50,
         idle_max: float | None = 1.0,
+        token: str | None = None,
+        in_doubt_max: int | None = None,
     ) -> None:
         self.thread = thread
         self.provider = provider
@@ -139,11 +146,18 @@ class Dispatcher:
             if math.isinf(self.rate)
             else max(1, min(chunk_size, int(self.rate * _CHUNK_SECONDS)))
         )
+        # At most in_doubt_max messages marked `submitting` and not yet recorded: what a crash
+        # can leave in doubt. Default: the provider's window (one window in doubt at most).
+        doubt = in_doubt_max if in_doubt_max is not None else getattr(provider, "window", None)
+        self._doubt: asyncio.Semaphore | None = None
+        if doubt is not None and doubt > 0:
+            self.chunk_size = max(1, min(self.chunk_size, doubt // 2 or 1))
+            self._doubt = asyncio.Semaphore(max(1, doubt // self.chunk_size))
         self.max_consecutive_errors = max_consecutive_errors
         self.idle_max = idle_max
         self.stats = DispatchStats()
         self.held_until: datetime | None = None
-        self._token = uuid.uuid4().hex
+        self._token = token or uuid.uuid4().hex
         self._wake = asyncio.Event()
         self._next_slot = 0.0
         self._errors: dict[int, int] = {}
@@ -318,10 +332,32 @@ class Dispatcher:
     ) -> None:
         await self._pace(len(messages))
         chunk = self._check(messages, policies)
+        doubt = self._doubt
+        released = doubt is None
+
+        def release(_: object = None) -> None:
+            nonlocal released
+            if not released and doubt is not None:
+                released = True
+                doubt.release()
+
+        if doubt is not None:
+            await doubt.acquire()
+        try:
+            await self._mark_and_send(chunk, release)
+        except BaseException:
+            release()
+            raise
+
+    async def _mark_and_send(self, chunk: _Chunk, release: Callable[[object], None]) -> None:
+        """Mark ``submitting``, submit, hand the results over; ``release`` gives back the
+        chunk's in-doubt slot once its results are committed."""
         now = self.clock.now()
 
+        token = self._token
+
         def before_wire(conn: Connection) -> tuple[list[Claimed], int, int]:
-            return _before_wire(conn, chunk, now)
+            return _before_wire(conn, chunk, now, token)
 
         to_send, excluded, released = await self.thread.run(before_wire)
         self.stats.held += len(chunk.holds)
@@ -359,7 +395,9 @@ class Dispatcher:
             return outbox.record_results(conn, results, claimed, at)
 
         # Enqueued in this same step, before any receipt of these messages can be handled.
-        self._recording.append(self.thread.submit(record))
+        recording = self.thread.submit(record)
+        recording.add_done_callback(release)
+        self._recording.append(recording)
         while len(self._recording) > 2:
             await self._recording.pop(0)
         self.stats.chunks += 1
@@ -469,9 +507,16 @@ class Dispatcher:
                     await waiter
 
 
-def _before_wire(conn: Connection, chunk: _Chunk, now: datetime) -> tuple[list[Claimed], int, int]:
+def _before_wire(
+    conn: Connection, chunk: _Chunk, now: datetime, token: str
+) -> tuple[list[Claimed], int, int]:
     """The last transaction before the wire: campaign still active, registry re-check,
-    holds and exclusions written, the rest marked ``submitting``."""
+    holds and exclusions written, the rest marked ``submitting``.
+
+    Every move is made only on messages still claimed under ``token``; the ones sent are
+    those ``begin_submit`` marked (its row count checked against the chunk): a claim taken
+    over by another worker meanwhile is dropped from the chunk, never sent twice.
+    """
     statuses = outbox.campaign_statuses(
         conn, (m.campaign_id for m in chunk.sendable if m.campaign_id is not None)
     )
@@ -490,11 +535,18 @@ def _before_wire(conn: Connection, chunk: _Chunk, now: datetime) -> tuple[list[C
     if stopped:
         excluded.setdefault("opted_out", []).extend(stopped)
     for reason, ids in excluded.items():
-        outbox.exclude(conn, ids, reason)
-    outbox.release(conn, [*paused, *chunk.put_back])
-    outbox.cancel(conn, cancelled)
-    outbox.hold(conn, chunk.holds)
-    outbox.begin_submit(conn, [m.id for m in sendable], now)
+        outbox.exclude(conn, ids, reason, token=token)
+    outbox.release(conn, [*paused, *chunk.put_back], token=token)
+    outbox.cancel(conn, cancelled, token=token)
+    outbox.hold(conn, chunk.holds, token=token)
+    marked = outbox.begin_submit(conn, [m.id for m in sendable], now, token=token)
+    if len(marked) != len(sendable):
+        kept = set(marked)
+        log.warning(
+            "%s claimed message(s) taken over by another worker: not sent by this one",
+            len(sendable) - len(kept),
+        )
+        sendable = [m for m in sendable if m.id in kept]
     excluded_count = sum(len(ids) for ids in excluded.values())
     return sendable, excluded_count, len(paused) + len(chunk.put_back)
 

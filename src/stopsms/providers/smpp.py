@@ -86,7 +86,11 @@ class SmppProvider:
                 raise ProviderError("SmppProvider needs an smpp:// URL or a SmppConfig")
             config = parse_smpp_url(url)
         self.config = config
-        self.throughput: float = config.tps if config.tps > 0 else float("inf")
+        share = config.tps
+        if config.binds and config.tps > 0:
+            # The account's cap shared by bind slot: all the workers together never exceed it.
+            share = config.tps * len(self.roles_of(config)) / config.binds
+        self.throughput: float = share if share > 0 else float("inf")
         self.blocked_codes = config.blocked_codes
         self.shortcode_substitution = config.shortcode_substitution
         self._handlers: EventHandlers | None = None
@@ -97,7 +101,7 @@ class SmppProvider:
         self._enquirers: set[asyncio.Task[None]] = set()
         self._closing = False
         self._reference = itertools.count(1)
-        self._interval = 1.0 / config.tps if config.tps > 0 else 0.0
+        self._interval = 1.0 / share if share > 0 else 0.0
         self._next_slot = 0.0
         self._in_batch: dict[str, SubmitBatch] = {}
         self._active: set[SubmitBatch] = set()  # submit_many calls not returned yet
@@ -107,9 +111,28 @@ class SmppProvider:
         self._counts.update(unknown=0, retry=0, receipts=0, inbound=0, nacked=0)
 
     # ------------------------------------------------------------ lifecycle
+    @staticmethod
+    def roles_of(config: SmppConfig) -> tuple[str, ...]:
+        return ("trx",) if config.bind == "transceiver" else ("tx", "rx")
+
     @property
     def roles(self) -> tuple[str, ...]:
-        return ("trx",) if self.config.bind == "transceiver" else ("tx", "rx")
+        return self.roles_of(self.config)
+
+    @property
+    def window(self) -> int:
+        """``submit_sm`` outstanding at most: the dispatcher keeps no more in doubt."""
+        return self.config.window
+
+    @property
+    def bind_slots(self) -> tuple[str, int, int] | None:
+        """(account key, binds allowed, sessions this provider opens) when the URL limits
+        the binds (``binds``): the workers lease slots so that together they never hold more
+        (:mod:`stopsms.engine.membership`)."""
+        cfg = self.config
+        if not cfg.binds:
+            return None
+        return f"{cfg.system_id}@{cfg.host}:{cfg.port}", cfg.binds, len(self.roles)
 
     async def start(self, handlers: EventHandlers) -> None:
         """Connect and bind (raising ProviderError if that fails), then keep the bind up."""
