@@ -238,3 +238,48 @@ def test_a_stalled_worker_loses_its_lease_and_its_claims(database: Database) -> 
     with database.reader() as conn:
         assert _statuses(conn, campaign_id) == {"pending": 10}
         assert workers.live_workers(conn, datetime.now(UTC)) == []
+
+
+class WindowedRoute(RecordingRoute):
+    """A recording route with a window of 64 that notes, at each call, how many messages the
+    database holds ``submitting``: what a crash at that instant would leave in doubt."""
+
+    window = 64
+
+    def __init__(self, database: Database) -> None:
+        super().__init__()
+        self.database = database
+        self.in_doubt: list[int] = []
+
+    async def submit_many(self, messages: Sequence[OutboundMessage]) -> list[SubmitResult]:
+        with self.database.reader() as conn:
+            m = t.messages
+            self.in_doubt.append(
+                len(conn.execute(select(m.c.id).where(m.c.status == "submitting")).all())
+            )
+        return await super().submit_many(messages)
+
+
+@pytest.mark.commits
+def test_a_crash_leaves_at_most_one_window_in_doubt(database: Database) -> None:
+    """Issue 11, item 4: ~100 in doubt per kill (chunks of 256, three at once, results two
+    behind). Now at most the provider's window is ``submitting`` at any instant."""
+    campaign_id = seed_campaign(database, [fr(i) for i in range(2000)])
+    prepare_campaign(database, campaign_id, FakeClock(TUESDAY_10H))
+    route = WindowedRoute(database)
+
+    async def main() -> None:
+        thread = DatabaseThread(database)
+        try:
+            dispatcher = Dispatcher(
+                thread, route, FakeClock(TUESDAY_10H), campaign_id=campaign_id, idle_max=None
+            )
+            assert dispatcher.chunk_size == 32
+            await asyncio.wait_for(dispatcher.run(until_done=True), 60)
+        finally:
+            thread.close()
+
+    asyncio.run(main())
+    assert len(route.sent) == 2000
+    assert max(route.in_doubt) <= 64
+    assert max(route.in_doubt) > 32  # two chunks overlap: the wire is kept busy

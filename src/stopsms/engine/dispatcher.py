@@ -70,6 +70,8 @@ CONFIRMATION = "confirmation"
 #: How much sending time one chunk represents at a finite rate: small enough that pacing
 #: and window checks are fine-grained, large enough to keep the provider's window full.
 _CHUNK_SECONDS = 0.05
+#: How much sending time one claim holds at a finite rate.
+_CLAIM_SECONDS = 2.0
 #: Chunks handled at once: while one is on the wire, the next one's pre-wire transaction
 #: commits (and its submits may start as the window frees), so the provider's window never
 #: drains between chunks. Each chunk still commits ``submitting`` before its first byte.
@@ -140,7 +142,14 @@ class Dispatcher:
         self.rate = rate if rate is not None else provider.throughput
         if not self.rate > 0:
             raise ValueError(f"dispatch rate must be positive, not {self.rate!r}")
-        self.claim_size = claim_size
+        # At a finite rate, claim at most _CLAIM_SECONDS of sending: claims hoarded beyond
+        # that would wait on this worker while others idle (and a crash would hold them for
+        # a whole lease).
+        self.claim_size = (
+            claim_size
+            if math.isinf(self.rate)
+            else max(1, min(claim_size, math.ceil(self.rate * _CLAIM_SECONDS)))
+        )
         self.chunk_size = (
             chunk_size
             if math.isinf(self.rate)
@@ -529,24 +538,28 @@ def _before_wire(
             paused.append(m.id)
         else:
             cancelled.append(m.id)
-    stopped = outbox.opted_out(conn, [m for m in active if m.kind != CONFIRMATION])
-    sendable = [m for m in active if m.id not in stopped]
-    excluded = dict(chunk.excluded)
-    if stopped:
-        excluded.setdefault("opted_out", []).extend(stopped)
-    for reason, ids in excluded.items():
+    for reason, ids in chunk.excluded.items():
         outbox.exclude(conn, ids, reason, token=token)
     outbox.release(conn, [*paused, *chunk.put_back], token=token)
     outbox.cancel(conn, cancelled, token=token)
     outbox.hold(conn, chunk.holds, token=token)
-    marked = outbox.begin_submit(conn, [m.id for m in sendable], now, token=token)
-    if len(marked) != len(sendable):
+    # Mark first, then re-check the registry: the mark locks the rows, so a STOP handler of
+    # another worker either sees them in flight (and waits for their answers) or committed
+    # its opt-out before this re-check reads it (outbox.in_flight_to).
+    marked = outbox.begin_submit(conn, [m.id for m in active], now, token=token)
+    if len(marked) != len(active):
         kept = set(marked)
         log.warning(
             "%s claimed message(s) taken over by another worker: not sent by this one",
-            len(sendable) - len(kept),
+            len(active) - len(kept),
         )
-        sendable = [m for m in sendable if m.id in kept]
+        active = [m for m in active if m.id in kept]
+    stopped = outbox.opted_out(conn, [m for m in active if m.kind != CONFIRMATION])
+    sendable = [m for m in active if m.id not in stopped]
+    excluded = dict(chunk.excluded)
+    if stopped:
+        outbox.exclude(conn, stopped, "opted_out", from_status=_SUBMITTING, token=token)
+        excluded.setdefault("opted_out", []).extend(stopped)
     excluded_count = sum(len(ids) for ids in excluded.values())
     return sendable, excluded_count, len(paused) + len(chunk.put_back)
 

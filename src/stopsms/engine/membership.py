@@ -6,9 +6,10 @@ dispatcher's messages), renews the lease every
 what expired workers left (:func:`~stopsms.services.messages.workers.reap`): a SIGKILLed
 worker's claims are served again within lease + heartbeat (12 s).
 
-The heartbeat has its own :class:`~stopsms.engine.database_thread.DatabaseThread` (its own
-connection), so a long transaction of the dispatcher (a large claim, a preparation) never
-delays it. A renewal refused (the lease ran out first: the process stalled longer than the
+The heartbeat is a thread of its own with its own connection, so neither a long transaction
+of the dispatcher (a large claim, a preparation) nor a busy event loop delays it (under load
+a worker's loop was seen blocked 14 s at start-up: its lease ran out before it sent).
+A renewal refused (the lease ran out first: the process stalled longer than the
 lease, and may have been taken over) sets :attr:`Membership.lost`; the process then stops
 sending — what it held is someone else's now.
 
@@ -24,6 +25,7 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -97,8 +99,10 @@ class Membership:
         self.taken_over = workers.Reaped(0, 0, ())
         self._on_event = on_event
         self._wall = wall
+        self._database = database
         self._thread = DatabaseThread(database)
-        self._beat: asyncio.Task[None] | None = None
+        self._stopping = threading.Event()
+        self._beat: threading.Thread | None = None
 
     async def start(self) -> None:
         """Register this process and start the heartbeat.
@@ -125,27 +129,42 @@ class Membership:
                 now=now,
             )
         )
-        self._beat = asyncio.create_task(self._heartbeat())
+        self._beat = threading.Thread(
+            target=self._heartbeat,
+            args=(asyncio.get_running_loop(),),
+            name="stopsms-heartbeat",
+            daemon=True,
+        )
+        self._beat.start()
 
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(self.heartbeat)
+    def _heartbeat(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The heartbeat thread: renew, then reap, every ``heartbeat`` seconds."""
+        while not self._stopping.wait(self.heartbeat):
             try:
-                renewed = await self._thread.run(
-                    partial(workers.renew, worker_id=self.id, now=self._wall())
-                )
+                with self._database.transaction() as conn:
+                    renewed = workers.renew(conn, self.id, self._wall())
                 if not renewed:
-                    self._tell(
-                        "this worker's lease ran out (stalled?): its claims and binds "
-                        "are taken over by the others; it stops sending"
-                    )
-                    self.lost.set()
+                    self._to_loop(loop, self._lose)
                     return
-                reaped = await self._thread.run(partial(workers.reap, now=self._wall()))
+                with self._database.transaction() as conn:
+                    reaped = workers.reap(conn, self._wall())
             except Exception as exc:  # the database is away: the next beat tries again
                 log.warning("heartbeat failed: %s", exc)
                 continue
-            self._report(reaped)
+            if reaped.workers or reaped.released or reaped.unknown:
+                self._to_loop(loop, partial(self._report, reaped))
+
+    @staticmethod
+    def _to_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to tell
+            loop.call_soon_threadsafe(callback)
+
+    def _lose(self) -> None:
+        self._tell(
+            "this worker's lease ran out (stalled?): its claims and binds are taken over by "
+            "the others; it stops sending"
+        )
+        self.lost.set()
 
     def _report(self, reaped: workers.Reaped) -> None:
         if not (reaped.workers or reaped.released or reaped.unknown):
@@ -219,10 +238,9 @@ class Membership:
     async def close(self) -> None:
         """Stop the heartbeat and leave: claims never sent back to ``pending``, binds and the
         row given up (a failure here is left to the others' reap, at lease expiry)."""
+        self._stopping.set()
         if self._beat is not None:
-            self._beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._beat
+            await asyncio.to_thread(self._beat.join)
         try:
             if not self.lost.is_set():
                 await self._thread.run(partial(workers.leave, worker_id=self.id))

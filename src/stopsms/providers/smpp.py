@@ -33,6 +33,7 @@ resent.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
@@ -103,12 +104,18 @@ class SmppProvider:
         self._reference = itertools.count(1)
         self._interval = 1.0 / share if share > 0 else 0.0
         self._next_slot = 0.0
+        # No one-second span above the share: the times of the last `share` submit_sm.
+        self._per_second = max(1, int(share)) if share > 0 else 0
+        self._recent: collections.deque[float] = collections.deque()
+        # ESME_RTHROTTLED: every submit pauses, 0.1 s doubling to 5 s while it goes on.
+        self._pause_until = 0.0
+        self._backoff = 0.0
         self._in_batch: dict[str, SubmitBatch] = {}
         self._active: set[SubmitBatch] = set()  # submit_many calls not returned yet
         self._other_parts: dict[str, int] = {}
         self._mo_parts: dict[tuple[str, int, int], dict[int, str]] = {}
         self._counts = {"submitted": 0, "accepted": 0, "rejected": 0, "reconnects": 0}
-        self._counts.update(unknown=0, retry=0, receipts=0, inbound=0, nacked=0)
+        self._counts.update(unknown=0, retry=0, receipts=0, inbound=0, nacked=0, throttled=0)
 
     # ------------------------------------------------------------ lifecycle
     @staticmethod
@@ -318,17 +325,44 @@ class SmppProvider:
         return source.removeprefix("+"), ton, npi
 
     async def _throttle(self) -> None:
-        now = asyncio.get_running_loop().time()
+        """Pace ``submit_sm`` at the rate, never more than the rate in any one-second span,
+        and not at all during a pause after ``ESME_RTHROTTLED``."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._pause_until > now:
+            await asyncio.sleep(self._pause_until - now)
+            now = loop.time()
+        if not self._interval:
+            return
         # a 50 ms burst allowance after idle; beyond that, one submit_sm per interval
         slot = max(self._next_slot, now - 0.05)
         self._next_slot = slot + self._interval
         if slot > now:
             await asyncio.sleep(slot - now)
+        recent = self._recent
+        if len(recent) >= self._per_second:
+            # a late wake-up must not catch up above the cap: wait out the oldest of the second
+            wait = recent[0] + 1.0 - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            recent.popleft()
+        recent.append(loop.time())
+
+    def _throttled(self) -> None:
+        """The SMSC answered ``ESME_RTHROTTLED``: slow down (the message comes back
+        ``retry``, queued again with back-off, never failed)."""
+        now = asyncio.get_running_loop().time()
+        if now > self._pause_until + 1.0:
+            self._backoff = 0.1  # the first throttle in a while
+        elif now >= self._pause_until:
+            self._backoff = min(self._backoff * 2, 5.0)  # still throttled after a pause
+        self._pause_until = max(self._pause_until, now + self._backoff)
+        self._counts["throttled"] += 1
 
     async def submit_many(self, messages: Sequence[OutboundMessage]) -> list[SubmitResult]:
         """Submit messages within the window and the rate; one result each, in order."""
         loop = asyncio.get_running_loop()
-        batch = SubmitBatch(messages, loop, self._in_batch, self._other_parts)
+        batch = SubmitBatch(messages, loop, self._in_batch, self._other_parts, self._throttled)
         self._active.add(batch)
         failures: dict[int, str] = {}
         try:
@@ -363,7 +397,7 @@ class SmppProvider:
                 if unbound:
                     batch.answer(index, number, None, UNSENT)
                     continue
-                if self._interval:
+                if self._interval or self._pause_until:
                     await self._throttle()
 
                 pdu = smpp34.SubmitSm(

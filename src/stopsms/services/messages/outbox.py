@@ -57,6 +57,7 @@ __all__ = [
     "claim",
     "exclude",
     "hold",
+    "in_flight_to",
     "move_campaign",
     "next_due",
     "opted_out",
@@ -343,6 +344,27 @@ def begin_submit(
         update(_M).where(*where).values(status=_SUBMITTING, submitted_at=now).returning(_M.c.id)
     )
     return list(marked.scalars())
+
+
+def in_flight_to(conn: Connection, account_id: int, phone: str) -> int:
+    """How many of the account's messages to ``phone`` (confirmations aside) are on the wire
+    (``submitting``), whichever process sent them.
+
+    On PostgreSQL the number's ``claimed``/``submitting`` rows are locked (``FOR UPDATE``):
+    a pre-wire transaction marking one of them right now is waited for. With the dispatcher
+    re-checking the registry *after* its mark (:func:`begin_submit` first), a STOP handler
+    that commits its opt-out and then sees nothing in flight here knows no worker will
+    send to the number any more.
+    """
+    query = select(_M.c.status).where(
+        _M.c.account_id == account_id,
+        _M.c.phone_e164 == phone,
+        _M.c.status.in_((_CLAIMED, _SUBMITTING)),
+        _M.c.kind != "confirmation",
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return sum(1 for status in conn.execute(query).scalars() if status == _SUBMITTING)
 
 
 def campaign_statuses(conn: Connection, ids: Iterable[int]) -> dict[int, CampaignStatus]:
