@@ -37,7 +37,7 @@ from stopsms.clock import FakeClock
 from stopsms.services.campaigns.preparation import prepare_campaign
 from stopsms.store import tables as t
 from stopsms.store.database import Database
-from tests.e2e.support import TUESDAY_10H, fr, seed_campaign
+from tests.e2e.support import TUESDAY_10H, fr, seed_campaign, stop_processes
 from tests.peers.smsc import NodeSmsc
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.commits, pytest.mark.timeout(120)]
@@ -63,15 +63,7 @@ def _processes() -> Iterator[list[subprocess.Popen[bytes]]]:
     try:
         yield started
     finally:
-        for process in started:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in started:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(started, timeout=15)
 
 
 def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -177,17 +169,25 @@ def _check_log(smsc: NodeSmsc, database: Database, campaign_id: int, binds: int)
     return statuses
 
 
+def _setup(
+    database: Database, tmp_path: Path, binds: int
+) -> tuple[int, list[str], NodeSmsc, dict[str, str]]:
+    """A sending campaign, the SMSC started (``binds`` allowed, :data:`CAP`), the env."""
+    numbers = [fr(i) for i in range(RECIPIENTS)]
+    campaign_id = seed_campaign(database, numbers, kind="informative", text=TEXT)
+    prepare_campaign(database, campaign_id, FakeClock(TUESDAY_10H))
+    smsc = NodeSmsc(tmp_path / "smsc.jsonl", receipt_delay_ms=100, max_binds=binds, tps=CAP)
+    smsc.start()
+    url = database.engine.url.render_as_string(hide_password=False)
+    env = {**os.environ, "STOPSMS_DATABASE_URL": url, "COLUMNS": "200"}
+    return campaign_id, numbers, smsc, env
+
+
 def test_three_workers_through_a_kill_an_smsc_restart_and_stops(
     postgres_database: Database, tmp_path: Path
 ) -> None:
     database = postgres_database
-    database_url = database.engine.url.render_as_string(hide_password=False)
-    numbers = [fr(i) for i in range(RECIPIENTS)]
-    campaign_id = seed_campaign(database, numbers, kind="informative", text=TEXT)
-    prepare_campaign(database, campaign_id, FakeClock(TUESDAY_10H))
-    smsc = NodeSmsc(tmp_path / "smsc.jsonl", receipt_delay_ms=100, max_binds=BINDS, tps=CAP)
-    smsc.start()
-    env = {**os.environ, "STOPSMS_DATABASE_URL": database_url, "COLUMNS": "200"}
+    campaign_id, numbers, smsc, env = _setup(database, tmp_path, BINDS)
     command = [*CLI, "worker", "--provider", _url(smsc.port, BINDS)]
     started = time.monotonic()
     try:
@@ -222,13 +222,7 @@ def test_two_sends_and_a_worker_racing_on_one_campaign(
     postgres_database: Database, tmp_path: Path
 ) -> None:
     database = postgres_database
-    database_url = database.engine.url.render_as_string(hide_password=False)
-    numbers = [fr(i) for i in range(RECIPIENTS)]
-    campaign_id = seed_campaign(database, numbers, kind="informative", text=TEXT)
-    prepare_campaign(database, campaign_id, FakeClock(TUESDAY_10H))
-    smsc = NodeSmsc(tmp_path / "smsc.jsonl", receipt_delay_ms=100, max_binds=3, tps=CAP)
-    smsc.start()
-    env = {**os.environ, "STOPSMS_DATABASE_URL": database_url, "COLUMNS": "200"}
+    campaign_id, numbers, smsc, env = _setup(database, tmp_path, 3)
     url = _url(smsc.port, 3)
     try:
         with _processes() as senders, Stops(smsc, numbers, every=0.3):
