@@ -80,7 +80,10 @@ class Membership:
     """Register, heartbeat, reap, lease bind slots (see the module doc).
 
     ``on_event`` is told, one line each, what was taken over from an expired worker and when
-    this process waits for a bind slot. ``wall`` is the wall clock leases are judged on.
+    this process waits for a bind slot; ``on_reaped`` gets each takeover's counts (a
+    ``campaign send`` reports them as its reconciliation: the heartbeat may take a dead run's
+    claims before the send's own reconcile at start does). ``wall`` is the wall clock leases
+    are judged on.
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class Membership:
         *,
         role: str,
         on_event: Callable[[str], None] | None = None,
+        on_reaped: Callable[[workers.Reaped], None] | None = None,
         heartbeat: float = workers.HEARTBEAT_SECONDS,
         wall: Callable[[], datetime] = _wall,
     ) -> None:
@@ -98,6 +102,7 @@ class Membership:
         self.heartbeat = heartbeat
         self.taken_over = workers.Reaped(0, 0, ())
         self._on_event = on_event
+        self._on_reaped = on_reaped
         self._wall = wall
         self._database = database
         self._thread = DatabaseThread(database)
@@ -175,6 +180,8 @@ class Membership:
             done.unknown + reaped.unknown,
             done.workers + reaped.workers,
         )
+        if self._on_reaped is not None:
+            self._on_reaped(reaped)
         gone = ", ".join(reaped.workers) or "a process gone"
         self._tell(
             f"worker lease expired ({gone}): {reaped.released} claimed message(s) back in the "

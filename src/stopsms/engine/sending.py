@@ -59,6 +59,7 @@ from stopsms.services.campaigns.stop_mention import (
 from stopsms.services.messages import outbox
 from stopsms.services.messages.outbox import Reconciliation
 from stopsms.services.messages.receipts import DEFAULT_BLOCKED_CODES
+from stopsms.services.messages.workers import Reaped
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 
@@ -294,7 +295,12 @@ async def send_campaign(
     running worker never sends it behind the user's back. Both raise :class:`SendStopped`.
     """
     thread = DatabaseThread(database)
-    membership = Membership(database, role="send")
+
+    def reaped(found: Reaped) -> None:
+        if on_reconciled is not None and (found.released or found.unknown):
+            on_reconciled(Reconciliation(released=found.released, unknown=found.unknown))
+
+    membership = Membership(database, role="send", on_reaped=reaped)
     stop_preparing = threading.Event()
     try:
         substitution = substitutes_shortcode(provider)
