@@ -9,9 +9,9 @@ worker's claims are served again within lease + heartbeat (12 s).
 The heartbeat is a thread of its own with its own connection, so neither a long transaction
 of the dispatcher (a large claim, a preparation) nor a busy event loop delays it (under load
 a worker's loop was seen blocked 14 s at start-up: its lease ran out before it sent).
-A renewal refused (the lease ran out first: the process stalled longer than the
-lease, and may have been taken over) sets :attr:`Membership.lost`; the process then stops
-sending — what it held is someone else's now.
+A renewal refused (the process stalled longer than its lease and another worker took over
+what it held) sets :attr:`Membership.lost`; the process then stops sending — what it held is
+someone else's now. A lease that ran out without anyone taking over is simply renewed.
 
 Bind slots: a provider whose URL gives ``binds`` opens a session only on slots leased here
 (:meth:`Membership.acquire_binds`), so all the workers together never hold more binds than the

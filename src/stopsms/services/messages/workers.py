@@ -8,8 +8,8 @@ workers safe on one database:
 - only claims **not held by a live worker** are taken over (:func:`reap`): ``claimed`` go back
   to ``pending`` (never on the wire), ``submitting`` become ``unknown`` (maybe on the wire:
   never re-sent);
-- a renewal refused (the lease had already run out) means the process may have been taken
-  over: it must stop sending (:func:`renew` returns ``False``);
+- a renewal refused (the worker's row is gone: another's reap took what it held) means the
+  process must stop sending (:func:`renew` returns ``False``);
 - :func:`~stopsms.services.messages.outbox.begin_submit` marks only the messages whose claim
   still carries the worker's token, so a chunk whose claim was taken is never sent.
 
@@ -88,11 +88,17 @@ def register(
 
 
 def renew(conn: Connection, worker_id: str, now: datetime) -> bool:
-    """Push the worker's lease forward; ``False`` when it had already run out (it may have
-    been taken over: the process must stop sending)."""
+    """Push the worker's lease forward; ``False`` when its row is gone: another worker's
+    :func:`reap` took what it held (the process must stop sending).
+
+    A lease that ran out but was not reaped yet is renewed: :func:`reap` takes a worker's
+    claims and removes its row in one transaction, and :func:`acquire_binds` reaps before
+    taking a slot, so a row still there means nothing of the worker's was taken (a process
+    stalled by a long transaction on SQLite carries on).
+    """
     renewed = conn.execute(
         update(_W)
-        .where(_W.c.id == worker_id, _W.c.lease_expires_at > now)
+        .where(_W.c.id == worker_id)
         .values(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=LEASE_SECONDS))
     ).rowcount
     return bool(renewed)
@@ -195,7 +201,10 @@ def acquire_binds(
 ) -> list[int]:
     """Take ``needed`` free bind slots of ``provider`` (of ``allowed``) for the worker, all
     or none; returns the slots held (those it already held count). Slots are locked
-    (``FOR UPDATE`` on PostgreSQL, the write lock on SQLite), so two workers never take one."""
+    (``FOR UPDATE`` on PostgreSQL, the write lock on SQLite), so two workers never take one.
+    Expired workers are reaped first: a slot is never taken from a worker whose row stays
+    (see :func:`renew`)."""
+    reap(conn, now)
     existing = set(conn.execute(select(_B.c.slot).where(_B.c.provider == provider)).scalars())
     missing = [{"provider": provider, "slot": s} for s in range(allowed) if s not in existing]
     if missing:
