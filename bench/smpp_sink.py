@@ -15,7 +15,11 @@ peer that is not the bottleneck. It is an asyncio protocol with a struct-based P
   ``deliver_sm_resp`` read frees a slot; everything produced while handling one
   ``data_received`` leaves in one ``transport.write``.
 
-No validation, no re-delivery, no MO, no failures: every message is delivered.
+No validation, no re-delivery, no MO, no failures: every message is delivered. For the
+many-worker benchmark it can also play the provider's limits: ``max_binds`` (a bind beyond
+is refused, ``ESME_RBINDFAIL``) and ``tps`` (``submit_sm`` beyond that many in one calendar
+second answered ``ESME_RTHROTTLED``); the counts then carry the most binds held at once, the
+throttled submits and the busiest second.
 
 In a child process: ``child, port = sink_process()``; ``sink_stop(child)`` returns its counts
 (``{"submits": …, "receipts_acked": …}``). ``python -m bench.smpp_sink [PORT]`` runs it alone.
@@ -54,10 +58,15 @@ class _Session(asyncio.Protocol):
         self.sequence = 0
         self.in_flight = 0  # deliver_sm unanswered
         self.queued: deque[bytes] = deque()  # deliver_sm bodies beyond the window
+        self.bound = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.bound:
+            self.sink.binds -= 1
 
     def data_received(self, data: bytes) -> None:
         buf = self.buffer
@@ -75,14 +84,23 @@ class _Session(asyncio.Protocol):
             if size - start < length:
                 break
             if command == SUBMIT_SM:
-                self._submit(bytes(buf[start + 16 : start + length]), seq, out)
+                if sink.over_cap():
+                    out.append(HEADER.pack(16, SUBMIT_SM | RESP, 0x58, seq))  # THROTTLED
+                else:
+                    self._submit(bytes(buf[start + 16 : start + length]), seq, out)
             elif command == DELIVER_SM_RESP:
                 sink.receipts_acked += 1
                 self.in_flight -= 1
             elif command == ENQUIRE_LINK:
                 out.append(HEADER.pack(16, ENQUIRE_LINK | RESP, 0, seq))
             elif command in BINDS:
-                out.append(HEADER.pack(16 + 5, command | RESP, 0, seq) + b"sink\0")
+                if sink.max_binds and sink.binds >= sink.max_binds:
+                    out.append(HEADER.pack(16, command | RESP, 0x0D, seq))  # ESME_RBINDFAIL
+                else:
+                    self.bound = True
+                    sink.binds += 1
+                    sink.most_binds = max(sink.most_binds, sink.binds)
+                    out.append(HEADER.pack(16 + 5, command | RESP, 0, seq) + b"sink\0")
             elif command == UNBIND:
                 out.append(HEADER.pack(16, UNBIND | RESP, 0, seq))
                 self._flush(out)
@@ -151,13 +169,35 @@ class _Session(asyncio.Protocol):
 class Sink:
     """The server: ``port = await sink.start()``; ``sink.close()``."""
 
-    def __init__(self, window: int = WINDOW) -> None:
+    def __init__(self, window: int = WINDOW, max_binds: int = 0, tps: int = 0) -> None:
         self.window = window
+        self.max_binds = max_binds
+        self.tps = tps
+        self.binds = 0
+        self.most_binds = 0
+        self.throttled = 0
+        self.busiest = 0  # submit_sm accepted in the busiest calendar second
+        self._in_second = 0
+        self._cap_second = -1
         self.submits = 0
         self.receipts_acked = 0
         self._server: asyncio.Server | None = None
         self._second = -1
         self._date = b""
+
+    def over_cap(self) -> bool:
+        """Count one ``submit_sm`` against this second's cap; ``True`` if it is beyond."""
+        if not self.tps:
+            return False
+        now = int(time.time())
+        if now != self._cap_second:
+            self._cap_second, self._in_second = now, 0
+        if self._in_second >= self.tps:
+            self.throttled += 1
+            return True
+        self._in_second += 1
+        self.busiest = max(self.busiest, self._in_second)
+        return False
 
     def date(self) -> bytes:
         """``YYMMDDhhmm``, formatted once a second."""
@@ -177,19 +217,22 @@ class Sink:
             self._server.close()
 
 
-async def _serve(port: int) -> None:
-    sink = Sink()
+async def _serve(port: int, max_binds: int = 0, tps: int = 0) -> None:
+    sink = Sink(max_binds=max_binds, tps=tps)
     print(await sink.start(port=port), flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until EOF
     sink.close()
-    print(json.dumps({"submits": sink.submits, "receipts_acked": sink.receipts_acked}), flush=True)
+    counts = {"submits": sink.submits, "receipts_acked": sink.receipts_acked}
+    if max_binds or tps:
+        counts.update(most_binds=sink.most_binds, throttled=sink.throttled, busiest=sink.busiest)
+    print(json.dumps(counts), flush=True)
 
 
-def sink_process() -> tuple[subprocess.Popen[bytes], int]:
+def sink_process(max_binds: int = 0, tps: int = 0) -> tuple[subprocess.Popen[bytes], int]:
     """Start the sink in a child process (like ``bench.bench_smpp.simulator_process``):
     (process, port). Stop it with :func:`sink_stop`."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "bench.smpp_sink"],
+        [sys.executable, "-m", "bench.smpp_sink", "0", str(max_binds), str(tps)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         cwd=Path(__file__).resolve().parent.parent,
@@ -206,4 +249,4 @@ def sink_stop(child: subprocess.Popen[bytes]) -> dict[str, int]:
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve(int(sys.argv[1]) if len(sys.argv) > 1 else 0))
+    asyncio.run(_serve(*(int(arg) for arg in sys.argv[1:4])))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert
@@ -94,6 +96,19 @@ def seed_campaign(
             message_type=MessageType(kind),
         )
         return created.campaign.id
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]], timeout: float = 30) -> None:
+    """SIGTERM each process still running, wait for it (``timeout``), SIGKILL it if stuck."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def later(start: datetime, seconds: float) -> datetime:

@@ -9,6 +9,7 @@ accepted and per receipt it sent. The node modules are installed by ``make test`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
@@ -42,6 +43,8 @@ class NodeSmsc:
     port: int = 0
     receipt_delay_ms: int = 200
     password: str = ""  # when set, binds with another password are refused (ESME_RINVPASWD)
+    max_binds: int = 0  # 0: any number of binds
+    tps: int = 0  # submit_sm accepted per second, 0: no cap (beyond it: ESME_RTHROTTLED)
     process: subprocess.Popen[bytes] | None = None
     runs: int = 0
 
@@ -56,11 +59,13 @@ class NodeSmsc:
         command += ["--receipt-delay", str(self.receipt_delay_ms)]
         if self.password:
             command += ["--password", self.password]
+        command += ["--max-binds", str(self.max_binds), "--tps", str(self.tps)]
         deadline = time.monotonic() + 10
         while True:  # the port of a killed run may take a moment to be free again
             process = subprocess.Popen(
                 command,
                 cwd=PEERS,
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
             )
@@ -78,13 +83,27 @@ class NodeSmsc:
                 raise RuntimeError(f"smsc.js did not start: {error}")
             time.sleep(0.1)
 
+    def send_mo(self, sender: str, recipient: str, text: str) -> None:
+        """Have the SMSC deliver an MO on one of its bound sessions (logged ``mo``, then
+        ``mo_ack`` with the time the ESME acknowledged it; ``mo_unsent`` when none is bound)."""
+        if self.process is None or self.process.stdin is None:
+            return
+        line = json.dumps({"from": sender, "to": recipient, "text": text}) + "\n"
+        try:
+            self.process.stdin.write(line.encode())
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            pass
+
     def kill(self) -> None:
         """SIGKILL: the SMSC vanishes mid-sentence (its log keeps what it accepted)."""
         if self.process is not None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=10)
-            if self.process.stdout is not None:
-                self.process.stdout.close()
+            for stream in (self.process.stdin, self.process.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
             if self.process.stderr is not None:
                 self.process.stderr.close()
             self.process = None

@@ -33,7 +33,7 @@ import functools
 import logging
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -70,6 +70,8 @@ CONFIRMATION = "confirmation"
 #: How much sending time one chunk represents at a finite rate: small enough that pacing
 #: and window checks are fine-grained, large enough to keep the provider's window full.
 _CHUNK_SECONDS = 0.05
+#: How much sending time one claim holds at a finite rate.
+_CLAIM_SECONDS = 2.0
 #: Chunks handled at once: while one is on the wire, the next one's pre-wire transaction
 #: commits (and its submits may start as the window frees), so the provider's window never
 #: drains between chunks. Each chunk still commits ``submitting`` before its first byte.
@@ -108,7 +110,12 @@ class Dispatcher:
     ``campaign_id`` restricts it to one campaign (plus messages of no campaign, such as STOP
     confirmations); ``rate`` overrides the provider's throughput (messages per second,
     ``inf`` = as fast as the provider answers); ``idle_max`` caps one idle sleep (``None``:
-    sleep until the next due instant, which is what a fake clock wants).
+    sleep until the next due instant, which is what a fake clock wants). ``token``: the claim
+    token, the id of this process's row in ``workers`` (whose lease keeps its claims its own;
+    see :mod:`~stopsms.services.messages.workers`); a fresh one when not given.
+    ``in_doubt_max``: at most this many messages marked ``submitting`` and not yet recorded
+    at once — all a crash can leave in doubt (default: the provider's ``window``; chunks
+    are then at most half of it, so two overlap: one on the wire while the next commits).
     """
 
     def __init__(
@@ -124,6 +131,8 @@ class Dispatcher:
         chunk_size: int = 256,
         max_consecutive_errors: int = 50,
         idle_max: float | None = 1.0,
+        token: str | None = None,
+        in_doubt_max: int | None = None,
     ) -> None:
         self.thread = thread
         self.provider = provider
@@ -133,17 +142,31 @@ class Dispatcher:
         self.rate = rate if rate is not None else provider.throughput
         if not self.rate > 0:
             raise ValueError(f"dispatch rate must be positive, not {self.rate!r}")
-        self.claim_size = claim_size
+        # At a finite rate, claim at most _CLAIM_SECONDS of sending: claims hoarded beyond
+        # that would wait on this worker while others idle (and a crash would hold them for
+        # a whole lease).
+        self.claim_size = (
+            claim_size
+            if math.isinf(self.rate)
+            else max(1, min(claim_size, math.ceil(self.rate * _CLAIM_SECONDS)))
+        )
         self.chunk_size = (
             chunk_size
             if math.isinf(self.rate)
             else max(1, min(chunk_size, int(self.rate * _CHUNK_SECONDS)))
         )
+        # At most in_doubt_max messages marked `submitting` and not yet recorded: what a crash
+        # can leave in doubt. Default: the provider's window (one window in doubt at most).
+        doubt = in_doubt_max if in_doubt_max is not None else getattr(provider, "window", None)
+        self._doubt: asyncio.Semaphore | None = None
+        if doubt is not None and doubt > 0:
+            self.chunk_size = max(1, min(self.chunk_size, doubt // 2 or 1))
+            self._doubt = asyncio.Semaphore(max(1, doubt // self.chunk_size))
         self.max_consecutive_errors = max_consecutive_errors
         self.idle_max = idle_max
         self.stats = DispatchStats()
         self.held_until: datetime | None = None
-        self._token = uuid.uuid4().hex
+        self._token = token or uuid.uuid4().hex
         self._wake = asyncio.Event()
         self._next_slot = 0.0
         self._errors: dict[int, int] = {}
@@ -321,10 +344,32 @@ class Dispatcher:
     ) -> None:
         await self._pace(len(messages))
         chunk = self._check(messages, policies)
+        doubt = self._doubt
+        released = doubt is None
+
+        def release(_: object = None) -> None:
+            nonlocal released
+            if not released and doubt is not None:
+                released = True
+                doubt.release()
+
+        if doubt is not None:
+            await doubt.acquire()
+        try:
+            await self._mark_and_send(chunk, release)
+        except BaseException:
+            release()
+            raise
+
+    async def _mark_and_send(self, chunk: _Chunk, release: Callable[[object], None]) -> None:
+        """Mark ``submitting``, submit, hand the results over; ``release`` gives back the
+        chunk's in-doubt slot once its results are committed."""
         now = self.clock.now()
 
+        token = self._token
+
         def before_wire(conn: Connection) -> tuple[list[Claimed], int, int]:
-            return _before_wire(conn, chunk, now)
+            return _before_wire(conn, chunk, now, token)
 
         to_send, excluded, released = await self.thread.run(before_wire)
         self.stats.held += len(chunk.holds)
@@ -362,7 +407,9 @@ class Dispatcher:
             return outbox.record_results(conn, results, claimed, at)
 
         # Enqueued in this same step, before any receipt of these messages can be handled.
-        self._recording.append(self.thread.submit(record))
+        recording = self.thread.submit(record)
+        recording.add_done_callback(release)
+        self._recording.append(recording)
         while len(self._recording) > 2:
             await self._recording.pop(0)
         self.stats.chunks += 1
@@ -472,9 +519,16 @@ class Dispatcher:
                     await waiter
 
 
-def _before_wire(conn: Connection, chunk: _Chunk, now: datetime) -> tuple[list[Claimed], int, int]:
+def _before_wire(
+    conn: Connection, chunk: _Chunk, now: datetime, token: str
+) -> tuple[list[Claimed], int, int]:
     """The last transaction before the wire: campaign still active, registry re-check,
-    holds and exclusions written, the rest marked ``submitting``."""
+    holds and exclusions written, the rest marked ``submitting``.
+
+    Every move is made only on messages still claimed under ``token``; the ones sent are
+    those ``begin_submit`` marked (its row count checked against the chunk): a claim taken
+    over by another worker meanwhile is dropped from the chunk, never sent twice.
+    """
     statuses = outbox.campaign_statuses(
         conn, (m.campaign_id for m in chunk.sendable if m.campaign_id is not None)
     )
@@ -487,17 +541,28 @@ def _before_wire(conn: Connection, chunk: _Chunk, now: datetime) -> tuple[list[C
             paused.append(m.id)
         else:
             cancelled.append(m.id)
+    for reason, ids in chunk.excluded.items():
+        outbox.exclude(conn, ids, reason, token=token)
+    outbox.release(conn, [*paused, *chunk.put_back], token=token)
+    outbox.cancel(conn, cancelled, token=token)
+    outbox.hold(conn, chunk.holds, token=token)
+    # Mark first, then re-check the registry: the mark locks the rows, so a STOP handler of
+    # another worker either sees them in flight (and waits for their answers) or committed
+    # its opt-out before this re-check reads it (outbox.in_flight_to).
+    marked = outbox.begin_submit(conn, [m.id for m in active], now, token=token)
+    if len(marked) != len(active):
+        kept = set(marked)
+        log.warning(
+            "%s claimed message(s) taken over by another worker: not sent by this one",
+            len(active) - len(kept),
+        )
+        active = [m for m in active if m.id in kept]
     stopped = outbox.opted_out(conn, [m for m in active if m.kind != CONFIRMATION])
     sendable = [m for m in active if m.id not in stopped]
     excluded = dict(chunk.excluded)
     if stopped:
+        outbox.exclude(conn, stopped, "opted_out", from_status=_SUBMITTING, token=token)
         excluded.setdefault("opted_out", []).extend(stopped)
-    for reason, ids in excluded.items():
-        outbox.exclude(conn, ids, reason)
-    outbox.release(conn, [*paused, *chunk.put_back])
-    outbox.cancel(conn, cancelled)
-    outbox.hold(conn, chunk.holds)
-    outbox.begin_submit(conn, [m.id for m in sendable], now)
     excluded_count = sum(len(ids) for ids in excluded.values())
     return sendable, excluded_count, len(paused) + len(chunk.put_back)
 

@@ -12,7 +12,10 @@ after the recording of its message's submit result.
 For an MO, the :class:`~stopsms.engine.gate.SuppressionGate` is told first (the number is
 *pending*: nothing new leaves for it), then, once committed, the opt-out is *blocked* in the
 gate, and the handler waits for any chunk already on the wire to that number to be answered
-before returning. Hence: no submit to a number after its STOP was acknowledged.
+before returning — in this process (the gate) and in every other worker on the database
+(:func:`~stopsms.services.messages.outbox.in_flight_to`, locked against a pre-wire
+transaction in progress). Hence: no submit to a number after its STOP was acknowledged,
+however many workers send.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import contextlib
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlalchemy import Connection
 
@@ -31,6 +35,7 @@ from stopsms.engine.database_thread import DatabaseThread
 from stopsms.engine.gate import SuppressionGate
 from stopsms.engine.group_commit import GroupCommit
 from stopsms.providers.base import DeliveryReceipt, EventHandlers, InboundMessage
+from stopsms.services.messages import outbox
 from stopsms.services.messages.mo import MoOutcome, handle_many, sender_e164, warm_up
 from stopsms.services.messages.receipts import (
     DEFAULT_BLOCKED_CODES,
@@ -38,7 +43,12 @@ from stopsms.services.messages.receipts import (
     apply_receipts,
 )
 
-__all__ = ["InboundHandler", "InboundStats"]
+__all__ = ["OTHER_WORKERS_WAIT", "InboundHandler", "InboundStats"]
+
+#: Longest wait, after a STOP committed, for other workers' submits to that number to be
+#: answered before the STOP is acknowledged (their answer comes within the provider's window
+#: timeout; a dead worker's are settled by its lease).
+OTHER_WORKERS_WAIT = 5.0
 
 Event = InboundMessage | DeliveryReceipt | tuple[DeliveryReceipt, ...]
 Outcome = MoOutcome | ReceiptsApplied
@@ -93,6 +103,7 @@ class InboundHandler:
     ) -> None:
         self.clock = clock
         self.gate = gate
+        self._thread = thread
         self.blocked_codes = frozenset(blocked_codes)
         self.on_confirmation = on_confirmation
         self.stats = InboundStats()
@@ -164,6 +175,21 @@ class InboundHandler:
             if self.on_confirmation is not None:
                 self.on_confirmation()
         await self.gate.wait_clear(phone)
+        if outcome.phone is not None and outcome.intent is Intent.OPT_OUT:
+            await self._wait_other_workers(outcome.account_id, outcome.phone)
+
+    async def _wait_other_workers(self, account_id: int, phone: str) -> None:
+        """Wait until no process has a message to ``phone`` on the wire (at most
+        :data:`OTHER_WORKERS_WAIT` seconds): the gate covers this process's chunks, this the
+        other workers' (:func:`~stopsms.services.messages.outbox.in_flight_to`)."""
+        deadline = time.monotonic() + OTHER_WORKERS_WAIT
+        while True:
+            in_flight = await self._thread.run(
+                partial(outbox.in_flight_to, account_id=account_id, phone=phone), urgent=True
+            )
+            if not in_flight or time.monotonic() > deadline:
+                return
+            await asyncio.sleep(0.01)
 
     async def on_receipt(self, receipt: DeliveryReceipt) -> None:
         """Apply one receipt; returns once committed."""

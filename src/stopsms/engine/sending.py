@@ -37,6 +37,7 @@ from stopsms.engine.database_thread import DatabaseThread
 from stopsms.engine.dispatcher import Dispatcher, DispatchStats
 from stopsms.engine.gate import SuppressionGate
 from stopsms.engine.inbound import InboundHandler, InboundStats
+from stopsms.engine.membership import Membership, bind_slots
 from stopsms.engine.webhooks import WebhookSender
 from stopsms.errors import Fix, ServiceError
 from stopsms.providers.base import Provider, ProviderError
@@ -59,6 +60,7 @@ from stopsms.services.campaigns.stop_mention import (
 from stopsms.services.messages import outbox
 from stopsms.services.messages.outbox import Reconciliation
 from stopsms.services.messages.receipts import DEFAULT_BLOCKED_CODES
+from stopsms.services.messages.workers import Reaped
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 from stopsms.store.faults import DatabaseFault
@@ -76,6 +78,13 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: How long a ``campaign send`` waits for a free bind slot (URL ``binds``) before giving up.
+_BIND_SLOT_WAIT = 15.0
+_LEASE_LOST = (
+    "this process's worker lease ran out (it stalled longer than the lease): what it held was "
+    "taken over by the other workers, so it stopped sending"
+)
 
 _M = t.messages
 _S = MessageStatus
@@ -324,10 +333,22 @@ async def send_campaign(
     running worker never sends it behind the user's back. Both raise :class:`SendStopped`.
     """
     thread = DatabaseThread(database)
+
+    def reaped(found: Reaped) -> None:
+        if on_reconciled is not None and (found.released or found.unknown):
+            on_reconciled(Reconciliation(released=found.released, unknown=found.unknown))
+
+    membership = Membership(database, role="send", on_reaped=reaped)
     stop_preparing = threading.Event()
     try:
         substitution = substitutes_shortcode(provider)
         await thread.run(lambda conn: _check_startable(conn, campaign_id, account, substitution))
+        try:
+            await membership.start()  # the first write of a send
+        except DatabaseFault as fault:
+            raise SendStopped(
+                campaign_id, None, f"{fault}; {DATABASE_KEPT}", interrupted=False
+            ) from None
         gate = SuppressionGate()
         dispatcher = Dispatcher(
             thread,
@@ -337,6 +358,7 @@ async def send_campaign(
             campaign_id=campaign_id,
             rate=rate,
             idle_max=idle_max,
+            token=membership.id,
         )
         inbound = InboundHandler(
             thread,
@@ -346,6 +368,9 @@ async def send_campaign(
             on_confirmation=dispatcher.wake,
         )
         try:
+            slots = bind_slots(provider)
+            if slots is not None:
+                await membership.acquire_binds(slots, timeout=_BIND_SLOT_WAIT)
             await provider.start(inbound.handlers)
         except (ProviderError, asyncio.CancelledError) as exc:
             await _stopped(thread, campaign_id, clock, exc, stop_preparing)
@@ -368,6 +393,7 @@ async def send_campaign(
                 stop_preparing=stop_preparing,
                 max_parts=max_parts,
                 public_url=public_url,
+                lost=membership.lost,
             )
         except BaseException as exc:
             if isinstance(exc, DatabaseFault):
@@ -392,6 +418,7 @@ async def send_campaign(
             await _stopped(thread, campaign_id, clock, exc, stop_preparing, dispatcher.token)
             raise AssertionError("unreachable") from exc  # pragma: no cover
     finally:
+        await membership.close()
         thread.close()
 
 
@@ -438,8 +465,11 @@ async def _send_bound(
     stop_preparing: threading.Event,
     max_parts: int,
     public_url: str | None,
+    lost: asyncio.Event,
 ) -> SendReport:
-    """The send once the provider is bound (the provider is closed when it returns)."""
+    """The send once the provider is bound (the provider is closed when it returns).
+
+    ``lost`` is set when this process's worker lease ran out: it stops sending at once."""
     receipts_complete = True
     reporter: asyncio.Task[None] | None = None
     try:
@@ -471,7 +501,9 @@ async def _send_bound(
                 _report_progress(thread, campaign_id, on_progress, progress_interval)
             )
         if status in ACTIVE:
-            await dispatcher.run(until_done=True)
+            await dispatcher.run(lost, until_done=True)
+        if lost.is_set():
+            raise ServiceError(_LEASE_LOST)
         if wait:
             receipts_complete = await _wait_for_receipts(
                 thread, dispatcher, campaign_id, receipt_timeout
@@ -708,10 +740,20 @@ async def run_worker(
     failing at start raises :class:`~stopsms.providers.base.ProviderError` (nothing ran).
     """
     thread = DatabaseThread(database)
+    membership = Membership(database, role="worker", on_event=on_event)
     try:
+        await membership.start()
         reconciled = await thread.run(lambda conn: outbox.reconcile(conn))
         gate = SuppressionGate()
-        dispatcher = Dispatcher(thread, provider, clock, gate=gate, rate=rate, idle_max=idle_max)
+        dispatcher = Dispatcher(
+            thread,
+            provider,
+            clock,
+            gate=gate,
+            rate=rate,
+            idle_max=idle_max,
+            token=membership.id,
+        )
         inbound = InboundHandler(
             thread,
             clock,
@@ -720,9 +762,16 @@ async def run_worker(
             on_confirmation=dispatcher.wake,
         )
         report = WorkerReport(reconciled, dispatcher.stats, inbound.stats)
+        halt = asyncio.Event()
+
+        async def halt_when(event: asyncio.Event) -> None:
+            await event.wait()
+            halt.set()
+
+        halters = [asyncio.create_task(halt_when(e)) for e in (stop, membership.lost)]
 
         async def schedule() -> None:
-            while not stop.is_set():
+            while not halt.is_set():
                 prepared = await _prepare_due(
                     thread,
                     clock,
@@ -736,32 +785,44 @@ async def run_worker(
                     dispatcher.wake()
                 await clock.sleep(schedule_interval)
 
-        # STOPs are reported from here on, the bind included (one may arrive at once).
-        last_stop = await thread.run(_last_optout)
-        await provider.start(inbound.handlers)
-        if on_event is not None:
-            on_event("bound to the SMSC; Ctrl-C to stop")
-        scheduler = asyncio.create_task(schedule())
-        webhooks = WebhookSender(
-            thread, clock, allow_private=webhooks_allow_private, on_event=on_event
-        )
-        webhook_task = asyncio.create_task(webhooks.run(stop))
-        watcher = None
-        if on_event is not None:
-            watcher = asyncio.create_task(
-                _watch(thread, provider, on_event, stop, event_interval, last_stop)
-            )
         try:
-            await dispatcher.run(stop, until_done=False)
+            slots = bind_slots(provider)
+            if slots is not None and not await membership.acquire_binds(slots, stop=halt):
+                return report
+            # STOPs are reported from here on, the bind included (one may arrive at once).
+            last_stop = await thread.run(_last_optout)
+            await provider.start(inbound.handlers)
+            if on_event is not None:
+                on_event("bound to the SMSC; Ctrl-C to stop")
+            scheduler = asyncio.create_task(schedule())
+            webhooks = WebhookSender(
+                thread, clock, allow_private=webhooks_allow_private, on_event=on_event
+            )
+            webhook_task = asyncio.create_task(webhooks.run(halt))
+            watcher = None
+            if on_event is not None:
+                watcher = asyncio.create_task(
+                    _watch(thread, provider, on_event, halt, event_interval, last_stop)
+                )
+            try:
+                await dispatcher.run(halt, until_done=False)
+            finally:
+                for task in (scheduler, webhook_task, watcher):
+                    if task is None:
+                        continue
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                await provider.close()
+                await inbound.close()
         finally:
-            for task in (scheduler, webhook_task, watcher):
-                if task is None:
-                    continue
+            for task in halters:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await provider.close()
-            await inbound.close()
+        if membership.lost.is_set():
+            raise ServiceError(_LEASE_LOST)
         return report
     finally:
+        await membership.close()
         thread.close()

@@ -33,6 +33,7 @@ resent.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
@@ -87,7 +88,11 @@ class SmppProvider:
                 raise ProviderError("SmppProvider needs an smpp:// URL or a SmppConfig")
             config = parse_smpp_url(url)
         self.config = config
-        self.throughput: float = config.tps if config.tps > 0 else float("inf")
+        share = config.tps
+        if config.binds and config.tps > 0:
+            # The account's cap shared by bind slot: all the workers together never exceed it.
+            share = config.tps * len(self.roles_of(config)) / config.binds
+        self.throughput: float = share if share > 0 else float("inf")
         self.blocked_codes = config.blocked_codes
         self.shortcode_substitution = config.shortcode_substitution
         self._handlers: EventHandlers | None = None
@@ -98,19 +103,44 @@ class SmppProvider:
         self._enquirers: set[asyncio.Task[None]] = set()
         self._closing = False
         self._reference = itertools.count(1)
-        self._interval = 1.0 / config.tps if config.tps > 0 else 0.0
+        self._interval = 1.0 / share if share > 0 else 0.0
         self._next_slot = 0.0
+        # No one-second span above the share: the times of the last `share` submit_sm.
+        self._per_second = max(1, int(share)) if share > 0 else 0
+        self._recent: collections.deque[float] = collections.deque()
+        # ESME_RTHROTTLED: every submit pauses, 0.1 s doubling to 5 s while it goes on.
+        self._pause_until = 0.0
+        self._backoff = 0.0
         self._in_batch: dict[str, SubmitBatch] = {}
         self._active: set[SubmitBatch] = set()  # submit_many calls not returned yet
         self._other_parts: dict[str, int] = {}
         self._mo_parts: dict[tuple[str, int, int], dict[int, str]] = {}
         self._counts = {"submitted": 0, "accepted": 0, "rejected": 0, "reconnects": 0}
-        self._counts.update(unknown=0, retry=0, receipts=0, inbound=0, nacked=0)
+        self._counts.update(unknown=0, retry=0, receipts=0, inbound=0, nacked=0, throttled=0)
 
     # ------------------------------------------------------------ lifecycle
+    @staticmethod
+    def roles_of(config: SmppConfig) -> tuple[str, ...]:
+        return ("trx",) if config.bind == "transceiver" else ("tx", "rx")
+
     @property
     def roles(self) -> tuple[str, ...]:
-        return ("trx",) if self.config.bind == "transceiver" else ("tx", "rx")
+        return self.roles_of(self.config)
+
+    @property
+    def window(self) -> int:
+        """``submit_sm`` outstanding at most: the dispatcher keeps no more in doubt."""
+        return self.config.window
+
+    @property
+    def bind_slots(self) -> tuple[str, int, int] | None:
+        """(account key, binds allowed, sessions this provider opens) when the URL limits
+        the binds (``binds``): the workers lease slots so that together they never hold more
+        (:mod:`stopsms.engine.membership`)."""
+        cfg = self.config
+        if not cfg.binds:
+            return None
+        return f"{cfg.system_id}@{cfg.host}:{cfg.port}", cfg.binds, len(self.roles)
 
     async def start(self, handlers: EventHandlers) -> None:
         """Connect and bind (raising ProviderError if that fails), then keep the bind up."""
@@ -297,17 +327,44 @@ class SmppProvider:
         return source.removeprefix("+"), ton, npi
 
     async def _throttle(self) -> None:
-        now = asyncio.get_running_loop().time()
+        """Pace ``submit_sm`` at the rate, never more than the rate in any one-second span,
+        and not at all during a pause after ``ESME_RTHROTTLED``."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._pause_until > now:
+            await asyncio.sleep(self._pause_until - now)
+            now = loop.time()
+        if not self._interval:
+            return
         # a 50 ms burst allowance after idle; beyond that, one submit_sm per interval
         slot = max(self._next_slot, now - 0.05)
         self._next_slot = slot + self._interval
         if slot > now:
             await asyncio.sleep(slot - now)
+        recent = self._recent
+        if len(recent) >= self._per_second:
+            # a late wake-up must not catch up above the cap: wait out the oldest of the second
+            wait = recent[0] + 1.0 - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            recent.popleft()
+        recent.append(loop.time())
+
+    def _throttled(self) -> None:
+        """The SMSC answered ``ESME_RTHROTTLED``: slow down (the message comes back
+        ``retry``, queued again with back-off, never failed)."""
+        now = asyncio.get_running_loop().time()
+        if now > self._pause_until + 1.0:
+            self._backoff = 0.1  # the first throttle in a while
+        elif now >= self._pause_until:
+            self._backoff = min(self._backoff * 2, 5.0)  # still throttled after a pause
+        self._pause_until = max(self._pause_until, now + self._backoff)
+        self._counts["throttled"] += 1
 
     async def submit_many(self, messages: Sequence[OutboundMessage]) -> list[SubmitResult]:
         """Submit messages within the window and the rate; one result each, in order."""
         loop = asyncio.get_running_loop()
-        batch = SubmitBatch(messages, loop, self._in_batch, self._other_parts)
+        batch = SubmitBatch(messages, loop, self._in_batch, self._other_parts, self._throttled)
         self._active.add(batch)
         failures: dict[int, str] = {}
         try:
@@ -342,7 +399,7 @@ class SmppProvider:
                 if unbound:
                     batch.answer(index, number, None, UNSENT)
                     continue
-                if self._interval:
+                if self._interval or self._pause_until:
                     await self._throttle()
 
                 pdu = smpp34.SubmitSm(

@@ -23,7 +23,7 @@ import asyncio
 import collections
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from stopsms.providers import smpp_pdu as wire
@@ -57,6 +57,7 @@ class SubmitBatch:
         "registry",
         "remaining",
         "returned",
+        "throttled",
     )
 
     def __init__(
@@ -65,8 +66,10 @@ class SubmitBatch:
         loop: asyncio.AbstractEventLoop,
         registry: dict[str, SubmitBatch],
         other_parts: dict[str, int],
+        throttled: Callable[[], None] | None = None,
     ) -> None:
         self.messages = messages
+        self.throttled = throttled  # told of each ESME_RTHROTTLED answer, as it arrives
         self.registry = registry
         self.other_parts = other_parts
         self.answers: list[list[tuple[str | None, int] | None]] = []
@@ -77,6 +80,8 @@ class SubmitBatch:
 
     def answer(self, index: int, part: int, message_id: str | None, status: int) -> None:
         self.answers[index][part] = (message_id, status)
+        if status == wire.ESME_RTHROTTLED and self.throttled is not None:
+            self.throttled()
         if status == wire.ESME_ROK and part == 0 and message_id:
             # The newest submission of an id speaks for it (an SMSC that restarted numbers
             # from 1 again): a later part of an older message with this id no longer does.

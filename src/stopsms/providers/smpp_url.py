@@ -6,7 +6,11 @@
 option             default      meaning
 =================  ===========  ==========================================================
 ``window``         64           submit_sm sent and not yet answered, at most
-``tps``            0            submit_sm per second (0 = unlimited); also ``throughput``
+``tps``            0            submit_sm per second (0 = unlimited); also ``throughput``;
+                                with ``binds``, the account's cap across all its binds
+``binds``          0            binds the account allows across every worker (0: no limit
+                                known, no lease); each worker leases its sessions' slots
+                                and sends ``tps × its sessions ÷ binds`` submit_sm/s
 ``system_type``    (empty)      the bind's system_type
 ``bind``           transceiver  ``transceiver`` (one TRX bind) or ``tx_rx`` (two binds)
 ``source_ton``     auto         TON of our sender (auto: 5 alphanumeric, 1 ``+…``, 3 short)
@@ -59,6 +63,7 @@ class SmppConfig:
     reconnect_max: float = 30.0
     timeout: float = 10.0
     shortcode_substitution: bool = False
+    binds: int = 0
 
     def redacted(self) -> str:
         """The URL without its password, for logs and error messages."""
@@ -79,6 +84,7 @@ _KNOWN = (
     "reconnect_max",
     "timeout",
     "shortcode_substitution",
+    "binds",
 )
 
 
@@ -128,6 +134,8 @@ def parse_smpp_url(url: str) -> SmppConfig:
             raise ProviderError(f"SMPP URL option {name!r} is unknown (known: {', '.join(_KNOWN)})")
         if name == "window":
             options[name] = int(_number(name, raw, low=1, integer=True))
+        elif name == "binds":
+            options[name] = int(_number(name, raw, low=0, integer=True))
         elif name in ("tps",):
             options[name] = _number(name, raw, low=0)
         elif name in ("enquire_link", "reconnect_max", "timeout"):

@@ -16,7 +16,8 @@ Groups of tables:
   ``credit_ledger``.
 - audience: ``contacts``, ``lists``, ``list_members``, ``consents`` (append-only ledger).
 - suppression: ``optouts`` (the registry; keyed by an HMAC of the number so erasure keeps it).
-- sending: ``campaigns``, ``messages`` (the outbox), ``inbound_messages``.
+- sending: ``campaigns``, ``messages`` (the outbox), ``inbound_messages``; ``workers`` and
+  ``bind_leases`` (many sending processes on one database).
 - webhooks: ``webhook_endpoints``, ``webhook_events`` (written in the transaction of the data
   they concern), ``webhook_deliveries`` (one per event and endpoint), ``webhook_attempts``.
 """
@@ -363,6 +364,32 @@ messages = Table(
         sqlite_where=text("unsubscribe_token IS NOT NULL"),
         postgresql_where=text("unsubscribe_token IS NOT NULL"),
     ),
+)
+
+#: One row per live sending process (``worker`` or ``send``); its id is the claim token of
+#: the messages it holds, and only an expired lease's claims are taken over (0007).
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("role", String(20), nullable=False),  # worker | send
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("lease_expires_at", UTCDateTime, nullable=False),
+    Index("ix_workers_lease_expires_at", "lease_expires_at"),
+)
+
+#: The bind slots of a provider account (its URL's ``binds``): a slot is held by the worker
+#: it names while that worker's lease runs (0007).
+bind_leases = Table(
+    "bind_leases",
+    metadata,
+    Column("provider", String(255), primary_key=True),  # system_id@host:port
+    Column("slot", Integer, primary_key=True),
+    Column("worker_id", String(32)),
+    Column("acquired_at", UTCDateTime),
 )
 
 inbound_messages = Table(

@@ -8,7 +8,8 @@ queries. The message states are those of :class:`~stopsms.domain.campaign.Messag
        ▲  ▲              │  │                                   │        | unknown
        │  └──release─────┘  └──hold──► held ──(due)──► pending  └─retry─► pending (+back-off)
 
-Crash semantics (:func:`reconcile`, run before a dispatcher starts):
+Crash semantics (:func:`reconcile`, run before a dispatcher starts, and by every live worker's
+heartbeat; only claims no live worker holds, see :mod:`~stopsms.services.messages.workers`):
 
 - ``claimed`` rows were never handed to the provider: they go back to ``pending`` (safe).
 - ``submitting`` rows may or may not have reached the provider: the answer was lost with
@@ -32,7 +33,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
@@ -40,6 +41,7 @@ from stopsms.domain.campaign import ACTIVE, CampaignStatus, MessageStatus
 from stopsms.providers.base import SubmitOutcome, SubmitResult
 from stopsms.services.accounts.credits import record_if_low
 from stopsms.services.campaigns.status import move_if_allowed
+from stopsms.services.messages import workers
 from stopsms.services.webhooks.events import (
     MESSAGE_FAILED,
     MESSAGE_SENT,
@@ -62,6 +64,7 @@ __all__ = [
     "claim",
     "exclude",
     "hold",
+    "in_flight_to",
     "move_campaign",
     "next_due",
     "opted_out",
@@ -134,34 +137,19 @@ def retry_delay(attempts: int) -> float:
 
 
 def reconcile(
-    conn: Connection, *, campaign_id: int | None = None, stale_before: datetime | None = None
+    conn: Connection, *, campaign_id: int | None = None, now: datetime | None = None
 ) -> Reconciliation:
-    """Settle messages a dead dispatcher left ``claimed`` or ``submitting``.
+    """Settle messages left ``claimed`` or ``submitting`` by a process that is gone.
 
-    ``stale_before`` limits it to claims older than that instant: with several live workers
-    (PostgreSQL) a starting one must not steal a colleague's fresh claim. ``campaign_id``
-    limits it to one campaign's messages (and those of no campaign, such as confirmations).
+    Only claims no live worker holds (:func:`~stopsms.services.messages.workers.reap`): with
+    several workers on one database, a starting one never takes a live colleague's claims.
+    ``now`` is the wall-clock instant the leases are judged at (default: the current time);
+    ``campaign_id`` limits it to one campaign's messages (and those of no campaign, such as
+    confirmations).
     """
-
-    def scoped(status: str) -> list[object]:
-        where: list[object] = [_M.c.status == status]
-        if stale_before is not None:
-            where.append(_M.c.claimed_at < stale_before)
-        if campaign_id is not None:
-            where.append(or_(_M.c.campaign_id == campaign_id, _M.c.campaign_id.is_(None)))
-        return where
-
-    released = conn.execute(
-        update(_M)
-        .where(*scoped(_CLAIMED))  # type: ignore[arg-type]
-        .values(status=_PENDING, claim_token=None, claimed_at=None)
-    ).rowcount
-    unknown = conn.execute(
-        update(_M)
-        .where(*scoped(_SUBMITTING))  # type: ignore[arg-type]
-        .values(status=MessageStatus.UNKNOWN.value, error_code="reconciled", claim_token=None)
-    ).rowcount
-    return Reconciliation(released=released, unknown=unknown)
+    at = now if now is not None else datetime.now(UTC)
+    reaped = workers.reap(conn, at, campaign_id=campaign_id)
+    return Reconciliation(released=reaped.released, unknown=reaped.unknown)
 
 
 def release_due(conn: Connection, now: datetime, *, campaign_id: int | None = None) -> int:
@@ -248,15 +236,22 @@ def claim(
 
 
 def _set_claimed(
-    conn: Connection, ids: Iterable[int], from_status: str = _CLAIMED, **values: object
+    conn: Connection,
+    ids: Iterable[int],
+    from_status: str = _CLAIMED,
+    token: str | None = None,
+    **values: object,
 ) -> int:
-    """Update the listed messages that are still ``claimed`` (or ``from_status``): a state
-    is never overwritten by a move it did not come from."""
+    """Update the listed messages that are still ``claimed`` (or ``from_status``) — and, with
+    ``token``, still under that claim: a state is never overwritten by a move it did not come
+    from, nor by a process whose claim was taken over."""
     id_list = list(ids)
     if not id_list:
         return 0
-    statement = update(_M).where(_M.c.id.in_(id_list), _M.c.status == from_status).values(**values)
-    return conn.execute(statement).rowcount
+    where = [_M.c.id.in_(id_list), _M.c.status == from_status]
+    if token is not None:
+        where.append(_M.c.claim_token == token)
+    return conn.execute(update(_M).where(*where).values(**values)).rowcount
 
 
 def release_token(conn: Connection, token: str) -> int:
@@ -270,7 +265,9 @@ def release_token(conn: Connection, token: str) -> int:
     return conn.execute(statement).rowcount
 
 
-def release(conn: Connection, ids: Iterable[int], *, from_status: str = _CLAIMED) -> int:
+def release(
+    conn: Connection, ids: Iterable[int], *, from_status: str = _CLAIMED, token: str | None = None
+) -> int:
     """Claimed messages go back to ``pending`` untouched (their campaign was paused, or the
     dispatcher is stopping): they were never on the wire. ``from_status="submitting"`` is
     for messages marked but then kept off the wire by the dispatcher itself."""
@@ -278,6 +275,7 @@ def release(conn: Connection, ids: Iterable[int], *, from_status: str = _CLAIMED
         conn,
         ids,
         from_status,
+        token,
         status=_PENDING,
         claim_token=None,
         claimed_at=None,
@@ -285,13 +283,20 @@ def release(conn: Connection, ids: Iterable[int], *, from_status: str = _CLAIMED
     )
 
 
-def cancel(conn: Connection, ids: Iterable[int]) -> int:
+def cancel(conn: Connection, ids: Iterable[int], *, token: str | None = None) -> int:
     """Claimed messages of a cancelled campaign become ``cancelled``."""
-    return _set_claimed(conn, ids, _CLAIMED, status=MessageStatus.CANCELLED.value, claim_token=None)
+    return _set_claimed(
+        conn, ids, _CLAIMED, token, status=MessageStatus.CANCELLED.value, claim_token=None
+    )
 
 
 def exclude(
-    conn: Connection, ids: Iterable[int], reason: str, *, from_status: str = _CLAIMED
+    conn: Connection,
+    ids: Iterable[int],
+    reason: str,
+    *,
+    from_status: str = _CLAIMED,
+    token: str | None = None,
 ) -> int:
     """Claimed messages found unsendable at submit time (the number opted out since
     preparation) become ``excluded`` with ``reason``; their preparation ``decision`` stays."""
@@ -299,6 +304,7 @@ def exclude(
         conn,
         ids,
         from_status,
+        token,
         status=MessageStatus.EXCLUDED.value,
         reason=reason,
         claim_token=None,
@@ -306,24 +312,66 @@ def exclude(
     )
 
 
-def hold(conn: Connection, holds: Sequence[tuple[int, datetime]]) -> int:
+def hold(
+    conn: Connection, holds: Sequence[tuple[int, datetime]], *, token: str | None = None
+) -> int:
     """Claimed marketing messages outside their recipient's window become ``held`` until
     the given instant (the window's next opening)."""
     if not holds:
         return 0
+    where = [_M.c.id == bindparam("m_id"), _M.c.status == _CLAIMED]
+    if token is not None:
+        where.append(_M.c.claim_token == token)
     statement = (
         update(_M)
-        .where(_M.c.id == bindparam("m_id"), _M.c.status == _CLAIMED)
+        .where(*where)
         .values(status=_HELD, not_before=bindparam("m_not_before"), claim_token=None)
     )
     result = conn.execute(statement, [{"m_id": mid, "m_not_before": at} for mid, at in holds])
     return result.rowcount
 
 
-def begin_submit(conn: Connection, ids: Iterable[int], now: datetime) -> int:
+def begin_submit(
+    conn: Connection, ids: Iterable[int], now: datetime, *, token: str | None = None
+) -> list[int]:
     """Mark claimed messages ``submitting``: from this commit on, a crash leaves them
-    ``unknown`` (maybe on the wire), never ``pending`` (which would resend them)."""
-    return _set_claimed(conn, ids, _CLAIMED, status=_SUBMITTING, submitted_at=now)
+    ``unknown`` (maybe on the wire), never ``pending`` (which would resend them).
+
+    Returns the ids actually marked: with ``token``, only the messages still claimed under
+    it. The caller sends those and no other — a claim taken over meanwhile (the process was
+    thought dead, another one holds the message now) is never sent twice.
+    """
+    id_list = list(ids)
+    if not id_list:
+        return []
+    where = [_M.c.id.in_(id_list), _M.c.status == _CLAIMED]
+    if token is not None:
+        where.append(_M.c.claim_token == token)
+    marked = conn.execute(
+        update(_M).where(*where).values(status=_SUBMITTING, submitted_at=now).returning(_M.c.id)
+    )
+    return list(marked.scalars())
+
+
+def in_flight_to(conn: Connection, account_id: int, phone: str) -> int:
+    """How many of the account's messages to ``phone`` (confirmations aside) are on the wire
+    (``submitting``), whichever process sent them.
+
+    On PostgreSQL the number's ``claimed``/``submitting`` rows are locked (``FOR UPDATE``):
+    a pre-wire transaction marking one of them right now is waited for. With the dispatcher
+    re-checking the registry *after* its mark (:func:`begin_submit` first), a STOP handler
+    that commits its opt-out and then sees nothing in flight here knows no worker will
+    send to the number any more.
+    """
+    query = select(_M.c.status).where(
+        _M.c.account_id == account_id,
+        _M.c.phone_e164 == phone,
+        _M.c.status.in_((_CLAIMED, _SUBMITTING)),
+        _M.c.kind != "confirmation",
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return sum(1 for status in conn.execute(query).scalars() if status == _SUBMITTING)
 
 
 def campaign_statuses(conn: Connection, ids: Iterable[int]) -> dict[int, CampaignStatus]:
