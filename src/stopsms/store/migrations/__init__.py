@@ -6,4 +6,4 @@ migration files: a new migration must update it).
 """
 
 #: The revision of the newest migration in ``versions/``.
-HEAD = "0003"
+HEAD = "0004"
