@@ -9,6 +9,7 @@ wanted) unless ``--with-worker``. In production (``STOPSMS_ENV=production``) a m
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
@@ -41,5 +42,7 @@ def serve(
     engine = with_worker or app.database.backend == "sqlite"
     server = create_server(app, engine=engine)
     where = "with the sending engine" if engine else "without engine (workers run apart)"
-    console.print(f"stopsms serve on http://{host}:{port} {where}")
+    console.print(f"stopsms serve: the API {where}; the address follows")
+    # The engine's events (bind, STOPs, campaigns) as lines beside uvicorn's.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)-9s %(message)s")
     uvicorn.run(server, host=host, port=port, log_level="info", access_log=False)
