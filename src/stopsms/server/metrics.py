@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -106,8 +105,18 @@ class LatencyMiddleware:
         try:
             await self.app(scope, receive, sending)
         finally:
-            route: Any = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
-            self.metrics.latency.labels(scope["method"], path, str(status[0])).observe(
+            self.metrics.latency.labels(scope["method"], _template(scope), str(status[0])).observe(
                 time.perf_counter() - started
             )
+
+
+def _template(scope: Scope) -> str:
+    """The route's template, ``/v1/messages/{message_id}``, rebuilt from the request's path
+    and its path parameters (whatever the router's internals); ``unmatched`` when no route
+    took the request, so a scan of random paths cannot grow the label set."""
+    if "route" not in scope and "endpoint" not in scope:
+        return "unmatched"
+    segments = str(scope.get("path", "")).split("/")
+    for name, value in dict(scope.get("path_params") or {}).items():
+        segments = [f"{{{name}}}" if part == str(value) else part for part in segments]
+    return "/".join(segments)
