@@ -15,6 +15,7 @@ reach ``database_unavailable`` (503).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -41,6 +42,7 @@ from stopsms.store.database import DatabaseUnavailable
 __all__ = ["PROBLEM_JSON", "Problem", "ProblemBody", "install", "problem_responses"]
 
 PROBLEM_JSON = "application/problem+json"
+_LOG = logging.getLogger("stopsms.api")
 
 
 class ProblemBody(BaseModel):
@@ -121,6 +123,7 @@ def from_error(error: StopsmsError) -> Problem:
     if isinstance(error, AlreadyExists):
         return Problem(409, "already_exists", detail)
     if isinstance(error, DatabaseUnavailable | DatabaseFailed):
+        _LOG.warning("answered 503: %s", error)  # the driver's sentence, for the operator
         return Problem(503, "database_unavailable", "the database is out of reach; try again")
     for kind, field in _FIELDS:
         if isinstance(error, kind):
