@@ -10,6 +10,7 @@ the first one queued.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, Literal
@@ -80,25 +81,10 @@ class MessageList(BaseModel):
 
 
 def _out(message: DirectMessage) -> MessageOut:
-    return MessageOut(
-        id=message.id,
-        to=message.to,
-        region=message.region,
-        sender=message.sender,
-        type=message.type,
-        text=message.text,
-        encoding=message.encoding,
-        parts=message.parts,
-        cost=message.cost,
-        status=message.status,
-        scheduled_for=message.scheduled_for,
-        created_at=message.created_at,
-        submitted_at=message.submitted_at,
-        delivered_at=message.delivered_at,
-        failed_at=message.failed_at,
-        error_code=message.error_code,
-        campaign_id=message.campaign_id,
-    )
+    """The message in its public form (every field but ``replayed``, told by the status)."""
+    shown = dataclasses.asdict(message)
+    del shown["replayed"]
+    return MessageOut(**shown)
 
 
 _REPLAYED: dict[int | str, dict[str, Any]] = {
