@@ -17,17 +17,21 @@ Groups of tables:
 - audience: ``contacts``, ``lists``, ``list_members``, ``consents`` (append-only ledger).
 - suppression: ``optouts`` (the registry; keyed by an HMAC of the number so erasure keeps it).
 - sending: ``campaigns``, ``messages`` (the outbox), ``inbound_messages``.
+- background work: ``jobs`` (the job resource), ``job_files`` (a job's input and output
+  files, kept in the database so a worker on another machine reads them).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -58,8 +62,13 @@ __all__ = [
     "consents",
     "contacts",
     "credit_ledger",
+    "JOB_FILE_ROLES",
+    "JOB_KINDS",
+    "JOB_STATES",
     "inbound_messages",
     "installation",
+    "job_files",
+    "jobs",
     "list_members",
     "lists",
     "messages",
@@ -81,6 +90,9 @@ OPTOUT_SOURCES = (
 )
 CONSENT_KINDS = ("opt_in", "customer", "withdrawn")
 KEYWORD_INTENTS = ("optout", "optin", "help")
+JOB_KINDS = ("contact_import", "campaign_send", "campaign_export", "schedule_check")
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+JOB_FILE_ROLES = ("input", "rejects", "output")
 
 DEFAULT_ACCOUNT = "default"
 #: ``00000`` is the placeholder French operators replace by the real sending shortcode
@@ -367,4 +379,42 @@ inbound_messages = Table(
     Column("reviewed_at", UTCDateTime),
     Index(None, "account_id", "received_at"),
     Index(None, "account_id", "sender_e164"),
+)
+
+# -- background work (migration 0008) ----------------------------------------------------------
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("state", String(16), nullable=False, server_default="queued"),
+    Column("params", JSONDocument, nullable=False),
+    Column("progress_done", BigInteger, nullable=False, server_default="0"),
+    Column("progress_total", BigInteger),
+    Column("result", JSONDocument),
+    Column("error", Text),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    # procrastinate's job id (PostgreSQL only; NULL on SQLite, where the runner polls).
+    Column("queue_job_id", BigInteger),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    CheckConstraint(_in("kind", JOB_KINDS), name="kind"),
+    CheckConstraint(_in("state", JOB_STATES), name="state"),
+    Index(None, "account_id", "id"),
+    Index(None, "state", "id"),
+)
+
+job_files = Table(
+    "job_files",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("job_id", ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    CheckConstraint(_in("role", JOB_FILE_ROLES), name="role"),
+    UniqueConstraint("job_id", "role"),
 )
