@@ -12,7 +12,6 @@ from sqlalchemy import func, insert, inspect, select
 from sqlalchemy.exc import StatementError
 
 from stopsms.store import tables as t
-from stopsms.store.migrations import ours
 from stopsms.store.database import (
     Database,
     create_engine_for,
@@ -23,6 +22,7 @@ from stopsms.store.database import (
     open_database,
     schema_revision,
 )
+from stopsms.store.migrations import ours
 
 
 def test_database_is_at_head(database: Database) -> None:

@@ -52,6 +52,9 @@ __all__ = [
     "DEFAULT_MENTION_FORMAT",
     "DEFAULT_PRICE_MILLICREDITS",
     "DEFAULT_SHORTCODE",
+    "JOB_FILE_ROLES",
+    "JOB_KINDS",
+    "JOB_STATES",
     "KEYWORD_INTENTS",
     "OPTOUT_SCOPES",
     "OPTOUT_SOURCES",
@@ -62,9 +65,6 @@ __all__ = [
     "consents",
     "contacts",
     "credit_ledger",
-    "JOB_FILE_ROLES",
-    "JOB_KINDS",
-    "JOB_STATES",
     "inbound_messages",
     "installation",
     "job_files",
@@ -90,7 +90,7 @@ OPTOUT_SOURCES = (
 )
 CONSENT_KINDS = ("opt_in", "customer", "withdrawn")
 KEYWORD_INTENTS = ("optout", "optin", "help")
-JOB_KINDS = ("contact_import", "campaign_send", "campaign_export", "schedule_check")
+JOB_KINDS = ("contact_import", "campaign_send", "campaign_export")
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 JOB_FILE_ROLES = ("input", "rejects", "output")
 
@@ -389,6 +389,8 @@ jobs = Table(
     Column("id", BigId, primary_key=True),
     Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("kind", String(32), nullable=False),
+    # The campaign a send or export job works on (one queued/running send per campaign).
+    Column("campaign_id", ForeignKey("campaigns.id", ondelete="SET NULL")),
     Column("state", String(16), nullable=False, server_default="queued"),
     Column("params", JSONDocument, nullable=False),
     Column("progress_done", BigInteger, nullable=False, server_default="0"),
@@ -405,6 +407,7 @@ jobs = Table(
     CheckConstraint(_in("state", JOB_STATES), name="state"),
     Index(None, "account_id", "id"),
     Index(None, "state", "id"),
+    Index(None, "campaign_id"),
 )
 
 job_files = Table(

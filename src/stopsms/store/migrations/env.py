@@ -19,7 +19,6 @@ if not isinstance(connection, Connection):  # pragma: no cover - misuse
     raise RuntimeError("stopsms migrations run through stopsms.store.database.migrate(engine)")
 
 
-
 context.configure(
     connection=connection,
     target_metadata=metadata,

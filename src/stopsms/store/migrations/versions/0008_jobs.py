@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("id", BigId, nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=True),
         sa.Column("state", sa.String(length=16), server_default="queued", nullable=False),
         sa.Column("params", JSONDocument, nullable=False),
         sa.Column("progress_done", sa.BigInteger(), server_default="0", nullable=False),
@@ -60,7 +61,7 @@ def upgrade() -> None:
         sa.Column("started_at", UTCDateTime(), nullable=True),
         sa.Column("finished_at", UTCDateTime(), nullable=True),
         sa.CheckConstraint(
-            "kind IN ('contact_import', 'campaign_send', 'campaign_export', 'schedule_check')",
+            "kind IN ('contact_import', 'campaign_send', 'campaign_export')",
             name=op.f("ck_jobs_kind"),
         ),
         sa.CheckConstraint(
@@ -73,10 +74,17 @@ def upgrade() -> None:
             name=op.f("fk_jobs_account_id_accounts"),
             ondelete="CASCADE",
         ),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaigns.id"],
+            name=op.f("fk_jobs_campaign_id_campaigns"),
+            ondelete="SET NULL",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),
     )
     op.create_index(op.f("ix_jobs_account_id_id"), "jobs", ["account_id", "id"], unique=False)
     op.create_index(op.f("ix_jobs_state_id"), "jobs", ["state", "id"], unique=False)
+    op.create_index(op.f("ix_jobs_campaign_id"), "jobs", ["campaign_id"], unique=False)
     op.create_table(
         "job_files",
         sa.Column("id", BigId, nullable=False),
@@ -116,6 +124,7 @@ def downgrade() -> None:
             """
         )
     op.drop_table("job_files")
+    op.drop_index(op.f("ix_jobs_campaign_id"), table_name="jobs")
     op.drop_index(op.f("ix_jobs_state_id"), table_name="jobs")
     op.drop_index(op.f("ix_jobs_account_id_id"), table_name="jobs")
     op.drop_table("jobs")
