@@ -57,9 +57,13 @@ def _job(database: Database, job_id: int, account: str = "default") -> resource.
 
 
 def test_a_rolled_back_transaction_enqueues_nothing(database: Database) -> None:
-    with pytest.raises(RuntimeError), database.transaction() as connection:
-        submit_import(connection, "default", "clients.csv", CSV, {}, NOW)
-        raise RuntimeError("the request failed after enqueueing")
+    def request_failing_after_enqueueing() -> None:
+        with database.transaction() as connection:
+            submit_import(connection, "default", "clients.csv", CSV, {}, NOW)
+            raise RuntimeError("the request failed after enqueueing")
+
+    with pytest.raises(RuntimeError):
+        request_failing_after_enqueueing()
     with database.reader() as connection:
         assert connection.execute(select(func.count()).select_from(t.jobs)).scalar_one() == 0
         assert connection.execute(select(func.count()).select_from(t.job_files)).scalar_one() == 0
@@ -93,7 +97,8 @@ def test_an_import_job_imports_whole_and_keeps_its_reject_report(database: Datab
     assert job.result is not None
     assert (job.result["imported"], job.result["rejected"]) == (2, 1)
     assert (job.progress_done, job.progress_total) == (3, 3)
-    assert job.error is None and job.finished_at is not None
+    assert job.error is None
+    assert job.finished_at is not None
     assert _contacts(database) == 2
     with database.reader() as connection:
         rejects = resource.job_file(connection, "default", job_id, "rejects")
@@ -111,7 +116,9 @@ def test_a_job_that_raises_fails_with_a_sentence_and_changes_nothing(database: D
 
     job = _job(database, job_id)
     assert job.state == "failed"
-    assert job.error is not None and "phone" in job.error and "\n" not in job.error
+    assert job.error is not None
+    assert "phone" in job.error
+    assert "\n" not in job.error
     assert job.result is None
     assert _contacts(database) == 0
     with database.reader() as connection:
@@ -220,7 +227,8 @@ def test_a_send_job_prepares_the_campaign_and_an_export_job_keeps_its_file(
         )
     assert run_job(Host(database), send.id, clock) == "succeeded"
     job = _job(database, send.id)
-    assert job.result is not None and job.result["ready"] == 2
+    assert job.result is not None
+    assert job.result["ready"] == 2
     with database.reader() as connection:
         status = connection.execute(
             select(t.campaigns.c.status).where(t.campaigns.c.id == campaign_id)
