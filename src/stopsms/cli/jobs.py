@@ -8,8 +8,11 @@ foreground (one per database; ``stopsms serve`` runs it itself).
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +20,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from stopsms.app import results
+from stopsms.app import App, results
 from stopsms.cli.console import (
     LARGEST_INTEGER,
     console,
@@ -32,7 +35,7 @@ from stopsms.jobs import resource
 from stopsms.jobs.resource import Job
 from stopsms.services.exports import written_whole
 
-__all__ = ["jobs_app"]
+__all__ = ["jobs_alongside", "jobs_app"]
 
 jobs_app = typer.Typer(help="Background jobs: imports, campaign sends, exports.")
 
@@ -163,3 +166,22 @@ def worker(
     err_console.print("jobs worker: running jobs (SQLite, in this process)")
     sys.stderr.flush()
     runner.run()
+
+
+@asynccontextmanager
+async def jobs_alongside(app: App) -> AsyncIterator[None]:
+    """Run background jobs in this process while the block runs (``stopsms worker --jobs``):
+    a procrastinate worker in the event loop on PostgreSQL, the runner's thread on SQLite."""
+    if app.database.backend == "postgresql":
+        from stopsms.jobs.queue import worker_alongside
+
+        async with worker_alongside(app, app.settings.database_url):
+            yield
+        return
+    from stopsms.jobs.runner import start_in_process
+
+    runner = start_in_process(app)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(runner.stop)

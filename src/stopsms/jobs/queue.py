@@ -13,12 +13,18 @@ procrastinate's SQL function in the transaction of the job's row and data. Two p
 
 Workers send a heartbeat every :data:`HEARTBEAT` seconds and count as stalled after
 :data:`STALLED_AFTER` (procrastinate's own worker table). ``stopsms jobs worker`` runs
-:func:`run_worker`; any number of them, on any machine, share the queue.
+:func:`run_worker`, ``stopsms worker --jobs`` :func:`worker_alongside`; any number of them, on
+any machine, share the queue.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from procrastinate import App as Procrastinate
 from procrastinate import PsycopgConnector
@@ -27,13 +33,26 @@ from sqlalchemy.engine import make_url
 from stopsms.jobs.kinds import JobHost, check_schedules, run_job
 from stopsms.jobs.resource import PROCRASTINATE_QUEUE, PROCRASTINATE_TASK
 
-__all__ = ["HEARTBEAT", "STALLED_AFTER", "job_queue", "retry_stalled", "run_worker"]
+__all__ = [
+    "HEARTBEAT",
+    "STALLED_AFTER",
+    "job_queue",
+    "retry_stalled",
+    "run_worker",
+    "worker_alongside",
+]
 
 log = logging.getLogger(__name__)
 
 #: Seconds between a worker's heartbeats, and without one after which its jobs are retried.
 HEARTBEAT = 5.0
 STALLED_AFTER = 30.0
+#: Every worker's options: our queue only, the heartbeat above.
+WORKER: dict[str, Any] = {
+    "queues": [PROCRASTINATE_QUEUE],
+    "update_heartbeat_interval": HEARTBEAT,
+    "stalled_worker_timeout": STALLED_AFTER,
+}
 
 
 def conninfo(url: str) -> str:
@@ -89,9 +108,19 @@ async def retry_stalled(queue: Procrastinate, seconds: float = STALLED_AFTER) ->
 
 def run_worker(host: JobHost, url: str, *, concurrency: int = 1) -> None:
     """Run a procrastinate worker on the database at ``url`` until interrupted."""
-    job_queue(host, url).run_worker(
-        queues=[PROCRASTINATE_QUEUE],
-        concurrency=concurrency,
-        update_heartbeat_interval=HEARTBEAT,
-        stalled_worker_timeout=STALLED_AFTER,
-    )
+    job_queue(host, url).run_worker(concurrency=concurrency, **WORKER)
+
+
+@asynccontextmanager
+async def worker_alongside(host: JobHost, url: str) -> AsyncIterator[None]:
+    """Run a procrastinate worker in this event loop while the block runs (``stopsms worker
+    --jobs``: the process's own signal handlers stay; the worker stops when the block ends)."""
+    queue = job_queue(host, url)
+    async with queue.open_async():
+        task = asyncio.create_task(queue.run_worker_async(install_signal_handlers=False, **WORKER))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
