@@ -1,7 +1,7 @@
 """A job worker SIGKILLed mid-import: no half import, and the job runs again whole.
 
 ``stopsms jobs worker`` runs as a user starts it (procrastinate on PostgreSQL, the runner on
-SQLite) on a 300,000-row import, and is killed with SIGKILL while the import is under way. The
+SQLite) on a 120,000-row import, and is killed with SIGKILL while the import is under way. The
 database then holds none of the file's contacts (the import and the job's ``succeeded`` are one
 transaction); the job is taken again — SQLite: by the next runner at its start; PostgreSQL: by
 the stalled-job retry, once the dead worker's heartbeat is old — and a new worker imports the
@@ -31,7 +31,7 @@ from tests.e2e.support import database
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
-ROWS = 300_000
+ROWS = 120_000
 
 
 @dataclass
