@@ -11,7 +11,6 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from stopsms.cli.main import app
 from stopsms.domain.parts import DEFAULT_MAX_PARTS
 from stopsms.jobs.kinds import run_job, submit_import
 from stopsms.store.database import open_database
