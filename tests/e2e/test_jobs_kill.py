@@ -16,18 +16,17 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 
-from stopsms.domain.parts import DEFAULT_MAX_PARTS
 from stopsms.jobs import resource
 from stopsms.jobs.kinds import submit_import
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 from tests.e2e.support import database
+from tests.integration.test_jobs import Host
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -36,13 +35,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 #: (30,000: 5 s; reported to the import's owners), so it gets a smaller file; its kill waits
 #: for the first progress written, which the runner on SQLite does not write.
 ROWS = {"sqlite": 300_000, "postgresql": 40_000}
-
-
-@dataclass
-class Host:
-    database: Database
-    shortcode_substitution: bool = False
-    max_parts: int = DEFAULT_MAX_PARTS
 
 
 def _worker(database_url: str) -> subprocess.Popen[bytes]:

@@ -35,6 +35,7 @@ The schedule check (:func:`check_schedules`, periodic) is not an account's job: 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import tempfile
 from collections.abc import Callable
@@ -84,18 +85,19 @@ class JobHost(Protocol):
     def max_parts(self) -> int: ...
 
 
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
+def _default(value: Any) -> Any:
+    """JSON for what a summary holds besides JSON types: enums, datetimes."""
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(v) for v in value]
-    return value
+    raise TypeError(f"{value!r} is not JSON")
+
+
+def _jsonable(summary: Any) -> dict[str, Any]:
+    """A service's summary (a dataclass) as the JSON a job's ``result`` keeps."""
+    result: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(summary), default=_default))
+    return result
 
 
 # -- contact import -----------------------------------------------------------------------------
