@@ -305,3 +305,19 @@ def test_a_queued_job_can_be_cancelled_and_then_never_runs(database: Database) -
         with pytest.raises(InvalidInput, match="queued job"):
             resource.cancel_job(connection, "default", job_id, NOW)
     assert run_job(Host(database), job_id) is None
+
+
+@pytest.mark.commits
+def test_a_run_whose_job_was_taken_over_applies_nothing(database: Database) -> None:
+    job_id = _import(database)
+    with database.transaction() as connection:
+        stale = resource.claim(connection, job_id, NOW)  # a run thought dead...
+        resource.claim(connection, job_id, NOW)  # ...and the job claimed again
+    assert stale is not None
+    with pytest.raises(resource.JobTakenOver), database.transaction() as connection:
+        resource.succeed(connection, stale, {"imported": 2}, NOW)
+    with database.transaction() as connection:
+        resource.fail(connection, job_id, "the stale run failed", NOW, attempt=stale.attempts)
+    job = _job(database, job_id)
+    assert (job.state, job.attempts, job.error) == ("running", 2, None)
+    assert run_job(Host(database), job_id) == "succeeded"

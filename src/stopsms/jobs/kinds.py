@@ -51,7 +51,7 @@ from stopsms.domain.errors import StopsmsError
 from stopsms.domain.parts import TooManyParts
 from stopsms.errors import InvalidInput
 from stopsms.jobs import resource
-from stopsms.jobs.resource import Job, ProgressMeter
+from stopsms.jobs.resource import Job, JobTakenOver, ProgressMeter
 from stopsms.services.accounts.accounts import get_account_by_id
 from stopsms.services.campaigns.lengths import check_length
 from stopsms.services.campaigns.preparation import (
@@ -164,7 +164,7 @@ def _import(host: JobHost, job: Job, clock: Clock) -> None:
             result["file"] = upload.name
             result["rejects_path"] = None
             result["rejects_file"] = rejects.exists()
-            resource.succeed(connection, job.id, result, clock.now(), total=summary.rows)
+            resource.succeed(connection, job, result, clock.now(), total=summary.rows)
 
 
 # -- campaign send (preparation) and export -----------------------------------------------------
@@ -189,7 +189,7 @@ def _send(host: JobHost, job: Job, clock: Clock) -> None:
                 shortcode_substitution=substitution,
                 max_parts=host.max_parts,
             )
-            resource.succeed(connection, job.id, _jsonable(summary), clock.now())
+            resource.succeed(connection, job, _jsonable(summary), clock.now())
     except (CreditShortfall, NothingToSend, TooManyParts, MentionRefused) as refusal:
         if not scheduled:
             raise
@@ -209,7 +209,7 @@ def _export(host: JobHost, job: Job, clock: Clock) -> None:
             content = path.read_bytes()
             resource.put_file(connection, job.id, "output", path.name, content)
             result = {"file": path.name, "rows": rows, "bytes": len(content), "format": fmt}
-            resource.succeed(connection, job.id, result, clock.now(), total=rows)
+            resource.succeed(connection, job, result, clock.now(), total=rows)
 
 
 _KINDS: dict[str, Callable[[JobHost, Job, Clock], None]] = {
@@ -224,7 +224,7 @@ _KINDS: dict[str, Callable[[JobHost, Job, Clock], None]] = {
 
 def run_job(host: JobHost, job_id: int, clock: Clock | None = None) -> str | None:
     """Run job ``job_id`` (see the module doc); its state after, ``None`` if there was
-    nothing to run (ended, cancelled or unknown)."""
+    nothing to run (ended, cancelled, unknown, or taken over by a later run)."""
     clock = clock or SystemClock()
     database = host.database
     with database.transaction() as connection:
@@ -236,25 +236,29 @@ def run_job(host: JobHost, job_id: int, clock: Clock | None = None) -> str | Non
                 f"interrupted {resource.MAX_ATTEMPTS} times (the process stopped while it"
                 " ran); nothing of it was applied",
                 clock.now(),
+                attempt=job.attempts,
             )
             return "failed"
     if job is None:
         return None
     try:
         _KINDS[job.kind](host, job, clock)
+    except JobTakenOver:
+        log.warning("job %s was taken over by a later run; this run's work rolled back", job_id)
+        return None
     except StopsmsError as refusal:
-        _failed(database, job_id, str(refusal), clock)
+        _failed(database, job, str(refusal), clock)
         return "failed"
     except Exception as error:
         log.exception("job %s (%s) failed", job_id, job.kind)
-        _failed(database, job_id, f"internal error: {error.__class__.__name__}: {error}", clock)
+        _failed(database, job, f"internal error: {error.__class__.__name__}: {error}", clock)
         return "failed"
     return "succeeded"
 
 
-def _failed(database: Database, job_id: int, error: str, clock: Clock) -> None:
+def _failed(database: Database, job: Job, error: str, clock: Clock) -> None:
     with database.transaction() as connection:
-        resource.fail(connection, job_id, error, clock.now())
+        resource.fail(connection, job.id, error, clock.now(), attempt=job.attempts)
 
 
 def check_schedules(host: JobHost, clock: Clock | None = None) -> list[Job]:

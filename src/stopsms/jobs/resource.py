@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, update
 
+from stopsms.domain.errors import StopsmsError
 from stopsms.errors import InvalidInput, NotFound
 from stopsms.services.accounts.accounts import Account, AccountRef, resolve_account
 from stopsms.store import tables as t
@@ -42,6 +43,7 @@ __all__ = [
     "PROCRASTINATE_TASK",
     "Job",
     "JobFile",
+    "JobTakenOver",
     "ProgressMeter",
     "cancel_job",
     "claim",
@@ -235,14 +237,14 @@ def _end(
     now: datetime,
     *,
     expected: tuple[str, ...] = ("running",),
+    attempt: int | None = None,
     **values: Any,
 ) -> bool:
     j = t.jobs.c
-    ended = connection.execute(
-        update(t.jobs)
-        .where(j.id == job_id, j.state.in_(expected))
-        .values(state=state, finished_at=now, **values)
-    ).rowcount
+    query = update(t.jobs).where(j.id == job_id, j.state.in_(expected))
+    if attempt is not None:
+        query = query.where(j.attempts == attempt)
+    ended = connection.execute(query.values(state=state, finished_at=now, **values)).rowcount
     with _LIVE_LOCK:
         LIVE.pop(job_id, None)
     return bool(ended)
@@ -253,27 +255,40 @@ def _drop_files(connection: Connection, job_id: int, roles: tuple[str, ...]) -> 
     connection.execute(delete(t.job_files).where(f.job_id == job_id, f.role.in_(roles)))
 
 
+class JobTakenOver(StopsmsError):
+    """The job was claimed again (its runner was thought dead) while this run worked."""
+
+
 def succeed(
     connection: Connection,
-    job_id: int,
+    job: Job,
     result: Mapping[str, Any],
     now: datetime,
     *,
     total: int | None = None,
 ) -> None:
-    """End job ``job_id`` ``succeeded`` with ``result``, in the transaction of its work (its
-    input file goes with it)."""
+    """End ``job`` ``succeeded`` with ``result``, in the transaction of its work (its input
+    file goes with it). Only the run that holds the latest claim may: a run whose job was
+    claimed again meanwhile (``attempts`` moved on) raises :class:`JobTakenOver`, and its
+    work is rolled back with it — never applied twice."""
     values: dict[str, Any] = {"result": dict(result), "error": None}
     if total is not None:
         values.update(progress_done=total, progress_total=total)
-    _end(connection, job_id, "succeeded", now, **values)
-    _drop_files(connection, job_id, ("input",))
+    if not _end(connection, job.id, "succeeded", now, attempt=job.attempts, **values):
+        raise JobTakenOver(
+            f"job {job.id} was taken over by another run while this one worked;"
+            " this run's work was not applied"
+        )
+    _drop_files(connection, job.id, ("input",))
 
 
-def fail(connection: Connection, job_id: int, error: str, now: datetime) -> None:
-    """End job ``job_id`` ``failed`` with ``error``, one sentence (its input file goes)."""
-    _end(connection, job_id, "failed", now, error=error)
-    _drop_files(connection, job_id, ("input",))
+def fail(
+    connection: Connection, job_id: int, error: str, now: datetime, *, attempt: int | None = None
+) -> None:
+    """End job ``job_id`` ``failed`` with ``error``, one sentence (its input file goes);
+    ``attempt``: only if no later run has claimed it since (see :func:`succeed`)."""
+    if _end(connection, job_id, "failed", now, error=error, attempt=attempt):
+        _drop_files(connection, job_id, ("input",))
 
 
 def put_file(connection: Connection, job_id: int, role: str, name: str, content: bytes) -> None:
