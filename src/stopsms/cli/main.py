@@ -11,6 +11,7 @@ from stopsms.cli.accounts import accounts_app, credits_app, domains_app, senders
 from stopsms.cli.campaigns import campaign_app
 from stopsms.cli.contacts import contacts_app, lists_app
 from stopsms.cli.help import StopsmsGroup
+from stopsms.cli.jobs import jobs_app
 from stopsms.cli.migrate import migrate
 from stopsms.cli.optouts import optouts_app
 from stopsms.cli.smsc import smsc
@@ -54,6 +55,9 @@ campaign_app.command("send")(sending.send)
 app.add_typer(campaign_app, name="campaign")
 app.command()(sending.worker)
 app.add_typer(sending.replies_app, name="replies")
+
+# Background jobs (imports, sends, exports), and the worker that runs them.
+app.add_typer(jobs_app, name="jobs")
 
 # The database's schema (commands also migrate a database that is behind, on first use).
 app.command()(migrate)

@@ -30,6 +30,7 @@ from stopsms.cli.console import (
     print_json,
 )
 from stopsms.cli.context import application
+from stopsms.cli.jobs import jobs_alongside
 from stopsms.clock import Clock, SystemClock
 from stopsms.domain.campaign import CampaignStatus
 from stopsms.engine.sending import (
@@ -268,7 +269,12 @@ def _ending(campaign_id: int, progress: SendProgress) -> None:
 
 
 @handles_errors
-def worker(provider: ProviderOption = None) -> None:
+def worker(
+    provider: ProviderOption = None,
+    jobs: Annotated[
+        bool, typer.Option("--jobs", help="Also run background jobs (imports, sends, exports).")
+    ] = False,
+) -> None:
     """Keep the provider bound: handle STOP replies and receipts, send confirmations and
     informative messages, dispatch active campaigns and start scheduled ones on time."""
     app = application()
@@ -284,14 +290,15 @@ def worker(provider: ProviderOption = None) -> None:
                 loop.add_signal_handler(signum, stop.set)
         _event(f"worker: binding to {route_name}")
         try:
-            report = await run_worker(
-                database,
-                route,
-                SystemClock(),
-                stop,
-                on_event=_event,
-                max_parts=app.max_parts,
-            )
+            async with jobs_alongside(app) if jobs else contextlib.nullcontext():
+                report = await run_worker(
+                    database,
+                    route,
+                    SystemClock(),
+                    stop,
+                    on_event=_event,
+                    max_parts=app.max_parts,
+                )
         except ProviderError as exc:
             fail(f"worker cannot bind, nothing handled: {escape(str(exc))}")
         console.print(

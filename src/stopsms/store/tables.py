@@ -19,17 +19,21 @@ Groups of tables:
 - sending: ``campaigns``, ``messages`` (the outbox), ``inbound_messages``.
 - access (0004): ``users``, ``memberships`` (a role per account), ``api_keys`` (hashes only),
   ``audit_log``.
+- background work: ``jobs`` (the job resource), ``job_files`` (a job's input and output
+  files, kept in the database so a worker on another machine reads them).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -50,6 +54,9 @@ __all__ = [
     "DEFAULT_MENTION_FORMAT",
     "DEFAULT_PRICE_MILLICREDITS",
     "DEFAULT_SHORTCODE",
+    "JOB_FILE_ROLES",
+    "JOB_KINDS",
+    "JOB_STATES",
     "KEYWORD_INTENTS",
     "OPTOUT_SCOPES",
     "OPTOUT_SOURCES",
@@ -65,6 +72,8 @@ __all__ = [
     "credit_ledger",
     "inbound_messages",
     "installation",
+    "job_files",
+    "jobs",
     "list_members",
     "lists",
     "memberships",
@@ -90,6 +99,9 @@ CONSENT_KINDS = ("opt_in", "customer", "withdrawn")
 KEYWORD_INTENTS = ("optout", "optin", "help")
 #: A user's or API key's role in one account, most powerful first.
 ROLES = ("owner", "editor", "viewer")
+JOB_KINDS = ("contact_import", "campaign_send", "campaign_export")
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+JOB_FILE_ROLES = ("input", "rejects", "output")
 
 DEFAULT_ACCOUNT = "default"
 #: ``00000`` is the placeholder French operators replace by the real sending shortcode
@@ -434,4 +446,45 @@ audit_log = Table(
     Column("detail", JSONDocument),
     Column("at", UTCDateTime, nullable=False),
     Index(None, "account_id", "id"),
+)
+
+# -- background work (migration 0008) ----------------------------------------------------------
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    # The campaign a send or export job works on (one queued/running send per campaign).
+    Column("campaign_id", ForeignKey("campaigns.id", ondelete="SET NULL")),
+    Column("state", String(16), nullable=False, server_default="queued"),
+    Column("params", JSONDocument, nullable=False),
+    Column("progress_done", BigInteger, nullable=False, server_default="0"),
+    Column("progress_total", BigInteger),
+    Column("result", JSONDocument),
+    Column("error", Text),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    # procrastinate's job id (PostgreSQL only; NULL on SQLite, where the runner polls).
+    Column("queue_job_id", BigInteger),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    CheckConstraint(_in("kind", JOB_KINDS), name="kind"),
+    CheckConstraint(_in("state", JOB_STATES), name="state"),
+    Index(None, "account_id", "id"),
+    Index(None, "state", "id"),
+    Index(None, "campaign_id"),
+)
+
+job_files = Table(
+    "job_files",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("job_id", ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    CheckConstraint(_in("role", JOB_FILE_ROLES), name="role"),
+    UniqueConstraint("job_id", "role"),
 )
