@@ -4,7 +4,9 @@
 - :mod:`.problems`: every error as an RFC 9457 problem with a stable ``code``;
 - :mod:`.limits`: token buckets per key and per IP;
 - resources: :mod:`.messages`, :mod:`.compliance` (preview, window), :mod:`.account`
-  (settings and API keys).
+  (settings and API keys), :mod:`.contacts` (contacts, lists, imports, consent, erasure),
+  :mod:`.jobs`, :mod:`.campaigns`, :mod:`.optouts`, :mod:`.senders` (senders, domains),
+  :mod:`.credits` (replies, credits).
 
 :func:`v1_router` gathers the resources under ``/v1`` with the principal required for every
 route it holds, so a new resource is one module added to :data:`RESOURCES`. The server
@@ -15,7 +17,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from stopsms.api import account, compliance, messages
+from stopsms.api import (
+    account,
+    campaigns,
+    compliance,
+    contacts,
+    credits,
+    jobs,
+    messages,
+    optouts,
+    senders,
+)
 from stopsms.api.deps import install_limits, principal
 from stopsms.api.limits import Limits
 from stopsms.api.problems import install as install_problems
@@ -23,8 +35,18 @@ from stopsms.clock import Clock
 
 __all__ = ["RESOURCES", "Limits", "install", "v1_router"]
 
-#: The resource routers under ``/v1`` (contacts, campaigns, opt-outs, webhooks, jobs: next).
-RESOURCES: tuple[APIRouter, ...] = (messages.router, compliance.router, account.router)
+#: The resource routers under ``/v1`` (webhooks: next).
+RESOURCES: tuple[APIRouter, ...] = (
+    messages.router,
+    compliance.router,
+    account.router,
+    contacts.router,
+    jobs.router,
+    campaigns.router,
+    optouts.router,
+    senders.router,
+    credits.router,
+)
 
 
 def v1_router() -> APIRouter:
