@@ -34,7 +34,8 @@ from stopsms.services.campaigns.preparation import resume_sending
 __all__ = ["router"]
 
 router = APIRouter(tags=["campaigns"])
-CampaignId = Annotated[int, Path(ge=1, le=2**62)]
+#: Campaign ids are 32-bit integers in the database.
+CampaignId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 _READ = problem_responses(401, 404, 422, 429, 503)
 _STATUSES = "^(" + "|".join(s.value for s in CampaignStatus) + ")$"
 _WRITE = problem_responses(401, 403, 404, 409, 422, 429, 503)
