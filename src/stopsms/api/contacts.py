@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stopsms.api.deps import AppDep, ClockDep, Editor, Owner, Viewer
 from stopsms.api.jobs import JobOut, accepted
+from stopsms.api.numbers import named
 from stopsms.api.problems import Problem, problem_responses
 from stopsms.app import results
 from stopsms.app.principals import acting_account
@@ -49,7 +50,7 @@ def find_contacts(
 ) -> dict[str, Any]:
     """The account's contacts, oldest first (``list``: one list's); ``number``: the one
     contact of that number, in any format."""
-    with app.reader() as connection:
+    with named(), app.reader() as connection:
         account = acting_account(connection, who)
         if number is not None:
             found = find_contact(connection, account, number)
@@ -64,7 +65,7 @@ def find_contacts(
 @router.get("/contacts/consents", responses=_READ)
 def consents(number: Number, who: Viewer, app: AppDep) -> dict[str, Any]:
     """A number's consent history, oldest first (each entry's kind, source, evidence)."""
-    with app.reader() as connection:
+    with named(), app.reader() as connection:
         entries = consent_history(connection, acting_account(connection, who), number)
     return results.to_jsonable(results.consent_history(to_e164(number), entries))  # type: ignore[no-any-return]
 
@@ -81,7 +82,7 @@ class ErasureIn(BaseModel):
 @router.post("/contacts/erasures", responses=_WRITE)
 def erase(body: ErasureIn, who: Owner, app: AppDep, clock: ClockDep) -> dict[str, Any]:
     """GDPR erasure of a number: every personal trace in the account, in one transaction."""
-    with app.transaction() as connection:
+    with named(), app.transaction() as connection:
         done = erase_contact(
             connection,
             acting_account(connection, who),

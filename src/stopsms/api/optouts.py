@@ -16,6 +16,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from stopsms.api.deps import AppDep, ClockDep, Editor, Owner, Viewer
+from stopsms.api.numbers import named
 from stopsms.api.problems import problem_responses
 from stopsms.app import results
 from stopsms.app.principals import acting_account
@@ -71,7 +72,7 @@ def check(
     sender: Annotated[str | None, Query(min_length=1, max_length=20)] = None,
 ) -> dict[str, Any]:
     """Whether the number is suppressed (for ``sender``), by which record, with its history."""
-    with app.reader() as connection:
+    with named(), app.reader() as connection:
         account = acting_account(connection, who)
         found = optouts.is_suppressed(connection, account, number, sender)
         records = optouts.history(connection, account, number)
@@ -90,7 +91,7 @@ class OptOutIn(BaseModel):
 def add(body: OptOutIn, who: Editor, app: AppDep, clock: ClockDep) -> dict[str, Any]:
     """Opt a number out of the account (of one sender with ``sender`` when the account's
     opt-out scope is ``sender``; else of the whole account: ``widened``)."""
-    with app.transaction() as connection:
+    with named(), app.transaction() as connection:
         done = optouts.record_optout(
             connection,
             acting_account(connection, who),
@@ -120,7 +121,7 @@ class RemovalIn(BaseModel):
 def remove(body: RemovalIn, who: Owner, app: AppDep, clock: ClockDep) -> dict[str, Any]:
     """Re-subscribe a number on its owner's evidenced request (owner; audited); the records
     stay, revoked."""
-    with app.transaction() as connection:
+    with named(), app.transaction() as connection:
         account = acting_account(connection, who)
         revoked = optouts.resubscribe(
             connection,
