@@ -11,6 +11,8 @@ status does not allow is a 422 naming ``status``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -54,6 +56,16 @@ class CampaignIn(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
 
 
+@contextmanager
+def _links() -> Iterator[None]:
+    """A link to an unverified domain is 422 ``url_not_allowed`` naming ``text`` (as for a
+    message)."""
+    try:
+        yield
+    except svc.UnverifiedLink as error:
+        raise Problem(422, "url_not_allowed", str(error), field="text") from error
+
+
 @router.get("/campaigns", responses=_READ)
 def find_campaigns(
     who: Viewer,
@@ -74,7 +86,7 @@ def find_campaigns(
 def create(body: CampaignIn, who: Editor, app: AppDep, clock: ClockDep) -> dict[str, Any]:
     """Create a campaign after every check that can be made before preparation (a text too
     long for the account's parts limit is refused and nothing is created)."""
-    with app.transaction() as connection:
+    with _links(), app.transaction() as connection:
         account = acting_account(connection, who)
         created = svc.create_campaign(
             connection,
