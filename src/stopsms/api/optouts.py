@@ -112,7 +112,10 @@ class RemovalIn(BaseModel):
 
     number: str = Field(min_length=1, max_length=40, description="Any format.")
     evidence: str = Field(
-        min_length=1, max_length=2000, description="The person's own request: text, reference."
+        min_length=1,
+        max_length=2000,
+        pattern=r"\S",
+        description="The person's own request: text, reference.",
     )
     sender: str | None = _SENDER
 
@@ -158,7 +161,9 @@ def approve(optout_id: OptOutId, who: Editor, app: AppDep, clock: ClockDep) -> d
 class DismissIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    evidence: str = Field(min_length=1, max_length=2000, description="Why it was no opt-out.")
+    evidence: str = Field(
+        min_length=1, max_length=2000, pattern=r"\S", description="Why it was no opt-out."
+    )
 
 
 @router.post("/optouts/{optout_id}/dismiss", responses=_WRITE)
