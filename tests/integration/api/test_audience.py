@@ -13,15 +13,6 @@ from tests.integration.api.conftest import Keys, bearer
 CSV = b"phone;first_name\n06 12 34 56 78;Alice\n07 00 00 00 0;Bob\n0698765432;Chloe\n"
 
 
-def _upload(client: TestClient, key: str, content: bytes = CSV, **form: str) -> TestClient:
-    return client.post(  # type: ignore[return-value]
-        "/v1/contacts/imports",
-        files={"file": ("clients.csv", content, "text/csv")},
-        data={"list": "clients", "consent": "opt_in", **form},
-        headers=bearer(key),
-    )
-
-
 def test_an_upload_is_a_job_that_imports_and_keeps_its_rejects(
     client: TestClient, keys: Keys, app: App, clock: FakeClock
 ) -> None:

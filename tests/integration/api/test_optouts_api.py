@@ -30,7 +30,7 @@ def test_add_check_list_export_and_remove_with_evidence(
     for n in ("0600000001", "0600000002"):
         client.post("/v1/optouts", json={"number": n}, headers=bearer(keys.editor))
     first = client.get("/v1/optouts", params={"limit": 2}, headers=bearer(keys.viewer)).json()
-    assert len(first["optouts"]) == 2 and first["next_cursor"] == 2
+    assert (len(first["optouts"]), first["next_cursor"]) == (2, 2)
     last = client.get(
         "/v1/optouts", params={"limit": 2, "cursor": 2}, headers=bearer(keys.viewer)
     ).json()
