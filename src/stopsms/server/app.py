@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from stopsms.app import App, NoProvider
 from stopsms.clock import Clock
 from stopsms.config import Settings
 from stopsms.domain.errors import StopsmsError
+from stopsms.jobs.runner import start_in_process
 from stopsms.server.engine import EngineThread
 from stopsms.server.metrics import CONTENT_TYPE, LatencyMiddleware, Metrics
 from stopsms.store.database import is_current
@@ -50,14 +52,20 @@ def create_server(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        jobs = None
         if runner is not None:
             try:
                 runner.start()
             except NoProvider as error:
                 _LOG.warning("no engine: %s; messages wait in the outbox", error)
+            # Background jobs (imports, sends, exports) run here on SQLite; on PostgreSQL
+            # start_in_process runs nothing (`stopsms jobs worker` does).
+            jobs = start_in_process(app)
         try:
             yield
         finally:
+            if jobs is not None:
+                await asyncio.to_thread(jobs.stop)
             if runner is not None:
                 runner.stop()
             app.close()

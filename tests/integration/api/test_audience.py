@@ -3,12 +3,15 @@ the file with its reject report, numbers are found in any format, erasure is who
 
 from __future__ import annotations
 
+import time
+
 from fastapi.testclient import TestClient
 
 from stopsms.app import App
 from stopsms.clock import FakeClock
 from stopsms.jobs.kinds import run_job
-from tests.integration.api.conftest import Keys, bearer
+from stopsms.server import create_server
+from tests.integration.api.conftest import UNLIMITED, Keys, bearer
 
 CSV = b"phone;first_name\n06 12 34 56 78;Alice\n07 00 00 00 0;Bob\n0698765432;Chloe\n"
 
@@ -130,3 +133,24 @@ def test_erasure_removes_the_contact_and_keeps_the_number_suppressed(
     assert unknown.status_code == 404
     bad = client.post("/v1/contacts/erasures", json={"number": "12"}, headers=bearer(keys.owner))
     assert (bad.status_code, bad.json()["field"]) == (422, "number")
+
+
+def test_the_server_runs_the_uploaded_import_itself_on_sqlite_only(
+    app: App, keys: Keys, clock: FakeClock
+) -> None:
+    """On PostgreSQL `stopsms jobs worker` runs jobs (tests/integration/test_jobs*), never
+    the server: its job stays queued."""
+    sqlite = app.database.backend == "sqlite"
+    server = create_server(app, engine=True, limits=UNLIMITED, clock=clock)
+    with TestClient(server) as client:
+        job = client.post(
+            "/v1/contacts/imports",
+            files={"file": ("c.csv", CSV, "text/csv")},
+            headers=bearer(keys.editor),
+        ).json()
+        deadline = time.monotonic() + (30 if sqlite else 1.5)
+        state = job["state"]
+        while state in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.1)
+            state = client.get(f"/v1/jobs/{job['id']}", headers=bearer(keys.viewer)).json()["state"]
+    assert state == ("succeeded" if sqlite else "queued")
