@@ -22,7 +22,7 @@ from stopsms.api.problems import Problem, problem_responses
 from stopsms.app import results
 from stopsms.app.principals import acting_account
 from stopsms.jobs.kinds import submit_import
-from stopsms.services.contacts.consent import consent_history
+from stopsms.services.contacts.consent import consent_history, record_consent
 from stopsms.services.contacts.contacts import create_list, list_contacts, list_lists
 from stopsms.services.contacts.erasure import erase_contact
 from stopsms.services.contacts.lookup import find_contact
@@ -68,6 +68,36 @@ def consents(number: Number, who: Viewer, app: AppDep) -> dict[str, Any]:
     with named(), app.reader() as connection:
         entries = consent_history(connection, acting_account(connection, who), number)
     return results.to_jsonable(results.consent_history(to_e164(number), entries))  # type: ignore[no-any-return]
+
+
+class ConsentIn(BaseModel):
+    """A consent to record; the number's contact is created (bare) if it has none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = Field(min_length=1, max_length=40, description="Any format.")
+    kind: Literal["opt_in", "customer", "withdrawn"]
+    source: str = Field(
+        min_length=1, max_length=200, pattern=r"\S", description="Where it comes from."
+    )
+    evidence: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+@router.post("/contacts/consents", status_code=201, responses=_WRITE)
+def add_consent(body: ConsentIn, who: Editor, app: AppDep, clock: ClockDep) -> dict[str, Any]:
+    """Record a consent in the number's ledger (a contact in no list until an import or a
+    list puts it in one; an opt-out still suppresses it whatever its consent)."""
+    with named(), app.transaction() as connection:
+        entry = record_consent(
+            connection,
+            acting_account(connection, who),
+            body.number,
+            body.kind,
+            source=body.source,
+            evidence=body.evidence,
+            now=clock.now(),
+        )
+    return results.plain(entry)
 
 
 class ErasureIn(BaseModel):

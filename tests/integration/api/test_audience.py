@@ -154,3 +154,27 @@ def test_the_server_runs_the_uploaded_import_itself_on_sqlite_only(
             time.sleep(0.1)
             state = client.get(f"/v1/jobs/{job['id']}", headers=bearer(keys.viewer)).json()["state"]
     assert state == ("succeeded" if sqlite else "queued")
+
+
+def test_a_consent_is_recorded_and_creates_the_contact(client: TestClient, keys: Keys) -> None:
+    body = {"number": "06 55 44 33 22", "kind": "opt_in", "source": "shop checkbox"}
+    answer = client.post("/v1/contacts/consents", json=body, headers=bearer(keys.editor))
+    assert answer.status_code == 201, answer.text
+    found = client.get(
+        "/v1/contacts", params={"number": "0655443322"}, headers=bearer(keys.viewer)
+    ).json()["contacts"]
+    assert [c["phone_e164"] for c in found] == ["+33655443322"]
+    for change, field in (
+        ({"kind": "yes"}, "kind"),
+        ({"source": "  "}, "source"),
+        ({"number": "0655"}, "number"),
+        ({"evidence": "e" * 2001}, "evidence"),
+    ):
+        bad = client.post(
+            "/v1/contacts/consents", json={**body, **change}, headers=bearer(keys.editor)
+        )
+        assert (bad.status_code, bad.json()["field"]) == (422, field), bad.text
+    history = client.get(
+        "/v1/contacts/consents", params={"number": "0655443322"}, headers=bearer(keys.viewer)
+    ).json()["history"]
+    assert [e["source"] for e in history] == ["shop checkbox"]

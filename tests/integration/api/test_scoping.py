@@ -30,6 +30,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/apikeys"): {"name": "rival's"},
     ("post", "/v1/lists"): {"name": "rival's"},
     ("post", "/v1/contacts/erasures"): {"number": "0699887766"},
+    ("post", "/v1/contacts/consents"): {"number": "0699887766", "kind": "opt_in", "source": "x"},
     ("post", "/v1/campaigns"): {"list": "clients", "text": "Promo", "sender": "MaBoutique"},
     ("post", "/v1/campaigns/{campaign_id}/schedule"): {"at": "2026-12-02T10:00:00+01:00"},
     ("post", "/v1/optouts"): {"number": "0699887766"},
