@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from stopsms.app import results
-from stopsms.cli.console import LARGEST_INTEGER, console, escape, fail, handles_errors, print_json
+from stopsms.cli.console import console, escape, fail, handles_errors, print_json
 from stopsms.cli.context import account_name, application, transaction
 from stopsms.cli.options import AccountOption, JsonOption
 from stopsms.clock import SystemClock
@@ -193,7 +193,7 @@ def list_keys(account: AccountOption = None, json_output: JsonOption = False) ->
 @handles_errors
 def revoke_key(
     key_id: Annotated[
-        int, typer.Argument(help="The key's id (apikeys list).", min=1, max=LARGEST_INTEGER)
+        int, typer.Argument(help="The key's id (apikeys list).", min=1, max=2**31 - 1)
     ],
     account: AccountOption = None,
 ) -> None:

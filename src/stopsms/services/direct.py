@@ -16,8 +16,10 @@ The same checks as preview and campaigns, through the same services: compose and
 (:func:`stopsms.services.compliance.window`). The dispatcher checks windows and opt-outs again
 when it claims the message, so an opt-out recorded after acceptance still stops it.
 
-Credit: accepted while the balance covers this message and the account's other direct
-messages still waiting (debited when actually sent, rule 12).
+Credit: accepted while the balance covers this message (debited when actually sent, rule 12).
+Messages accepted but not yet sent are not subtracted: summing them would read the account's
+waiting messages on every request (millions while a campaign runs); a burst may take the
+balance below zero by what it queued, as a STOP confirmation may.
 
 An ``idempotency_key`` finds the message a previous request with that key created (unique per
 account): the answer is that message, and nothing is queued twice; the same key with another
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from stopsms.domain.errors import InvalidSender
@@ -58,7 +60,6 @@ __all__ = [
 _M = t.messages
 #: Direct informative messages (order confirmations, codes) leave before campaign traffic.
 _PRIORITY = {MessageType.INFORMATIVE: 10, MessageType.MARKETING: 50}
-_WAITING = ("pending", "held", "claimed", "submitting")
 
 
 class Refused(ServiceError):
@@ -194,18 +195,6 @@ def _preview(
         raise Refused("sender_not_allowed", str(error), field="sender") from None
 
 
-def _waiting_cost(connection: Connection, account: Account) -> int:
-    total = connection.execute(
-        select(func.coalesce(func.sum(_M.c.price_millicredits), 0)).where(
-            _M.c.account_id == account.id,
-            _M.c.campaign_id.is_(None),
-            _M.c.kind != "confirmation",
-            _M.c.status.in_(_WAITING),
-        )
-    ).scalar_one()
-    return int(total)
-
-
 def queue_message(
     connection: Connection,
     account: Account,
@@ -252,13 +241,11 @@ def queue_message(
             field="to",
         )
     price = price_table(connection, account).per_part(recipient.region) * len(preview.parts)
-    waiting = _waiting_cost(connection, account)
-    if account.balance_millicredits < waiting + price:
+    if account.balance_millicredits < price:
         raise Refused(
             "insufficient_credit",
             f"this message costs {format_credits(price)} credits; the balance is"
-            f" {format_credits(account.balance_millicredits)} with"
-            f" {format_credits(waiting)} owed to messages still waiting",
+            f" {format_credits(account.balance_millicredits)}",
         )
     answer = compliance.window(
         compliance.WindowRequest(
