@@ -122,3 +122,4 @@ def test_a_worker_killed_mid_import_leaves_nothing_and_the_job_runs_again(
     assert done.result is not None
     assert done.result["imported"] == rows
     assert _contacts(db) == rows
+    db.close()
