@@ -10,23 +10,43 @@ account controls it (as on the CLI).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection
 
 from stopsms.api.deps import AppDep, ClockDep, Owner, Viewer
 from stopsms.api.problems import problem_responses
-from stopsms.app import results
+from stopsms.app import App, results
 from stopsms.app.principals import acting_account
+from stopsms.clock import Clock
 from stopsms.services.access.audit import record
+from stopsms.services.access.keys import Principal
 from stopsms.services.accounts import accounts as svc
+from stopsms.services.accounts.accounts import Account
 
 __all__ = ["router"]
 
 router = APIRouter()
 _READ = problem_responses(401, 404, 422, 429, 503)
 _WRITE = problem_responses(401, 403, 404, 409, 422, 429, 503)
+
+
+def _remove(
+    remove: Callable[[Connection, Account, str], None],
+    kind: str,
+    value: str,
+    who: Principal,
+    app: App,
+    clock: Clock,
+) -> None:
+    """Remove ``value`` with ``remove`` and record ``<kind>.removed``, in one transaction."""
+    with app.transaction() as connection:
+        account = acting_account(connection, who)
+        remove(connection, account, value)
+        record(connection, account.id, who.actor, f"{kind}.removed", {kind: value}, clock.now())
 
 
 class SenderIn(BaseModel):
@@ -63,10 +83,7 @@ def remove_sender(
     clock: ClockDep,
 ) -> None:
     """Remove a sender ID from the account's list (audited)."""
-    with app.transaction() as connection:
-        account = acting_account(connection, who)
-        svc.remove_sender(connection, account, sender)
-        record(connection, account.id, who.actor, "sender.removed", {"sender": sender}, clock.now())
+    _remove(svc.remove_sender, "sender", sender, who, app, clock)
 
 
 class DomainIn(BaseModel):
@@ -100,7 +117,4 @@ def remove_domain(
     clock: ClockDep,
 ) -> None:
     """Stop allowing links to a domain (audited)."""
-    with app.transaction() as connection:
-        account = acting_account(connection, who)
-        svc.remove_domain(connection, account, domain)
-        record(connection, account.id, who.actor, "domain.removed", {"domain": domain}, clock.now())
+    _remove(svc.remove_domain, "domain", domain, who, app, clock)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 from fastapi.testclient import TestClient
 
 from stopsms.app import App
@@ -16,15 +17,21 @@ from tests.integration.api.conftest import UNLIMITED, Keys, bearer
 CSV = b"phone;first_name\n06 12 34 56 78;Alice\n07 00 00 00 0;Bob\n0698765432;Chloe\n"
 
 
+def _upload(client: TestClient, key: str, content: bytes = CSV, **form: str) -> httpx.Response:
+    """POST ``content`` as the file of an import, with ``form``'s fields."""
+    answer: httpx.Response = client.post(
+        "/v1/contacts/imports",
+        files={"file": ("c.csv", content, "text/csv")},
+        data=form,
+        headers=bearer(key),
+    )
+    return answer
+
+
 def test_an_upload_is_a_job_that_imports_and_keeps_its_rejects(
     client: TestClient, keys: Keys, app: App, clock: FakeClock
 ) -> None:
-    answer = client.post(
-        "/v1/contacts/imports",
-        files={"file": ("clients.csv", CSV, "text/csv")},
-        data={"list": "clients", "consent": "opt_in"},
-        headers=bearer(keys.editor),
-    )
+    answer = _upload(client, keys.editor, list="clients", consent="opt_in")
     assert answer.status_code == 202, answer.text
     job = answer.json()
     assert (job["kind"], job["state"], job["files"]) == ("contact_import", "queued", [])
@@ -61,27 +68,14 @@ def test_an_upload_refused_at_the_door_leaves_no_job(client: TestClient, keys: K
         ({"list": "x" * 201}, "list"),
     ]
     for form, field in cases:
-        answer = client.post(
-            "/v1/contacts/imports",
-            files={"file": ("c.csv", CSV, "text/csv")},
-            data=form,
-            headers=bearer(keys.editor),
-        )
+        answer = _upload(client, keys.editor, CSV, **form)
         assert answer.status_code == 422, answer.text
         assert answer.json()["field"] == field
-    empty = client.post(
-        "/v1/contacts/imports",
-        files={"file": ("c.csv", b"", "text/csv")},
-        headers=bearer(keys.editor),
-    )
+    empty = _upload(client, keys.editor, b"")
     assert (empty.status_code, empty.json()["field"]) == (422, "file")
     missing = client.post("/v1/contacts/imports", headers=bearer(keys.editor))
     assert (missing.status_code, missing.json()["field"]) == (422, "file")
-    viewer = client.post(
-        "/v1/contacts/imports",
-        files={"file": ("c.csv", CSV, "text/csv")},
-        headers=bearer(keys.viewer),
-    )
+    viewer = _upload(client, keys.viewer)
     assert viewer.status_code == 403
     assert client.get("/v1/jobs", headers=bearer(keys.viewer)).json() == []
 
@@ -89,11 +83,7 @@ def test_an_upload_refused_at_the_door_leaves_no_job(client: TestClient, keys: K
 def test_a_queued_job_is_cancelled_and_another_accounts_is_not_found(
     client: TestClient, keys: Keys, app: App, clock: FakeClock
 ) -> None:
-    job = client.post(
-        "/v1/contacts/imports",
-        files={"file": ("c.csv", CSV, "text/csv")},
-        headers=bearer(keys.editor),
-    ).json()
+    job = _upload(client, keys.editor).json()
     rival = client.post(f"/v1/jobs/{job['id']}/cancel", headers=bearer(keys.other))
     assert rival.status_code == 404
     cancelled = client.post(f"/v1/jobs/{job['id']}/cancel", headers=bearer(keys.editor))
@@ -106,12 +96,7 @@ def test_a_queued_job_is_cancelled_and_another_accounts_is_not_found(
 def test_erasure_removes_the_contact_and_keeps_the_number_suppressed(
     client: TestClient, keys: Keys, app: App, clock: FakeClock
 ) -> None:
-    job = client.post(
-        "/v1/contacts/imports",
-        files={"file": ("c.csv", CSV, "text/csv")},
-        data={"list": "clients"},
-        headers=bearer(keys.editor),
-    ).json()
+    job = _upload(client, keys.editor, list="clients").json()
     run_job(app, job["id"], clock)
     body = {"number": "06 12 34 56 78"}
     editor = client.post("/v1/contacts/erasures", json=body, headers=bearer(keys.editor))
@@ -143,11 +128,7 @@ def test_the_server_runs_the_uploaded_import_itself_on_sqlite_only(
     sqlite = app.database.backend == "sqlite"
     server = create_server(app, engine=True, limits=UNLIMITED, clock=clock)
     with TestClient(server) as client:
-        job = client.post(
-            "/v1/contacts/imports",
-            files={"file": ("c.csv", CSV, "text/csv")},
-            headers=bearer(keys.editor),
-        ).json()
+        job = _upload(client, keys.editor).json()
         deadline = time.monotonic() + (30 if sqlite else 1.5)
         state = job["state"]
         while state in ("queued", "running") and time.monotonic() < deadline:
