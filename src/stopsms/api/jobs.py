@@ -8,6 +8,7 @@ job kept: an export's ``output``, an import's ``rejects`` report. Another accoun
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -29,6 +30,8 @@ JobId = Annotated[int, Path(ge=1, le=2**62)]
 _FILE: dict[int | str, dict[str, Any]] = {
     200: {"description": "The file", "content": {"text/csv": {}, "application/octet-stream": {}}}
 }
+#: What an uploaded file's name may not carry into a header (quotes, controls, non-ASCII).
+_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]")
 _MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/octet-stream"}
 
 
@@ -105,7 +108,7 @@ def download(
     return Response(
         kept.content,
         media_type=_MEDIA.get(suffix, "application/octet-stream"),
-        headers={"Content-Disposition": f'attachment; filename="{kept.name}"'},
+        headers={"Content-Disposition": f'attachment; filename="{_UNSAFE.sub("_", kept.name)}"'},
     )
 
 

@@ -3,6 +3,7 @@ the file with its reject report, numbers are found in any format, erasure is who
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -159,3 +160,20 @@ def test_a_consent_is_recorded_and_creates_the_contact(client: TestClient, keys:
         "/v1/contacts/consents", params={"number": "0655443322"}, headers=bearer(keys.viewer)
     ).json()["history"]
     assert [e["source"] for e in history] == ["shop checkbox"]
+
+
+def test_a_downloaded_files_name_carries_nothing_of_the_upload_into_headers(
+    client: TestClient, keys: Keys, app: App, clock: FakeClock
+) -> None:
+    job = client.post(
+        "/v1/contacts/imports",
+        files={"file": ('liste "été"; x=1.csv', CSV, "text/csv")},
+        headers=bearer(keys.editor),
+    ).json()
+    run_job(app, job["id"], clock)
+    got = client.get(f"/v1/jobs/{job['id']}/files/rejects", headers=bearer(keys.viewer))
+    assert got.status_code == 200
+    assert re.fullmatch(
+        r'attachment; filename="liste [A-Za-z0-9_]+ x_1\.rejects\.csv"',
+        got.headers["content-disposition"],
+    ), got.headers["content-disposition"]
