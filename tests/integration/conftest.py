@@ -56,8 +56,10 @@ from stopsms.store import tables
 from stopsms.store.database import Database, create_engine_for, ensure_seed, migrate
 from tests.postgres import new_database
 
-#: Tables emptied between committed tests (everything but the installation secret).
+#: Tables emptied between committed tests (everything but the installation secret; on
+#: PostgreSQL procrastinate's queue too, or a job deferred by one test would run in the next).
 _TRUNCATED = [table.name for table in tables.metadata.sorted_tables if table.name != "installation"]
+_PROCRASTINATE = ["procrastinate_events", "procrastinate_periodic_defers", "procrastinate_jobs"]
 
 
 @contextmanager
@@ -206,7 +208,8 @@ def _fresh_postgres(request: pytest.FixtureRequest) -> Iterator[Database]:
     if _commits(request):
         session_database: Database = request.getfixturevalue("_postgres_session_database")
         with session_database.transaction() as connection:
-            connection.exec_driver_sql(f"TRUNCATE {', '.join(_TRUNCATED)} RESTART IDENTITY CASCADE")
+            emptied = ", ".join(_TRUNCATED + _PROCRASTINATE)
+            connection.exec_driver_sql(f"TRUNCATE {emptied} RESTART IDENTITY CASCADE")
             ensure_seed(connection)
         yield session_database
     else:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import typer
 
 from stopsms import __version__
-from stopsms.cli import compliance, demo, doubt, sending
+from stopsms.cli import compliance, demo, doubt, sending, serve
+from stopsms.cli.access import apikeys_app, users_app
 from stopsms.cli.accounts import accounts_app, credits_app, domains_app, senders_app
 from stopsms.cli.campaigns import campaign_app
 from stopsms.cli.contacts import contacts_app, lists_app
 from stopsms.cli.help import StopsmsGroup
+from stopsms.cli.jobs import jobs_app
 from stopsms.cli.migrate import migrate
 from stopsms.cli.optouts import optouts_app
 from stopsms.cli.smsc import smsc
@@ -57,8 +59,16 @@ app.command()(sending.worker)
 app.add_typer(sending.replies_app, name="replies")
 app.add_typer(webhooks_app, name="webhooks")
 
+# Background jobs (imports, sends, exports), and the worker that runs them.
+app.add_typer(jobs_app, name="jobs")
+
 # The database's schema (commands also migrate a database that is behind, on first use).
 app.command()(migrate)
+
+# The HTTP API (and on SQLite the engine beside it); who may use it.
+app.command()(serve.serve)
+app.add_typer(users_app, name="users")
+app.add_typer(apikeys_app, name="apikeys")
 
 # The built-in SMSC simulator, and the demo that runs everything on it (`make run`).
 app.command()(smsc)

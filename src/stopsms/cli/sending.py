@@ -31,6 +31,7 @@ from stopsms.cli.console import (
 )
 from stopsms.cli.context import application
 from stopsms.cli.hints import command, worded
+from stopsms.cli.jobs import jobs_alongside
 from stopsms.clock import Clock, SystemClock
 from stopsms.domain.campaign import CampaignStatus
 from stopsms.engine.sending import (
@@ -282,7 +283,12 @@ def _ending(campaign_id: int, progress: SendProgress) -> None:
 
 
 @handles_errors
-def worker(provider: ProviderOption = None) -> None:
+def worker(
+    provider: ProviderOption = None,
+    jobs: Annotated[
+        bool, typer.Option("--jobs", help="Also run background jobs (imports, sends, exports).")
+    ] = False,
+) -> None:
     """Keep the provider bound: handle STOP replies and receipts, send confirmations and
     informative messages, dispatch active campaigns and start scheduled ones on time."""
     app = application()
@@ -298,16 +304,17 @@ def worker(provider: ProviderOption = None) -> None:
                 loop.add_signal_handler(signum, stop.set)
         _event(f"worker: binding to {route_name}")
         try:
-            report = await run_worker(
-                database,
-                route,
-                SystemClock(),
-                stop,
-                on_event=_event,
-                max_parts=app.max_parts,
-                public_url=app.settings.public_url,
-                webhooks_allow_private=app.settings.webhooks_allow_private,
-            )
+            async with jobs_alongside(app) if jobs else contextlib.nullcontext():
+                report = await run_worker(
+                    database,
+                    route,
+                    SystemClock(),
+                    stop,
+                    on_event=_event,
+                    max_parts=app.max_parts,
+                    public_url=app.settings.public_url,
+                    webhooks_allow_private=app.settings.webhooks_allow_private,
+                )
         except ProviderError as exc:
             fail(
                 f"worker cannot bind, nothing handled: {escape(str(exc))}; run `stopsms worker`"

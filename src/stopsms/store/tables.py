@@ -20,17 +20,23 @@ Groups of tables:
   ``bind_leases`` (many sending processes on one database).
 - webhooks: ``webhook_endpoints``, ``webhook_events`` (written in the transaction of the data
   they concern), ``webhook_deliveries`` (one per event and endpoint), ``webhook_attempts``.
+- access (0004): ``users``, ``memberships`` (a role per account), ``api_keys`` (hashes only),
+  ``audit_log``.
+- background work: ``jobs`` (the job resource), ``job_files`` (a job's input and output
+  files, kept in the database so a worker on another machine reads them).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -51,25 +57,35 @@ __all__ = [
     "DEFAULT_MENTION_FORMAT",
     "DEFAULT_PRICE_MILLICREDITS",
     "DEFAULT_SHORTCODE",
+    "JOB_FILE_ROLES",
+    "JOB_KINDS",
+    "JOB_STATES",
     "KEYWORD_INTENTS",
     "OPTOUT_SCOPES",
     "OPTOUT_SOURCES",
+    "ROLES",
     "account_keywords",
     "account_prices",
     "accounts",
+    "api_keys",
+    "audit_log",
     "campaigns",
     "consents",
     "contacts",
     "credit_ledger",
     "inbound_messages",
     "installation",
+    "job_files",
+    "jobs",
     "list_members",
     "lists",
+    "memberships",
     "messages",
     "metadata",
     "optouts",
     "senders",
     "url_domains",
+    "users",
     "webhook_attempts",
     "webhook_deliveries",
     "webhook_endpoints",
@@ -88,6 +104,11 @@ OPTOUT_SOURCES = (
 )
 CONSENT_KINDS = ("opt_in", "customer", "withdrawn")
 KEYWORD_INTENTS = ("optout", "optin", "help")
+#: A user's or API key's role in one account, most powerful first.
+ROLES = ("owner", "editor", "viewer")
+JOB_KINDS = ("contact_import", "campaign_send", "campaign_export")
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+JOB_FILE_ROLES = ("input", "rejects", "output")
 
 DEFAULT_ACCOUNT = "default"
 #: ``00000`` is the placeholder French operators replace by the real sending shortcode
@@ -346,6 +367,8 @@ messages = Table(
     Column("created_at", UTCDateTime, nullable=False),
     # The hosted unsubscribe page's per-message token (0006): only where the mention links there.
     Column("unsubscribe_token", String(10)),
+    # Given by an API caller (``Idempotency-Key``): a retried request finds its message (0004).
+    Column("idempotency_key", String(255)),
     Index("ix_messages_claim", "status", "priority", "not_before", "id"),
     # Partial (0002): prepared messages have no provider id yet.
     Index(
@@ -356,6 +379,14 @@ messages = Table(
     ),
     Index(None, "campaign_id", "status"),
     Index(None, "account_id", "phone_e164", "id"),
+    Index(
+        "uq_messages_idempotency_key",
+        "account_id",
+        "idempotency_key",
+        unique=True,
+        sqlite_where=text("idempotency_key IS NOT NULL"),
+        postgresql_where=text("idempotency_key IS NOT NULL"),
+    ),
     # Partial (0006): most messages have no token (shortcode regions, own pages).
     Index(
         "uq_messages_unsubscribe_token",
@@ -477,4 +508,93 @@ webhook_attempts = Table(
     Column("latency_ms", Integer, nullable=False),
     Column("error", Text),
     Index(None, "delivery_id", "id"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),  # argon2id, with its parameters
+    Column("admin", Boolean, nullable=False, server_default=false()),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(10), nullable=False),
+    CheckConstraint(_in("role", ROLES), name="role"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("role", String(10), nullable=False),
+    Column("prefix", String(16), nullable=False, unique=True),  # shown in lists, looked up by
+    Column("key_hash", String(64), nullable=False),  # SHA-256 of the whole key, hex
+    Column("created_by", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    CheckConstraint(_in("role", ROLES), name="role"),
+    Index(None, "account_id"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE")),
+    Column("actor", Text, nullable=False),
+    Column("action", String(50), nullable=False),
+    Column("detail", JSONDocument),
+    Column("at", UTCDateTime, nullable=False),
+    Index(None, "account_id", "id"),
+)
+
+# -- background work (migration 0008) ----------------------------------------------------------
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    # The campaign a send or export job works on (one queued/running send per campaign).
+    Column("campaign_id", ForeignKey("campaigns.id", ondelete="SET NULL")),
+    Column("state", String(16), nullable=False, server_default="queued"),
+    Column("params", JSONDocument, nullable=False),
+    Column("progress_done", BigInteger, nullable=False, server_default="0"),
+    Column("progress_total", BigInteger),
+    Column("result", JSONDocument),
+    Column("error", Text),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    # procrastinate's job id (PostgreSQL only; NULL on SQLite, where the runner polls).
+    Column("queue_job_id", BigInteger),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    CheckConstraint(_in("kind", JOB_KINDS), name="kind"),
+    CheckConstraint(_in("state", JOB_STATES), name="state"),
+    Index(None, "account_id", "id"),
+    Index(None, "state", "id"),
+    Index(None, "campaign_id"),
+)
+
+job_files = Table(
+    "job_files",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("job_id", ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    CheckConstraint(_in("role", JOB_FILE_ROLES), name="role"),
+    UniqueConstraint("job_id", "role"),
 )

@@ -6,4 +6,11 @@ migration files: a new migration must update it).
 """
 
 #: The revision of the newest migration in ``versions/``.
-HEAD = "0007"
+HEAD = "0008"
+
+
+def ours(name: str | None, type_: str, _parents: object) -> bool:
+    """Whether Alembic's comparison covers this object (its ``include_name``): not
+    procrastinate's tables, which migration 0008 creates on PostgreSQL from procrastinate's own
+    schema file and our metadata does not describe."""
+    return not (type_ == "table" and (name or "").startswith("procrastinate_"))

@@ -11,11 +11,13 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from stopsms.store.migrations import ours
 from stopsms.store.tables import metadata
 
 connection = context.config.attributes.get("connection")
 if not isinstance(connection, Connection):  # pragma: no cover - misuse
     raise RuntimeError("stopsms migrations run through stopsms.store.database.migrate(engine)")
+
 
 context.configure(
     connection=connection,
@@ -25,6 +27,7 @@ context.configure(
     # Our SQLite engine begins real transactions, so DDL is transactional on both backends.
     transactional_ddl=True,
     compare_type=True,
+    include_name=ours,
 )
 with context.begin_transaction():
     context.run_migrations()

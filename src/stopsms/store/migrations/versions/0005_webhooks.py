@@ -17,7 +17,7 @@ from alembic import op
 from stopsms.store.types import BigId, JSONDocument, UTCDateTime
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
