@@ -30,8 +30,9 @@ Results are turned into JSON by :mod:`stopsms.app.results`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -106,6 +107,7 @@ class App:
         self.settings = settings if settings is not None else load_settings()
         self.actor = actor
         self._database: Database | None = None
+        self._write_lock = threading.RLock()
 
     # -- the database ---------------------------------------------------------------------------
 
@@ -124,13 +126,26 @@ class App:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """A read-write transaction: committed when the block ends, rolled back on error."""
+        """A read-write transaction: committed when the block ends, rolled back on error.
+
+        On SQLite the process's write transactions take turns on a lock before ``BEGIN
+        IMMEDIATE``: SQLite has one writer at a time, and its busy handler makes the others
+        sleep and retry, which starves some under many threads (the API's: 32 requests in
+        flight had writers waiting out the 10 s busy timeout, "database is locked"); threads
+        blocked on a lock wake as soon as it is free. Other processes (a worker, the CLI)
+        still meet the busy timeout.
+        """
         database = self.database
         try:
-            with database.transaction() as connection:
+            with self._writing(), database.transaction() as connection:
                 yield connection
         except SQLAlchemyError as error:
             raise DatabaseFailed(f"database error: {_reason(error)}") from None
+
+    def _writing(self) -> AbstractContextManager[object]:
+        if self.database.backend == "sqlite":
+            return self._write_lock
+        return nullcontext()
 
     @contextmanager
     def reader(self) -> Iterator[Connection]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from stopsms import __version__
-from stopsms.cli import compliance, demo, sending
+from stopsms.cli import compliance, demo, sending, serve
+from stopsms.cli.access import apikeys_app, users_app
 from stopsms.cli.accounts import accounts_app, credits_app, domains_app, senders_app
 from stopsms.cli.campaigns import campaign_app
 from stopsms.cli.contacts import contacts_app, lists_app
@@ -56,6 +57,11 @@ app.add_typer(sending.replies_app, name="replies")
 
 # The database's schema (commands also migrate a database that is behind, on first use).
 app.command()(migrate)
+
+# The HTTP API (and on SQLite the engine beside it); who may use it.
+app.command()(serve.serve)
+app.add_typer(users_app, name="users")
+app.add_typer(apikeys_app, name="apikeys")
 
 # The built-in SMSC simulator, and the demo that runs everything on it (`make run`).
 app.command()(smsc)

@@ -17,6 +17,8 @@ Groups of tables:
 - audience: ``contacts``, ``lists``, ``list_members``, ``consents`` (append-only ledger).
 - suppression: ``optouts`` (the registry; keyed by an HMAC of the number so erasure keeps it).
 - sending: ``campaigns``, ``messages`` (the outbox), ``inbound_messages``.
+- access (0004): ``users``, ``memberships`` (a role per account), ``api_keys`` (hashes only),
+  ``audit_log``.
 """
 
 from __future__ import annotations
@@ -51,9 +53,12 @@ __all__ = [
     "KEYWORD_INTENTS",
     "OPTOUT_SCOPES",
     "OPTOUT_SOURCES",
+    "ROLES",
     "account_keywords",
     "account_prices",
     "accounts",
+    "api_keys",
+    "audit_log",
     "campaigns",
     "consents",
     "contacts",
@@ -62,11 +67,13 @@ __all__ = [
     "installation",
     "list_members",
     "lists",
+    "memberships",
     "messages",
     "metadata",
     "optouts",
     "senders",
     "url_domains",
+    "users",
 ]
 
 ACCOUNT_TYPES = ("marketing", "notification")
@@ -81,6 +88,8 @@ OPTOUT_SOURCES = (
 )
 CONSENT_KINDS = ("opt_in", "customer", "withdrawn")
 KEYWORD_INTENTS = ("optout", "optin", "help")
+#: A user's or API key's role in one account, most powerful first.
+ROLES = ("owner", "editor", "viewer")
 
 DEFAULT_ACCOUNT = "default"
 #: ``00000`` is the placeholder French operators replace by the real sending shortcode
@@ -337,6 +346,8 @@ messages = Table(
     Column("error_code", String(50)),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False),
+    # Given by an API caller (``Idempotency-Key``): a retried request finds its message (0004).
+    Column("idempotency_key", String(255)),
     # The hosted unsubscribe page's per-message token (0006): only where the mention links there.
     Column("unsubscribe_token", String(10)),
     Index("ix_messages_claim", "status", "priority", "not_before", "id"),
@@ -349,6 +360,14 @@ messages = Table(
     ),
     Index(None, "campaign_id", "status"),
     Index(None, "account_id", "phone_e164", "id"),
+    Index(
+        "uq_messages_idempotency_key",
+        "account_id",
+        "idempotency_key",
+        unique=True,
+        sqlite_where=text("idempotency_key IS NOT NULL"),
+        postgresql_where=text("idempotency_key IS NOT NULL"),
+    ),
     # Partial (0006): most messages have no token (shortcode regions, own pages).
     Index(
         "uq_messages_unsubscribe_token",
@@ -377,4 +396,52 @@ inbound_messages = Table(
     Column("reviewed_at", UTCDateTime),
     Index(None, "account_id", "received_at"),
     Index(None, "account_id", "sender_e164"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),  # argon2id, with its parameters
+    Column("admin", Boolean, nullable=False, server_default=false()),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(10), nullable=False),
+    CheckConstraint(_in("role", ROLES), name="role"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("role", String(10), nullable=False),
+    Column("prefix", String(16), nullable=False, unique=True),  # shown in lists, looked up by
+    Column("key_hash", String(64), nullable=False),  # SHA-256 of the whole key, hex
+    Column("created_by", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    CheckConstraint(_in("role", ROLES), name="role"),
+    Index(None, "account_id"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE")),
+    Column("actor", Text, nullable=False),
+    Column("action", String(50), nullable=False),
+    Column("detail", JSONDocument),
+    Column("at", UTCDateTime, nullable=False),
+    Index(None, "account_id", "id"),
 )

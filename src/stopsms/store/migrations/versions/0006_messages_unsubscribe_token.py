@@ -6,7 +6,7 @@ campaign). Unique, indexed only where present: most messages (shortcode regions,
 their own page) have none and cost the index nothing.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-04
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,214 @@
+"""``POST /v1/messages`` on SQLite: accepted per second and p99 latency at 500/s, beside a bare
+FastAPI endpoint that only parses the same body, on the same server (same process, same
+uvicorn, same middleware), in the same run, interleaved round by round.
+
+The server runs in a child process (uvicorn, one worker, as ``stopsms serve`` runs it; no
+engine: no provider is configured, so messages stay queued); the load comes from this process
+(httpx, asyncio) on the same 2 cores, so both figures include the client's share of the CPU.
+Each message goes to its own number (informative: never held), so every request is a real
+acceptance: key looked up, account read, opt-out checked, price, window, outbox insert.
+
+Goal: ≥ 1,500 accepted/s, p99 < 50 ms at 500/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import socket
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import machine_speed
+from stopsms.api.messages import MessageIn
+
+GOAL_RATE = 1_500
+GOAL_P99_MS = 50.0
+PACE = 500  # requests per second for the latency figure
+#: Requests per throughput round, seconds per paced round, rounds (``BENCH_API_REQUESTS``,
+#: ``BENCH_API_SECONDS``: smaller runs on a machine too loaded to finish the default ones).
+THROUGHPUT_REQUESTS = int(os.environ.get("BENCH_API_REQUESTS", "1000"))
+CONCURRENCY = 32
+PACED_SECONDS = int(os.environ.get("BENCH_API_SECONDS", "3"))
+ROUNDS = 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(url: str, port: int) -> None:
+    """The child: the real server plus ``POST /bare`` parsing the same body."""
+    import uvicorn
+
+    from stopsms.api.limits import Limits
+    from stopsms.app import App
+    from stopsms.config import Settings
+    from stopsms.server import create_server
+
+    server = create_server(App(Settings(database_url=url)), limits=Limits(per_key=0, per_ip=0))
+
+    @server.post("/bare", status_code=202)
+    def bare(body: MessageIn) -> dict[str, Any]:
+        return {"to": body.to, "status": "pending"}
+
+    uvicorn.run(
+        server,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=120,
+    )
+
+
+def _prepare(url: str) -> str:
+    """A validated account with a sender and plenty of credits; returns an editor key."""
+    from stopsms.app import App
+    from stopsms.config import Settings
+    from stopsms.services.access.keys import create_key
+    from stopsms.services.access.roles import Role
+    from stopsms.services.accounts import accounts, credits
+    from stopsms.services.accounts.accounts import AccountChanges
+
+    now = datetime.now(UTC)
+    app = App(Settings(database_url=url))
+    with app.transaction() as connection:
+        accounts.update_account(
+            connection, "default", AccountChanges(validated=True, shortcode="36034")
+        )
+        accounts.add_sender(connection, "default", "MaBoutique", now=now)
+        credits.add_credits(connection, "default", 10**12, now=now)
+        key = create_key(connection, "default", "bench", Role.EDITOR, actor="bench", now=now).key
+    app.close()
+    return key
+
+
+class _Numbers:
+    def __init__(self) -> None:
+        self.next = 0
+
+    def body(self) -> dict[str, Any]:
+        self.next += 1
+        return {
+            "to": f"+3361{self.next % 10_000_000:07d}",
+            "text": "Votre code : 4821",
+            "type": "informative",
+        }
+
+
+async def _throughput(client: httpx.AsyncClient, path: str, numbers: _Numbers) -> float:
+    """Requests per second with ``CONCURRENCY`` in flight; every answer must be 202."""
+    remaining = THROUGHPUT_REQUESTS
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            answer = await client.post(path, json=numbers.body())
+            assert answer.status_code == 202, answer.text
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return THROUGHPUT_REQUESTS / (time.perf_counter() - started)
+
+
+async def _paced(client: httpx.AsyncClient, path: str, numbers: _Numbers) -> list[float]:
+    """Latencies (ms) of requests started at ``PACE`` per second (open loop)."""
+    latencies: list[float] = []
+
+    async def one() -> None:
+        started = time.perf_counter()
+        answer = await client.post(path, json=numbers.body())
+        latencies.append((time.perf_counter() - started) * 1000)
+        assert answer.status_code == 202, answer.text
+
+    tasks = []
+    start = time.perf_counter()
+    for i in range(PACE * PACED_SECONDS):
+        delay = start + i / PACE - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one()))
+    await asyncio.gather(*tasks)
+    return latencies
+
+
+def _p(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1]
+
+
+async def _measure(base: str, key: str) -> None:
+    numbers = _Numbers()
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=httpx.Timeout(120)
+    ) as client:
+        for _ in range(200):
+            try:
+                if (await client.get("/healthz")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+        await _throughput(client, "/bare", numbers)  # warm-up, both paths
+        await _throughput(client, "/v1/messages", numbers)
+        rates: dict[str, list[float]] = {"/bare": [], "/v1/messages": []}
+        for _ in range(ROUNDS):
+            for path in rates:
+                rates[path].append(await _throughput(client, path, numbers))
+        for path, found in rates.items():
+            print(
+                f"{path:<14} accepted/s, {THROUGHPUT_REQUESTS:,} requests x {ROUNDS} rounds,"
+                f" {CONCURRENCY} in flight: best {max(found):,.0f}, median"
+                f" {statistics.median(found):,.0f}",
+                flush=True,
+            )
+        best = max(rates["/v1/messages"])
+        verdict = "meets" if best >= GOAL_RATE else "MISSES"
+        ratio = best / max(rates["/bare"])
+        print(
+            f"POST /v1/messages: {ratio:.0%} of the bare endpoint; [{verdict} goal {GOAL_RATE:,}/s]"
+        )
+        latencies: dict[str, list[float]] = {"/bare": [], "/v1/messages": []}
+        for _ in range(2):
+            for path in latencies:
+                latencies[path].extend(await _paced(client, path, numbers))
+        for path, found in latencies.items():
+            print(
+                f"{path:<14} at {PACE}/s, {len(found):,} requests: p50 {_p(found, 50):.1f} ms,"
+                f" p99 {_p(found, 99):.1f} ms, max {max(found):.1f} ms",
+                flush=True,
+            )
+        p99 = _p(latencies["/v1/messages"], 99)
+        verdict = "meets" if p99 < GOAL_P99_MS else "MISSES"
+        print(
+            f"POST /v1/messages p99 at {PACE}/s: {p99:.1f} ms [{verdict} goal"
+            f" < {GOAL_P99_MS:.0f} ms]"
+        )
+
+
+def main() -> None:
+    """Print accepted/s and p99 at 500/s, the API beside the bare endpoint."""
+    print(f"machine: sum(range(10**8)) in {machine_speed():.2f} s; load {os.getloadavg()}")
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'bench.db'}"
+        key = _prepare(url)
+        port = _free_port()
+        child = multiprocessing.get_context("spawn").Process(target=_serve, args=(url, port))
+        child.start()
+        try:
+            asyncio.run(_measure(f"http://127.0.0.1:{port}", key))
+        finally:
+            child.terminate()
+            child.join(10)
+    print(f"load after: {os.getloadavg()}")

@@ -1,0 +1,111 @@
+""":func:`create_server`: the FastAPI application of ``stopsms serve`` (see the package)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
+
+from stopsms import __version__, api
+from stopsms.api.limits import Limits
+from stopsms.app import App, NoProvider
+from stopsms.clock import Clock
+from stopsms.config import Settings
+from stopsms.domain.errors import StopsmsError
+from stopsms.server.engine import EngineThread
+from stopsms.server.metrics import CONTENT_TYPE, LatencyMiddleware, Metrics
+from stopsms.store.database import is_current
+
+__all__ = ["NoSecretKey", "check_startable", "create_server"]
+
+_LOG = logging.getLogger("stopsms.server")
+
+
+class NoSecretKey(StopsmsError):
+    """Production mode without a secret key."""
+
+
+def check_startable(settings: Settings) -> None:
+    """Refuse to serve in production without a secret key (it signs sessions and forms)."""
+    if settings.production and not settings.secret_key:
+        raise NoSecretKey(
+            "STOPSMS_ENV=production needs STOPSMS_SECRET_KEY (at least 32 characters, e.g."
+            " python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+
+
+def create_server(
+    app: App, *, engine: bool = False, limits: Limits | None = None, clock: Clock | None = None
+) -> FastAPI:
+    """The server around ``app``; ``engine``: run the sending engine in this process;
+    ``limits``: the rate limits (:class:`~stopsms.api.limits.Limits`' defaults); ``clock``:
+    the time the routes read (the system's)."""
+    check_startable(app.settings)
+    runner = EngineThread(app) if engine else None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if runner is not None:
+            try:
+                runner.start()
+            except NoProvider as error:
+                _LOG.warning("no engine: %s; messages wait in the outbox", error)
+        try:
+            yield
+        finally:
+            if runner is not None:
+                runner.stop()
+            app.close()
+
+    server = FastAPI(
+        title="stopsms",
+        version=__version__,
+        description="SMS that are compliant by construction: STOP mention, legal hours, "
+        "instant opt-out. Every error is an RFC 9457 problem with a stable `code`.",
+        lifespan=lifespan,
+    )
+    server.state.stopsms = app
+    api.install(server, limits or Limits(), clock)
+    metrics = Metrics(app)
+    server.add_middleware(LatencyMiddleware, metrics=metrics)
+
+    @server.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """The process answers."""
+        return {"status": "ok"}
+
+    @server.get("/readyz", tags=["health"], responses={503: {"description": "Not ready"}})
+    def readyz(request: Request) -> Response:
+        """Ready: the database reachable and at this version's schema; the provider bound
+        when this process runs the engine."""
+        checks: dict[str, Any] = {}
+        try:
+            checks["database"] = "ok" if is_current(app.database.engine) else "behind"
+        except (StopsmsError, SQLAlchemyError) as error:
+            checks["database"] = f"unreachable: {error}"
+        if runner is not None:
+            if runner.bound:
+                checks["provider"] = "bound"
+            elif runner.error is not None:
+                checks["provider"] = f"failed: {runner.error}"
+            else:
+                checks["provider"] = "not bound" if runner.running else "not configured"
+        ready = checks["database"] == "ok" and checks.get("provider") in (
+            None,
+            "bound",
+            "not configured",
+        )
+        body = {"status": "ready" if ready else "not ready", "checks": checks}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @server.get("/metrics", tags=["health"], response_class=Response)
+    def metrics_text() -> Response:
+        """Prometheus text: messages by status, opt-outs, queue depth, request latency."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    return server

@@ -1,0 +1,330 @@
+"""One message now, outside any campaign: checked, composed, priced and queued in the outbox.
+
+This is the use case behind ``POST /v1/messages``. The message is refused at once, with a
+stable ``code``, when it could never leave: the number opted out (``recipient_opted_out``), a
+sender not on the account's list (``sender_not_allowed``), a link to an unverified domain
+(``url_not_allowed``), too little credit (``insufficient_credit``), a marketing message outside
+the legal hours when the caller asked for no hold (``outside_sending_hours``), a STOP mention
+that would not work (``mention_refused``), a text longer than the parts allowed
+(``too_long``). Otherwise it is inserted ``pending`` (or ``held`` until the window opens, its
+``scheduled_for``) and the engine sends it; nothing is sent inside the request.
+
+The same checks as preview and campaigns, through the same services: compose and sender rules
+(:func:`stopsms.services.compliance.preview`), the mention rules of campaigns
+(:func:`~stopsms.services.campaigns.stop_mention.check_sending`), the opt-out registry
+(:func:`~stopsms.services.optouts.optouts.is_suppressed`), the sending windows
+(:func:`stopsms.services.compliance.window`). The dispatcher checks windows and opt-outs again
+when it claims the message, so an opt-out recorded after acceptance still stops it.
+
+Credit: accepted while the balance covers this message (debited when actually sent, rule 12).
+Messages accepted but not yet sent are not subtracted: summing them would read the account's
+waiting messages on every request (millions while a campaign runs); a burst may take the
+balance below zero by what it queued, as a STOP confirmation may.
+
+An ``idempotency_key`` finds the message a previous request with that key created (unique per
+account): the answer is that message, and nothing is queued twice; the same key with another
+recipient, text or type is refused (``idempotency_key_reused``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from stopsms.domain.errors import InvalidSender
+from stopsms.domain.mention import MessageType
+from stopsms.domain.phone import parse_phone
+from stopsms.errors import InvalidInput, NotFound, ServiceError
+from stopsms.services import compliance
+from stopsms.services.accounts.accounts import Account, price_table
+from stopsms.services.accounts.credits import format_credits
+from stopsms.services.campaigns.campaigns import UnverifiedLink
+from stopsms.services.campaigns.stop_mention import MentionRefused, check_sending
+from stopsms.services.optouts.optouts import is_suppressed
+from stopsms.store import tables as t
+
+__all__ = [
+    "DirectMessage",
+    "DirectRequest",
+    "MessagePage",
+    "Refused",
+    "get_message",
+    "list_messages",
+    "queue_message",
+]
+
+_M = t.messages
+#: Direct informative messages (order confirmations, codes) leave before campaign traffic.
+_PRIORITY = {MessageType.INFORMATIVE: 10, MessageType.MARKETING: 50}
+
+
+class Refused(ServiceError):
+    """The message cannot be queued; ``code`` is stable (``recipient_opted_out``…) and
+    ``field`` names the request field at fault, when one is."""
+
+    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class DirectRequest:
+    to: str
+    text: str
+    message_type: MessageType = MessageType.MARKETING
+    sender: str | None = None
+    hold: bool = True
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DirectMessage:
+    """A message of the outbox as the API shows it (``replayed``: found by its idempotency
+    key, not queued by this request)."""
+
+    id: int
+    to: str | None
+    region: str | None
+    sender: str | None
+    type: str
+    text: str | None
+    encoding: str | None
+    parts: int
+    cost: str
+    status: str
+    scheduled_for: datetime | None
+    created_at: datetime
+    submitted_at: datetime | None
+    delivered_at: datetime | None
+    failed_at: datetime | None
+    error_code: str | None
+    campaign_id: int | None
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePage:
+    messages: list[DirectMessage]
+    next_cursor: int | None
+
+
+def _columns() -> list[Any]:
+    return [
+        _M.c.id,
+        _M.c.phone_e164,
+        _M.c.region,
+        _M.c.sender,
+        _M.c.kind,
+        _M.c.text,
+        _M.c.encoding,
+        _M.c.segments,
+        _M.c.price_millicredits,
+        _M.c.status,
+        _M.c.not_before,
+        _M.c.created_at,
+        _M.c.submitted_at,
+        _M.c.delivered_at,
+        _M.c.failed_at,
+        _M.c.error_code,
+        _M.c.campaign_id,
+        _M.c.idempotency_key,
+    ]
+
+
+def _message(r: Any, *, replayed: bool = False) -> DirectMessage:
+    return DirectMessage(
+        id=r.id,
+        to=r.phone_e164,
+        region=r.region,
+        sender=r.sender,
+        type=r.kind,
+        text=r.text,
+        encoding=r.encoding,
+        parts=r.segments,
+        cost=format_credits(r.price_millicredits),
+        status=r.status,
+        scheduled_for=r.not_before if r.status == "held" else None,
+        created_at=r.created_at,
+        submitted_at=r.submitted_at,
+        delivered_at=r.delivered_at,
+        failed_at=r.failed_at,
+        error_code=r.error_code,
+        campaign_id=r.campaign_id,
+        replayed=replayed,
+    )
+
+
+def _by_key(connection: Connection, account: Account, key: str) -> Any:
+    return connection.execute(
+        select(*_columns()).where(_M.c.account_id == account.id, _M.c.idempotency_key == key)
+    ).one_or_none()
+
+
+def _replay(row: Any, request: DirectRequest, e164: str) -> DirectMessage:
+    same = row.phone_e164 == e164 and row.kind == request.message_type.value
+    if not same:
+        raise Refused(
+            "idempotency_key_reused",
+            f"idempotency key {request.idempotency_key!r} was used for another message",
+            field="Idempotency-Key",
+        )
+    return _message(row, replayed=True)
+
+
+def _preview(
+    connection: Connection, account: Account, request: DirectRequest
+) -> compliance.Preview:
+    settings = compliance.account_settings(connection, account)
+    asked = compliance.with_account(
+        compliance.PreviewRequest(
+            text=request.text,
+            to=request.to,
+            sender=request.sender,
+            message_type=request.message_type,
+        ),
+        settings,
+    )
+    try:
+        return compliance.preview(asked)
+    except InvalidSender as error:
+        raise Refused("sender_not_allowed", str(error), field="sender") from None
+
+
+def queue_message(
+    connection: Connection,
+    account: Account,
+    request: DirectRequest,
+    *,
+    now: datetime,
+    max_parts: int,
+    substitution: bool = False,
+) -> DirectMessage:
+    """Check ``request`` for ``account`` and queue it (see the module); :class:`Refused` or
+    another :class:`ServiceError` when it cannot leave, and then nothing is written."""
+    text = request.text
+    if not text.strip():
+        raise Refused("invalid_field", "the text is empty", field="text")
+    preview = _preview(connection, account, request)
+    recipient = preview.recipient
+    assert recipient is not None  # request.to is required
+    if request.idempotency_key is not None:
+        found = _by_key(connection, account, request.idempotency_key)
+        if found is not None:
+            return _replay(found, request, recipient.e164)
+    composed = preview.composed
+    sender = preview.sender or ""
+    if preview.unverified_domains:
+        error = UnverifiedLink(list(preview.unverified_domains))
+        raise Refused("url_not_allowed", str(error), field="text")
+    try:
+        check_sending(account, sender, request.message_type, substitution=substitution)
+    except MentionRefused as error:
+        raise Refused("mention_refused", str(error)) from None
+    if preview.refusal is not None:
+        raise Refused("mention_refused", f"the message {preview.refusal}", field="text")
+    if len(preview.parts) > max_parts:
+        raise Refused(
+            "too_long",
+            f"the text takes {len(preview.parts)} SMS parts with its mention, at most {max_parts}",
+            field="text",
+        )
+    optout = is_suppressed(connection, account, recipient.e164, sender or None)
+    if optout is not None:
+        raise Refused(
+            "recipient_opted_out",
+            f"{recipient.e164} opted out of this account's messages",
+            field="to",
+        )
+    price = price_table(connection, account).per_part(recipient.region) * len(preview.parts)
+    if account.balance_millicredits < price:
+        raise Refused(
+            "insufficient_credit",
+            f"this message costs {format_credits(price)} credits; the balance is"
+            f" {format_credits(account.balance_millicredits)}",
+        )
+    answer = compliance.window(
+        compliance.WindowRequest(
+            to=recipient.e164,
+            at=now,
+            message_type=request.message_type,
+            policy=account.window_policy,
+        ),
+        now,
+    )
+    status, not_before = "pending", None
+    if not answer.decision.allowed:
+        if not request.hold or answer.decision.next_allowed is None:
+            raise Refused(
+                "outside_sending_hours",
+                f"{answer.decision.rule}; next allowed {answer.decision.next_allowed}",
+                field="hold",
+            )
+        status, not_before = "held", answer.decision.next_allowed
+    values = {
+        "account_id": account.id,
+        "phone_e164": recipient.e164,
+        "region": recipient.region,
+        "sender": sender or None,
+        "kind": request.message_type.value,
+        "priority": _PRIORITY[request.message_type],
+        "text": composed.text,
+        "encoding": composed.encoding.value,
+        "segments": len(preview.parts),
+        "price_millicredits": price,
+        "status": status,
+        "not_before": not_before,
+        "created_at": now,
+        "idempotency_key": request.idempotency_key,
+    }
+    try:
+        with connection.begin_nested():
+            message_id = connection.execute(
+                insert(_M).values(values).returning(_M.c.id)
+            ).scalar_one()
+    except IntegrityError:  # the same key, queued by a concurrent request
+        found = _by_key(connection, account, request.idempotency_key or "")
+        if found is None:
+            raise
+        return _replay(found, request, recipient.e164)
+    row = connection.execute(select(*_columns()).where(_M.c.id == message_id)).one()
+    return _message(row)
+
+
+def get_message(connection: Connection, account: Account, message_id: int) -> DirectMessage:
+    """The account's message ``message_id`` (another account's is :class:`NotFound`)."""
+    row = connection.execute(
+        select(*_columns()).where(_M.c.id == message_id, _M.c.account_id == account.id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound("message", message_id)
+    return _message(row)
+
+
+def list_messages(
+    connection: Connection,
+    account: Account,
+    *,
+    status: str | None = None,
+    to: str | None = None,
+    limit: int = 50,
+    cursor: int | None = None,
+) -> MessagePage:
+    """The account's messages, newest first, ``limit`` a page; ``cursor`` is the
+    ``next_cursor`` of the previous page (the last id shown)."""
+    if not 1 <= limit <= 500:
+        raise InvalidInput("limit", limit, "between 1 and 500")
+    query = select(*_columns()).where(_M.c.account_id == account.id)
+    if status is not None:
+        query = query.where(_M.c.status == status)
+    if to is not None:
+        query = query.where(_M.c.phone_e164 == parse_phone(to, compliance.DEFAULT_REGION).e164)
+    if cursor is not None:
+        query = query.where(_M.c.id < cursor)
+    rows = connection.execute(query.order_by(_M.c.id.desc()).limit(limit + 1)).all()
+    page = [_message(row) for row in rows[:limit]]
+    return MessagePage(page, page[-1].id if len(rows) > limit else None)

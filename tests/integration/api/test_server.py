@@ -1,0 +1,68 @@
+"""The server around the API: health, readiness, metrics, documentation, refusal to start."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from stopsms.app import App
+from stopsms.cli.main import app as stopsms
+from stopsms.clock import FakeClock
+from stopsms.config import Settings
+from stopsms.server import NoSecretKey, create_server
+from tests.integration.api.conftest import UNLIMITED, Keys, bearer
+
+
+def test_health_readiness_and_documentation(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.json() == {"status": "ready", "checks": {"database": "ok"}}
+    assert client.get("/openapi.json").json()["info"]["title"] == "stopsms"
+    assert "swagger" in client.get("/docs").text.lower()
+
+
+def test_readiness_names_a_missing_provider_when_the_engine_would_run(
+    app: App, clock: FakeClock
+) -> None:
+    with TestClient(create_server(app, engine=True, limits=UNLIMITED, clock=clock)) as client:
+        checks = client.get("/readyz").json()["checks"]
+    assert checks == {"database": "ok", "provider": "not configured"}
+
+
+def test_readiness_fails_when_the_provider_cannot_bind(app: App, clock: FakeClock) -> None:
+    unreachable = App(
+        Settings(database_url=app.settings.database_url, provider_url="smpp://a:b@127.0.0.1:1")
+    )
+    with TestClient(create_server(unreachable, engine=True, limits=UNLIMITED, clock=clock)) as c:
+        answer = c.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["status"] == "not ready"
+
+
+def test_metrics_count_messages_queue_and_latency(client: TestClient, keys: Keys) -> None:
+    client.post(
+        "/v1/messages",
+        json={"to": "0612345678", "text": "Code 1234", "type": "informative"},
+        headers=bearer(keys.editor),
+    )
+    text = client.get("/metrics").text
+    assert 'stopsms_messages{status="pending"} 1.0' in text
+    assert "stopsms_queue_depth 1.0" in text
+    assert (
+        'stopsms_http_request_duration_seconds_count{method="POST",route="/v1/messages",'
+        'status="202"} 1.0'
+    ) in text
+
+
+def test_production_without_a_secret_key_is_refused_at_start(
+    app: App, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    production = App(Settings(database_url=app.settings.database_url, production=True))
+    with pytest.raises(NoSecretKey, match="STOPSMS_SECRET_KEY"):
+        create_server(production)
+    monkeypatch.setenv("STOPSMS_ENV", "production")
+    result = cli.invoke(stopsms, ["serve", "--port", "0"])
+    assert result.exit_code == 2
+    assert "STOPSMS_ENV=production needs STOPSMS_SECRET_KEY" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
