@@ -20,6 +20,7 @@ from stopsms.domain.errors import StopsmsError
 from stopsms.server.engine import EngineThread
 from stopsms.server.metrics import CONTENT_TYPE, LatencyMiddleware, Metrics
 from stopsms.store.database import is_current
+from stopsms.web import area, unsubscribe
 
 __all__ = ["NoSecretKey", "check_startable", "create_server"]
 
@@ -71,6 +72,8 @@ def create_server(
     )
     server.state.stopsms = app
     api.install(server, limits or Limits(), clock)
+    server.include_router(unsubscribe.router)
+    server.include_router(area.router)
     metrics = Metrics(app)
     server.add_middleware(LatencyMiddleware, metrics=metrics)
 
