@@ -1,5 +1,5 @@
 """The customer area: ``/login``, ``/logout``, ``/account``, ``/``, ``/campaigns/new``,
-``/campaigns/{id}``, and the browser libraries under ``/static/``.
+``/campaigns/{id}``, ``/blacklist``, and the browser libraries under ``/static/``.
 
 Server-rendered pages (Jinja2, French by default, English by ``Accept-Language``) whose
 essentials work without JavaScript: the composer is a plain form (its fix and save buttons
@@ -19,15 +19,16 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from stopsms.app import App
+from stopsms.app import App, blacklist
 from stopsms.app import area as use_cases
 from stopsms.clock import SystemClock
-from stopsms.errors import InvalidInput, NotFound
+from stopsms.domain.errors import InvalidPhoneNumber, StopsmsError
 from stopsms.services.access.keys import Principal
 from stopsms.services.access.roles import Role
 from stopsms.web.i18n import environment, negotiate, translations
@@ -287,7 +288,7 @@ def make_router() -> APIRouter:
                         at=fields.get("at") if action == "schedule" else None,
                     )
                 )
-            except (InvalidInput, NotFound) as error:
+            except StopsmsError as error:  # a refusal's sentence, shown above the form
                 values = _composer_values(app, who, fields)
                 return page.render("area/composer.html", 422, error=str(error), **values)
             return RedirectResponse(f"/campaigns/{saved.id}", status_code=303)
@@ -305,7 +306,56 @@ def make_router() -> APIRouter:
             return page.refuse(_NOT_FOUND, 404)
         return page.render("area/campaign.html", campaign=found)
 
+    @router.get("/blacklist", response_class=HTMLResponse)
+    def blacklist_page(request: Request, q: str = "") -> Response:
+        who = _who(request)
+        if who is None:
+            return _to_login()
+        return _blacklist(_Page(request, who), who, q[:40])
+
+    @router.post("/blacklist", response_class=HTMLResponse)
+    async def blacklist_change(request: Request) -> Response:
+        who = _who(request)
+        if who is None:
+            return _to_login()
+        fields, ours = await _form(request)
+        page = _Page(request, who)
+        if not ours:
+            return page.refuse(_EXPIRED, 403)
+        if not who.role.allows(Role.EDITOR):
+            return page.refuse(_NOT_ALLOWED, 403)
+        app, phone = _app(request), fields.get("phone", "")[:40]
+        now = SystemClock().now()
+        try:
+            if fields.get("action") == "remove":
+                evidence = fields.get("evidence", "")[:500]
+                await run_in_threadpool(blacklist.remove, app, who, phone, evidence, now)
+            else:
+                await run_in_threadpool(blacklist.add, app, who, phone, now)
+        except StopsmsError as error:  # a refusal's sentence, shown above the form
+            return _blacklist(page, who, phone, str(error), 422)
+        return RedirectResponse(f"/blacklist?q={quote(phone)}", status_code=303)
+
     return router
+
+
+def _blacklist(
+    page: _Page, who: Principal, search: str, error: str | None = None, status: int = 200
+) -> HTMLResponse:
+    try:
+        records, total = blacklist.listing(_app(page.request), who, search or None)
+    except InvalidPhoneNumber as bad:
+        records, total = [], 0
+        error = str(bad)
+    return page.render(
+        "area/blacklist.html",
+        status,
+        records=records,
+        total=total,
+        search=search,
+        error=error,
+        can_edit=who.role.allows(Role.EDITOR),
+    )
 
 
 #: The routes the server mounts.
