@@ -33,9 +33,9 @@ from stopsms.services.campaigns.campaigns import (
     Campaign,
     CampaignListing,
     create_campaign,
-    get_campaign,
     list_campaigns,
 )
+from stopsms.services.campaigns.reports import CampaignPreview, preview_campaign
 from stopsms.services.contacts.contacts import ContactList, list_lists
 from stopsms.store import tables as t
 
@@ -195,12 +195,21 @@ def dashboard(app: App, who: Principal, *, recent: int = 10) -> Dashboard:
         )
 
 
-def campaign(app: App, who: Principal, campaign_id: int) -> Campaign | None:
-    """The campaign when it is ``who``'s account's, else None (another's is not found)."""
+def campaign(app: App, who: Principal, campaign_id: int, clock: Clock) -> CampaignPreview | None:
+    """The campaign with its counts by decision, credits and plan when it is ``who``'s
+    account's, else None (another's is not found): ``campaign preview``'s computation."""
     with app.reader() as connection:
+        account = get_account_by_id(connection, who.account_id)
         try:
-            return get_campaign(
-                connection, get_account_by_id(connection, who.account_id), campaign_id
+            return preview_campaign(
+                connection,
+                account,
+                campaign_id,
+                clock,
+                rate=app.rate,
+                shortcode_substitution=app.shortcode_substitution,
+                max_parts=app.max_parts,
+                public_url=app.settings.public_url,
             )
         except NotFound:
             return None

@@ -17,9 +17,11 @@ account's campaign is a 404, the same as one that does not exist.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -131,6 +133,17 @@ def _who(request: Request) -> Principal | None:
     if session is None:
         return None
     return use_cases.principal_of_user(_app(request), session.user_id, session.account)
+
+
+#: The zone times are shown in (the accounts served are French; per-account zones come later).
+_ZONE: Final = ZoneInfo("Europe/Paris")
+
+
+def _when(seconds: float | None) -> str:
+    """An instant (seconds since the epoch) as ``YYYY-MM-DD HH:MM`` in Paris, or empty."""
+    if seconds is None:
+        return ""
+    return datetime.fromtimestamp(seconds, UTC).astimezone(_ZONE).strftime("%Y-%m-%d %H:%M")
 
 
 def _to_login() -> RedirectResponse:
@@ -301,10 +314,10 @@ def make_router() -> APIRouter:
         if who is None:
             return _to_login()
         page = _Page(request, who)
-        found = use_cases.campaign(_app(request), who, campaign_id)
+        found = use_cases.campaign(_app(request), who, campaign_id, SystemClock())
         if found is None:
             return page.refuse(_NOT_FOUND, 404)
-        return page.render("area/campaign.html", campaign=found)
+        return page.render("area/campaign.html", campaign=found.campaign, preview=found, when=_when)
 
     @router.get("/blacklist", response_class=HTMLResponse)
     def blacklist_page(request: Request, q: str = "") -> Response:

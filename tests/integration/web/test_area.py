@@ -18,8 +18,7 @@ from stopsms.server import create_server
 from stopsms.services.access.roles import Role
 from stopsms.services.access.users import create_user, set_role
 from stopsms.services.accounts.accounts import create_account
-from stopsms.services.contacts.contacts import create_list
-from tests.builders import ready_account
+from tests.builders import add_contacts, ready_account
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -36,7 +35,8 @@ def app(database_url: str) -> Iterator[App]:
         ready_account(connection, "shop", now=NOW)
         ready_account(connection, "alerts", now=NOW, type="notification")
         ready_account(connection, "rival", now=NOW)
-        create_list(connection, "shop", "clients", now=NOW)
+        people = [{"phone_e164": "+33612345678"}, {"phone_e164": "+33612345679"}]
+        add_contacts(connection, "clients", people, now=NOW, account="shop")
         for email, account, role in (
             ("editor@shop.fr", "shop", Role.EDITOR),
             ("viewer@shop.fr", "shop", Role.VIEWER),
@@ -138,7 +138,10 @@ def test_another_account_s_campaign_is_not_found(client: TestClient) -> None:
     saved = client.post("/campaigns/new", data=data, follow_redirects=False)
     assert saved.status_code == 303, saved.text
     address = saved.headers["location"]
-    assert client.get(address).status_code == 200
+    shown = client.get(address)
+    assert shown.status_code == 200
+    assert 'id="ready">2<' in shown.text  # both contacts, counted before preparation
+    assert 'id="credits">' in shown.text
     client.cookies.clear()
     _sign_in(client, "owner@rival.fr")
     assert client.get(address).status_code == 404
@@ -191,3 +194,22 @@ def test_the_blacklist_adds_and_removes_only_with_evidence(client: TestClient) -
     lifted = client.post("/blacklist", data={**bare, "evidence": "e-mail du 1er décembre"})
     assert 'id="total">0<' in lifted.text and "e-mail du 1er décembre" in lifted.text
     assert client.get("/blacklist?q=not-a-number").status_code == 200
+
+
+def test_scheduled_at_night_shows_held_until_the_morning(client: TestClient) -> None:
+    _sign_in(client, "editor@shop.fr")
+    home = client.get("/")
+    client.post("/account", data={"csrf": _csrf(home.text), "account": "shop"})
+    page = client.get("/campaigns/new")
+    data = {
+        "csrf": _csrf(page.text),
+        "text": "Soldes d'hiver",
+        "list": "clients",
+        "at": "2030-01-08T22:30",  # a Tuesday, 22:30 in Paris: marketing waits
+        "action": "schedule",
+    }
+    saved = client.post("/campaigns/new", data=data)
+    assert saved.status_code == 200, saved.text
+    assert "programmée" in saved.text
+    held = saved.text.split('id="held">')[1]
+    assert held.startswith("2030-01-09 "), held[:40]
