@@ -111,15 +111,18 @@ def composer(
     sender: str | None = None,
     mention: bool = True,
     smart_encoding: bool = False,
+    with_lists: bool = True,
 ) -> Composer:
     """The composer for ``text`` on ``who``'s account; ``mention`` False removes the STOP
-    mention only on a notification account (a marketing account always carries it)."""
+    mention only on a notification account (a marketing account always carries it).
+    ``with_lists`` False: no lists (the preview fragment of each keystroke must not count a
+    list's members: a million-member list would be read on every key)."""
     with app.reader() as connection:
         account = get_account_by_id(connection, who.account_id)
         settings = compliance.account_settings(
             connection, account, public_url=app.settings.public_url
         )
-        lists = tuple(list_lists(connection, account))
+        lists = tuple(list_lists(connection, account)) if with_lists else ()
     notification = settings.account_type is AccountType.NOTIFICATION
     if notification and not mention:
         settings = replace(settings, mention_enabled=False)

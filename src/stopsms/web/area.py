@@ -170,10 +170,14 @@ async def _form(request: Request) -> tuple[dict[str, str], bool]:
     return fields, forms.accepts(request.cookies.get(AREA_CSRF_COOKIE), fields.get(CSRF_FIELD))
 
 
-def _composer_values(app: App, who: Principal, fields: dict[str, str]) -> dict[str, Any]:
+def _composer_values(
+    app: App, who: Principal, fields: dict[str, str], *, with_lists: bool = True
+) -> dict[str, Any]:
     text = fields.get("text", "")[:1600]
     mention = fields.get("mention", "on" if "text" not in fields else "") == "on"
-    view = use_cases.composer(app, who, text, sender=fields.get("sender"), mention=mention)
+    view = use_cases.composer(
+        app, who, text, sender=fields.get("sender"), mention=mention, with_lists=with_lists
+    )
     return {
         "text": text,
         "view": view,
@@ -270,7 +274,9 @@ def make_router() -> APIRouter:
         page = _Page(request, who)
         if not ours:
             return page.refuse(_EXPIRED, 403)
-        values = await run_in_threadpool(_composer_values, _app(request), who, fields)
+        values = await run_in_threadpool(
+            lambda: _composer_values(_app(request), who, fields, with_lists=False)
+        )
         return page.render("area/preview.html", **values)
 
     @router.post("/campaigns/new", response_class=HTMLResponse)
