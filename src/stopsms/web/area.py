@@ -170,6 +170,19 @@ async def _form(request: Request) -> tuple[dict[str, str], bool]:
     return fields, forms.accepts(request.cookies.get(AREA_CSRF_COOKIE), fields.get(CSRF_FIELD))
 
 
+async def _posted(request: Request) -> tuple[Principal, _Page, dict[str, str]] | Response:
+    """A signed-in POST with our anti-forgery field: who, the page and the form; else the
+    answer to give instead (to the login page; 403)."""
+    who = _who(request)
+    if who is None:
+        return _to_login()
+    fields, ours = await _form(request)
+    page = _Page(request, who)
+    if not ours:
+        return page.refuse(_EXPIRED, 403)
+    return who, page, fields
+
+
 def _composer_values(
     app: App, who: Principal, fields: dict[str, str], *, with_lists: bool = True
 ) -> dict[str, Any]:
@@ -281,13 +294,10 @@ def make_router() -> APIRouter:
 
     @router.post("/campaigns/new", response_class=HTMLResponse)
     async def compose(request: Request) -> Response:
-        who = _who(request)
-        if who is None:
-            return _to_login()
-        fields, ours = await _form(request)
-        page = _Page(request, who)
-        if not ours:
-            return page.refuse(_EXPIRED, 403)
+        posted = await _posted(request)
+        if isinstance(posted, Response):
+            return posted
+        who, page, fields = posted
         app = _app(request)
         action = fields.get("action", "")
         if action == "fix":
@@ -334,13 +344,10 @@ def make_router() -> APIRouter:
 
     @router.post("/blacklist", response_class=HTMLResponse)
     async def blacklist_change(request: Request) -> Response:
-        who = _who(request)
-        if who is None:
-            return _to_login()
-        fields, ours = await _form(request)
-        page = _Page(request, who)
-        if not ours:
-            return page.refuse(_EXPIRED, 403)
+        posted = await _posted(request)
+        if isinstance(posted, Response):
+            return posted
+        who, page, fields = posted
         if not who.role.allows(Role.EDITOR):
             return page.refuse(_NOT_ALLOWED, 403)
         app, phone = _app(request), fields.get("phone", "")[:40]
