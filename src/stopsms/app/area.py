@@ -15,6 +15,8 @@ UCS-2, the one-click smart-encoding fix, the senders to choose from).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Final
 
 from sqlalchemy import select
 
@@ -40,6 +42,7 @@ from stopsms.services.contacts.contacts import ContactList, list_lists
 from stopsms.store import tables as t
 
 __all__ = [
+    "SEND_NOW_DELAY",
     "Composer",
     "Dashboard",
     "account_names",
@@ -51,6 +54,9 @@ __all__ = [
     "sign_in",
     "smart_fix",
 ]
+
+#: How far ahead "send now" schedules a campaign (the engine looks for due ones every 5 s).
+SEND_NOW_DELAY: Final = timedelta(seconds=2)
 
 #: A part's capacity: (one part alone, each part of several), in units of the encoding.
 _CAPACITY = {Encoding.GSM7: (160, 153), Encoding.UCS2: (70, 67)}
@@ -164,8 +170,12 @@ def save_campaign(
     text: str,
     sender: str | None,
     at: str | None = None,
+    now: bool = False,
 ) -> Campaign:
-    """A new campaign on ``who``'s account: a draft, or scheduled when ``at`` is given."""
+    """A new campaign on ``who``'s account: a draft, scheduled when ``at`` is given, or, with
+    ``now``, scheduled :data:`SEND_NOW_DELAY` ahead: the engine of ``stopsms serve`` (or the
+    workers) prepares due campaigns every few seconds and sends them, holding what the
+    sending hours do not allow yet."""
     with app.transaction() as connection:
         account = get_account_by_id(connection, who.account_id)
         created = create_campaign(
@@ -175,7 +185,7 @@ def save_campaign(
             text=text,
             sender=sender,
             clock=clock,
-            at=at or None,
+            at=clock.now() + SEND_NOW_DELAY if now else (at or None),
             shortcode_substitution=app.shortcode_substitution,
         )
     return created.campaign

@@ -302,7 +302,7 @@ def make_router() -> APIRouter:
         action = fields.get("action", "")
         if action == "fix":
             fields["text"] = use_cases.smart_fix(fields.get("text", ""))
-        elif action in ("draft", "schedule"):
+        elif action in ("draft", "schedule", "send"):
             if not who.role.allows(Role.EDITOR):
                 return page.refuse(_NOT_ALLOWED, 403)
             try:
@@ -315,6 +315,7 @@ def make_router() -> APIRouter:
                         text=fields.get("text", ""),
                         sender=fields.get("sender") or None,
                         at=fields.get("at") if action == "schedule" else None,
+                        now=action == "send",
                     )
                 )
             except StopsmsError as error:  # a refusal's sentence, shown above the form

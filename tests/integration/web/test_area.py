@@ -124,8 +124,9 @@ def test_a_viewer_cannot_send(client: TestClient) -> None:
     _sign_in(client, "viewer@shop.fr")
     page = client.get("/campaigns/new")
     assert 'value="draft"' not in page.text
-    data = {"csrf": _csrf(page.text), "text": "Bonjour", "list": "clients", "action": "draft"}
-    assert client.post("/campaigns/new", data=data).status_code == 403
+    for action in ("draft", "schedule", "send"):
+        data = {"csrf": _csrf(page.text), "text": "Bonjour", "list": "clients", "action": action}
+        assert client.post("/campaigns/new", data=data).status_code == 403
 
 
 def test_another_account_s_campaign_is_not_found(client: TestClient) -> None:
@@ -216,3 +217,15 @@ def test_scheduled_at_night_shows_held_until_the_morning(client: TestClient) -> 
     assert "programmée" in saved.text
     held = saved.text.split('id="held">')[1]
     assert held.startswith("2030-01-09 "), held[:40]
+
+
+def test_send_now_hands_the_campaign_to_the_engine(client: TestClient) -> None:
+    _sign_in(client, "editor@shop.fr")
+    home = client.get("/")
+    client.post("/account", data={"csrf": _csrf(home.text), "account": "shop"})
+    page = client.get("/campaigns/new")
+    assert 'id="send"' in page.text
+    data = {"csrf": _csrf(page.text), "text": "Bonjour", "list": "clients", "action": "send"}
+    sent = client.post("/campaigns/new", data=data)
+    assert sent.status_code == 200
+    assert 'id="status">programmée<' in sent.text  # due in seconds: the engine prepares it
