@@ -10,14 +10,20 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
+from sqlalchemy import update
 
 from stopsms.api.limits import Limits
 from stopsms.app import App
+from stopsms.clock import FakeClock
 from stopsms.config import Settings
 from stopsms.server import create_server
 from stopsms.services.access.roles import Role
 from stopsms.services.access.users import create_user, set_role
 from stopsms.services.accounts.accounts import create_account
+from stopsms.services.campaigns.campaigns import create_campaign
+from stopsms.services.campaigns.preparation import prepare_campaign
+from stopsms.services.optouts.optouts import record_optout
+from stopsms.store import tables as t
 from tests.builders import add_contacts, ready_account
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -229,3 +235,34 @@ def test_send_now_hands_the_campaign_to_the_engine(client: TestClient) -> None:
     sent = client.post("/campaigns/new", data=data)
     assert sent.status_code == 200
     assert 'id="status">programmée<' in sent.text  # due in seconds: the engine prepares it
+
+
+def test_the_dashboard_shows_each_campaign_s_stop_percentage(app: App, client: TestClient) -> None:
+    with app.transaction() as connection:
+        campaign = create_campaign(
+            connection,
+            "shop",
+            list_name="clients",
+            text="Soldes",
+            sender=None,
+            clock=FakeClock(NOW),
+        ).campaign
+    prepare_campaign(app.database, campaign.id, FakeClock(NOW))
+    with app.transaction() as connection:
+        connection.execute(
+            update(t.messages)
+            .where(t.messages.c.campaign_id == campaign.id)
+            .values(status="delivered")
+        )
+        record_optout(
+            connection,
+            "shop",
+            "+33612345678",
+            source="keyword",
+            detail="STOP",
+            campaign_id=campaign.id,
+        )
+    _sign_in(client, "viewer@shop.fr")
+    home = client.get("/")
+    row = home.text.split(f'href="/campaigns/{campaign.id}"')[1].split("</tr>")[0]
+    assert '<td class="stop-percent">50.0 %</td>' in row
