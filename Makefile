@@ -7,8 +7,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # The SMPP server of the fault tests (npm `smpp`, run by node), installed from its lock file.
 PEERS  := tests/peers/node_modules/.package-lock.json
+# The browser libraries the customer area serves (htmx), pinned in vendor/package-lock.json and
+# committed as text under src/stopsms/web/static so that `pip install -e .` serves them offline;
+# `make vendor` refreshes the copy from npm after a change of version.
+VENDOR := vendor/node_modules/.package-lock.json
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench clean vendor browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +22,17 @@ $(STAMP): pyproject.toml
 
 $(PEERS): tests/peers/package.json tests/peers/package-lock.json
 	cd tests/peers && npm ci --no-audit --no-fund --silent
+
+$(VENDOR): vendor/package.json vendor/package-lock.json
+	cd vendor && npm ci --no-audit --no-fund --silent
+
+vendor: $(VENDOR)
+	cp vendor/node_modules/htmx.org/dist/htmx.min.js src/stopsms/web/static/htmx.min.js
+
+# The browser tests drive Debian's Chromium (no browser download works here): installed when
+# missing, never `playwright install`.
+browser:
+	test -x /usr/bin/chromium || apt-get install -y chromium
 
 run: $(STAMP)
 	$(BIN)/stopsms demo
@@ -34,7 +49,7 @@ typecheck: $(STAMP)
 # ports (PostgreSQL databases by unique name, port 0 everywhere), so workers never collide.
 TEST_JOBS ?= auto
 
-unit: $(STAMP) $(PEERS)
+unit: $(STAMP) $(PEERS) browser
 	$(BIN)/pytest -n $(TEST_JOBS)
 
 test: lint typecheck unit
@@ -43,4 +58,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache tests/peers/node_modules
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache tests/peers/node_modules vendor/node_modules

@@ -126,6 +126,7 @@ def send_message(
             now=clock.now(),
             max_parts=app.max_parts,
             substitution=app.shortcode_substitution,
+            public_url=app.settings.public_url,
         )
     if message.replayed:
         response.status_code = 200

@@ -22,6 +22,7 @@ from stopsms.jobs.runner import start_in_process
 from stopsms.server.engine import EngineThread
 from stopsms.server.metrics import CONTENT_TYPE, LatencyMiddleware, Metrics
 from stopsms.store.database import is_current
+from stopsms.web import area, unsubscribe
 
 __all__ = ["NoSecretKey", "check_startable", "create_server"]
 
@@ -79,6 +80,8 @@ def create_server(
     )
     server.state.stopsms = app
     api.install(server, limits or Limits(), clock)
+    server.include_router(unsubscribe.router)
+    server.include_router(area.router)
     metrics = Metrics(app)
     server.add_middleware(LatencyMiddleware, metrics=metrics)
 

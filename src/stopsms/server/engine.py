@@ -73,6 +73,8 @@ class EngineThread:
             self._stop,
             on_event=lambda line: _LOG.info("%s", line),
             max_parts=self._app.max_parts,
+            public_url=self._app.settings.public_url,
+            webhooks_allow_private=self._app.settings.webhooks_allow_private,
         )
 
     def stop(self, timeout: float = 30.0) -> None:

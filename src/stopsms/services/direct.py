@@ -38,12 +38,14 @@ from sqlalchemy.exc import IntegrityError
 from stopsms.domain.errors import InvalidSender
 from stopsms.domain.mention import MessageType
 from stopsms.domain.phone import parse_phone
+from stopsms.domain.unsubscribe import hosted_link
 from stopsms.errors import InvalidInput, NotFound, ServiceError
 from stopsms.services import compliance
 from stopsms.services.accounts.accounts import Account, price_table
 from stopsms.services.accounts.credits import format_credits
 from stopsms.services.campaigns.campaigns import UnverifiedLink
 from stopsms.services.campaigns.stop_mention import MentionRefused, check_sending
+from stopsms.services.campaigns.tokens import new_token
 from stopsms.services.optouts.optouts import is_suppressed
 from stopsms.store import tables as t
 
@@ -177,9 +179,9 @@ def _replay(row: Any, request: DirectRequest, e164: str) -> DirectMessage:
 
 
 def _preview(
-    connection: Connection, account: Account, request: DirectRequest
+    connection: Connection, account: Account, request: DirectRequest, public_url: str | None
 ) -> compliance.Preview:
-    settings = compliance.account_settings(connection, account)
+    settings = compliance.account_settings(connection, account, public_url=public_url)
     asked = compliance.with_account(
         compliance.PreviewRequest(
             text=request.text,
@@ -203,13 +205,18 @@ def queue_message(
     now: datetime,
     max_parts: int,
     substitution: bool = False,
+    public_url: str | None = None,
 ) -> DirectMessage:
     """Check ``request`` for ``account`` and queue it (see the module); :class:`Refused` or
-    another :class:`ServiceError` when it cannot leave, and then nothing is written."""
+    another :class:`ServiceError` when it cannot leave, and then nothing is written.
+
+    ``public_url``: the installation's (``Settings.public_url``). A marketing message whose
+    mention is the hosted unsubscribe page's link gets its own token in place of the
+    placeholder its length was counted with (as preparation gives one per campaign message)."""
     text = request.text
     if not text.strip():
         raise Refused("invalid_field", "the text is empty", field="text")
-    preview = _preview(connection, account, request)
+    preview = _preview(connection, account, request, public_url)
     recipient = preview.recipient
     assert recipient is not None  # request.to is required
     if request.idempotency_key is not None:
@@ -265,6 +272,10 @@ def queue_message(
                 field="hold",
             )
         status, not_before = "held", answer.decision.next_allowed
+    text, token = composed.text, None
+    if public_url and account.hosted_page(public_url) and hosted_link(public_url) in text:
+        token = new_token()
+        text = text.replace(hosted_link(public_url), hosted_link(public_url, token))
     values = {
         "account_id": account.id,
         "phone_e164": recipient.e164,
@@ -272,7 +283,8 @@ def queue_message(
         "sender": sender or None,
         "kind": request.message_type.value,
         "priority": _PRIORITY[request.message_type],
-        "text": composed.text,
+        "text": text,
+        "unsubscribe_token": token,
         "encoding": composed.encoding.value,
         "segments": len(preview.parts),
         "price_millicredits": price,

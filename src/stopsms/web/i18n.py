@@ -22,12 +22,14 @@ from typing import Final
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "negotiate", "translations"]
+__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "environment", "negotiate", "translations"]
 
 LANGUAGES: Final = ("fr", "en")
 DEFAULT_LANGUAGE: Final = "fr"
 _LOCALES: Final = Path(__file__).parent / "locales"
+_TEMPLATES: Final = Path(__file__).parent / "templates"
 
 
 @cache
@@ -40,6 +42,21 @@ def translations(language: str) -> Translations:
     write_mo(compiled, catalog)
     compiled.seek(0)
     return Translations(fp=compiled)
+
+
+@cache
+def environment(language: str) -> Environment:
+    """The pages' Jinja2 templates (autoescaped) speaking ``language``."""
+    templates = Environment(
+        loader=FileSystemLoader(_TEMPLATES),
+        autoescape=True,
+        extensions=["jinja2.ext.i18n"],
+        undefined=StrictUndefined,
+    )
+    templates.install_gettext_translations(  # type: ignore[attr-defined]
+        translations(language), newstyle=True
+    )
+    return templates
 
 
 def negotiate(accept_language: str | None) -> str:

@@ -20,20 +20,17 @@ The process's :class:`~stopsms.app.App` is at ``request.app.state.stopsms``; the
 
 from __future__ import annotations
 
-from functools import cache
-from pathlib import Path
 from typing import Any, Final
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader
 from starlette.concurrency import run_in_threadpool
 
 from stopsms.app import App
 from stopsms.app import unsubscribe as use_cases
 from stopsms.domain.errors import InvalidPhoneNumber
 from stopsms.errors import InvalidInput
-from stopsms.web.i18n import negotiate, translations
+from stopsms.web.i18n import environment, negotiate, translations
 from stopsms.web.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -45,7 +42,6 @@ from stopsms.web.security import (
 
 __all__ = ["MAX_FORM_BYTES", "make_router", "router"]
 
-_TEMPLATES: Final = Path(__file__).parent / "templates"
 #: The largest form accepted (the reason's 500 characters, in UTF-8 and percent-encoded).
 MAX_FORM_BYTES: Final = 8192
 
@@ -80,17 +76,6 @@ _NOT_A_NUMBER: Final = N_(
 )
 
 
-@cache
-def _environment(language: str) -> Environment:
-    environment = Environment(
-        loader=FileSystemLoader(_TEMPLATES), autoescape=True, extensions=["jinja2.ext.i18n"]
-    )
-    environment.install_gettext_translations(  # type: ignore[attr-defined]
-        translations(language), newstyle=True
-    )
-    return environment
-
-
 def _app(request: Request) -> App:
     app: App = request.app.state.stopsms
     return app
@@ -120,7 +105,7 @@ class _Page:
         if form:
             csrf = _forms(self.request).issue(self.request.cookies.get(CSRF_COOKIE))
         html = (
-            _environment(self.language)
+            environment(self.language)
             .get_template(template)
             .render(language=self.language, style=STYLE, csrf=csrf, **values)
         )

@@ -3,6 +3,8 @@ stable code when it could never leave, found again by its Idempotency-Key."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -10,9 +12,11 @@ from sqlalchemy import func, select
 
 from stopsms.app import App
 from stopsms.clock import FakeClock
+from stopsms.domain.unsubscribe import is_token
+from stopsms.server import create_server
 from stopsms.services.optouts.optouts import record_optout
 from stopsms.store import tables as t
-from tests.integration.api.conftest import NIGHT, OPEN, Keys, bearer
+from tests.integration.api.conftest import NIGHT, OPEN, UNLIMITED, Keys, bearer
 
 TO = "06 12 34 56 78"
 
@@ -130,3 +134,21 @@ def test_list_filters_and_pages(client: TestClient, keys: Keys) -> None:
 def test_a_viewer_cannot_send(client: TestClient, keys: Keys) -> None:
     answer = _send(client, keys.viewer)
     assert (answer.status_code, answer.json()["code"]) == (403, "forbidden")
+
+
+def test_a_message_abroad_links_to_the_hosted_page_with_its_own_token(
+    app: App, keys: Keys, clock: FakeClock
+) -> None:
+    hosted = App(replace(app.settings, public_url="https://sms.shop.fr"), actor="test")
+    try:
+        with TestClient(create_server(hosted, limits=UNLIMITED, clock=clock)) as client:
+            answer = _send(client, keys.editor, to="+447911123456")
+            assert answer.status_code == 202, answer.text
+            text = answer.json()["text"]
+            link = re.search(r"https://sms\.shop\.fr/u/(\S+)$", text)
+            assert link is not None, text
+            assert is_token(link.group(1))  # never the placeholder, which cannot leave
+            [row] = _outbox(hosted)
+            assert (row["unsubscribe_token"], row["text"]) == (link.group(1), text)
+    finally:
+        hosted.close()

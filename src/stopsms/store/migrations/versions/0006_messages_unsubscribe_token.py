@@ -6,7 +6,7 @@ campaign). Unique, indexed only where present: most messages (shortcode regions,
 their own page) have none and cost the index nothing.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-04
 """
 
