@@ -162,6 +162,12 @@ def test_a_chunk_whose_claim_was_taken_over_is_not_sent(database: Database) -> N
 
 
 @pytest.mark.commits
+# PostgreSQL only, where many senders run: on SQLite one writer at a time let the first
+# sender's claims starve the second (it took no part in 3 of 4 runs on an idle machine), so
+# the race this test is about did not happen there.
+@pytest.mark.parametrize(
+    "database", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 def test_a_second_sender_starting_mid_campaign_takes_nothing_live(database: Database) -> None:
     """The issue's duplicate: a second process starts while a campaign sends, reconciles,
     and sends too. Every recipient gets the campaign exactly once."""
