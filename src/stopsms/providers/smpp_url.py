@@ -10,7 +10,7 @@ option             default      meaning
                                 with ``binds``, the account's cap across all its binds
 ``binds``          0            binds the account allows across every worker (0: no limit
                                 known, no lease); each worker leases its sessions' slots
-                                and sends ``tps × its sessions ÷ binds`` submit_sm/s
+                                and sends 95 % of ``tps × its sessions ÷ binds`` submit_sm/s
 ``system_type``    (empty)      the bind's system_type
 ``bind``           transceiver  ``transceiver`` (one TRX bind) or ``tx_rx`` (two binds)
 ``source_ton``     auto         TON of our sender (auto: 5 alphanumeric, 1 ``+…``, 3 short)
