@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 
-from stopsms import __version__, api
+from stopsms import __version__, api, web
 from stopsms.api.limits import Limits
 from stopsms.app import App, NoProvider
 from stopsms.clock import Clock
@@ -22,7 +22,6 @@ from stopsms.jobs.runner import start_in_process
 from stopsms.server.engine import EngineThread
 from stopsms.server.metrics import CONTENT_TYPE, LatencyMiddleware, Metrics
 from stopsms.store.database import is_current
-from stopsms.web import area, unsubscribe
 
 __all__ = ["NoSecretKey", "check_startable", "create_server"]
 
@@ -80,8 +79,8 @@ def create_server(
     )
     server.state.stopsms = app
     api.install(server, limits or Limits(), clock)
-    server.include_router(unsubscribe.router)
-    server.include_router(area.router)
+    for router in web.ROUTERS:
+        server.include_router(router)
     metrics = Metrics(app)
     server.add_middleware(LatencyMiddleware, metrics=metrics)
 

@@ -1,6 +1,23 @@
-"""The web pages people open: the hosted unsubscribe page (:mod:`stopsms.web.unsubscribe`).
+"""The web pages people open: the hosted unsubscribe page and the customer area.
 
 Server-rendered (Jinja2), French and English, working without JavaScript. Each page reads the
 process's :class:`stopsms.app.App` from ``request.app.state.stopsms`` (the server puts it
 there) and calls the application layer, never a service directly.
+
+- :mod:`.unsubscribe`: the hosted unsubscribe page (``/u/...``);
+- :mod:`.pages`: what every page of the customer area shares (session, language, forms);
+- :mod:`.area`: sign-in, dashboard, composer, campaign, blacklist, static files.
+
+A feature's pages are one module with its own router, added to :data:`ROUTERS`.
 """
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from stopsms.web import area, unsubscribe
+
+__all__ = ["ROUTERS"]
+
+#: The routers the server mounts, in this order.
+ROUTERS: tuple[APIRouter, ...] = (unsubscribe.router, area.router)

@@ -1,0 +1,178 @@
+"""What every page of the customer area shares: who is signed in, the page in the
+request's language with the area's headers, the anti-forgery check of a posted form.
+
+Each feature's pages (:mod:`stopsms.web.area` and its siblings) are a router of their own that
+calls these and the application layer; :data:`stopsms.web.ROUTERS` lists them for the server.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from stopsms.app import App
+from stopsms.app import area as use_cases
+from stopsms.services.access.keys import Principal
+from stopsms.web.i18n import environment, negotiate, translations
+from stopsms.web.security import CSRF_FIELD, Forms
+from stopsms.web.sessions import MAX_AGE, SESSION_COOKIE, Sessions
+
+__all__ = [
+    "AREA_CSRF_COOKIE",
+    "EXPIRED",
+    "NOT_ALLOWED",
+    "NOT_FOUND",
+    "N_",
+    "Page",
+    "app_of",
+    "form_of",
+    "session_of",
+    "set_session",
+    "signed_post",
+    "state_of",
+    "to_login",
+    "when",
+    "who_of",
+]
+
+AREA_CSRF_COOKIE: Final = "stopsms_area_csrf"
+#: Scripts and styles from this server only; htmx's own indicator style is turned off.
+HEADERS: Final = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
+        " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+MAX_FORM_FIELDS: Final = 16
+
+
+def N_(text: str) -> str:  # noqa: N802 (gettext's marker name, which extraction looks for)
+    """Mark ``text`` for the catalogues; it is translated when a page is rendered."""
+    return text
+
+
+WRONG_LOGIN: Final = N_("This email and password do not match an account.")
+EXPIRED: Final = N_("This form has expired: please send it again from the page.")
+NOT_ALLOWED: Final = N_("Your role in this account does not allow this.")
+NOT_FOUND: Final = N_("This page does not exist in this account.")
+
+
+def app_of(request: Request) -> App:
+    app: App = request.app.state.stopsms
+    return app
+
+
+def state_of(request: Request) -> tuple[Forms, Sessions]:
+    """The anti-forgery signer and the session signer of the server (made once each)."""
+    state = request.app.state
+    made: tuple[Forms, Sessions] | None = getattr(state, "stopsms_area", None)
+    if made is None:
+        key = app_of(request).settings.secret_key
+        made = state.stopsms_area = (Forms(key), Sessions(key))
+    return made
+
+
+class Page:
+    """One answer in the request's language, with the area's headers and form cookie."""
+
+    def __init__(self, request: Request, who: Principal | None = None) -> None:
+        self.request, self.who = request, who
+        self.language = negotiate(request.headers.get("accept-language"))
+        self.gettext = translations(self.language).gettext
+        forms, _ = state_of(request)
+        self.csrf = forms.issue(request.cookies.get(AREA_CSRF_COOKIE))
+
+    def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        accounts: list[str] = []
+        session = session_of(self.request)
+        if self.who is not None and session is not None:
+            accounts = use_cases.account_names(app_of(self.request), session.user_id)
+        html = (
+            environment(self.language)
+            .get_template(template)
+            .render(
+                language=self.language, csrf=self.csrf, who=self.who, accounts=accounts, **values
+            )
+        )
+        response = HTMLResponse(html, status_code=status, headers=dict(HEADERS))
+        response.headers["Content-Language"] = self.language
+        response.set_cookie(
+            AREA_CSRF_COOKIE,
+            self.csrf,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=self.request.url.scheme == "https",
+        )
+        return response
+
+    def refuse(self, text: str, status: int) -> HTMLResponse:
+        return self.render("area/notice.html", status, message=self.gettext(text))
+
+
+def session_of(request: Request) -> Any:
+    _, sessions = state_of(request)
+    return sessions.read(request.cookies.get(SESSION_COOKIE))
+
+
+def who_of(request: Request) -> Principal | None:
+    session = session_of(request)
+    if session is None:
+        return None
+    return use_cases.principal_of_user(app_of(request), session.user_id, session.account)
+
+
+#: The zone times are shown in (the accounts served are French; per-account zones come later).
+ZONE: Final = ZoneInfo("Europe/Paris")
+
+
+def when(seconds: float | None) -> str:
+    """An instant (seconds since the epoch) as ``YYYY-MM-DD HH:MM`` in Paris, or empty."""
+    if seconds is None:
+        return ""
+    return datetime.fromtimestamp(seconds, UTC).astimezone(ZONE).strftime("%Y-%m-%d %H:%M")
+
+
+def to_login() -> RedirectResponse:
+    return RedirectResponse("/login", status_code=303)
+
+
+def set_session(request: Request, response: Response, value: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        max_age=MAX_AGE,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
+async def form_of(request: Request) -> tuple[dict[str, str], bool]:
+    """The posted form's text fields and whether its anti-forgery field is ours."""
+    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    forms, _ = state_of(request)
+    return fields, forms.accepts(request.cookies.get(AREA_CSRF_COOKIE), fields.get(CSRF_FIELD))
+
+
+async def signed_post(request: Request) -> tuple[Principal, Page, dict[str, str]] | Response:
+    """A signed-in POST with our anti-forgery field: who, the page and the form; else the
+    answer to give instead (to the login page; 403)."""
+    who = who_of(request)
+    if who is None:
+        return to_login()
+    fields, ours = await form_of(request)
+    page = Page(request, who)
+    if not ours:
+        return page.refuse(EXPIRED, 403)
+    return who, page, fields
