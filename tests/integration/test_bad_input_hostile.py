@@ -54,6 +54,8 @@ def test_a_mention_format_shows_exactly_the_shortcode_on_one_line(
         ("https://127.0.0.1/stop", "leads no recipient to an unsubscribe page"),
         ("https://[::1]/stop", "leads no recipient to an unsubscribe page"),
         ("http://192.168.1.10/stop", "leads no recipient to an unsubscribe page"),
+        ("https://shop.fr@evil.com/stop", "the link leads to what follows the '@'"),
+        ("https://shop.fr:x@evil.com/stop", "the link leads to what follows the '@'"),
     ],
 )
 def test_an_unsubscribe_url_is_a_short_public_link(cli: CliRunner, url: str, says: str) -> None:

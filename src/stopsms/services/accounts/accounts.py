@@ -178,6 +178,13 @@ def _check_fields(values: dict[str, Any]) -> None:
             unicodedata.category(c) in ("Cc", "Cf") for c in url
         ):
             raise InvalidInput("unsubscribe_url", url, "an http(s):// URL")
+        if "@" in url.partition("://")[2].split("/", 1)[0]:  # https://shop.fr@evil.com/
+            raise InvalidInput(
+                "unsubscribe_url",
+                url,
+                "a link with a name before '@' in its host part: a reader takes the name for"
+                " the site, while the link leads to what follows the '@'",
+            )
         if len(url) > UNSUBSCRIBE_URL_LIMIT:
             raise InvalidInput(
                 "unsubscribe_url",
