@@ -90,6 +90,8 @@ def test_create_draft_and_scheduled(ready_db: Database) -> None:
         ({"list_name": "vip", "text": "Code {code} {autre}"}, UnknownField, "autre"),
         ({"at": "2024-12-01T10:00:00+01:00"}, InvalidInput, "past"),
         ({"at": "demain"}, InvalidInput, "ISO-8601"),
+        ({"at": "2062-12-05T10:00:00+01:00"}, InvalidInput, "366 days ahead"),
+        ({"at": "9999-12-31T23:59:00-01:00"}, InvalidInput, "366 days ahead"),
         ({"text": "   "}, InvalidInput, "empty"),
     ],
 )

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -73,6 +73,9 @@ CAMPAIGN_NAME_LIMIT = 200
 #: The zone of an ``at`` written without an offset: the platform's legal home (rule 7's
 #: French sending hours); an explicit offset or ``Z`` is always honoured.
 SCHEDULE_ZONE = ZoneInfo("Europe/Paris")
+#: How far ahead a campaign may be scheduled: a year. Consent and lists age, and a typo in the
+#: year (2062 for 2026) would otherwise wait in silence; 9999-12-31 would overflow UTC.
+SCHEDULE_HORIZON = timedelta(days=366)
 
 
 class UnverifiedLink(ServiceError):
@@ -207,7 +210,8 @@ def list_campaigns(
 
 
 def parse_schedule(value: str | datetime, clock: Clock) -> datetime:
-    """An ISO-8601 instant in the future (an offset-less one is Paris time, see module doc)."""
+    """An ISO-8601 instant in the future, within :data:`SCHEDULE_HORIZON` (an offset-less one is
+    Paris time, see module doc)."""
     if isinstance(value, datetime):
         at = value
     else:
@@ -222,9 +226,13 @@ def parse_schedule(value: str | datetime, clock: Clock) -> datetime:
             ) from None
     if at.tzinfo is None or at.utcoffset() is None:
         at = at.replace(tzinfo=SCHEDULE_ZONE)
-    if at <= clock.now():
+    shown = value if isinstance(value, str) else at.isoformat()
+    now = clock.now()
+    if at <= now:
+        raise InvalidInput("at", shown, "is in the past")
+    if at.date() > (now + SCHEDULE_HORIZON).date():  # compared as dates: no UTC overflow
         raise InvalidInput(
-            "at", value if isinstance(value, str) else at.isoformat(), "is in the past"
+            "at", shown, f"is more than {SCHEDULE_HORIZON.days} days ahead; check the year"
         )
     return at
 
