@@ -69,6 +69,9 @@ class Settings:
     ``webhooks_allow_private``: ``STOPSMS_WEBHOOKS_ALLOW_PRIVATE=1`` lets webhook endpoints
     target loopback and private networks (refused by default: server-side request forgery;
     see docs/webhooks.md). For tests and installations whose receivers are on their own LAN.
+    ``metrics_token``: ``STOPSMS_METRICS_TOKEN`` (at least 16 characters); when set, ``/metrics``
+    answers only ``Authorization: Bearer <token>``. A server in production without one does not
+    serve ``/metrics`` (its counts are the business's: messages, STOPs, queue).
     """
 
     database_url: str = field(default_factory=default_database_url)
@@ -79,6 +82,7 @@ class Settings:
     secret_key: str | None = None
     production: bool = False
     webhooks_allow_private: bool = False
+    metrics_token: str | None = None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -94,6 +98,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webhooks_allow_private=_flag(
             "STOPSMS_WEBHOOKS_ALLOW_PRIVATE", env.get("STOPSMS_WEBHOOKS_ALLOW_PRIVATE")
         ),
+        metrics_token=_metrics_token(env.get("STOPSMS_METRICS_TOKEN")),
     )
 
 
@@ -130,6 +135,20 @@ def _secret_key(value: str | None) -> str | None:
             f"STOPSMS_SECRET_KEY is {len(value.strip())} characters long: give at least"
             f" {MIN_SECRET_KEY} (e.g. the output of"
             " python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return value.strip()
+
+
+MIN_METRICS_TOKEN = 16
+
+
+def _metrics_token(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    if len(value.strip()) < MIN_METRICS_TOKEN:
+        raise InvalidSetting(
+            f"STOPSMS_METRICS_TOKEN is {len(value.strip())} characters long: give at least"
+            f" {MIN_METRICS_TOKEN}; the scraper sends it as Authorization: Bearer <token>"
         )
     return value.strip()
 

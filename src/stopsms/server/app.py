@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -114,8 +115,41 @@ def create_server(
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @server.get("/metrics", tags=["health"], response_class=Response)
-    def metrics_text() -> Response:
-        """Prometheus text: messages by status, opt-outs, queue depth, request latency."""
+    def metrics_text(request: Request) -> Response:
+        """Prometheus text: messages by status, opt-outs, queue depth, request latency.
+
+        With ``STOPSMS_METRICS_TOKEN`` set, only ``Authorization: Bearer <token>`` (compared in
+        constant time) reads it; in production without a token it is not served at all."""
+        token = app.settings.metrics_token
+        if token is None and app.settings.production:
+            return _metrics_problem(
+                403,
+                "metrics_token_required",
+                "Set STOPSMS_METRICS_TOKEN to serve /metrics in production; the scraper then"
+                " sends it as Authorization: Bearer <token>.",
+            )
+        if token is not None:
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), token.encode()
+            ):
+                return _metrics_problem(
+                    401,
+                    "unauthenticated",
+                    "/metrics needs Authorization: Bearer <STOPSMS_METRICS_TOKEN>.",
+                )
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     return server
+
+
+def _metrics_problem(status: int, code: str, detail: str) -> JSONResponse:
+    body = {
+        "type": f"urn:stopsms:problem:{code}",
+        "title": "Unauthorized" if status == 401 else "Forbidden",
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status, headers=headers, media_type="application/problem+json")

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from stopsms.app import App
 from stopsms.cli.main import app as stopsms
 from stopsms.clock import FakeClock
-from stopsms.config import Settings
+from stopsms.config import InvalidSetting, Settings, load_settings
 from stopsms.server import NoSecretKey, create_server
 from tests.integration.api.conftest import UNLIMITED, Keys, bearer
 
@@ -61,6 +61,41 @@ def test_metrics_count_messages_queue_and_latency(client: TestClient, keys: Keys
         'stopsms_http_request_duration_seconds_count{method="POST",route="/v1/messages",'
         'status="202"} 1.0'
     ) in text
+
+
+def test_metrics_need_the_token_when_one_is_set(app: App, clock: FakeClock) -> None:
+    token = "scrape-me-please-0123"
+    guarded = App(Settings(database_url=app.settings.database_url, metrics_token=token))
+    try:
+        with TestClient(create_server(guarded, limits=UNLIMITED, clock=clock)) as c:
+            assert c.get("/metrics").status_code == 401
+            wrong = c.get("/metrics", headers={"Authorization": "Bearer scrape-me-please-0124"})
+            assert wrong.status_code == 401
+            assert wrong.json()["code"] == "unauthenticated"
+            right = c.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+            assert right.status_code == 200
+            assert "stopsms_queue_depth" in right.text
+    finally:
+        guarded.close()
+
+
+def test_production_serves_no_metrics_without_a_token(app: App, clock: FakeClock) -> None:
+    production = App(
+        Settings(database_url=app.settings.database_url, production=True, secret_key="k" * 32)
+    )
+    try:
+        with TestClient(create_server(production, limits=UNLIMITED, clock=clock)) as c:
+            answer = c.get("/metrics")
+    finally:
+        production.close()
+    assert answer.status_code == 403
+    assert answer.json()["code"] == "metrics_token_required"
+    assert "stopsms_" not in answer.text
+
+
+def test_a_short_metrics_token_is_refused_with_a_sentence() -> None:
+    with pytest.raises(InvalidSetting, match="STOPSMS_METRICS_TOKEN is 5 characters"):
+        load_settings({"STOPSMS_METRICS_TOKEN": "short"})
 
 
 def test_production_without_a_secret_key_is_refused_at_start(
