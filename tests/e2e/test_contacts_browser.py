@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, FilePayload, expect
 
 from stopsms.services.access.roles import Role
 from stopsms.services.access.users import create_user
@@ -73,9 +73,8 @@ def test_import_a_messy_file_then_find_the_contact(browser: Browser, base_url: s
     page = _sign_in(browser, base_url, "editor@shop.fr")
     page.click("nav >> text=Mes contacts")
     expect(page.locator("h1")).to_have_text("Mes contacts")
-    page.set_input_files(
-        "#file", files=[{"name": "clients hiver.csv", "mimeType": "text/csv", "buffer": MESSY}]
-    )
+    upload: FilePayload = {"name": "clients hiver.csv", "mimeType": "text/csv", "buffer": MESSY}
+    page.set_input_files("#file", files=[upload])
     page.click("#upload")
     # The columns as the import recognises them; the first rows, the formula as text.
     expect(page.locator("#column-1")).to_have_value("phone")
