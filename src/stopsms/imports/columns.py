@@ -5,7 +5,10 @@ Headers are compared in a canonical form (accents off, case folded, punctuation 
 English names, then by their words (``N° de portable`` → a phone column). Columns nobody
 recognises are kept as custom fields under their own header. ``COLUMN=FIELD`` overrides
 (the column map) win over recognition: ``FIELD`` is a standard field or one of its names
-(``mobile``, ``prénom``…), ``ignore``, or any other name for a custom field.
+(``mobile``, ``prénom``…), ``ignore``, ``custom:NAME`` for a custom field called ``NAME``
+whatever it is (``Nom=custom:Nom`` keeps a column named like a standard field as a custom
+one), or any other name for a custom field. ``COLUMN`` is a header or ``#N``, the N-th
+column (what a form sends: two columns may share a header).
 
 When several columns look like phone numbers, the most mobile-like wins (``portable`` over
 ``téléphone`` over ``numéro``); a column marked as a landline or fax (``téléphone fixe``) is
@@ -24,6 +27,8 @@ from enum import StrEnum
 from stopsms.errors import Fix, ServiceError
 
 __all__ = [
+    "CUSTOM_PREFIX",
+    "IGNORE",
     "ColumnError",
     "ColumnPlan",
     "Field",
@@ -46,6 +51,8 @@ class Field(StrEnum):
 
 
 IGNORE = "ignore"
+#: A column map's target forcing a custom field of the name that follows.
+CUSTOM_PREFIX = "custom:"
 _IGNORE_NAMES = frozenset({"ignore", "skip", "none", "-", "ignorer"})
 
 
@@ -268,6 +275,11 @@ def recognise(headers: Sequence[str], overrides: Mapping[str, str] | None = None
             )
         if canonical(target) in _IGNORE_NAMES or target.strip() == "-":
             ignored.add(index)
+            continue
+        if target.startswith(CUSTOM_PREFIX):
+            forced_custom[index] = target.removeprefix(CUSTOM_PREFIX).strip() or (
+                f"column_{index + 1}"
+            )
             continue
         known = _target_field(target)
         if known is not None:

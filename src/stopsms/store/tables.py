@@ -23,7 +23,9 @@ Groups of tables:
 - access (0004): ``users``, ``memberships`` (a role per account), ``api_keys`` (hashes only),
   ``audit_log``.
 - background work: ``jobs`` (the job resource), ``job_files`` (a job's input and output
-  files, kept in the database so a worker on another machine reads them).
+  files, kept in the database so a worker on another machine reads them); ``uploads`` (0009:
+  a contact file uploaded in the web area, kept while its columns are checked, then moved into
+  its import job).
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ __all__ = [
     "metadata",
     "optouts",
     "senders",
+    "uploads",
     "url_domains",
     "users",
     "webhook_attempts",
@@ -597,4 +600,21 @@ job_files = Table(
     Column("content", LargeBinary, nullable=False),
     CheckConstraint(_in("role", JOB_FILE_ROLES), name="role"),
     UniqueConstraint("job_id", "role"),
+)
+
+# -- uploads awaiting their column mapping (migration 0009) -------------------------------------
+
+#: A contact file uploaded in the customer area, kept in the database (not on the server's
+#: disk: behind a load balancer the mapping form may reach another server) until its import
+#: job takes it in the same transaction that deletes it; a day-old one is dropped at the
+#: account's next upload.
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "account_id", "id"),
 )

@@ -125,3 +125,11 @@ def test_headerless_plan() -> None:
     assert not plan.has_header
     assert plan.custom == (("column_1", 0), ("column_3", 2))
     assert plan.describe()["phone"] == "column 2"
+
+
+def test_a_column_map_reaches_a_column_by_its_position_and_forces_a_custom_field() -> None:
+    headers = ["Tel", "Nom", "Nom"]
+    plan = recognise(headers, {"#1": "phone", "#2": "custom:Nom", "#3": "custom:Nom_2"})
+    assert plan.phone == 0
+    assert plan.custom == (("Nom", 1), ("Nom_2", 2))
+    assert Field.LAST_NAME not in plan.fields
