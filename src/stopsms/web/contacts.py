@@ -112,6 +112,11 @@ def _can_edit(who: Principal) -> bool:
     return who.role.allows(Role.EDITOR)
 
 
+def _can_erase(who: Principal) -> bool:
+    """GDPR erasure is the owner's, as over the API: it cannot be undone."""
+    return who.role.allows(Role.OWNER)
+
+
 def _day(value: datetime | None) -> str:
     return when(value.timestamp()) if value is not None else ""
 
@@ -266,7 +271,13 @@ def make_router() -> APIRouter:
         shown = use_cases.contact_page(app_of(request), who, contact_id)
         if shown is None:
             return page.refuse(NOT_FOUND, 404)
-        return page.render("area/contact.html", shown=shown, can_edit=_can_edit(who), when=_day)
+        return page.render(
+            "area/contact.html",
+            shown=shown,
+            can_edit=_can_edit(who),
+            can_erase=_can_erase(who),
+            when=_day,
+        )
 
     @router.get("/contacts/{contact_id:int}/erase", response_class=HTMLResponse)
     def erase_page(request: Request, contact_id: int) -> Response:
@@ -274,7 +285,7 @@ def make_router() -> APIRouter:
         if who is None:
             return to_login()
         page = Page(request, who)
-        if not _can_edit(who):
+        if not _can_erase(who):
             return page.refuse(NOT_ALLOWED, 403)
         shown = use_cases.contact_page(app_of(request), who, contact_id)
         if shown is None:
@@ -287,7 +298,7 @@ def make_router() -> APIRouter:
         if isinstance(posted, Response):
             return posted
         who, page, _ = posted
-        if not _can_edit(who):
+        if not _can_erase(who):
             return page.refuse(NOT_ALLOWED, 403)
         done = await run_in_threadpool(
             use_cases.erase, app_of(request), who, contact_id, SystemClock().now()

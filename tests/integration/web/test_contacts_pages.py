@@ -63,6 +63,7 @@ def app(database_url: str) -> Iterator[App]:
             connection, "theirs", [{"phone_e164": "+33622222222"}], now=NOW, account="rival"
         )
         for email, account, role in (
+            ("owner@shop.fr", "shop", Role.OWNER),
             ("editor@shop.fr", "shop", Role.EDITOR),
             ("viewer@shop.fr", "shop", Role.VIEWER),
             ("owner@rival.fr", "rival", Role.OWNER),
@@ -333,8 +334,19 @@ def test_another_account_s_contact_upload_and_job_are_not_found(
     assert client.get(f"/contacts/{_contact_id(app, 'rival', '+33622222222')}").status_code == 200
 
 
-def test_erasure_asks_first_then_forgets_the_person(app: App, client: TestClient) -> None:
+def test_erasure_is_the_owners_alone(app: App, client: TestClient) -> None:
     _sign_in(client, "editor@shop.fr")
+    alice = _contact_id(app, "shop", "+33611111111")
+    page = client.get(f"/contacts/{alice}")
+    assert 'id="erase"' not in page.text
+    assert client.get(f"/contacts/{alice}/erase").status_code == 403
+    token = _csrf(page.text)
+    assert client.post(f"/contacts/{alice}/erase", data={"csrf": token}).status_code == 403
+    assert client.get(f"/contacts/{alice}").status_code == 200  # not erased
+
+
+def test_erasure_asks_first_then_forgets_the_person(app: App, client: TestClient) -> None:
+    _sign_in(client, "owner@shop.fr")
     alice = _contact_id(app, "shop", "+33611111111")
     page = client.get(f"/contacts/{alice}")
     assert f'href="/contacts/{alice}/erase"' in page.text
