@@ -184,7 +184,7 @@ def test_a_contact_is_edited_and_its_consent_kept_with_its_history(
 def test_a_blacklist_upload_is_a_job_with_counts_and_rejects_then_exported(
     client: TestClient, keys: Keys, app: App, clock: FakeClock
 ) -> None:
-    content = "numero;motif\n0612345678;client\n06 98 76 54 32;\n0612345678;\nbanane;\n".encode()
+    content = b"numero;motif\n0612345678;client\n06 98 76 54 32;\n0612345678;\nbanane;\n"
     answer = client.post(
         "/v1/optouts/imports",
         files={"file": ("liste.csv", content, "text/csv")},
