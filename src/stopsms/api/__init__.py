@@ -6,7 +6,7 @@
 - resources: :mod:`.messages`, :mod:`.compliance` (preview, window), :mod:`.account`
   (settings and API keys), :mod:`.contacts` (contacts, lists, imports, consent, erasure),
   :mod:`.jobs`, :mod:`.campaigns`, :mod:`.optouts`, :mod:`.senders` (senders, domains),
-  :mod:`.credits` (replies, credits).
+  :mod:`.credits` (replies, credits, transfers), :mod:`.webhooks` (endpoints, deliveries).
 
 :func:`v1_router` gathers the resources under ``/v1`` with the principal required for every
 route it holds, so a new resource is one module added to :data:`RESOURCES`. The server
@@ -27,6 +27,7 @@ from stopsms.api import (
     messages,
     optouts,
     senders,
+    webhooks,
 )
 from stopsms.api.deps import install_limits, principal
 from stopsms.api.limits import Limits
@@ -35,7 +36,7 @@ from stopsms.clock import Clock
 
 __all__ = ["RESOURCES", "Limits", "install", "v1_router"]
 
-#: The resource routers under ``/v1`` (webhooks: next).
+#: The resource routers under ``/v1``.
 RESOURCES: tuple[APIRouter, ...] = (
     messages.router,
     compliance.router,
@@ -46,6 +47,7 @@ RESOURCES: tuple[APIRouter, ...] = (
     optouts.router,
     senders.router,
     credits.router,
+    webhooks.router,
 )
 
 

@@ -1,4 +1,5 @@
-"""``/v1/campaigns``: create, preview, send or schedule, pause, resume, cancel, report, export.
+"""``/v1/campaigns``: create, update while draft, preview, send or schedule, pause, resume,
+cancel, report, export.
 
 Nothing long runs inside a request: ``send`` submits a ``campaign_send`` job (the checks,
 the credit and the preparation of every recipient, then the engine sends) and ``exports``
@@ -7,6 +8,12 @@ while one is queued or running is 409 ``send_in_progress``. ``schedule`` only re
 time: the schedule check submits the send job when it is due. Pause, resume and cancel are
 the status transitions the CLI makes, each in one transaction; a transition the campaign's
 status does not allow is a 422 naming ``status``.
+
+``PATCH`` changes a draft (list, text, sender, name; ``at`` schedules it) after the checks of
+creation, on the campaign as it will be; any other status is 409 ``campaign_not_draft``.
+``resume`` of a paused campaign that was never prepared (a scheduled one parked for credit)
+prepares it: that is long work, so it is a ``campaign_send`` job (202), as a send is; a paused
+campaign that was prepared resumes in the request (200 with the campaign).
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from stopsms.api.deps import AppDep, ClockDep, Editor, Viewer
@@ -31,7 +40,7 @@ from stopsms.jobs import resource
 from stopsms.services.campaigns import campaigns as svc
 from stopsms.services.campaigns import reports
 from stopsms.services.campaigns.lengths import check_length
-from stopsms.services.campaigns.preparation import resume_sending
+from stopsms.services.campaigns.preparation import never_prepared, resume_sending
 
 __all__ = ["router"]
 
@@ -103,6 +112,46 @@ def create(body: CampaignIn, who: Editor, app: AppDep, clock: ClockDep) -> dict[
         long_text = check_length(created.campaign, account, app.max_parts)
     notes = [*created.notes, *([long_text] if long_text else [])]
     return results.to_jsonable({**results.campaign(created.campaign), "notes": notes})  # type: ignore[no-any-return]
+
+
+class CampaignPatch(BaseModel):
+    """What to change in a draft; a field left out stays."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    list: str | None = Field(default=None, min_length=1, max_length=200)
+    text: str | None = Field(default=None, min_length=1, max_length=1600)
+    sender: str | None = Field(default=None, min_length=1, max_length=20)
+    at: datetime | None = Field(default=None, description="Schedule it (draft → scheduled).")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+@router.patch("/campaigns/{campaign_id}", responses=_WRITE)
+def change(
+    campaign_id: CampaignId, body: CampaignPatch, who: Editor, app: AppDep, clock: ClockDep
+) -> dict[str, Any]:
+    """Change a draft campaign, with the checks of its creation (409 ``campaign_not_draft``
+    once it is scheduled, sending or done)."""
+    with _links(), app.transaction() as connection:
+        account = acting_account(connection, who)
+        try:
+            updated = svc.update_campaign(
+                connection,
+                account,
+                campaign_id,
+                clock,
+                list_name=body.list,
+                text=body.text,
+                sender=body.sender,
+                at=body.at,
+                name=body.name,
+                shortcode_substitution=app.shortcode_substitution,
+            )
+        except svc.CampaignNotDraft as refused:
+            raise Problem(409, "campaign_not_draft", str(refused), field="status") from None
+        long_text = check_length(updated.campaign, account, app.max_parts)
+    notes = [*updated.notes, *([long_text] if long_text else [])]
+    return results.to_jsonable({**results.campaign(updated.campaign), "notes": notes})  # type: ignore[no-any-return]
 
 
 @router.get("/campaigns/{campaign_id}", responses=_READ)
@@ -199,22 +248,43 @@ def pause(campaign_id: CampaignId, who: Editor, app: AppDep, clock: ClockDep) ->
     return results.to_jsonable(results.campaign(done))  # type: ignore[no-any-return]
 
 
-@router.post("/campaigns/{campaign_id}/resume", responses=_WRITE)
+_PREPARING: dict[int | str, dict[str, Any]] = {
+    202: {"model": JobOut, "description": "Never prepared: the campaign_send job preparing it"}
+}
+
+
+@router.post("/campaigns/{campaign_id}/resume", responses=_PREPARING | _WRITE)
 def resume(
     campaign_id: CampaignId, who: Editor, app: AppDep, clock: ClockDep, body: SendIn | None = None
-) -> dict[str, Any]:
-    """A paused campaign sends again, its credit decided again first."""
+) -> Any:
+    """A paused campaign sends again, its credit decided again first (never prepared: 202
+    with the ``campaign_send`` job that prepares it)."""
+    allow_partial = bool(body and body.allow_partial)
     with app.transaction() as connection:
+        account = acting_account(connection, who)
+        campaign = svc.get_campaign(connection, account, campaign_id)
+        if campaign.status is CampaignStatus.PAUSED and never_prepared(connection, campaign_id):
+            if resource.active_send(connection, campaign_id):
+                raise Problem(
+                    409,
+                    "send_in_progress",
+                    f"campaign {campaign_id} has a send job queued or running",
+                )
+            params = {"campaign_id": campaign_id, "allow_partial": allow_partial, "resume": True}
+            job = resource.submit(
+                connection, account, "campaign_send", params, clock.now(), campaign_id=campaign_id
+            )
+            return JSONResponse(jsonable_encoder(accepted(job)), status_code=202)
         done, _ = resume_sending(
             connection,
-            acting_account(connection, who),
+            account,
             campaign_id,
             clock,
-            allow_partial=bool(body and body.allow_partial),
+            allow_partial=allow_partial,
             shortcode_substitution=app.shortcode_substitution,
             max_parts=app.max_parts,
         )
-    return results.to_jsonable(results.campaign(done))  # type: ignore[no-any-return]
+    return results.to_jsonable(results.campaign(done))
 
 
 @router.post("/campaigns/{campaign_id}/cancel", responses=_WRITE)

@@ -6,13 +6,18 @@ file upload (``multipart/form-data``): the file is kept with a ``contact_import`
 request's transaction and the answer is 202 with the job; its reject report is the job's
 ``rejects`` file (``/v1/jobs/{id}/files/rejects``). GDPR erasure (owner) removes every personal
 trace of a number and keeps it suppressed (the erasure service's rule).
+
+One contact (``/v1/contacts/{id}``) is read, edited (``PATCH``: standard and custom fields,
+``""`` clears one) and has a field removed (``DELETE …/fields/{field}``); the number and the
+consent are not fields: a consent given with an edit is recorded in the consent history in the
+same transaction (:mod:`stopsms.services.contacts.editing`).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from stopsms.api.deps import AppDep, ClockDep, Editor, Owner, Viewer
@@ -24,6 +29,12 @@ from stopsms.app.principals import acting_account
 from stopsms.jobs.kinds import submit_import
 from stopsms.services.contacts.consent import consent_history, record_consent
 from stopsms.services.contacts.contacts import create_list, list_contacts, list_lists
+from stopsms.services.contacts.editing import (
+    ConsentChange,
+    clear_field,
+    get_contact,
+    update_contact,
+)
 from stopsms.services.contacts.erasure import erase_contact
 from stopsms.services.contacts.lookup import find_contact
 from stopsms.services.optouts.optouts import to_e164
@@ -37,6 +48,8 @@ _WRITE = problem_responses(401, 403, 404, 409, 422, 429, 503)
 MAX_UPLOAD = 64 * 1024 * 1024
 
 Number = Annotated[str, Query(min_length=1, max_length=40, description="Any format.")]
+ContactId = Annotated[int, Path(ge=1, le=2**62)]
+FieldValue = Annotated[str, Field(max_length=1000)]
 
 
 @router.get("/contacts", responses=_READ)
@@ -183,3 +196,72 @@ def new_list(body: ListIn, who: Editor, app: AppDep, clock: ClockDep) -> dict[st
             connection, acting_account(connection, who), body.name, now=clock.now()
         )
     return results.plain(created)
+
+
+@router.get("/contacts/{contact_id}", responses=_READ)
+def read_contact(contact_id: ContactId, who: Viewer, app: AppDep) -> dict[str, Any]:
+    """One contact: its fields, custom fields and latest consent."""
+    with app.reader() as connection:
+        found = get_contact(connection, acting_account(connection, who), contact_id)
+    return results.plain(found)
+
+
+class ConsentChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["opt_in", "customer", "withdrawn"]
+    source: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    evidence: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+class ContactPatch(BaseModel):
+    """The fields to change; a field left out stays, ``""`` clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    first_name: FieldValue | None = None
+    last_name: FieldValue | None = None
+    email: FieldValue | None = None
+    company: FieldValue | None = None
+    custom: dict[Annotated[str, Field(min_length=1, max_length=50)], FieldValue] | None = Field(
+        default=None, max_length=50, description='Custom fields by name; "" removes one.'
+    )
+    consent: ConsentChangeIn | None = Field(
+        default=None, description="Recorded in the consent history with the change."
+    )
+
+
+@router.patch("/contacts/{contact_id}", responses=_WRITE)
+def change_contact(
+    contact_id: ContactId, body: ContactPatch, who: Editor, app: AppDep, clock: ClockDep
+) -> dict[str, Any]:
+    """Edit the contact's fields (and record a consent), all or nothing."""
+    fields = body.model_dump(exclude_none=True, exclude={"custom", "consent"})
+    consent = ConsentChange(**body.consent.model_dump()) if body.consent is not None else None
+    with app.transaction() as connection:
+        updated = update_contact(
+            connection,
+            acting_account(connection, who),
+            contact_id,
+            clock.now(),
+            fields=fields,
+            custom=body.custom,
+            consent=consent,
+        )
+    return results.plain(updated)
+
+
+@router.delete("/contacts/{contact_id}/fields/{field}", responses=_WRITE)
+def delete_field(
+    contact_id: ContactId,
+    field: Annotated[str, Path(min_length=1, max_length=50)],
+    who: Editor,
+    app: AppDep,
+    clock: ClockDep,
+) -> dict[str, Any]:
+    """Remove one field of the contact (a standard one emptied, a custom one deleted)."""
+    with app.transaction() as connection:
+        updated = clear_field(
+            connection, acting_account(connection, who), contact_id, field, clock.now()
+        )
+    return results.plain(updated)

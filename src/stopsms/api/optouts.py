@@ -5,6 +5,13 @@ re-subscription) needs ``evidence``, the person's own request, kept with the rev
 and in the audit log (``optout.removed``). The review queue holds the uncertain records an
 inbound text created ("when in doubt, opt out"): ``approve`` keeps the number suppressed,
 ``dismiss`` revokes it with the reasoning as evidence. Numbers are read in any format.
+
+Import is a file upload (``multipart/form-data``, a plain list, CSV/TSV or ``.xlsx``, the
+formats of ``stopsms optouts import``): the file is kept with an ``optout_import`` job in the
+request's transaction and the answer is 202 with the job; its result counts the rows, the
+numbers added, those already opted out, the duplicates and the rejects, whose report (line,
+value, reason) is the job's ``rejects`` file. Export is a CSV download, the registry as
+``stopsms optouts export`` writes it (:mod:`stopsms.services.optouts.files` for both).
 """
 
 from __future__ import annotations
@@ -12,14 +19,16 @@ from __future__ import annotations
 import io
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from stopsms.api.deps import AppDep, ClockDep, Editor, Owner, Viewer
+from stopsms.api.jobs import JobOut, accepted
 from stopsms.api.numbers import named
-from stopsms.api.problems import problem_responses
+from stopsms.api.problems import Problem, problem_responses
 from stopsms.app import results
 from stopsms.app.principals import acting_account
+from stopsms.jobs.kinds import submit_optout_import
 from stopsms.services.access.audit import record
 from stopsms.services.optouts import optouts
 from stopsms.services.optouts import review as optout_review
@@ -34,6 +43,8 @@ _WRITE = problem_responses(401, 403, 404, 409, 422, 429, 503)
 _CSV: dict[int | str, dict[str, Any]] = {
     200: {"description": "CSV, ';'-separated", "content": {"text/csv": {}}}
 }
+#: The largest blacklist taken over HTTP (larger files: ``stopsms optouts import``).
+MAX_UPLOAD = 64 * 1024 * 1024
 _SENDER = Field(default=None, min_length=1, max_length=20, description="One sender ID only.")
 
 
@@ -200,3 +211,32 @@ def export(who: Viewer, app: AppDep, include_revoked: bool = False) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="optouts.csv"'},
     )
+
+
+@router.post("/optouts/imports", status_code=202, response_model=JobOut, responses=_WRITE)
+def import_optouts(
+    who: Editor,
+    app: AppDep,
+    clock: ClockDep,
+    file: Annotated[UploadFile, File(description="A list, CSV/TSV or XLSX of numbers.")],
+    region: Annotated[str, Form(pattern=r"^[A-Z]{2}$")] = "FR",
+) -> JobOut:
+    """Upload a blacklist: 202 with the ``optout_import`` job that records it (source
+    ``import``); the unusable rows are its ``rejects`` report."""
+    content = file.file.read(MAX_UPLOAD + 1)
+    if len(content) > MAX_UPLOAD:
+        raise Problem(413, "file_too_large", f"file: more than {MAX_UPLOAD:,} bytes", field="file")
+    if not content:
+        raise Problem(422, "invalid_field", "file: the file is empty", field="file")
+    with app.transaction() as connection:
+        account = acting_account(connection, who)
+        job = submit_optout_import(
+            connection,
+            account.name,
+            file.filename or "optouts.csv",
+            content,
+            region=region,
+            recorded_by=who.actor,
+            now=clock.now(),
+        )
+    return accepted(job)

@@ -20,6 +20,12 @@ does the work and ends the job ``succeeded`` in ONE transaction, so a crash leav
   campaign as it was; preparing it again is idempotent (a campaign with messages returns their
   summary). A scheduled campaign that cannot start is parked ``paused`` with the reason, as
   the engine's schedule check did.
+- ``optout_import``: a blacklist uploaded over the API, kept like a contact import's file;
+  :func:`~stopsms.services.optouts.files.import_optouts` and the reject report (line, value,
+  reason) commit with the job's ``succeeded`` in one transaction; a rerun adds nothing twice
+  (a number already opted out counts as ``already``).
+- ``campaign_send`` with ``resume``: a paused campaign resumed over the API that was never
+  prepared (:func:`~stopsms.services.campaigns.preparation.resume_sending`), one transaction.
 - ``campaign_export``: the per-recipient export written to a temporary file and kept with the
   job (role ``output``, the file to download); a crash keeps nothing and the rerun writes it
   again.
@@ -34,7 +40,9 @@ The schedule check (:func:`check_schedules`, periodic) is not an account's job: 
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import json
 import logging
 import tempfile
@@ -50,6 +58,7 @@ from stopsms.clock import Clock, SystemClock
 from stopsms.domain.errors import StopsmsError
 from stopsms.domain.parts import TooManyParts
 from stopsms.errors import InvalidInput
+from stopsms.imports.cells import neutralise
 from stopsms.jobs import resource
 from stopsms.jobs.resource import Job, JobTakenOver, ProgressMeter
 from stopsms.services.accounts.accounts import get_account_by_id
@@ -59,15 +68,18 @@ from stopsms.services.campaigns.preparation import (
     campaign_of,
     park_scheduled,
     prepare_campaign,
+    resume_sending,
 )
 from stopsms.services.campaigns.reports import export_campaign
 from stopsms.services.campaigns.shortfall import CreditShortfall
 from stopsms.services.campaigns.stop_mention import MentionRefused, check_sending
 from stopsms.services.contacts.importing import ImportOptions, import_contacts
+from stopsms.services.exports import CSV_DELIMITER
+from stopsms.services.optouts.files import import_optouts
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 
-__all__ = ["JobHost", "check_schedules", "run_job", "submit_import"]
+__all__ = ["JobHost", "check_schedules", "run_job", "submit_import", "submit_optout_import"]
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +179,79 @@ def _import(host: JobHost, job: Job, clock: Clock) -> None:
             resource.succeed(connection, job, result, clock.now(), total=summary.rows)
 
 
+# -- opt-out import ------------------------------------------------------------------------------
+
+
+def submit_optout_import(
+    connection: Connection,
+    account: str,
+    name: str,
+    content: bytes,
+    *,
+    region: str,
+    recorded_by: str,
+    now: datetime,
+) -> Job:
+    """Queue the import of the uploaded blacklist ``name`` into ``account``'s registry, in the
+    caller's transaction (``recorded_by``: who uploaded it, kept with each opt-out)."""
+    file_name = Path(name).name or "optouts.csv"
+    params = {"file": file_name, "region": region, "recorded_by": recorded_by}
+    return resource.submit(
+        connection, account, "optout_import", params, now, files=[("input", file_name, content)]
+    )
+
+
+def _input(host: JobHost, job: Job) -> tuple[str, bytes]:
+    with host.database.reader() as connection:
+        upload = connection.execute(
+            select(t.job_files.c.name, t.job_files.c.content).where(
+                t.job_files.c.job_id == job.id, t.job_files.c.role == "input"
+            )
+        ).one_or_none()
+    if upload is None:
+        raise StopsmsError(f"the uploaded file of job {job.id} is gone; upload it again")
+    return str(upload.name), bytes(upload.content)
+
+
+def _optout_import(host: JobHost, job: Job, clock: Clock) -> None:
+    """The blacklist's numbers opted out (source ``import``) and the unusable rows kept as the
+    job's ``rejects`` report (line, value, reason), one transaction."""
+    name, content = _input(host, job)
+    with tempfile.TemporaryDirectory(prefix="stopsms-optouts-") as folder:
+        path = Path(folder) / name
+        path.write_bytes(content)
+        with host.database.transaction() as connection:
+            account = get_account_by_id(connection, job.account_id)
+            summary = import_optouts(
+                connection,
+                account,
+                path,
+                recorded_by=str(job.params.get("recorded_by", "import")),
+                default_region=str(job.params.get("region", "FR")),
+                now=clock.now(),
+            )
+            if summary.rejected:
+                out = io.StringIO()
+                writer = csv.writer(out, delimiter=CSV_DELIMITER, lineterminator="\n")
+                writer.writerow(["line", "value", "reason"])
+                for reject in summary.rejected:
+                    writer.writerow([reject.line, neutralise(reject.value), reject.reason])
+                rejects = out.getvalue().encode("utf-8")
+                resource.put_file(
+                    connection, job.id, "rejects", f"{path.stem}.rejects.csv", rejects
+                )
+            result = {
+                "file": name,
+                "rows": summary.rows,
+                "added": summary.added,
+                "already": summary.already,
+                "duplicates": summary.duplicates,
+                "rejected": len(summary.rejected),
+                "rejects_file": bool(summary.rejected),
+            }
+            resource.succeed(connection, job, result, clock.now(), total=summary.rows)
+
+
 # -- campaign send (preparation) and export -----------------------------------------------------
 
 
@@ -174,6 +259,9 @@ def _send(host: JobHost, job: Job, clock: Clock) -> None:
     campaign_id = int(job.params["campaign_id"])
     scheduled = bool(job.params.get("scheduled", False))
     substitution = host.shortcode_substitution
+    if job.params.get("resume"):
+        _resume(host, job, clock)
+        return
     try:
         with host.database.transaction() as connection:
             account = get_account_by_id(connection, job.account_id)
@@ -198,6 +286,29 @@ def _send(host: JobHost, job: Job, clock: Clock) -> None:
         raise
 
 
+def _resume(host: JobHost, job: Job, clock: Clock) -> None:
+    """A paused campaign resumed: prepared now if it never was (the checks and refusals of a
+    send), else its credit decided again and ``paused → sending`` — one transaction."""
+    campaign_id = int(job.params["campaign_id"])
+    with host.database.transaction() as connection:
+        account = get_account_by_id(connection, job.account_id)
+        campaign, acc = campaign_of(connection, campaign_id, account.name)
+        check_sending(acc, campaign.sender, campaign.type, substitution=host.shortcode_substitution)
+        check_length(campaign, acc, host.max_parts)
+        done, summary = resume_sending(
+            connection,
+            acc,
+            campaign_id,
+            clock,
+            allow_partial=bool(job.params.get("allow_partial", False)),
+            shortcode_substitution=host.shortcode_substitution,
+            max_parts=host.max_parts,
+        )
+        result = _jsonable(summary) if summary is not None else {}
+        result["status"] = done.status.value
+        resource.succeed(connection, job, result, clock.now())
+
+
 def _export(host: JobHost, job: Job, clock: Clock) -> None:
     campaign_id = int(job.params["campaign_id"])
     fmt = str(job.params.get("format", "csv"))
@@ -216,6 +327,7 @@ _KINDS: dict[str, Callable[[JobHost, Job, Clock], None]] = {
     "contact_import": _import,
     "campaign_send": _send,
     "campaign_export": _export,
+    "optout_import": _optout_import,
 }
 
 

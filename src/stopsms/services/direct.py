@@ -16,10 +16,16 @@ The same checks as preview and campaigns, through the same services: compose and
 (:func:`stopsms.services.compliance.window`). The dispatcher checks windows and opt-outs again
 when it claims the message, so an opt-out recorded after acceptance still stops it.
 
-Credit: accepted while the balance covers this message (debited when actually sent, rule 12).
-Messages accepted but not yet sent are not subtracted: summing them would read the account's
-waiting messages on every request (millions while a campaign runs); a burst may take the
-balance below zero by what it queued, as a STOP confirmation may.
+Credit: accepted while the balance minus what the account's direct messages already queued
+will cost covers this message (each is debited when actually sent, rule 12), so a burst of
+requests cannot overdraw the balance. The account's row is locked first (``FOR UPDATE`` on
+PostgreSQL; SQLite has one writer at a time), so concurrent requests of one account take turns
+between the check and the insert; the queued cost is one sum over the partial index
+``ix_messages_direct_waiting`` (messages outside campaigns only, so a campaign's millions of
+waiting rows cost it nothing). Campaigns are covered at their preparation, which subtracts every
+waiting message, direct ones included; a direct message accepted while a campaign sends may
+still take credit that campaign counted on (its messages then leave as debts, as a STOP
+confirmation may).
 
 An ``idempotency_key`` finds the message a previous request with that key created (unique per
 account): the answer is that message, and nothing is queued twice; the same key with another
@@ -32,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from stopsms.domain.errors import InvalidSender
@@ -44,6 +50,7 @@ from stopsms.services import compliance
 from stopsms.services.accounts.accounts import Account, price_table
 from stopsms.services.accounts.credits import format_credits
 from stopsms.services.campaigns.campaigns import UnverifiedLink
+from stopsms.services.campaigns.decisions import WAITING_STATUSES
 from stopsms.services.campaigns.stop_mention import MentionRefused, check_sending
 from stopsms.services.campaigns.tokens import new_token
 from stopsms.services.optouts.optouts import is_suppressed
@@ -197,6 +204,23 @@ def _preview(
         raise Refused("sender_not_allowed", str(error), field="sender") from None
 
 
+def _credit(connection: Connection, account_id: int) -> tuple[int, int]:
+    """The account's balance, read under a lock on its row, and the cost of its direct
+    messages waiting to be sent (see the module)."""
+    a = t.accounts.c
+    balance: int = connection.execute(
+        select(a.balance_millicredits).where(a.id == account_id).with_for_update()
+    ).scalar_one()
+    queued: int = connection.execute(
+        select(func.coalesce(func.sum(_M.c.price_millicredits), 0)).where(
+            _M.c.account_id == account_id,
+            _M.c.campaign_id.is_(None),
+            _M.c.status.in_(WAITING_STATUSES),
+        )
+    ).scalar_one()
+    return balance, int(queued)
+
+
 def queue_message(
     connection: Connection,
     account: Account,
@@ -248,11 +272,13 @@ def queue_message(
             field="to",
         )
     price = price_table(connection, account).per_part(recipient.region) * len(preview.parts)
-    if account.balance_millicredits < price:
+    balance, queued = _credit(connection, account.id)
+    if balance - queued < price:
+        held = f", {format_credits(queued)} of it for messages queued" if queued else ""
         raise Refused(
             "insufficient_credit",
             f"this message costs {format_credits(price)} credits; the balance is"
-            f" {format_credits(account.balance_millicredits)}",
+            f" {format_credits(balance)}{held}",
         )
     answer = compliance.window(
         compliance.WindowRequest(

@@ -109,7 +109,7 @@ CONSENT_KINDS = ("opt_in", "customer", "withdrawn")
 KEYWORD_INTENTS = ("optout", "optin", "help")
 #: A user's or API key's role in one account, most powerful first.
 ROLES = ("owner", "editor", "viewer")
-JOB_KINDS = ("contact_import", "campaign_send", "campaign_export")
+JOB_KINDS = ("contact_import", "campaign_send", "campaign_export", "optout_import")
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 JOB_FILE_ROLES = ("input", "rejects", "output")
 
@@ -382,6 +382,16 @@ messages = Table(
     ),
     Index(None, "campaign_id", "status"),
     Index(None, "account_id", "phone_e164", "id"),
+    # Partial (0009): the messages queued outside campaigns, whose cost a new one is checked
+    # against (campaign messages cost it nothing).
+    Index(
+        "ix_messages_direct_waiting",
+        "account_id",
+        "status",
+        "price_millicredits",
+        sqlite_where=text("campaign_id IS NULL"),
+        postgresql_where=text("campaign_id IS NULL"),
+    ),
     Index(
         "uq_messages_idempotency_key",
         "account_id",
@@ -452,6 +462,7 @@ webhook_endpoints = Table(
     Column("id", Integer, primary_key=True),
     Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("url", Text, nullable=False),
+    Column("description", Text),  # the owner's note (0009)
     Column("events", Text, nullable=False),  # event types, space-separated
     Column("secret", Text, nullable=False),  # whsec_…
     # After a rotation the old secret still signs (a second signature) until it expires.

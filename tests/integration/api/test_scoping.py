@@ -13,11 +13,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from stopsms.app import App
 from stopsms.clock import FakeClock
 from stopsms.server import create_server
 from stopsms.services.accounts.accounts import add_sender
+from stopsms.services.webhooks.deliveries import list_deliveries
+from stopsms.services.webhooks.endpoints import add_endpoint
+from stopsms.services.webhooks.events import record_event
+from stopsms.store import tables as t
 from tests.builders import add_contacts, draft_campaign
 from tests.integration.api.conftest import OPEN, UNLIMITED, Keys, bearer
 
@@ -38,6 +43,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/optouts/{optout_id}/dismiss"): {"evidence": "not a STOP"},
     ("post", "/v1/senders"): {"sender": "Rival"},
     ("post", "/v1/domains"): {"domain": "rival.fr"},
+    ("post", "/v1/webhooks"): {"url": "http://127.0.0.1:9/rival", "events": ["*"]},
+    ("patch", "/v1/webhooks/{endpoint_id}"): {"enabled": False},
+    ("patch", "/v1/campaigns/{campaign_id}"): {"name": "rival's"},
+    ("patch", "/v1/contacts/{contact_id}"): {"last_name": "Rival"},
+    ("post", "/v1/credits/transfers"): {"target": "shop", "credits": "1"},
 }
 #: Query strings a route needs to run at all.
 QUERIES: dict[tuple[str, str], str] = {
@@ -82,6 +92,16 @@ def test_every_route_needs_a_key_and_shows_nothing_of_another_account(
         )
         campaign = draft_campaign(connection, "clients", "Secret du shop", now=OPEN, account="shop")
         add_sender(connection, "shop", "ShopOnly", now=OPEN)
+        shop_id = connection.execute(select(t.accounts.c.id).where(t.accounts.c.name == "shop"))
+        account_id = shop_id.scalar_one()
+        hook = add_endpoint(
+            connection, account_id, "http://127.0.0.1:9/shop", ["*"], OPEN, allow_private=True
+        )
+        record_event(connection, account_id, "optout.created", {"secret": "Secret du shop"}, OPEN)
+        delivery = list_deliveries(connection, account_id)[0]
+        contact = connection.execute(
+            select(t.contacts.c.id).where(t.contacts.c.phone_e164 == "+33612345678")
+        ).scalar_one()
     editor = bearer(keys.editor)
     job = client.post(f"/v1/campaigns/{campaign}/exports", headers=editor).json()
     optout = client.post("/v1/optouts", json={"number": "0612345678"}, headers=editor).json()
@@ -94,8 +114,18 @@ def test_every_route_needs_a_key_and_shows_nothing_of_another_account(
         "optout_id": optout["id"],
         "sender": "ShopOnly",
         "domain": "shop.fr",
+        "endpoint_id": hook.id,
+        "delivery_id": delivery.id,
+        "contact_id": contact,
+        "field": "first_name",
     }
-    shop_data = ["+33612345678", "Secret du shop", '"shop"', shop_key["prefix"]]
+    shop_data = [
+        "+33612345678",
+        "Secret du shop",
+        '"shop"',
+        shop_key["prefix"],
+        "127.0.0.1:9/shop",
+    ]
     for method, path in _routes(app, clock):
         names = re.findall(r"{(\w+)}", path)
         missing = [n for n in names if n not in resources]
@@ -119,3 +149,9 @@ def test_every_route_needs_a_key_and_shows_nothing_of_another_account(
     assert still.status_code == 200
     assert "ShopOnly" in client.get("/v1/senders", headers=bearer(keys.viewer)).text
     assert "shop.fr" in client.get("/v1/domains", headers=bearer(keys.viewer)).text
+    # Nor did it change the shop's endpoint, campaign or contact.
+    mine = client.get(f"/v1/webhooks/{hook.id}", headers=bearer(keys.viewer)).json()
+    assert mine["enabled"] is True
+    with app.reader() as connection:
+        name = connection.execute(select(t.contacts.c.last_name).where(t.contacts.c.id == contact))
+        assert name.scalar_one() is None

@@ -53,6 +53,7 @@ __all__ = [
     "SCHEDULE_ZONE",
     "Campaign",
     "CampaignListing",
+    "CampaignNotDraft",
     "CreatedCampaign",
     "UnverifiedLink",
     "cancel_campaign",
@@ -65,6 +66,7 @@ __all__ = [
     "resume_campaign",
     "schedule_campaign",
     "unschedule_campaign",
+    "update_campaign",
 ]
 
 #: The longest campaign name (its column's width).
@@ -277,6 +279,119 @@ def check_links(
         raise UnverifiedLink(bad)
 
 
+def _checked_content(
+    connection: Connection,
+    acc: Account,
+    list_id: int,
+    text: str,
+    sender: str | None,
+    message_type: MessageType,
+    substitution: bool,
+) -> tuple[str, list[str]]:
+    """The checks of a campaign's text and sender against its list and account (creation and
+    an update while draft make the same ones); the sender it will use and the notes."""
+    if not text.strip():
+        raise InvalidInput("text", text, "the message is empty")
+    check_sms_text("text", text)
+    template = _parse_template(connection, list_id, text)
+    # Links are checked in the text as written; a field inside a link is checked again per
+    # recipient at preparation (reason url_not_allowed).
+    check_links(connection, acc, template.static_text)
+    notes: list[str] = []
+    try:
+        effective = resolve_sender(connection, acc, sender)
+    except InvalidSender as error:
+        fix = Fix("add_sender", (("sender", error.value),)) if error.unlisted else None
+        raise InvalidInput("sender", sender, error.reason, fix=fix) from None
+    if sender is not None and sender.strip() and effective != sender.strip():
+        notes.append(
+            f"account {acc.name!r} is not validated: sender {sender.strip()!r} replaced by its "
+            f"default shortcode {effective} (an unvalidated account's messages leave from its"
+            " shortcode)"
+        )
+    check_sending(acc, effective, message_type, substitution=substitution)
+    return effective, notes
+
+
+class CampaignNotDraft(ServiceError):
+    """Only a draft campaign's content can change (a scheduled one: unschedule it first)."""
+
+    def __init__(self, campaign_id: int, status: CampaignStatus) -> None:
+        super().__init__(
+            f"campaign {campaign_id} is {status.value}; only a draft campaign can be changed"
+        )
+        self.campaign_id = campaign_id
+        self.status = status
+
+
+def update_campaign(
+    connection: Connection,
+    account: AccountRef,
+    campaign_id: int,
+    clock: Clock,
+    *,
+    list_name: str | None = None,
+    text: str | None = None,
+    sender: str | None = None,
+    at: str | datetime | None = None,
+    name: str | None = None,
+    shortcode_substitution: bool = False,
+) -> CreatedCampaign:
+    """Change a draft campaign: what is given of its list, text, sender, name, and ``at``
+    (which schedules it, ``draft → scheduled``, as at creation). The result passes every check
+    :func:`create_campaign` makes, on the campaign as it will be; :class:`CampaignNotDraft`
+    for any other status. The write is a compare-and-set on ``draft``, so a send that started
+    meanwhile is not overwritten (the change is then refused the same way)."""
+    acc = resolve_account(connection, account)
+    current = get_campaign(connection, acc, campaign_id)
+    if current.status is not CampaignStatus.DRAFT:
+        raise CampaignNotDraft(campaign_id, current.status)
+    if name is not None:
+        name = display_name("campaign name", name, limit=CAMPAIGN_NAME_LIMIT)
+    if list_name is not None:
+        list_id = _list_id(connection, acc, display_name("list name", list_name, limit=200))
+    elif current.list_id is not None:
+        list_id = current.list_id
+    else:
+        raise InvalidInput("list", None, "the campaign's list is gone: name one")
+    wanted_sender = (
+        sender
+        if sender is not None
+        else (current.settings.get("requested_sender") or current.sender)
+    )
+    effective, notes = _checked_content(
+        connection,
+        acc,
+        list_id,
+        text if text is not None else current.body,
+        wanted_sender,
+        current.type,
+        shortcode_substitution,
+    )
+    values: dict[str, Any] = {"list_id": list_id, "sender": effective}
+    if text is not None:
+        values["body"] = text
+    if name is not None:
+        values["name"] = name
+    settings = dict(current.settings)
+    settings.pop("requested_sender", None)
+    if wanted_sender is not None and wanted_sender.strip() != effective:
+        settings["requested_sender"] = wanted_sender.strip()
+    values["settings"] = settings
+    if at is not None:
+        values["scheduled_at"] = parse_schedule(at, clock)
+        values["status"] = move(CampaignStatus.DRAFT, CampaignStatus.SCHEDULED).value
+    c = t.campaigns.c
+    changed = connection.execute(
+        update(t.campaigns)
+        .where(c.id == campaign_id, c.account_id == acc.id, c.status == CampaignStatus.DRAFT.value)
+        .values(**values)
+    ).rowcount
+    if changed != 1:
+        raise CampaignNotDraft(campaign_id, get_campaign(connection, acc, campaign_id).status)
+    return CreatedCampaign(get_campaign(connection, acc, campaign_id), tuple(notes))
+
+
 def create_campaign(
     connection: Connection,
     account: AccountRef,
@@ -299,26 +414,9 @@ def create_campaign(
     if name is not None:
         name = display_name("campaign name", name, limit=CAMPAIGN_NAME_LIMIT)
     list_id = _list_id(connection, acc, display_name("list name", list_name, limit=200))
-    if not text.strip():
-        raise InvalidInput("text", text, "the message is empty")
-    check_sms_text("text", text)
-    template = _parse_template(connection, list_id, text)
-    # Links are checked in the text as written; a field inside a link is checked again per
-    # recipient at preparation (reason url_not_allowed).
-    check_links(connection, acc, template.static_text)
-    notes: list[str] = []
-    try:
-        effective = resolve_sender(connection, acc, sender)
-    except InvalidSender as error:
-        fix = Fix("add_sender", (("sender", error.value),)) if error.unlisted else None
-        raise InvalidInput("sender", sender, error.reason, fix=fix) from None
-    if sender is not None and sender.strip() and effective != sender.strip():
-        notes.append(
-            f"account {acc.name!r} is not validated: sender {sender.strip()!r} replaced by its "
-            f"default shortcode {effective} (an unvalidated account's messages leave from its"
-            " shortcode)"
-        )
-    check_sending(acc, effective, message_type, substitution=shortcode_substitution)
+    effective, notes = _checked_content(
+        connection, acc, list_id, text, sender, message_type, shortcode_substitution
+    )
     if window_policy is not None:
         get_policy(window_policy)
     scheduled_at = parse_schedule(at, clock) if at is not None else None

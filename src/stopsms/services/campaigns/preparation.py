@@ -72,6 +72,7 @@ __all__ = [
     "NothingToSend",
     "PreparationInterrupted",
     "campaign_of",
+    "never_prepared",
     "park_scheduled",
     "prepare_campaign",
     "recheck_credit",
@@ -468,6 +469,11 @@ def park_scheduled(connection: Connection, campaign_id: int, reason: str, clock:
     return change_status(
         connection, campaign_id, paused, now, expected=preparing, values={"settings": settings}
     )
+
+
+def never_prepared(connection: Connection, campaign_id: int) -> bool:
+    """Whether the campaign has no message yet (its resume prepares it: long work, a job)."""
+    return not _has_messages(connection, campaign_id)
 
 
 def resume_sending(

@@ -46,6 +46,7 @@ __all__ = [
     "Outcome",
     "attempts_of",
     "claim_due",
+    "get_delivery",
     "list_deliveries",
     "next_due",
     "payload",
@@ -343,9 +344,13 @@ def list_deliveries(
     endpoint_id: int | None = None,
     failed_only: bool = False,
     limit: int = 50,
+    before: int | None = None,
 ) -> list[Delivery]:
-    """The account's latest deliveries, newest first (of one endpoint; only failed ones)."""
+    """The account's latest deliveries, newest first (of one endpoint; only failed ones;
+    ``before``: those older than that delivery id, the next page)."""
     where = [_D.account_id == account_id]
+    if before is not None:
+        where.append(_D.id < before)
     if endpoint_id is not None:
         where.append(_D.endpoint_id == endpoint_id)
     if failed_only:
@@ -357,22 +362,39 @@ def list_deliveries(
         .order_by(_D.id.desc())
         .limit(limit)
     ).mappings()
-    return [
-        Delivery(
-            id=row["id"],
-            event_id=event_id(row["event_id"]),
-            event_type=row["type"],
-            endpoint_id=row["endpoint_id"],
-            status=row["status"],
-            attempts=row["attempts"],
-            next_attempt_at=row["next_attempt_at"] if row["status"] == "pending" else None,
-            last_status_code=row["last_status_code"],
-            last_error=row["last_error"],
-            delivered_at=row["delivered_at"],
-            created_at=row["created_at"],
+    return [_delivery(row) for row in rows]
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        event_id=event_id(row["event_id"]),
+        event_type=row["type"],
+        endpoint_id=row["endpoint_id"],
+        status=row["status"],
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"] if row["status"] == "pending" else None,
+        last_status_code=row["last_status_code"],
+        last_error=row["last_error"],
+        delivered_at=row["delivered_at"],
+        created_at=row["created_at"],
+    )
+
+
+def get_delivery(connection: Connection, account_id: int, delivery_id: int) -> Delivery:
+    """One of the account's deliveries; :class:`NotFound` for another account's."""
+    row = (
+        connection.execute(
+            select(t.webhook_deliveries, _V.type)
+            .join(t.webhook_events, _V.id == _D.event_id)
+            .where(_D.id == delivery_id, _D.account_id == account_id)
         )
-        for row in rows
-    ]
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        raise NotFound("webhook delivery", delivery_id)
+    return _delivery(row)
 
 
 def attempts_of(connection: Connection, account_id: int, delivery_id: int) -> list[Attempt]:

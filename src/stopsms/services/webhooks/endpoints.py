@@ -35,6 +35,7 @@ __all__ = [
     "remove_endpoint",
     "rotate_secret",
     "signing_secrets",
+    "update_endpoint",
 ]
 
 _E = t.webhook_endpoints.c
@@ -58,6 +59,7 @@ class Endpoint:
     previous_secret_expires_at: datetime | None
     created_at: datetime
     secret: str | None = None
+    description: str | None = None
 
 
 def endpoint_from_row(row: RowMapping, *, secret: str | None = None) -> Endpoint:
@@ -75,6 +77,7 @@ def endpoint_from_row(row: RowMapping, *, secret: str | None = None) -> Endpoint
         previous_secret_expires_at=row["previous_secret_expires_at"],
         created_at=row["created_at"],
         secret=secret,
+        description=row["description"],
     )
 
 
@@ -99,10 +102,12 @@ def add_endpoint(
     now: datetime,
     *,
     allow_private: bool,
+    description: str | None = None,
 ) -> Endpoint:
     """Create an endpoint; the returned one carries its secret (shown once)."""
     checked = check_url(url, allow_private=allow_private)
     wanted = parse_events(events)
+    description = _description(description)
     secret = new_secret()
     endpoint_id = connection.execute(
         insert(t.webhook_endpoints)
@@ -112,6 +117,7 @@ def add_endpoint(
             events=" ".join(wanted),
             secret=secret,
             created_at=now,
+            description=description,
         )
         .returning(_E.id)
     ).scalar_one()
@@ -199,6 +205,49 @@ def enable_endpoint(
         .where(d.endpoint_id == endpoint_id, d.status == "pending")
         .values(next_attempt_at=now, claim_token=None)
     )
+    return get_endpoint(connection, account_id, endpoint_id)
+
+
+#: The longest description an endpoint keeps.
+DESCRIPTION_LIMIT = 500
+
+
+def _description(value: str | None) -> str | None:
+    """A description as kept: stripped, ``""`` → none, at most :data:`DESCRIPTION_LIMIT`."""
+    if value is None or not value.strip():
+        return None
+    if len(value) > DESCRIPTION_LIMIT or any(ord(c) < 32 and c not in "\t" for c in value):
+        raise InvalidInput(
+            "description", value[:40], f"one line of at most {DESCRIPTION_LIMIT} characters"
+        )
+    return value.strip()
+
+
+def update_endpoint(
+    connection: Connection,
+    account_id: int,
+    endpoint_id: int,
+    now: datetime,
+    *,
+    events: Iterable[str] | None = None,
+    enabled: bool | None = None,
+    description: str | None = None,
+) -> Endpoint:
+    """Change what is given of the endpoint's events, state and description (``""`` clears the
+    description). Enabling is :func:`enable_endpoint` (its pending deliveries due at once);
+    disabling keeps the pending deliveries for when it is enabled again, and says who did it."""
+    current = get_endpoint(connection, account_id, endpoint_id)
+    values: dict[str, object] = {}
+    if events is not None:
+        values["events"] = " ".join(parse_events(events))
+    if description is not None:
+        values["description"] = _description(description)
+    if enabled is False and current.enabled:
+        values.update(enabled=False, disabled_at=now, disabled_reason="disabled by its owner")
+    if values:
+        connection.execute(update(t.webhook_endpoints).where(_E.id == endpoint_id).values(**values))
+    if enabled is True and not current.enabled:
+        return enable_endpoint(connection, account_id, endpoint_id, now)
     return get_endpoint(connection, account_id, endpoint_id)
 
 

@@ -22,9 +22,9 @@ from urllib.parse import SplitResult, urlsplit
 
 from stopsms.errors import InvalidInput
 
-__all__ = ["check_url", "parse_url", "refused_address"]
+__all__ = ["FIELD", "check_url", "parse_url", "refused_address"]
 
-_FIELD = "webhook URL"
+FIELD = "webhook URL"
 
 
 def parse_url(url: str) -> SplitResult:
@@ -34,15 +34,15 @@ def parse_url(url: str) -> SplitResult:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        raise InvalidInput(_FIELD, url, f"not a URL ({exc})") from None
+        raise InvalidInput(FIELD, url, f"not a URL ({exc})") from None
     if parts.scheme not in ("http", "https"):
-        raise InvalidInput(_FIELD, url, "only http:// and https:// URLs are delivered to")
+        raise InvalidInput(FIELD, url, "only http:// and https:// URLs are delivered to")
     if not parts.hostname:
-        raise InvalidInput(_FIELD, url, "it names no host")
+        raise InvalidInput(FIELD, url, "it names no host")
     if parts.username is not None or parts.password is not None:
-        raise InvalidInput(_FIELD, url, "credentials in the URL are refused (use the signature)")
+        raise InvalidInput(FIELD, url, "credentials in the URL are refused (use the signature)")
     if port == 0:
-        raise InvalidInput(_FIELD, url, "port 0 is not a port one can deliver to")
+        raise InvalidInput(FIELD, url, "port 0 is not a port one can deliver to")
     return parts
 
 
@@ -70,7 +70,7 @@ def _addresses(url: str, host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise InvalidInput(_FIELD, url, f"its host {host} does not resolve ({exc})") from None
+        raise InvalidInput(FIELD, url, f"its host {host} does not resolve ({exc})") from None
     return sorted({str(info[4][0]) for info in infos})
 
 
@@ -96,7 +96,7 @@ def check_url(url: str, *, allow_private: bool) -> str:
 
 def _refused(url: str, host: str, address: str, kind: str) -> InvalidInput:
     return InvalidInput(
-        _FIELD,
+        FIELD,
         url,
         f"{host} resolves to {address}, a {kind} address: refused (server-side request"
         " forgery); an installation whose receivers are on its own network sets"
