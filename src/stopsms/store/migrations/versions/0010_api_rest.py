@@ -6,8 +6,8 @@
   price, partial (``campaign_id IS NULL``) so the campaigns' millions of rows cost it nothing:
   ``POST /v1/messages`` sums the account's queued direct messages from it alone.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-05
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
