@@ -17,9 +17,10 @@ from __future__ import annotations
 import csv
 import tempfile
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
@@ -147,3 +148,12 @@ def draft_campaign(
         message_type=message_type,
     )
     return created.campaign.id
+
+
+def tuesday_ahead(at: time) -> datetime:
+    """The next Tuesday at least two days from now (the real clock), at ``at`` in Paris, as a
+    naive local time: a date a page schedules for, within the year's horizon whatever the day
+    the suite runs (marketing waits on a Tuesday at 22:30, goes at 10:00)."""
+    today = datetime.now(ZoneInfo("Europe/Paris")).date() + timedelta(days=2)
+    day = today + timedelta(days=(1 - today.weekday()) % 7)
+    return datetime.combine(day, at)

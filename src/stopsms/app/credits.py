@@ -1,12 +1,14 @@
-"""Credit transfers between accounts, for the interfaces that act as one account (the API).
+"""Credits for every interface: the balance and ledger page by page, the alert threshold,
+and transfers between accounts under one owner.
 
-The rule (written in docs/api.md): an API key belongs to one account, so a key-based transfer
-only **gives**: an owner key of the source account moves its credits to a target account that
-has a user who is an owner of both — the two accounts are under one owner, who could have
-made the transfer with either account's key. Nothing is ever taken from the target, and a key
-cannot name an account outside its owner's: such a target is :class:`~stopsms.errors.NotFound`
-with the same sentence as an account that does not exist, so a key learns nothing of others.
-An installation admin transfers between any accounts with ``stopsms credits transfer``.
+The transfer rule (written in docs/api.md and docs/web.md): only an owner of the source gives,
+and only to an account under the same owner. Signed in (the customer area), the user must be
+an owner of the target too; with an API key (one account, no user), the target must have a
+user who is an owner of both — the two accounts are under one owner, who could have made the
+transfer with either account's key. Nothing is ever taken from the target, and an account
+outside the owner's is :class:`~stopsms.errors.NotFound` with the same sentence as one that
+does not exist, so nothing is learnt of others. An installation admin transfers between any
+accounts with ``stopsms credits transfer``.
 
 The source's row is locked first (``FOR UPDATE`` on PostgreSQL; SQLite has one writer at a
 time), then the ``Idempotency-Key`` is looked up in the source's ledger, where the transfer
@@ -21,18 +23,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from sqlalchemy import Connection, and_, select
 
+from stopsms.app.access import require
 from stopsms.app.application import App
 from stopsms.errors import InvalidInput, NotFound, ServiceError
 from stopsms.services.access.audit import record
 from stopsms.services.access.keys import Principal
-from stopsms.services.accounts.accounts import get_account, get_account_by_id
-from stopsms.services.accounts.credits import LedgerEntry, format_credits, transfer
+from stopsms.services.access.roles import Role
+from stopsms.services.accounts import credits as money
+from stopsms.services.accounts.accounts import (
+    AccountChanges,
+    get_account,
+    get_account_by_id,
+    update_account,
+)
+from stopsms.services.accounts.credits import CreditBalance, LedgerEntry, format_credits
 from stopsms.store import tables as t
 
-__all__ = ["KeyReused", "Transfer", "transfer_credits"]
+__all__ = [
+    "PAGE",
+    "CreditsView",
+    "KeyReused",
+    "Transfer",
+    "set_threshold",
+    "transfer",
+    "transfer_credits",
+    "view",
+]
 
 
 class KeyReused(ServiceError):
@@ -101,6 +121,16 @@ def _replay(
     )
 
 
+def _owns(connection: Connection, user_id: int, account_id: int) -> bool:
+    m = t.memberships.c
+    found = connection.execute(
+        select(m.user_id).where(
+            m.user_id == user_id, m.account_id == account_id, m.role == Role.OWNER.value
+        )
+    ).first()
+    return found is not None
+
+
 def transfer_credits(
     app: App,
     who: Principal,
@@ -109,8 +139,11 @@ def transfer_credits(
     *,
     idempotency_key: str | None,
     now: datetime,
+    user_id: int | None = None,
 ) -> Transfer:
-    """Move ``millicredits`` from the principal's account to ``target`` (see the module)."""
+    """Move ``millicredits`` from the principal's account to ``target`` (see the module for
+    the rule); ``user_id``: the signed-in user, who must own ``target`` too."""
+    require(who, Role.OWNER)
     if millicredits <= 0:
         raise InvalidInput("credits", millicredits, "must be positive")
     with app.transaction() as connection:
@@ -123,7 +156,12 @@ def transfer_credits(
             destination = None
         if destination is not None and destination.id == source.id:
             raise InvalidInput("target", target, "the key's own account: name another")
-        if destination is None or not _shares_an_owner(connection, source.id, destination.id):
+        allowed = destination is not None and (
+            _owns(connection, user_id, destination.id)
+            if user_id is not None
+            else _shares_an_owner(connection, source.id, destination.id)
+        )
+        if destination is None or not allowed:
             raise NotFound("account", target)
         reference = _reference(source.name, destination.name, idempotency_key)
         if idempotency_key is not None:
@@ -138,7 +176,7 @@ def transfer_credits(
                     found.balance_after_millicredits,
                     replayed=True,
                 )
-        out, _ = transfer(
+        out, _ = money.transfer(
             connection, source, destination, millicredits, reference=reference, now=now
         )
         detail = {"millicredits": millicredits, "reference": reference}
@@ -166,3 +204,72 @@ def transfer_credits(
             now,
             out.balance_after_millicredits,
         )
+
+
+#: Ledger entries per page, newest first.
+PAGE: Final = 50
+
+
+@dataclass(frozen=True, slots=True)
+class CreditsView:
+    """The credits page: balance and threshold, a page of the ledger, where it starts,
+    whether more follow, and the other accounts the user owns (transfer targets)."""
+
+    balance: CreditBalance
+    entries: list[LedgerEntry]
+    offset: int
+    more: bool
+    targets: list[str]
+
+
+def _owned(app: App, user_id: int) -> list[str]:
+    m, a = t.memberships, t.accounts
+    query = (
+        select(a.c.name)
+        .join(m, m.c.account_id == a.c.id)
+        .where(m.c.user_id == user_id, m.c.role == Role.OWNER.value)
+        .order_by(a.c.name)
+    )
+    with app.reader() as connection:
+        return list(connection.scalars(query))
+
+
+def view(app: App, who: Principal, user_id: int, offset: int = 0) -> CreditsView:
+    """The credits page of ``who``'s account for user ``user_id`` (every role reads it)."""
+    start = max(0, offset)
+    with app.reader() as connection:
+        account = get_account_by_id(connection, who.account_id)
+        current = money.balance(connection, account)
+        entries = money.ledger(connection, account, limit=PAGE + 1, offset=start)
+    targets = []
+    if who.role.allows(Role.OWNER):
+        targets = [name for name in _owned(app, user_id) if name != who.account]
+    return CreditsView(current, entries[:PAGE], start, len(entries) > PAGE, targets)
+
+
+def set_threshold(app: App, who: Principal, amount: str, now: datetime) -> int:
+    """Set the balance alert threshold (credits as ``parse_credits`` reads them: ``100``,
+    ``12,5``, ``1 000``); returns it in millicredits; audited ``account.updated``."""
+    require(who, Role.OWNER)
+    millicredits = 0 if amount.strip() in ("0", "") else money.parse_credits(amount)
+    with app.transaction() as connection:
+        account = get_account_by_id(connection, who.account_id)
+        changes = AccountChanges(alert_threshold_millicredits=millicredits)
+        update_account(connection, account, changes)
+        detail = {"alert_threshold_millicredits": millicredits}
+        record(connection, account.id, who.actor, "account.updated", detail, now)
+    return millicredits
+
+
+def transfer(
+    app: App, who: Principal, user_id: int, target: str, amount: str, now: datetime
+) -> Transfer:
+    """The customer area's transfer: ``amount`` as typed (``100``, ``12,5``) from ``who``'s
+    account to ``target``, both owned by user ``user_id``."""
+    name = target.strip()
+    if not name:
+        raise InvalidInput("target account", target, "choose one of your other accounts")
+    millicredits = money.parse_credits(amount)
+    return transfer_credits(
+        app, who, name, millicredits, idempotency_key=None, now=now, user_id=user_id
+    )

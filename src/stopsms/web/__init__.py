@@ -6,8 +6,12 @@ there) and calls the application layer, never a service directly.
 
 - :mod:`.unsubscribe`: the hosted unsubscribe page (``/u/...``);
 - :mod:`.pages`: what every page of the customer area shares (session, language, forms);
-- :mod:`.area`: sign-in, dashboard, composer, campaign, blacklist, static files;
-- :mod:`.contacts`: lists, search, a contact's page and erasure, the import of a file.
+- :mod:`.area`: sign-in, dashboard, composer, campaign, static files;
+- :mod:`.contacts`: lists, search, a contact's page and erasure, the import of a file;
+- :mod:`.blacklist`: the opt-outs, their import, export and review queue;
+- :mod:`.credits`: the balance, ledger, threshold and transfers, and the replies inbox;
+- :mod:`.settings`: the account's settings, API keys, webhooks and users;
+- :mod:`.actions`: what every changing page checks first (session, form, role).
 
 A feature's pages are one module with its own router, added to :data:`ROUTERS`.
 """
@@ -16,9 +20,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from stopsms.web import area, contacts, unsubscribe
+from stopsms.web import area, blacklist, contacts, credits, settings, unsubscribe
 
 __all__ = ["ROUTERS"]
 
 #: The routers the server mounts, in this order.
-ROUTERS: tuple[APIRouter, ...] = (unsubscribe.router, area.router, contacts.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    unsubscribe.router,
+    area.router,
+    contacts.router,
+    blacklist.router,
+    credits.router,
+    settings.router,
+)

@@ -1,5 +1,7 @@
 """The customer area: ``/login``, ``/logout``, ``/account``, ``/``, ``/campaigns/new``,
-``/campaigns/{id}``, ``/blacklist``, and the browser libraries under ``/static/``.
+``/campaigns/{id}``, and the browser libraries under ``/static/`` (the blacklist, replies,
+credits and settings are modules of their own: :mod:`stopsms.web.blacklist`,
+:mod:`stopsms.web.settings`).
 
 Server-rendered pages (Jinja2, French by default, English by ``Accept-Language``) whose
 essentials work without JavaScript: the composer is a plain form (its fix and save buttons
@@ -19,16 +21,15 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from stopsms.app import App, blacklist
+from stopsms.app import App
 from stopsms.app import area as use_cases
 from stopsms.clock import SystemClock
-from stopsms.domain.errors import InvalidPhoneNumber, StopsmsError
+from stopsms.domain.errors import StopsmsError
 from stopsms.services.access.keys import Principal
 from stopsms.services.access.roles import Role
 from stopsms.web.pages import (
@@ -212,53 +213,7 @@ def make_router() -> APIRouter:
             return page.refuse(NOT_FOUND, 404)
         return page.render("area/campaign.html", campaign=found.campaign, preview=found, when=when)
 
-    @router.get("/blacklist", response_class=HTMLResponse)
-    def blacklist_page(request: Request, q: str = "") -> Response:
-        who = who_of(request)
-        if who is None:
-            return to_login()
-        return _blacklist(Page(request, who), who, q[:40])
-
-    @router.post("/blacklist", response_class=HTMLResponse)
-    async def blacklist_change(request: Request) -> Response:
-        posted = await signed_post(request)
-        if isinstance(posted, Response):
-            return posted
-        who, page, fields = posted
-        if not who.role.allows(Role.EDITOR):
-            return page.refuse(NOT_ALLOWED, 403)
-        app, phone = app_of(request), fields.get("phone", "")[:40]
-        now = SystemClock().now()
-        try:
-            if fields.get("action") == "remove":
-                evidence = fields.get("evidence", "")[:500]
-                await run_in_threadpool(blacklist.remove, app, who, phone, evidence, now)
-            else:
-                await run_in_threadpool(blacklist.add, app, who, phone, now)
-        except StopsmsError as error:  # a refusal's sentence, shown above the form
-            return _blacklist(page, who, phone, str(error), 422)
-        return RedirectResponse(f"/blacklist?q={quote(phone)}", status_code=303)
-
     return router
-
-
-def _blacklist(
-    page: Page, who: Principal, search: str, error: str | None = None, status: int = 200
-) -> HTMLResponse:
-    try:
-        records, total = blacklist.listing(app_of(page.request), who, search or None)
-    except InvalidPhoneNumber as bad:
-        records, total = [], 0
-        error = str(bad)
-    return page.render(
-        "area/blacklist.html",
-        status,
-        records=records,
-        total=total,
-        search=search,
-        error=error,
-        can_edit=who.role.allows(Role.EDITOR),
-    )
 
 
 #: The routes the server mounts.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -24,7 +24,7 @@ from stopsms.services.campaigns.campaigns import create_campaign
 from stopsms.services.campaigns.preparation import prepare_campaign
 from stopsms.services.optouts.optouts import record_optout
 from stopsms.store import tables as t
-from tests.builders import add_contacts, ready_account
+from tests.builders import add_contacts, ready_account, tuesday_ahead
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -44,6 +44,7 @@ def app(database_url: str) -> Iterator[App]:
         people = [{"phone_e164": "+33612345678"}, {"phone_e164": "+33612345679"}]
         add_contacts(connection, "clients", people, now=NOW, account="shop")
         for email, account, role in (
+            ("owner@shop.fr", "shop", Role.OWNER),
             ("editor@shop.fr", "shop", Role.EDITOR),
             ("viewer@shop.fr", "shop", Role.VIEWER),
             ("owner@rival.fr", "rival", Role.OWNER),
@@ -199,6 +200,12 @@ def test_the_blacklist_adds_and_removes_only_with_evidence(client: TestClient) -
     assert "manuel" in added.text
     assert 'id="total">1<' in added.text
     bare = {"csrf": _csrf(page.text), "action": "remove", "phone": "06 12 34 56 78"}
+    refused_to_editor = client.post("/blacklist", data={**bare, "evidence": "e-mail"})
+    assert refused_to_editor.status_code == 403  # lifting an opt-out is the owner's
+    client.cookies.clear()
+    _sign_in(client, "owner@shop.fr")
+    page = client.get("/blacklist")
+    bare = {"csrf": _csrf(page.text), "action": "remove", "phone": "06 12 34 56 78"}
     without = client.post("/blacklist", data={**bare, "evidence": " "})
     assert without.status_code == 422
     assert 'id="total">1<' in without.text
@@ -213,18 +220,19 @@ def test_scheduled_at_night_shows_held_until_the_morning(client: TestClient) -> 
     home = client.get("/")
     client.post("/account", data={"csrf": _csrf(home.text), "account": "shop"})
     page = client.get("/campaigns/new")
+    night = tuesday_ahead(time(22, 30))
     data = {
         "csrf": _csrf(page.text),
         "text": "Soldes d'hiver",
         "list": "clients",
-        "at": "2030-01-08T22:30",  # a Tuesday, 22:30 in Paris: marketing waits
+        "at": f"{night:%Y-%m-%dT%H:%M}",  # a Tuesday, 22:30 in Paris: marketing waits
         "action": "schedule",
     }
     saved = client.post("/campaigns/new", data=data)
     assert saved.status_code == 200, saved.text
     assert "programmée" in saved.text
     held = saved.text.split('id="held">')[1]
-    assert held.startswith("2030-01-09 "), held[:40]
+    assert held.startswith(f"{night + timedelta(days=1):%Y-%m-%d} "), held[:40]
 
 
 def test_send_now_hands_the_campaign_to_the_engine(client: TestClient) -> None:

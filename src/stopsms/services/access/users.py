@@ -16,7 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from stopsms.errors import AlreadyExists, InvalidInput, NotFound
+from stopsms.errors import AlreadyExists, InvalidInput, NotFound, ServiceError
 from stopsms.services.access.audit import record
 from stopsms.services.access.roles import Role
 from stopsms.services.accounts.accounts import get_account
@@ -24,10 +24,16 @@ from stopsms.store import tables as t
 
 __all__ = [
     "MIN_PASSWORD",
+    "LastOwner",
+    "Member",
     "User",
+    "change_member_role",
     "check_email",
     "create_user",
+    "find_user",
+    "list_members",
     "list_users",
+    "remove_member",
     "reset_password",
     "set_role",
     "verify_login",
@@ -171,3 +177,89 @@ def _users(connection: Connection, user_id: int | None = None) -> list[User]:
 def list_users(connection: Connection) -> list[User]:
     """Every user with their roles, by email."""
     return _users(connection)
+
+
+# -- the members of one account (the customer area's users list) ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A user holding a role in one account."""
+
+    user_id: int
+    email: str
+    role: str
+
+
+class LastOwner(ServiceError):
+    """A change would leave the account with no owner (nobody could manage it any more)."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__(f"{email} is the account's only owner: make another member owner first")
+        self.email = email
+
+
+def list_members(connection: Connection, account_id: int) -> list[Member]:
+    """The account's members with their roles, by email."""
+    m, u = t.memberships, t.users
+    rows = connection.execute(
+        select(u.c.id, u.c.email, m.c.role)
+        .join(m, m.c.user_id == u.c.id)
+        .where(m.c.account_id == account_id)
+        .order_by(u.c.email)
+    )
+    return [Member(row.id, row.email, row.role) for row in rows]
+
+
+def find_user(connection: Connection, email: str) -> int | None:
+    """The id of the user with this email (any case), or None."""
+    found = connection.execute(
+        select(t.users.c.id).where(t.users.c.email == check_email(email))
+    ).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def _member(connection: Connection, account_id: int, user_id: int) -> Member:
+    for member in list_members(connection, account_id):
+        if member.user_id == user_id:
+            return member
+    raise NotFound("member", user_id)
+
+
+def _keep_an_owner(connection: Connection, account_id: int, leaving: Member) -> None:
+    if leaving.role != Role.OWNER.value:
+        return
+    owners = [m for m in list_members(connection, account_id) if m.role == Role.OWNER.value]
+    if len(owners) <= 1:
+        raise LastOwner(leaving.email)
+
+
+def change_member_role(
+    connection: Connection,
+    account_id: int,
+    user_id: int,
+    role: Role,
+    *,
+    actor: str,
+    now: datetime,
+) -> Member:
+    """Give member ``user_id`` of the account ``role`` (audited ``role.set``); another
+    account's user is :class:`NotFound`, and the only owner stays owner (:class:`LastOwner`)."""
+    member = _member(connection, account_id, user_id)
+    if role is not Role.OWNER:
+        _keep_an_owner(connection, account_id, member)
+    _set_membership(connection, user_id, account_id, role, actor, now, member.email)
+    return Member(user_id, member.email, role.value)
+
+
+def remove_member(
+    connection: Connection, account_id: int, user_id: int, *, actor: str, now: datetime
+) -> Member:
+    """Withdraw member ``user_id``'s role in the account (the user stays, with their other
+    accounts; audited ``role.removed``); the only owner is not removed (:class:`LastOwner`)."""
+    member = _member(connection, account_id, user_id)
+    _keep_an_owner(connection, account_id, member)
+    m = t.memberships
+    connection.execute(delete(m).where(m.c.user_id == user_id, m.c.account_id == account_id))
+    record(connection, account_id, actor, "role.removed", {"email": member.email}, now)
+    return member

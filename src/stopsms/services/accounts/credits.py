@@ -294,12 +294,18 @@ def balance(connection: Connection, account: AccountRef) -> CreditBalance:
     return CreditBalance(acc.name, acc.balance_millicredits, acc.alert_threshold_millicredits)
 
 
-def ledger(connection: Connection, account: AccountRef, *, limit: int = 50) -> list[LedgerEntry]:
-    """The account's latest ledger entries, newest first."""
+def ledger(
+    connection: Connection, account: AccountRef, *, limit: int = 50, offset: int = 0
+) -> list[LedgerEntry]:
+    """The account's latest ledger entries, newest first, after skipping ``offset``."""
     acc = resolve_account(connection, account)
     c = t.credit_ledger.c
     rows = connection.execute(
-        select(t.credit_ledger).where(c.account_id == acc.id).order_by(c.id.desc()).limit(limit)
+        select(t.credit_ledger)
+        .where(c.account_id == acc.id)
+        .order_by(c.id.desc())
+        .offset(offset)
+        .limit(limit)
     ).mappings()
     return [
         LedgerEntry(

@@ -31,8 +31,11 @@ class Reply:
     campaign_id: int | None
 
 
-def latest_replies(connection: Connection, account: AccountRef, limit: int) -> list[Reply]:
-    """The account's latest ``limit`` inbound SMS, newest first."""
+def latest_replies(
+    connection: Connection, account: AccountRef, limit: int, *, offset: int = 0
+) -> list[Reply]:
+    """The account's latest ``limit`` inbound SMS, newest first, after skipping ``offset``
+    (the inbox's pages)."""
     acc = resolve_account(connection, account)
     i = t.inbound_messages
     rows = connection.execute(
@@ -48,6 +51,7 @@ def latest_replies(connection: Connection, account: AccountRef, limit: int) -> l
         )
         .where(i.c.account_id == acc.id)
         .order_by(i.c.id.desc())
+        .offset(offset)
         .limit(limit)
     ).all()
     return [Reply(**row._mapping) for row in rows]

@@ -27,6 +27,7 @@ __all__ = [
     "ROTATION_OVERLAP",
     "Endpoint",
     "add_endpoint",
+    "disable_endpoint",
     "enable_endpoint",
     "endpoint_from_row",
     "get_endpoint",
@@ -248,6 +249,23 @@ def update_endpoint(
         connection.execute(update(t.webhook_endpoints).where(_E.id == endpoint_id).values(**values))
     if enabled is True and not current.enabled:
         return enable_endpoint(connection, account_id, endpoint_id, now)
+    return get_endpoint(connection, account_id, endpoint_id)
+
+
+def disable_endpoint(
+    connection: Connection, account_id: int, endpoint_id: int, now: datetime, *, reason: str
+) -> Endpoint:
+    """Disable the account's endpoint by a person's choice (``reason`` says whose): nothing is
+    sent to it, its pending deliveries wait (:func:`enable_endpoint` makes them due again);
+    disabling a disabled endpoint keeps its first date and reason."""
+    endpoint = get_endpoint(connection, account_id, endpoint_id)
+    if not endpoint.enabled:
+        return endpoint
+    connection.execute(
+        update(t.webhook_endpoints)
+        .where(_E.id == endpoint_id)
+        .values(enabled=False, disabled_at=now, disabled_reason=reason)
+    )
     return get_endpoint(connection, account_id, endpoint_id)
 
 
