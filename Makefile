@@ -34,8 +34,11 @@ vendor: $(VENDOR)
 browser:
 	test -x /usr/bin/chromium || apt-get install -y chromium
 
+# `make run` runs the demo, then serves the customer area on this port until Ctrl-C.
+PORT ?= 8000
+
 run: $(STAMP)
-	$(BIN)/stopsms demo
+	$(BIN)/stopsms demo --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
