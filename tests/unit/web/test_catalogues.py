@@ -34,7 +34,7 @@ def _catalogue(language: str) -> Catalog:
 def _extracted() -> dict[str, list[str]]:
     """msgid → where it was found (file:line), as ``pybabel extract -F babel.cfg`` finds them."""
     with (WEB / "babel.cfg").open() as cfg:
-        method_map, options_map = parse_mapping_cfg(cfg)
+        method_map, options_map = parse_mapping_cfg(cfg)  # type: ignore[no-untyped-call]
     found: dict[str, list[str]] = {}
     for filename, line, message, _comments, _context in extract_from_dir(
         str(WEB), method_map, options_map
