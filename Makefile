@@ -9,7 +9,8 @@ STAMP  := $(VENV)/.installed
 PEERS  := tests/peers/node_modules/.package-lock.json
 # The browser libraries the customer area serves (htmx), pinned in vendor/package-lock.json and
 # committed as text under src/stopsms/web/static so that `pip install -e .` serves them offline;
-# `make vendor` refreshes the copy from npm after a change of version.
+# axe-core, which only the browser tests inject (accessibility), committed under tests/e2e/vendor.
+# `make vendor` refreshes the copies from npm after a change of version.
 VENDOR := vendor/node_modules/.package-lock.json
 
 .PHONY: run test lint typecheck unit bench clean vendor browser
@@ -28,14 +29,19 @@ $(VENDOR): vendor/package.json vendor/package-lock.json
 
 vendor: $(VENDOR)
 	cp vendor/node_modules/htmx.org/dist/htmx.min.js src/stopsms/web/static/htmx.min.js
+	mkdir -p tests/e2e/vendor
+	cp vendor/node_modules/axe-core/axe.min.js tests/e2e/vendor/axe.min.js
 
 # The browser tests drive Debian's Chromium (no browser download works here): installed when
 # missing, never `playwright install`.
 browser:
 	test -x /usr/bin/chromium || apt-get install -y chromium
 
+# `make run` runs the demo, then serves the customer area on this port until Ctrl-C.
+PORT ?= 8000
+
 run: $(STAMP)
-	$(BIN)/stopsms demo
+	$(BIN)/stopsms demo --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -82,7 +82,7 @@ def _sign_in(browser: Browser, base_url: str, email: str, width: str = "desktop"
     page.goto("/login")
     page.fill("#email", email)
     page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     expect(page.locator("header .role")).to_be_visible()
     return page
 

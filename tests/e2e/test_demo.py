@@ -13,7 +13,7 @@ from stopsms.store import tables as t
 def run_demo(workdir: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, STOPSMS_DATABASE_URL=f"sqlite:///{workdir / 'demo.db'}", COLUMNS="120")
     return subprocess.run(
-        [sys.executable, "-m", "stopsms.cli", "demo", "--rate", "1000"],
+        [sys.executable, "-m", "stopsms.cli", "demo", "--no-serve", "--rate", "1000"],
         cwd=workdir,
         env=env,
         capture_output=True,
@@ -32,6 +32,7 @@ def test_the_demo_runs_a_campaign_end_to_end_and_honours_every_stop(tmp_path: Pa
     assert "merged: 1 number(s) had several rows" in first.stdout
     assert "lines superseded: 12 by 1002" in first.stdout
     assert (tmp_path / "demo-contacts.rejects.csv").exists()
+    assert "The customer area" not in first.stdout  # --no-serve: the demo alone, then exit
 
     engine = create_engine(f"sqlite:///{tmp_path / 'demo.db'}")
     with engine.connect() as conn:

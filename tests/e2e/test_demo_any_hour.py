@@ -161,7 +161,17 @@ def test_the_real_command_prints_its_progress_into_a_pipe(
     first_step_while_running = None
     lines = []
     with subprocess.Popen(
-        [sys.executable, "-m", "stopsms.cli", "demo", "--rate", "2000", "--start", start],
+        [
+            sys.executable,
+            "-m",
+            "stopsms.cli",
+            "demo",
+            "--no-serve",
+            "--rate",
+            "2000",
+            "--start",
+            start,
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

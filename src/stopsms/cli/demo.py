@@ -16,20 +16,39 @@ until when. Only when every recipient is open for the whole run does it use the 
 ``--start`` (hidden, for tests) starts the simulated clock at a given instant.
 
 Every step is printed as it starts, flushed, whether or not the output is a terminal.
+
+Then, unless ``--no-serve``, it serves the customer area on http://127.0.0.1:8000 (``--port``)
+with the demo account, its campaign and a user of the demo account, ``demo@boutique-demo.fr``,
+whose password is made anew by each run and printed with the address: a password that never
+changes would be a door left open on any machine where the demo once ran. The port is taken
+before the demo starts, so a port in use is one sentence at once (with ``--port`` as the way
+out), not after the campaign. A new simulator (no scripted replies) stays up while it serves,
+so what one sends from the composer leaves; ``STOPSMS_PROVIDER_URL``, when set, is used
+instead. Ctrl-C stops it: the server finishes its requests, the engine and the simulator
+stop, exit code 0, no traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import random
+import secrets
+import signal
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import Connection, select
 
+from stopsms.app import App
 from stopsms.cli import campaigns as campaign_cli
 from stopsms.cli import sending as sending_cli
 from stopsms.cli.console import console, escape, fail, handles_errors
@@ -39,8 +58,10 @@ from stopsms.clock import Clock, FakeClock, SystemClock
 from stopsms.domain.parts import DEFAULT_MAX_PARTS
 from stopsms.domain.phone import describe
 from stopsms.domain.windows import check_window, policy_for
-from stopsms.errors import UnknownAccount
+from stopsms.errors import NotFound, UnknownAccount
 from stopsms.providers.smpp import SmppProvider
+from stopsms.services.access import users
+from stopsms.services.access.roles import Role
 from stopsms.services.accounts import accounts, credits
 from stopsms.services.campaigns import reports
 from stopsms.services.campaigns.campaigns import create_campaign
@@ -62,6 +83,10 @@ TEXT = (
     "Black Friday chez Boutique Démo : -30% sur tout le magasin, {first_name} ! "
     "Jusqu'à dimanche sur https://boutique-demo.fr/bf"
 )
+#: The customer area's demo user (an owner of the demo account) and where it is served.
+DEMO_EMAIL = "demo@boutique-demo.fr"
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
 #: What the recipients who answer send back (the classifier must read each one right).
 REPLIES = ("STOP", "stop svp", "Stop36034", "ARRET", "Merci mais stop", "STPO", "Merci !")
 
@@ -316,6 +341,99 @@ def run_demo(
     return campaign_id
 
 
+def listen(port: int) -> socket.socket:
+    """A socket listening on :data:`HOST`:``port`` (0: any free port), taken before the demo
+    runs; a port in use is one line naming the way out."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((HOST, port))
+        sock.listen(128)
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            fail(
+                f"port {port} on {HOST} is taken (another server, or a demo still running):"
+                " choose another one with `stopsms demo --port 8001` (`make run PORT=8001`;"
+                " 0: any free port), or run the demo alone with `stopsms demo --no-serve`"
+            )
+        fail(f"cannot listen on {HOST}:{port}: {error.strerror} (`stopsms demo --port N`)")
+    return sock
+
+
+def demo_login(database: Database) -> str:
+    """Make :data:`DEMO_EMAIL` an owner of the demo account with a new random password (each
+    run: see the module doc); the password."""
+    password = secrets.token_urlsafe(12)  # 16 characters, 96 bits
+    now = SystemClock().now()
+    with database.transaction() as conn:
+        try:
+            users.reset_password(conn, DEMO_EMAIL, password, actor="demo", now=now)
+            users.set_role(conn, DEMO_EMAIL, ACCOUNT, Role.OWNER, actor="demo", now=now)
+        except NotFound:
+            users.create_user(
+                conn, DEMO_EMAIL, password, account=ACCOUNT, role=Role.OWNER, actor="demo", now=now
+            )
+    return password
+
+
+async def _serve(app: App, server: Any, sock: socket.socket) -> None:
+    simulator = None
+    if app.settings.provider_url is None:
+        simulator = SmscSimulator(deliver_ratio=0.97, receipt_delay=0.2, seed=7)
+        smsc_port = await simulator.start()
+        url = f"smpp://demo:demo@127.0.0.1:{smsc_port}?window=64&tps=400"
+        app.settings = replace(app.settings, provider_url=url)  # read when the engine starts
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        if simulator is not None:
+            await simulator.stop()
+
+
+def serve_area(app: App, sock: socket.socket) -> None:
+    """Serve the customer area on ``sock`` until Ctrl-C, after printing its address and the
+    demo login.
+
+    Ctrl-C is caught from before the address is printed (someone may press it at once): the
+    server then starts and stops at once, cleanly. uvicorn's own signal capture is turned off,
+    as it raises the signal again once stopped, which would end the demo with a traceback.
+    """
+    import uvicorn  # here: every other command starts without it
+
+    from stopsms.server import create_server
+
+    class Server(uvicorn.Server):
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # serve_area's handlers, installed before the address is printed
+
+    config = uvicorn.Config(
+        create_server(app, engine=True), log_level="warning", access_log=False, lifespan="on"
+    )
+    server = Server(config)
+    handled = (signal.SIGINT, signal.SIGTERM)
+    before = {sig: signal.signal(sig, server.handle_exit) for sig in handled}
+    try:
+        password = demo_login(app.database)
+        port = sock.getsockname()[1]
+        _step(6, "The customer area")
+        console.print(
+            f"open http://{HOST}:{port}/login and sign in as {DEMO_EMAIL} with the password"
+            f" {password}",
+            soft_wrap=True,
+            highlight=False,
+        )
+        console.print("serving until Ctrl-C")
+        console.file.flush()
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)-9s %(message)s")
+        asyncio.run(_serve(app, server, sock))
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+    console.print("stopped")
+
+
 @handles_errors
 def demo(
     rate: Annotated[
@@ -324,6 +442,16 @@ def demo(
     repliers: Annotated[
         int, typer.Option("--replies", help="How many recipients answer.", min=0)
     ] = 14,
+    no_serve: Annotated[
+        bool,
+        typer.Option("--no-serve", help="Run the demo alone, without serving the area after it."),
+    ] = False,
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port", min=0, max=65535, help="Port of the customer area (0: any free one)."
+        ),
+    ] = DEFAULT_PORT,
     start: Annotated[
         str | None,
         typer.Option("--start", hidden=True, help="Start a simulated clock at this instant."),
@@ -332,8 +460,10 @@ def demo(
         Path | None, typer.Option("--contacts", hidden=True, help="Another contact file.")
     ] = None,
 ) -> None:
-    """Run a demo campaign end to end on the built-in SMSC simulator, with STOP replies."""
+    """Run a demo campaign end to end on the built-in SMSC simulator, with STOP replies, then
+    serve the customer area on it (http://127.0.0.1:8000) until Ctrl-C."""
     simulated_start = _start_option(start)
+    sock = None if no_serve else listen(port)
     app = application()
     try:
         run_demo(
@@ -344,6 +474,10 @@ def demo(
             contacts=contacts,
             max_parts=app.max_parts,
         )
+        if sock is not None:
+            serve_area(app, sock)
     finally:
+        if sock is not None:
+            sock.close()
         app.close()
     exit_process(0)  # the simulator ran in this process: see exit_process (smpp34's threads)

@@ -5,7 +5,8 @@ process's :class:`stopsms.app.App` from ``request.app.state.stopsms`` (the serve
 there) and calls the application layer, never a service directly.
 
 - :mod:`.unsubscribe`: the hosted unsubscribe page (``/u/...``);
-- :mod:`.pages`: what every page of the customer area shares (session, language, forms);
+- :mod:`.pages`: what every page of the customer area shares (session, language, forms) and
+  the header's language switch (``POST /language``);
 - :mod:`.area`: sign-in, dashboard, composer, campaign, static files;
 - :mod:`.contacts`: lists, search, a contact's page and erasure, the import of a file;
 - :mod:`.blacklist`: the opt-outs, their import, export and review queue;
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from stopsms.web import area, blacklist, contacts, credits, settings, unsubscribe
+from stopsms.web import area, blacklist, contacts, credits, pages, settings, unsubscribe
 
 __all__ = ["ROUTERS"]
 
@@ -32,4 +33,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     blacklist.router,
     credits.router,
     settings.router,
+    pages.language_router(),
 )

@@ -46,7 +46,6 @@ from stopsms.web.pages import (
     signed_post,
     state_of,
     to_login,
-    when,
     who_of,
 )
 from stopsms.web.sessions import SESSION_COOKIE
@@ -211,7 +210,7 @@ def make_router() -> APIRouter:
         found = use_cases.campaign(app_of(request), who, campaign_id, SystemClock())
         if found is None:
             return page.refuse(NOT_FOUND, 404)
-        return page.render("area/campaign.html", campaign=found.campaign, preview=found, when=when)
+        return page.render("area/campaign.html", campaign=found.campaign, preview=found)
 
     return router
 

@@ -1,4 +1,5 @@
-"""The pages' languages: French and English, chosen by ``Accept-Language``.
+"""The pages' languages: French and English, chosen by the ``lang`` cookie (the switch in the
+page header sets it) or else ``Accept-Language``; dates, times and numbers in that language.
 
 The texts are Babel gettext catalogues, ``locales/<lang>/LC_MESSAGES/messages.po`` in this
 package (English is the source language: its catalogue is empty and every text is its own
@@ -7,27 +8,55 @@ build step, so a fresh ``pip install -e .`` serves both languages. Extract new t
 ``pybabel extract -F src/stopsms/web/babel.cfg -o messages.pot src/stopsms/web`` and merge
 them with ``pybabel update -i messages.pot -d src/stopsms/web/locales``.
 
-Negotiation: the first language of the header (by ``q``, then order) that is French or English
-wins (``fr-CA`` is French); none of them, or no header: French, the language of the
-installations stopsms serves.
+Negotiation: the ``lang`` cookie when it names French or English (a choice made on the page
+beats the browser's); else the first language of the header (by ``q``, then order) that is
+French or English (``fr-CA`` is French); none of them, or no header: French, the language of
+the installations stopsms serves.
+
+Formats: the templates' filters ``datetime`` (an instant, as the language writes a short date
+and time: ``04/12/2026 22:49``, ``12/4/26, 10:49 PM``), ``date``, ``number`` (``12 345``,
+``12,345``), ``decimal(digits)`` (``1 234,50``) and ``percent(digits)`` (a number of hundredths:
+``1,2 %``, ``1.2%``), all Babel's with the language's CLDR data. Times are shown in
+:data:`ZONE`, Europe/Paris: accounts have no time zone setting yet, and the accounts stopsms
+serves are French (mainland), whose legal sending hours are Paris time; the recipients' own
+zones (the overseas territories) are what the sending windows use, not what the pages show.
 """
 
 from __future__ import annotations
 
 import io
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Final
+from zoneinfo import ZoneInfo
 
+from babel import Locale
+from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal, format_percent
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "environment", "negotiate", "translations"]
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "LANGUAGES",
+    "LANGUAGE_COOKIE",
+    "ZONE",
+    "choose",
+    "environment",
+    "formats",
+    "negotiate",
+    "translations",
+]
 
 LANGUAGES: Final = ("fr", "en")
 DEFAULT_LANGUAGE: Final = "fr"
+#: The cookie the header's language switch sets (a year, every path).
+LANGUAGE_COOKIE: Final = "lang"
+#: The zone the pages show times in (see the module doc).
+ZONE: Final = ZoneInfo("Europe/Paris")
 _LOCALES: Final = Path(__file__).parent / "locales"
 _TEMPLATES: Final = Path(__file__).parent / "templates"
 
@@ -44,6 +73,49 @@ def translations(language: str) -> Translations:
     return Translations(fp=compiled)
 
 
+class Formats:
+    """Dates, times and numbers written as ``language`` writes them (the templates' filters)."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        percent = Locale.parse(language).percent_formats[None].pattern
+        self._percent = percent.split(";")[0].replace("#,##0", "#,##0.{}", 1)
+
+    def datetime(self, value: datetime | float | None) -> str:
+        """An instant (aware, or seconds since the epoch) in :data:`ZONE`; None: empty."""
+        if value is None:
+            return ""
+        if not isinstance(value, datetime):
+            value = datetime.fromtimestamp(value, UTC)
+        elif value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)  # the store's naive instants are UTC
+        return format_datetime(value, "short", tzinfo=ZONE, locale=self.language)
+
+    def date(self, value: date | None) -> str:
+        return "" if value is None else format_date(value, "medium", locale=self.language)
+
+    def number(self, value: int | float | None) -> str:
+        return "" if value is None else format_decimal(value, locale=self.language)
+
+    def decimal(self, value: float | None, digits: int = 2) -> str:
+        if value is None:
+            return ""
+        return format_decimal(value, format="#,##0." + "0" * digits, locale=self.language)
+
+    def percent(self, value: float | None, digits: int = 1) -> str:
+        """``value`` hundredths (``1.26`` → ``1,3 %`` in French)."""
+        if value is None:
+            return ""
+        pattern = self._percent.format("0" * digits)
+        return format_percent(value / 100, format=pattern, locale=self.language)
+
+
+@cache
+def formats(language: str) -> Formats:
+    """The formats of ``language`` (one of :data:`LANGUAGES`)."""
+    return Formats(language)
+
+
 @cache
 def environment(language: str) -> Environment:
     """The pages' Jinja2 templates (autoescaped) speaking ``language``."""
@@ -56,7 +128,22 @@ def environment(language: str) -> Environment:
     templates.install_gettext_translations(  # type: ignore[attr-defined]
         translations(language), newstyle=True
     )
+    written = formats(language)
+    templates.filters.update(
+        datetime=written.datetime,
+        date=written.date,
+        number=written.number,
+        decimal=written.decimal,
+        percent=written.percent,
+    )
     return templates
+
+
+def choose(cookie: str | None, accept_language: str | None) -> str:
+    """The page's language: the ``lang`` cookie's if it is one of ours, else the header's."""
+    if cookie in LANGUAGES:
+        return str(cookie)
+    return negotiate(accept_language)
 
 
 def negotiate(accept_language: str | None) -> str:

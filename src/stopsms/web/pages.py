@@ -1,5 +1,6 @@
 """What every page of the customer area shares: who is signed in, the page in the
-request's language with the area's headers, the anti-forgery check of a posted form.
+request's language (the ``lang`` cookie, else ``Accept-Language``: :func:`.i18n.choose`) with
+the area's headers, the anti-forgery check of a posted form, the language switch.
 
 Each feature's pages (:mod:`stopsms.web.area` and its siblings) are a router of their own that
 calls these and the application layer; :data:`stopsms.web.ROUTERS` lists them for the server.
@@ -7,29 +8,40 @@ calls these and the application layer; :data:`stopsms.web.ROUTERS` lists them fo
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from stopsms.app import App
 from stopsms.app import area as use_cases
 from stopsms.services.access.keys import Principal
-from stopsms.web.i18n import environment, negotiate, translations
+from stopsms.web.i18n import (
+    DEFAULT_LANGUAGE,
+    LANGUAGE_COOKIE,
+    LANGUAGES,
+    ZONE,
+    choose,
+    environment,
+    formats,
+    translations,
+)
 from stopsms.web.security import CSRF_FIELD, Forms
 from stopsms.web.sessions import MAX_AGE, SESSION_COOKIE, Sessions
 
 __all__ = [
     "AREA_CSRF_COOKIE",
     "EXPIRED",
+    "LANGUAGE_NAMES",
     "NOT_ALLOWED",
     "NOT_FOUND",
     "N_",
+    "ZONE",
     "Page",
     "app_of",
     "form_of",
+    "language_router",
     "session_of",
     "set_session",
     "signed_post",
@@ -52,6 +64,8 @@ HEADERS: Final = {
     "Cache-Control": "no-store",
 }
 MAX_FORM_FIELDS: Final = 16
+#: Each language's name in itself (the header's switch offers the other one).
+LANGUAGE_NAMES: Final = {"fr": "Français", "en": "English"}
 
 
 def N_(text: str) -> str:  # noqa: N802 (gettext's marker name, which extraction looks for)
@@ -85,7 +99,9 @@ class Page:
 
     def __init__(self, request: Request, who: Principal | None = None) -> None:
         self.request, self.who = request, who
-        self.language = negotiate(request.headers.get("accept-language"))
+        self.language = choose(
+            request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
+        )
         self.gettext = translations(self.language).gettext
         forms, _ = state_of(request)
         self.csrf = forms.issue(request.cookies.get(AREA_CSRF_COOKIE))
@@ -95,11 +111,20 @@ class Page:
         session = session_of(self.request)
         if self.who is not None and session is not None:
             accounts = use_cases.account_names(app_of(self.request), session.user_id)
+        values.setdefault("when", partial(when, language=self.language))
+        url = self.request.url
+        here = url.path + (f"?{url.query}" if url.query else "")
         html = (
             environment(self.language)
             .get_template(template)
             .render(
-                language=self.language, csrf=self.csrf, who=self.who, accounts=accounts, **values
+                language=self.language,
+                languages=LANGUAGE_NAMES,
+                here=here,
+                csrf=self.csrf,
+                who=self.who,
+                accounts=accounts,
+                **values,
             )
         )
         response = HTMLResponse(html, status_code=status, headers=dict(HEADERS))
@@ -130,15 +155,11 @@ def who_of(request: Request) -> Principal | None:
     return use_cases.principal_of_user(app_of(request), session.user_id, session.account)
 
 
-#: The zone times are shown in (the accounts served are French; per-account zones come later).
-ZONE: Final = ZoneInfo("Europe/Paris")
-
-
-def when(seconds: float | None) -> str:
-    """An instant (seconds since the epoch) as ``YYYY-MM-DD HH:MM`` in Paris, or empty."""
-    if seconds is None:
-        return ""
-    return datetime.fromtimestamp(seconds, UTC).astimezone(ZONE).strftime("%Y-%m-%d %H:%M")
+def when(seconds: float | None, language: str = DEFAULT_LANGUAGE) -> str:
+    """An instant (seconds since the epoch) as ``language`` writes a short date and time, in
+    :data:`ZONE` (Paris: see :mod:`stopsms.web.i18n`), or empty. A page's templates get it
+    bound to the page's language."""
+    return formats(language).datetime(seconds)
 
 
 def to_login() -> RedirectResponse:
@@ -176,3 +197,32 @@ async def signed_post(request: Request) -> tuple[Principal, Page, dict[str, str]
     if not ours:
         return page.refuse(EXPIRED, 403)
     return who, page, fields
+
+
+def language_router() -> APIRouter:
+    """``POST /language``: the header's switch (a form, no JavaScript) sets the ``lang``
+    cookie for a year and goes back to the page it was on (a path of this site only)."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.post("/language")
+    async def switch_language(request: Request) -> Response:
+        fields, ours = await form_of(request)
+        if not ours:
+            return Page(request).refuse(EXPIRED, 403)
+        back = fields.get("next", "/")
+        if not back.startswith("/") or back.startswith(("//", "/\\")):
+            back = "/"  # never another site
+        response = RedirectResponse(back, status_code=303)
+        language = fields.get("lang")
+        if language in LANGUAGES:
+            response.set_cookie(
+                LANGUAGE_COOKIE,
+                str(language),
+                max_age=365 * 24 * 3600,
+                path="/",
+                samesite="lax",
+                secure=request.url.scheme == "https",
+            )
+        return response
+
+    return router

@@ -9,10 +9,11 @@ opted out, known or not, and every valid number gets the same thank-you page aft
 work, so the page reveals nothing about whom the account knows.
 
 An unknown token, a token whose number was erased and an unknown account get one neutral page
-with status 404. Plain HTML forms (no JavaScript); French or English by ``Accept-Language``
-(:mod:`stopsms.web.i18n`); anti-forgery field and cookie, a rate limit per address on every
-POST, security headers (:mod:`stopsms.web.security`). Bad input (a number that is none, a
-reason not offered) is answered with the form again or a notice, and nothing is written.
+with status 404. Plain HTML forms (no JavaScript); French or English by the ``lang`` cookie or
+``Accept-Language`` (:mod:`stopsms.web.i18n`); anti-forgery field and cookie, a rate limit per
+address on every POST, security headers (:mod:`stopsms.web.security`). Bad input (a number
+that is none, a reason not offered) is answered with the form again or a notice, and nothing
+is written.
 
 The process's :class:`~stopsms.app.App` is at ``request.app.state.stopsms``; the server mounts
 :data:`router` (``app.include_router(stopsms.web.unsubscribe.router)``).
@@ -30,7 +31,7 @@ from stopsms.app import App
 from stopsms.app import unsubscribe as use_cases
 from stopsms.domain.errors import InvalidPhoneNumber
 from stopsms.errors import InvalidInput
-from stopsms.web.i18n import environment, negotiate, translations
+from stopsms.web.i18n import LANGUAGE_COOKIE, choose, environment, translations
 from stopsms.web.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -95,7 +96,9 @@ class _Page:
 
     def __init__(self, request: Request) -> None:
         self.request = request
-        self.language = negotiate(request.headers.get("accept-language"))
+        self.language = choose(
+            request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
+        )
         self.gettext = translations(self.language).gettext
 
     def render(

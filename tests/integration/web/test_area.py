@@ -232,7 +232,7 @@ def test_scheduled_at_night_shows_held_until_the_morning(client: TestClient) -> 
     assert saved.status_code == 200, saved.text
     assert "programmée" in saved.text
     held = saved.text.split('id="held">')[1]
-    assert held.startswith(f"{night + timedelta(days=1):%Y-%m-%d} "), held[:40]
+    assert held.startswith(f"{night + timedelta(days=1):%d/%m/%Y} "), held[:40]  # French
 
 
 def test_send_now_hands_the_campaign_to_the_engine(client: TestClient) -> None:
@@ -275,4 +275,85 @@ def test_the_dashboard_shows_each_campaign_s_stop_percentage(app: App, client: T
     _sign_in(client, "viewer@shop.fr")
     home = client.get("/")
     row = home.text.split(f'href="/campaigns/{campaign.id}"')[1].split("</tr>")[0]
-    assert '<td class="stop-percent">50.0 %</td>' in row
+    assert '<td class="stop-percent">50,0\u00a0%</td>' in row  # French
+
+
+def test_the_header_s_switch_sets_the_language_for_every_page(client: TestClient) -> None:
+    """A form (no JavaScript): French by default, the switch to English sets the ``lang``
+    cookie, which beats the browser's language on the area and the unsubscribe page alike."""
+    page = client.get("/login?next=x")
+    assert 'action="/language"' in page.text
+    assert 'value="/login?next=x"' in page.text  # back to the page it was on
+    assert 'lang="en"' in page.text
+    assert "English" in page.text
+    switched = client.post(
+        "/language",
+        data={"csrf": _csrf(page.text), "lang": "en", "next": "/login?next=x"},
+        follow_redirects=False,
+    )
+    assert switched.status_code == 303
+    assert switched.headers["location"] == "/login?next=x"
+    assert client.cookies.get("lang") == "en"
+    english = client.get("/login", headers={"Accept-Language": "fr-FR"})
+    assert "Sign in" in english.text
+    assert english.headers["content-language"] == "en"
+    assert "Français" in english.text  # the way back
+    assert "Unsubscribe" in client.get("/u/a/shop", headers={"Accept-Language": "fr"}).text
+    back = client.post(
+        "/language", data={"csrf": _csrf(english.text), "lang": "fr", "next": "/login"}
+    )
+    assert "Se connecter" in back.text
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil"])
+def test_the_switch_goes_back_only_to_a_page_of_this_site(client: TestClient, target: str) -> None:
+    page = client.get("/login")
+    switched = client.post(
+        "/language",
+        data={"csrf": _csrf(page.text), "lang": "en", "next": target},
+        follow_redirects=False,
+    )
+    assert switched.headers["location"] == "/"
+
+
+def test_the_switch_needs_the_form_s_anti_forgery_value(client: TestClient) -> None:
+    client.get("/login")
+    refused = client.post("/language", data={"lang": "en", "next": "/"}, follow_redirects=False)
+    assert refused.status_code == 403
+    assert "lang" not in client.cookies
+
+
+def test_an_unknown_language_changes_nothing(client: TestClient) -> None:
+    page = client.get("/login")
+    client.post("/language", data={"csrf": _csrf(page.text), "lang": "de", "next": "/login"})
+    assert "lang" not in client.cookies
+    client.cookies.set("lang", "xx")
+    assert "Se connecter" in client.get("/login").text
+
+
+def test_numbers_and_times_follow_the_page_s_language(app: App, client: TestClient) -> None:
+    """The campaign's page in English writes ``12/1/26, 10:00 AM`` where French writes
+    ``01/12/2026 10:00`` (Paris time both), and its credits with the language's marks."""
+    with app.transaction() as connection:
+        campaign = create_campaign(
+            connection,
+            "shop",
+            list_name="clients",
+            text="Soldes",
+            sender=None,
+            clock=FakeClock(NOW),
+        ).campaign
+        connection.execute(
+            update(t.campaigns)
+            .where(t.campaigns.c.id == campaign.id)
+            .values(status="scheduled", scheduled_at=NOW)
+        )
+    _sign_in(client, "viewer@shop.fr")
+    french = client.get(f"/campaigns/{campaign.id}").text
+    assert "01/12/2026 10:00" in french
+    client.cookies.set("lang", "en")
+    english = client.get(f"/campaigns/{campaign.id}").text
+    assert "12/1/26, 10:00\u202fAM" in english
+    credits = english.split('id="credits">')[1].split("<")[0]
+    assert "." in credits, credits
+    assert "," not in credits, credits
