@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # The SMPP server of the fault tests (npm `smpp`, run by node), installed from its lock file.
 PEERS  := tests/peers/node_modules/.package-lock.json
-# The browser libraries the customer area serves (htmx), pinned in vendor/package-lock.json and
+# The browser libraries the customer area serves (htmx, uPlot for the charts), pinned in vendor/package-lock.json and
 # committed as text under src/stopsms/web/static so that `pip install -e .` serves them offline;
 # `make vendor` refreshes the copy from npm after a change of version.
 VENDOR := vendor/node_modules/.package-lock.json
@@ -28,6 +28,8 @@ $(VENDOR): vendor/package.json vendor/package-lock.json
 
 vendor: $(VENDOR)
 	cp vendor/node_modules/htmx.org/dist/htmx.min.js src/stopsms/web/static/htmx.min.js
+	cp vendor/node_modules/uplot/dist/uPlot.iife.min.js src/stopsms/web/static/uPlot.iife.min.js
+	cp vendor/node_modules/uplot/dist/uPlot.min.css src/stopsms/web/static/uPlot.min.css
 
 # The browser tests drive Debian's Chromium (no browser download works here): installed when
 # missing, never `playwright install`.

@@ -379,6 +379,14 @@ messages = Table(
     ),
     Index(None, "campaign_id", "status"),
     Index(None, "account_id", "phone_e164", "id"),
+    # Partial (0009): the dashboard's chart counts the messages sent apart from campaigns.
+    Index(
+        "ix_messages_direct_created",
+        "account_id",
+        "created_at",
+        sqlite_where=text("campaign_id IS NULL"),
+        postgresql_where=text("campaign_id IS NULL"),
+    ),
     Index(
         "uq_messages_idempotency_key",
         "account_id",
@@ -395,6 +403,20 @@ messages = Table(
         sqlite_where=text("unsubscribe_token IS NOT NULL"),
         postgresql_where=text("unsubscribe_token IS NOT NULL"),
     ),
+)
+
+#: What a settled campaign did, counted once (0009): its report's counts and its hourly series
+#: (sent, delivered, failed), taken in ``status``; the STOPs are always counted live.
+campaign_tallies = Table(
+    "campaign_tallies",
+    metadata,
+    Column("campaign_id", ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("report", JSONDocument, nullable=False),
+    Column("hourly", JSONDocument, nullable=False),
+    Column("computed_at", UTCDateTime, nullable=False),
+    Index(None, "account_id"),
 )
 
 #: One row per live sending process (``worker`` or ``send``); its id is the claim token of

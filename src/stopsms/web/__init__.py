@@ -6,7 +6,8 @@ there) and calls the application layer, never a service directly.
 
 - :mod:`.unsubscribe`: the hosted unsubscribe page (``/u/...``);
 - :mod:`.pages`: what every page of the customer area shares (session, language, forms);
-- :mod:`.area`: sign-in, dashboard, composer, campaign, blacklist, static files.
+- :mod:`.area`: sign-in, dashboard, blacklist, static files;
+- :mod:`.campaigns`: the campaign list, the composer, a campaign's progress, report and export.
 
 A feature's pages are one module with its own router, added to :data:`ROUTERS`.
 """
@@ -15,9 +16,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from stopsms.web import area, unsubscribe
+from stopsms.web import area, campaigns, unsubscribe
 
 __all__ = ["ROUTERS"]
 
 #: The routers the server mounts, in this order.
-ROUTERS: tuple[APIRouter, ...] = (unsubscribe.router, area.router)
+ROUTERS: tuple[APIRouter, ...] = (unsubscribe.router, area.router, campaigns.router)
