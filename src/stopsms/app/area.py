@@ -24,6 +24,7 @@ from sqlalchemy import select
 from stopsms.app.application import App
 from stopsms.app.campaigns import (
     CampaignLine,
+    Counted,
     Series,
     campaign_lines,
     recent_series,
@@ -209,8 +210,9 @@ def dashboard(app: App, who: Principal, clock: Clock, *, recent: int = 10) -> Da
     """The account's balance, its ``recent`` newest campaigns with their counts and the STOPs
     attributed to each, its 30-day chart and its review queue's size (settled campaigns from
     their tallies: :mod:`stopsms.app.campaigns`)."""
-    lines, _ = campaign_lines(app, who, 1, recent)
-    days = recent_series(app, who, clock)
+    memo: dict[int, Counted] = {}  # a running campaign is counted once for both
+    lines, _ = campaign_lines(app, who, 1, recent, memo=memo)
+    days = recent_series(app, who, clock, memo=memo)
     with app.reader() as connection:
         account = get_account_by_id(connection, who.account_id)
         return Dashboard(

@@ -220,19 +220,9 @@ def _stop_hours(connection: Connection, campaign_id: int) -> dict[int, int]:
     return _hourly(connection, o.recorded_at, o.campaign_id == campaign_id)
 
 
-def _kept(
-    connection: Connection, campaign: Campaign
-) -> tuple[CampaignReport, dict[str, dict[int, int]]] | None:
-    row = connection.execute(
-        select(
-            t.campaign_tallies.c.status, t.campaign_tallies.c.report, t.campaign_tallies.c.hourly
-        ).where(t.campaign_tallies.c.campaign_id == campaign.id)
-    ).first()
-    if row is None or row.status != campaign.status.value:
-        return None
-    counts: dict[str, Any] = dict(row.report)
+def _from_tally(campaign: Campaign, counts: Mapping[str, Any], stops: int) -> CampaignReport:
     n = {name: int(counts[name]) for name in _REPORT_COUNTS}
-    report = CampaignReport(
+    return CampaignReport(
         campaign=campaign,
         targeted=n["targeted"],
         ready=n["ready"],
@@ -246,17 +236,12 @@ def _kept(
         waiting=n["waiting"],
         held=n["held"],
         cancelled=n["cancelled"],
-        stops=_stops(connection, campaign),
+        stops=stops,
         credits_millicredits=n["credits_millicredits"],
         held_until=None,
         closed=n["closed"],
         in_flight=n["in_flight"],
     )
-    hourly = {
-        measure: {int(k): int(v) for k, v in values.items()}
-        for measure, values in dict(row.hourly).items()
-    }
-    return report, hourly
 
 
 def _keep(
@@ -282,19 +267,65 @@ def _keep(
         )
 
 
-def _report_and_hours(
-    app: App, connection: Connection, account: AccountRef, campaign: Campaign
-) -> tuple[CampaignReport, dict[str, dict[int, int]]]:
-    """The report and the hourly series of a prepared campaign: kept, or counted (and kept
-    when the campaign is settled)."""
-    kept = _kept(connection, campaign)
-    if kept is not None:
-        return kept
-    report = campaign_report(connection, account, campaign.id)
-    hourly = _message_hours(connection, t.messages.c.campaign_id == campaign.id)
-    if _settled(connection, campaign):
-        _keep(app, campaign, report, hourly)
-    return report, hourly
+Counted = tuple[CampaignReport, dict[str, dict[int, int]]]
+
+
+def _reports(
+    app: App,
+    connection: Connection,
+    account: AccountRef,
+    campaigns: Iterable[Campaign],
+    *,
+    stops: bool = True,
+    memo: dict[int, Counted] | None = None,
+) -> dict[int, Counted]:
+    """The report and the hourly series of each prepared campaign of ``campaigns``: the
+    settled ones' from their tallies (one read for all, and one grouped read of their STOPs
+    when ``stops``), the others counted on their messages (and kept when settled). ``memo``:
+    what this request already counted (read first, filled)."""
+    memo = {} if memo is None else memo
+    wanted = {c.id: c for c in campaigns if c.id not in memo}
+    if not wanted:
+        return {c.id: memo[c.id] for c in campaigns}
+    tallies, o = t.campaign_tallies.c, t.optouts.c
+    rows = connection.execute(
+        select(tallies.campaign_id, tallies.status, tallies.report, tallies.hourly).where(
+            tallies.campaign_id.in_(list(wanted))
+        )
+    ).all()
+    kept = {
+        row.campaign_id: row for row in rows if row.status == wanted[row.campaign_id].status.value
+    }
+    attributed: dict[int, int] = {}
+    if kept and stops:
+        attributed = {
+            int(campaign_id): int(n)
+            for campaign_id, n in connection.execute(
+                select(o.campaign_id, func.count(func.distinct(o.phone_key)))
+                .where(o.campaign_id.in_(list(kept)))
+                .group_by(o.campaign_id)
+            )
+        }
+    out: dict[int, Counted] = {}
+    for campaign_id, campaign in wanted.items():
+        row = kept.get(campaign_id)
+        if row is not None:
+            hourly = {
+                measure: {int(k): int(v) for k, v in values.items()}
+                for measure, values in dict(row.hourly).items()
+            }
+            report = _from_tally(campaign, dict(row.report), attributed.get(campaign_id, 0))
+            out[campaign_id] = (report, hourly)
+            continue
+        report = campaign_report(connection, account, campaign.id)
+        hours = _message_hours(connection, t.messages.c.campaign_id == campaign.id)
+        if _settled(connection, campaign):
+            _keep(app, campaign, report, hours)
+        out[campaign_id] = (report, hours)
+    for campaign_id, counted in out.items():
+        if stops or campaign_id not in kept:  # tallies read without STOPs are not memoised
+            memo[campaign_id] = counted
+    return {c.id: memo.get(c.id) or out[c.id] for c in campaigns}
 
 
 # -- the list -----------------------------------------------------------------------------------
@@ -322,25 +353,53 @@ class CampaignLine:
         return 100 * self.stops / self.sent if self.sent else None
 
 
-def _line(app: App, connection: Connection, account: Account, campaign: Campaign) -> CampaignLine:
+def _lines(
+    app: App,
+    connection: Connection,
+    account: Account,
+    campaigns: list[Campaign],
+    memo: dict[int, Counted] | None = None,
+) -> tuple[CampaignLine, ...]:
     m = t.messages.c
-    if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
-        has = connection.execute(select(m.id).where(m.campaign_id == campaign.id).limit(1)).first()
-        if has is None:
-            return CampaignLine(campaign, 0, 0, 0, 0, 0)
-    report, _ = _report_and_hours(app, connection, account, campaign)
-    return CampaignLine(
-        campaign,
-        report.targeted,
-        report.sent,
-        report.delivered,
-        report.stops,
-        report.credits_millicredits,
+    ids = [c.id for c in campaigns]
+    prepared = (
+        set(
+            connection.execute(
+                select(m.campaign_id).where(m.campaign_id.in_(ids)).group_by(m.campaign_id)
+            ).scalars()
+        )
+        if ids
+        else set()
     )
+    counted = _reports(
+        app, connection, account, [c for c in campaigns if c.id in prepared], memo=memo
+    )
+    out = []
+    for campaign in campaigns:
+        if campaign.id not in counted:
+            out.append(CampaignLine(campaign, 0, 0, 0, 0, 0))
+            continue
+        report = counted[campaign.id][0]
+        out.append(
+            CampaignLine(
+                campaign,
+                report.targeted,
+                report.sent,
+                report.delivered,
+                report.stops,
+                report.credits_millicredits,
+            )
+        )
+    return tuple(out)
 
 
 def campaign_lines(
-    app: App, who: Principal, page: int = 1, per_page: int = PER_PAGE
+    app: App,
+    who: Principal,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+    *,
+    memo: dict[int, Counted] | None = None,
 ) -> tuple[tuple[CampaignLine, ...], int]:
     """The account's campaigns, newest first, ``per_page`` from page ``page`` (1 is the
     first), each with its counts; and how many campaigns the account has."""
@@ -355,7 +414,7 @@ def campaign_lines(
         campaigns = svc.find_campaigns(
             connection, account, limit=per_page, offset=(page - 1) * per_page
         )
-        lines = tuple(_line(app, connection, account, c) for c in campaigns)
+        lines = _lines(app, connection, account, campaigns, memo)
     return lines, total
 
 
@@ -427,7 +486,7 @@ def campaign_view(app: App, who: Principal, campaign_id: int) -> CampaignView | 
         report: CampaignReport | None = None
         hourly: dict[str, dict[int, int]] = {}
         if prepared is not None:
-            report, hourly = _report_and_hours(app, connection, who.account, campaign)
+            report, hourly = _reports(app, connection, who.account, [campaign])[campaign.id]
         stops = _stop_hours(connection, campaign.id)
     buckets = {s for hours in hourly.values() for s in hours} | set(stops)
     return CampaignView(
@@ -496,7 +555,14 @@ def _days(now: datetime, days: int) -> list[datetime]:
     return [(today - timedelta(days=days - 1 - k)) for k in range(days)]
 
 
-def recent_series(app: App, who: Principal, clock: Clock, *, days: int = 30) -> Series:
+def recent_series(
+    app: App,
+    who: Principal,
+    clock: Clock,
+    *,
+    days: int = 30,
+    memo: dict[int, Counted] | None = None,
+) -> Series:
     """Sent, delivered and STOPs per day (in Paris) over the last ``days`` days, today
     included: settled campaigns from their tallies, the others and the messages sent apart
     from campaigns counted on their messages, the STOPs on the opt-outs' date index."""
@@ -513,13 +579,15 @@ def recent_series(app: App, who: Principal, clock: Clock, *, days: int = 30) -> 
 
     with app.reader() as connection:
         account = get_account_by_id(connection, who.account_id)
-        for campaign in svc.find_campaigns(
+        active = svc.find_campaigns(
             connection,
             account,
             c.status.not_in(("draft", "scheduled")),
             or_(c.completed_at.is_(None), c.completed_at >= since),
-        ):
-            add(_report_and_hours(app, connection, account, campaign)[1])
+        )
+        counted = _reports(app, connection, account, active, stops=False, memo=memo)
+        for _, hours in counted.values():
+            add(hours)
         add(
             _message_hours(
                 connection,
