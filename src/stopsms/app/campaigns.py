@@ -99,6 +99,8 @@ LIVE: Final = frozenset(
 #: The zone of the dashboard's days (the accounts served are French; per-account zones later).
 ZONE: Final = ZoneInfo("Europe/Paris")
 HOUR: Final = 3600
+#: How long after it finished a campaign's page still refreshes its STOP count.
+STOPS_WATCHED: Final = timedelta(days=1)
 
 
 # -- hourly series ------------------------------------------------------------------------------
@@ -430,10 +432,12 @@ class CampaignView:
     report: CampaignReport | None
     series: Series
     actions: tuple[str, ...]
+    #: Seconds between two refreshes of the progress (None: nothing moves any more).
+    refresh: int | None = None
 
     @property
     def live(self) -> bool:
-        return self.campaign.status in LIVE
+        return self.refresh is not None
 
     @property
     def stop_percent(self) -> float | None:
@@ -471,9 +475,22 @@ def actions_for(status: CampaignStatus) -> tuple[str, ...]:
     return tuple(out)
 
 
-def campaign_view(app: App, who: Principal, campaign_id: int) -> CampaignView | None:
+def refresh_of(campaign: Campaign, now: datetime) -> int | None:
+    """How often a campaign's page refreshes its progress: every 2 s while something may move
+    (scheduled, preparing, sending, held, paused), every 10 s for a day after it finished
+    (the STOPs keep coming), then never."""
+    if campaign.status in LIVE:
+        return 2
+    finished = campaign.completed_at
+    recent = finished is not None and now - finished < STOPS_WATCHED
+    return 10 if campaign.status is CampaignStatus.COMPLETED and recent else None
+
+
+def campaign_view(
+    app: App, who: Principal, campaign_id: int, now: datetime | None = None
+) -> CampaignView | None:
     """The campaign's page when it is ``who``'s account's, else None (another account's is
-    not found, the same as one that does not exist)."""
+    not found, the same as one that does not exist); ``now`` decides its refresh."""
     with app.reader() as connection:
         try:
             campaign = svc.get_campaign(connection, who.account, campaign_id)
@@ -490,7 +507,11 @@ def campaign_view(app: App, who: Principal, campaign_id: int) -> CampaignView | 
         stops = _stop_hours(connection, campaign.id)
     buckets = {s for hours in hourly.values() for s in hours} | set(stops)
     return CampaignView(
-        campaign, report, _series(buckets, hourly, stops), actions_for(campaign.status)
+        campaign,
+        report,
+        _series(buckets, hourly, stops),
+        actions_for(campaign.status),
+        refresh_of(campaign, now or datetime.now(UTC)),
     )
 
 

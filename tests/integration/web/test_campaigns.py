@@ -10,6 +10,7 @@ import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
@@ -272,7 +273,7 @@ def test_a_settled_campaign_is_counted_once_its_stops_always(app: App, client: T
 
 def test_the_composer_counts_the_list_by_decision(app: App, client: TestClient) -> None:
     with app.transaction() as connection:
-        people = [
+        people: list[dict[str, Any]] = [
             {"phone_e164": "+33612000001", "consent": "opt_in", "custom": {"ville": "Lyon"}},
             {"phone_e164": "+33612000002", "consent": "opt_in"},
             {"phone_e164": "+33612000003", "consent": None},
