@@ -12,11 +12,13 @@ downloaded from the page says STOPPED for that number.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import Popen
+from typing import IO
 
 import httpx
 import pytest
@@ -79,12 +81,19 @@ def served(database_url: str) -> Iterator[Served]:
         with _process(serve, env) as server:
             assert server.stdout is not None
             base = _wait_for(server.stdout, r"running on (http://[\d.]+:\d+)", seen).group(1)
+            for stream in (server.stdout, smsc.stdout):  # drained: a full pipe would block
+                threading.Thread(target=_drain, args=(stream, seen), daemon=True).start()
             with httpx.Client(base_url=base, timeout=60) as http:
                 for _ in range(200):
                     if http.get("/readyz").json()["checks"].get("provider") == "bound":
                         break
                     time.sleep(0.1)
             yield Served(base, smsc, seen)
+
+
+def _drain(stream: IO[str], seen: list[str]) -> None:
+    for line in stream:
+        seen.append(line)
 
 
 def _switch(page: Page, account: str) -> None:
@@ -111,7 +120,10 @@ def test_held_then_sent_then_a_stop_rises_live_and_the_export_says_stopped(
     page.click("#send")
     expect(page.locator("#status")).to_be_visible()
     address = page.url
-    expect(page.locator("#delivered")).to_contain_text("2 ", timeout=60_000)
+    try:
+        expect(page.locator("#delivered")).to_contain_text("2 ", timeout=60_000)
+    except AssertionError:
+        raise AssertionError(page.content() + "".join(served.seen)) from None
     expect(page.locator("#stops")).to_have_text("0")
     page.evaluate("window.__still_this_page = true")
     assert served.smsc.stdin is not None

@@ -176,15 +176,18 @@ def save_campaign(
     at: str | None = None,
     now: bool = False,
 ) -> Campaign:
-    """A new campaign on ``who``'s account: a draft, scheduled when ``at`` is given, or, with
+    """A new campaign on ``who``'s account — informative on a notification account, as its
+    preview shows it, marketing otherwise: a draft, scheduled when ``at`` is given, or, with
     ``now``, scheduled :data:`SEND_NOW_DELAY` ahead: the engine of ``stopsms serve`` (or the
     workers) prepares due campaigns every few seconds and sends them, holding what the
     sending hours do not allow yet."""
     with app.transaction() as connection:
         account = get_account_by_id(connection, who.account_id)
+        notification = AccountType(account.type) is AccountType.NOTIFICATION
         created = create_campaign(
             connection,
             account,
+            message_type=MessageType.INFORMATIVE if notification else MessageType.MARKETING,
             list_name=list_name,
             text=text,
             sender=sender,
