@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # The SMPP server of the fault tests (npm `smpp`, run by node), installed from its lock file.
 PEERS  := tests/peers/node_modules/.package-lock.json
-# The browser libraries the customer area serves (htmx), pinned in vendor/package-lock.json and
+# The browser libraries the customer area serves (htmx, uPlot for the charts), pinned in vendor/package-lock.json and
 # committed as text under src/stopsms/web/static so that `pip install -e .` serves them offline;
 # axe-core, which only the browser tests inject (accessibility), committed under tests/e2e/vendor.
 # `make vendor` refreshes the copies from npm after a change of version.
@@ -31,6 +31,8 @@ vendor: $(VENDOR)
 	cp vendor/node_modules/htmx.org/dist/htmx.min.js src/stopsms/web/static/htmx.min.js
 	mkdir -p tests/e2e/vendor
 	cp vendor/node_modules/axe-core/axe.min.js tests/e2e/vendor/axe.min.js
+	cp vendor/node_modules/uplot/dist/uPlot.iife.min.js src/stopsms/web/static/uPlot.iife.min.js
+	cp vendor/node_modules/uplot/dist/uPlot.min.css src/stopsms/web/static/uPlot.min.css
 
 # The browser tests drive Debian's Chromium (no browser download works here): installed when
 # missing, never `playwright install`.

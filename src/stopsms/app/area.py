@@ -1,4 +1,5 @@
-"""The customer area's use cases: sign in, the acting account, the composer, the dashboard.
+"""The customer area's use cases: sign in, the acting account, the composer, the dashboard
+(the campaign pages' own are :mod:`stopsms.app.campaigns`).
 
 Every page of :mod:`stopsms.web.area` calls here, never a service: the account a session may
 touch and its role come from the user's memberships (``services/access``), read again on each
@@ -18,9 +19,17 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Final
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from stopsms.app.application import App
+from stopsms.app.campaigns import (
+    CampaignLine,
+    Counted,
+    Series,
+    campaign_lines,
+    recent_series,
+    review_queue_size,
+)
 from stopsms.clock import Clock
 from stopsms.domain.mention import AccountType, MessageType
 from stopsms.domain.text import Encoding, smart_encode, ucs2_characters
@@ -31,12 +40,7 @@ from stopsms.services.access.roles import Role
 from stopsms.services.access.users import User, verify_login
 from stopsms.services.accounts.accounts import get_account_by_id
 from stopsms.services.accounts.credits import CreditBalance, balance
-from stopsms.services.campaigns.campaigns import (
-    Campaign,
-    CampaignListing,
-    create_campaign,
-    list_campaigns,
-)
+from stopsms.services.campaigns.campaigns import Campaign, create_campaign
 from stopsms.services.campaigns.reports import CampaignPreview, preview_campaign
 from stopsms.services.contacts.contacts import ContactList, list_lists
 from stopsms.store import tables as t
@@ -45,7 +49,6 @@ __all__ = [
     "SEND_NOW_DELAY",
     "Composer",
     "Dashboard",
-    "RecentCampaign",
     "account_names",
     "campaign",
     "composer",
@@ -173,15 +176,18 @@ def save_campaign(
     at: str | None = None,
     now: bool = False,
 ) -> Campaign:
-    """A new campaign on ``who``'s account: a draft, scheduled when ``at`` is given, or, with
+    """A new campaign on ``who``'s account — informative on a notification account, as its
+    preview shows it, marketing otherwise: a draft, scheduled when ``at`` is given, or, with
     ``now``, scheduled :data:`SEND_NOW_DELAY` ahead: the engine of ``stopsms serve`` (or the
     workers) prepares due campaigns every few seconds and sends them, holding what the
     sending hours do not allow yet."""
     with app.transaction() as connection:
         account = get_account_by_id(connection, who.account_id)
+        notification = AccountType(account.type) is AccountType.NOTIFICATION
         created = create_campaign(
             connection,
             account,
+            message_type=MessageType.INFORMATIVE if notification else MessageType.MARKETING,
             list_name=list_name,
             text=text,
             sender=sender,
@@ -193,46 +199,27 @@ def save_campaign(
 
 
 @dataclass(frozen=True, slots=True)
-class RecentCampaign:
-    """A line of the dashboard: the campaign, its counts and the STOPs it brought."""
-
-    listing: CampaignListing
-    stops: int
-
-    @property
-    def stop_percent(self) -> float | None:
-        """STOPs per hundred messages sent (None before any is sent)."""
-        sent = self.listing.sent
-        return 100 * self.stops / sent if sent else None
-
-
-@dataclass(frozen=True, slots=True)
 class Dashboard:
-    """The home page: the balance and the recent campaigns."""
+    """The home page: the balance, the recent campaigns, the last 30 days per day (sent,
+    delivered, STOPs) and the size of the review queue of uncertain STOPs."""
 
     balance: CreditBalance
-    campaigns: tuple[RecentCampaign, ...]
+    campaigns: tuple[CampaignLine, ...]
+    days: Series
+    review_queue: int
 
 
-def dashboard(app: App, who: Principal, *, recent: int = 10) -> Dashboard:
-    """The account's balance and its ``recent`` newest campaigns with their counts and the
-    opt-outs attributed to each (one grouped read on the opt-outs' campaign index)."""
-    o = t.optouts.c
+def dashboard(app: App, who: Principal, clock: Clock, *, recent: int = 10) -> Dashboard:
+    """The account's balance, its ``recent`` newest campaigns with their counts and the STOPs
+    attributed to each, its 30-day chart and its review queue's size (settled campaigns from
+    their tallies: :mod:`stopsms.app.campaigns`)."""
+    memo: dict[int, Counted] = {}  # a running campaign is counted once for both
+    lines, _ = campaign_lines(app, who, 1, recent, memo=memo)
+    days = recent_series(app, who, clock, memo=memo)
     with app.reader() as connection:
         account = get_account_by_id(connection, who.account_id)
-        listings = list_campaigns(connection, account)[:recent]
-        ids = [line.campaign.id for line in listings]
-        stops: dict[int, int] = {}
-        if ids:
-            query = (
-                select(o.campaign_id, func.count())
-                .where(o.account_id == account.id, o.campaign_id.in_(ids))
-                .group_by(o.campaign_id)
-            )
-            stops = {int(row[0]): int(row[1]) for row in connection.execute(query)}
         return Dashboard(
-            balance(connection, account),
-            tuple(RecentCampaign(line, stops.get(line.campaign.id, 0)) for line in listings),
+            balance(connection, account), lines, days, review_queue_size(connection, account.id)
         )
 
 

@@ -382,13 +382,21 @@ messages = Table(
     ),
     Index(None, "campaign_id", "status"),
     Index(None, "account_id", "phone_e164", "id"),
-    # Partial (0009): the messages queued outside campaigns, whose cost a new one is checked
+    # Partial (0010): the messages queued outside campaigns, whose cost a new one is checked
     # against (campaign messages cost it nothing).
     Index(
         "ix_messages_direct_waiting",
         "account_id",
         "status",
         "price_millicredits",
+        sqlite_where=text("campaign_id IS NULL"),
+        postgresql_where=text("campaign_id IS NULL"),
+    ),
+    # Partial (0011): the dashboard's chart counts the messages sent apart from campaigns.
+    Index(
+        "ix_messages_direct_created",
+        "account_id",
+        "created_at",
         sqlite_where=text("campaign_id IS NULL"),
         postgresql_where=text("campaign_id IS NULL"),
     ),
@@ -408,6 +416,20 @@ messages = Table(
         sqlite_where=text("unsubscribe_token IS NOT NULL"),
         postgresql_where=text("unsubscribe_token IS NOT NULL"),
     ),
+)
+
+#: What a settled campaign did, counted once (0011): its report's counts and its hourly series
+#: (sent, delivered, failed), taken in ``status``; the STOPs are always counted live.
+campaign_tallies = Table(
+    "campaign_tallies",
+    metadata,
+    Column("campaign_id", ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("report", JSONDocument, nullable=False),
+    Column("hourly", JSONDocument, nullable=False),
+    Column("computed_at", UTCDateTime, nullable=False),
+    Index(None, "account_id"),
 )
 
 #: One row per live sending process (``worker`` or ``send``); its id is the claim token of
@@ -462,7 +484,7 @@ webhook_endpoints = Table(
     Column("id", Integer, primary_key=True),
     Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("url", Text, nullable=False),
-    Column("description", Text),  # the owner's note (0009)
+    Column("description", Text),  # the owner's note (0010)
     Column("events", Text, nullable=False),  # event types, space-separated
     Column("secret", Text, nullable=False),  # whsec_…
     # After a rotation the old secret still signs (a second signature) until it expires.

@@ -7,7 +7,8 @@ there) and calls the application layer, never a service directly.
 - :mod:`.unsubscribe`: the hosted unsubscribe page (``/u/...``);
 - :mod:`.pages`: what every page of the customer area shares (session, language, forms) and
   the header's language switch (``POST /language``);
-- :mod:`.area`: sign-in, dashboard, composer, campaign, static files;
+- :mod:`.area`: sign-in, dashboard, static files;
+- :mod:`.campaigns`: the campaign list, the composer, a campaign's progress, report and export;
 - :mod:`.contacts`: lists, search, a contact's page and erasure, the import of a file;
 - :mod:`.blacklist`: the opt-outs, their import, export and review queue;
 - :mod:`.credits`: the balance, ledger, threshold and transfers, and the replies inbox;
@@ -21,7 +22,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from stopsms.web import area, blacklist, contacts, credits, pages, settings, unsubscribe
+from stopsms.web import (
+    area,
+    blacklist,
+    campaigns,
+    contacts,
+    credits,
+    pages,
+    settings,
+    unsubscribe,
+)
 
 __all__ = ["ROUTERS"]
 
@@ -29,6 +39,7 @@ __all__ = ["ROUTERS"]
 ROUTERS: tuple[APIRouter, ...] = (
     unsubscribe.router,
     area.router,
+    campaigns.router,
     contacts.router,
     blacklist.router,
     credits.router,

@@ -174,6 +174,23 @@ def get_campaign(connection: Connection, account: AccountRef, campaign_id: int) 
     return _campaign(row)
 
 
+def find_campaigns(
+    connection: Connection,
+    account: AccountRef,
+    *where: Any,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[Campaign]:
+    """The account's campaigns matching ``where`` (conditions on ``campaigns``), newest first,
+    ``limit`` of them from ``offset``; no message is read."""
+    acc = resolve_account(connection, account)
+    query = _campaign_query().where(t.campaigns.c.account_id == acc.id, *where)
+    query = query.order_by(t.campaigns.c.id.desc()).offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    return [_campaign(r) for r in connection.execute(query)]
+
+
 def list_campaigns(
     connection: Connection, account: AccountRef, *, status: CampaignStatus | None = None
 ) -> list[CampaignListing]:

@@ -1,0 +1,143 @@
+"""The campaign pages in a real browser (Playwright on Debian's Chromium) against ``stopsms
+serve`` and the SMSC simulator (``stopsms smsc``), both started as a user starts them.
+
+Journey: a marketing campaign scheduled at night shows "held until" the morning; a
+notification account's campaign sent now (informative messages are never held, so the test
+passes at any hour of the real clock) is delivered by the simulator; a STOP reply injected at
+the simulator (its ``mo`` command) makes the campaign page's STOP count rise without a reload
+(htmx polls the progress fragment; a marker set in the page survives); the CSV export
+downloaded from the page says STOPPED for that number.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from subprocess import Popen
+from typing import IO
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from stopsms.services.access.roles import Role
+from stopsms.services.access.users import create_user, set_role
+from stopsms.services.accounts.accounts import create_account
+from tests.builders import add_contacts, ready_account
+from tests.e2e.support import TUESDAY_10H, database, fr
+from tests.e2e.test_area_browser import _shot, _sign_in, browser
+from tests.e2e.test_serve import _process, _wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+__all__ = ["browser"]  # the fixture, used here
+
+
+@dataclass
+class Served:
+    base_url: str
+    smsc: Popen[str]
+    seen: list[str]
+
+
+@pytest.fixture
+def served(database_url: str) -> Iterator[Served]:
+    """``shop`` (marketing) and ``alerts`` (notification), each with a list ``clients`` of two
+    consenting numbers; an editor of both; the simulator delivering everything."""
+    db = database(database_url)
+    with db.transaction() as connection:
+        for name, kind in (("shop", "marketing"), ("alerts", "notification")):
+            create_account(connection, name, now=TUESDAY_10H)
+            ready_account(connection, name, now=TUESDAY_10H, type=kind)
+        people = [{"phone_e164": fr(1)}, {"phone_e164": fr(2)}]
+        add_contacts(connection, "clients", people, now=TUESDAY_10H, account="shop")
+        add_contacts(connection, "clients", people, now=TUESDAY_10H, account="alerts")
+        create_user(
+            connection,
+            "editor@shop.fr",
+            "correct horse battery",
+            account="shop",
+            role=Role.EDITOR,
+            actor="test",
+            now=TUESDAY_10H,
+        )
+        set_role(connection, "editor@shop.fr", "alerts", Role.EDITOR, actor="test", now=TUESDAY_10H)
+    db.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOPSMS_")}
+    env |= {"STOPSMS_DATABASE_URL": database_url, "STOPSMS_HOME": os.environ["STOPSMS_HOME"]}
+    seen: list[str] = []
+    smsc_args = ["smsc", "--port", "0", "--deliver-ratio", "1", "--receipt-delay", "0.05"]
+    with _process(smsc_args, env) as smsc:
+        assert smsc.stdout is not None
+        port = _wait_for(smsc.stdout, r"listening on [\d.]+:(\d+)", seen).group(1)
+        env["STOPSMS_PROVIDER_URL"] = f"smpp://stopsms:pw@127.0.0.1:{port}"
+        serve = ["serve", "--port", "0"]
+        if database_url.startswith("postgresql"):
+            serve.append("--with-worker")
+        with _process(serve, env) as server:
+            assert server.stdout is not None
+            base = _wait_for(server.stdout, r"running on (http://[\d.]+:\d+)", seen).group(1)
+            for stream in (server.stdout, smsc.stdout):  # drained: a full pipe would block
+                threading.Thread(target=_drain, args=(stream, seen), daemon=True).start()
+            with httpx.Client(base_url=base, timeout=60) as http:
+                for _ in range(200):
+                    if http.get("/readyz").json()["checks"].get("provider") == "bound":
+                        break
+                    time.sleep(0.1)
+            yield Served(base, smsc, seen)
+
+
+def _drain(stream: IO[str], seen: list[str]) -> None:
+    for line in stream:
+        seen.append(line)
+
+
+def _switch(page: Page, account: str) -> None:
+    page.select_option("#account", account)
+    page.click("#switch")
+
+
+def test_held_then_sent_then_a_stop_rises_live_and_the_export_says_stopped(
+    browser: Browser, served: Served, tmp_path: Path
+) -> None:
+    page = _sign_in(browser, served.base_url, "editor@shop.fr")  # alerts first, by name
+    _switch(page, "shop")
+    page.goto("/campaigns/new")
+    expect(page.locator("#audience-ready")).to_have_text("2")  # counted when the page loads
+    page.locator("#text").fill("Soldes d'hiver : -30 % ce week-end")
+    page.fill("#at", "2030-01-08T22:30")  # a Tuesday, 22:30 in Paris: marketing waits
+    page.click("#schedule")
+    expect(page.locator("#held")).to_contain_text("2030-01-09 ")
+    _shot(page, "campaign-held-desktop")
+
+    _switch(page, "alerts")
+    page.goto("/campaigns/new")
+    page.locator("#text").fill("Votre colis arrive demain")
+    page.click("#send")
+    expect(page.locator("#status")).to_be_visible()
+    address = page.url
+    try:
+        expect(page.locator("#delivered")).to_contain_text("2 ", timeout=60_000)
+    except AssertionError:
+        raise AssertionError(page.content() + "".join(served.seen)) from None
+    expect(page.locator("#stops")).to_have_text("0")
+    page.evaluate("window.__still_this_page = true")
+    assert served.smsc.stdin is not None
+    served.smsc.stdin.write(f"mo {fr(1)} STOP\n")
+    served.smsc.stdin.flush()
+    expect(page.locator("#stops")).to_have_text("1", timeout=30_000)
+    assert page.evaluate("window.__still_this_page === true"), "the page was reloaded"
+    assert page.url == address
+    expect(page.locator("#campaign-chart canvas")).to_have_count(1)  # uPlot drew the chart
+    _shot(page, "campaign-report-desktop")
+
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    saved = tmp_path / "export.csv"
+    download.value.save_as(saved)
+    rows = [line.split(";") for line in saved.read_text(encoding="utf-8-sig").splitlines()]
+    assert {row[0]: row[3] for row in rows[1:]} == {fr(1): "STOPPED", fr(2): "delivered"}
