@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from stopsms.services.campaigns.campaigns import create_campaign
 from stopsms.services.campaigns.preparation import prepare_campaign
 from stopsms.services.optouts.optouts import record_optout
 from stopsms.store import tables as t
+from tests.builders import tuesday_ahead
 from tests.e2e.support import database
 from tests.e2e.test_area_browser import CHROMIUM, SIZES
 from tests.e2e.test_serve import _process, _wait_for
@@ -271,10 +273,11 @@ def test_the_composer_with_the_keyboard_alone(
     assert at.evaluate("e => e === document.activeElement")
     # Headless Chromium lays the field out in the US order (month, day, year, hour, minute,
     # AM/PM) whatever the page's language or --lang; a 24-hour layout ignores the "AM".
-    page.keyboard.type("01082030")
+    day = tuesday_ahead(time(10, 0))
+    page.keyboard.type(f"{day:%m%d%Y}")
     page.keyboard.press("Tab")
     page.keyboard.type("1000AM")
-    expect(at).to_have_value("2030-01-08T10:00")
+    expect(at).to_have_value(f"{day:%Y-%m-%dT%H:%M}")
     _tab_to(page, "#schedule", 6)
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{site.base_url}/campaigns/{site.campaign + 1}")

@@ -16,6 +16,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import time as time_of_day
+from datetime import timedelta
 from pathlib import Path
 from subprocess import Popen
 from typing import IO
@@ -27,7 +29,7 @@ from playwright.sync_api import Browser, Page, expect
 from stopsms.services.access.roles import Role
 from stopsms.services.access.users import create_user, set_role
 from stopsms.services.accounts.accounts import create_account
-from tests.builders import add_contacts, ready_account
+from tests.builders import add_contacts, ready_account, tuesday_ahead
 from tests.e2e.support import TUESDAY_10H, database, fr
 from tests.e2e.test_area_browser import _shot, _sign_in, browser
 from tests.e2e.test_serve import _process, _wait_for
@@ -109,9 +111,10 @@ def test_held_then_sent_then_a_stop_rises_live_and_the_export_says_stopped(
     page.goto("/campaigns/new")
     expect(page.locator("#audience-ready")).to_have_text("2")  # counted when the page loads
     page.locator("#text").fill("Soldes d'hiver : -30 % ce week-end")
-    page.fill("#at", "2030-01-08T22:30")  # a Tuesday, 22:30 in Paris: marketing waits
+    night = tuesday_ahead(time_of_day(22, 30))  # a Tuesday, 22:30 in Paris: marketing waits
+    page.fill("#at", f"{night:%Y-%m-%dT%H:%M}")
     page.click("#schedule")
-    expect(page.locator("#held")).to_contain_text("2030-01-09 ")
+    expect(page.locator("#held")).to_contain_text(f"{night + timedelta(days=1):%d/%m/%Y} ")
     _shot(page, "campaign-held-desktop")
 
     _switch(page, "alerts")
