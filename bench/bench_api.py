@@ -2,9 +2,11 @@
 FastAPI endpoint that only parses the same body, on the same server (same process, same
 uvicorn, same middleware), in the same run, interleaved round by round.
 
-The server runs in a child process (uvicorn, one worker, as ``stopsms serve`` runs it; no
-engine: no provider is configured, so messages stay queued); the load comes from this process
-(httpx, asyncio) on the same 2 cores, so both figures include the client's share of the CPU.
+The server runs in a child process (uvicorn, one worker, with ``stopsms serve``'s options:
+uvloop, httptools, no access log; no engine: no provider is configured, so messages stay
+queued); the bare endpoint is ``async`` (no thread hop: the stack's best). The load comes from
+this process (httpx, asyncio) on the same 2 cores, so both figures include the client's share
+of the CPU.
 Each message goes to its own number (informative: never held), so every request is a real
 acceptance: key looked up, account read, opt-out checked, price, window, outbox insert.
 
@@ -53,22 +55,15 @@ def _serve(url: str, port: int) -> None:
     from stopsms.api.limits import Limits
     from stopsms.app import App
     from stopsms.config import Settings
-    from stopsms.server import create_server
+    from stopsms.server import UVICORN_OPTIONS, create_server
 
     server = create_server(App(Settings(database_url=url)), limits=Limits(per_key=0, per_ip=0))
 
     @server.post("/bare", status_code=202)
-    def bare(body: MessageIn) -> dict[str, Any]:
+    async def bare(body: MessageIn) -> dict[str, Any]:
         return {"to": body.to, "status": "pending"}
 
-    uvicorn.run(
-        server,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        timeout_keep_alive=120,
-    )
+    uvicorn.run(server, host="127.0.0.1", port=port, log_level="warning", **UVICORN_OPTIONS)
 
 
 def _prepare(url: str) -> str:
