@@ -18,14 +18,13 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Connection, func, select
 
-import stopsms.app.intake as intake_module
 from stopsms.app import App
 from stopsms.config import Settings
 from stopsms.domain.mention import MessageType
 from stopsms.services.access.keys import Principal
 from stopsms.services.access.roles import Role
 from stopsms.services.accounts.accounts import get_account
-from stopsms.services.direct import DirectMessage, DirectRequest, Refused
+from stopsms.services.direct import DirectMessage, DirectRequest, Refused, queue_message
 from stopsms.services.optouts.optouts import record_optout
 from stopsms.store import tables as t
 from tests.builders import ready_account
@@ -139,7 +138,7 @@ def test_one_idempotency_key_twice_in_a_batch_queues_one_message(
 def test_a_database_failure_rolls_the_batch_back_and_the_others_are_queued_alone(
     app: App, who: Principal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = intake_module.queue_message
+    real = queue_message
 
     def failing(connection: Connection, *args: object, **kwargs: object) -> DirectMessage:
         message = real(connection, *args, **kwargs)  # type: ignore[arg-type]
@@ -147,7 +146,7 @@ def test_a_database_failure_rolls_the_batch_back_and_the_others_are_queued_alone
             raise OSError("disk I/O error")
         return message
 
-    monkeypatch.setattr(intake_module, "queue_message", failing)
+    monkeypatch.setattr("stopsms.app.intake.queue_message", failing)
     futures = _batch_after_one(app, who, monkeypatch, [_request(n) for n in (2, 3, 4, 5)])
     assert [futures[i].result(30).to for i in (0, 1, 3)] == [
         "+33600000002",

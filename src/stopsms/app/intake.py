@@ -1,7 +1,7 @@
 """Group commit of direct messages: concurrent ``POST /v1/messages`` share one transaction.
 
 Every request used to open its own write transaction; on SQLite those take turns on the
-process's write lock (:meth:`App.transaction`), so 32 requests in flight meant 32 threads
+process's write lock (:meth:`~stopsms.app.App.transaction`), so 32 requests in flight meant 32 threads
 queueing for it, each paying ``BEGIN IMMEDIATE``, the account's reads and ``COMMIT`` alone.
 :class:`Intake` gives the queueing to one writer thread instead: a request hands its
 :class:`~stopsms.services.direct.DirectRequest` over and waits on a future; the thread takes
@@ -31,12 +31,14 @@ import logging
 import queue
 import threading
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy import Connection
 
+from stopsms.config import Settings
 from stopsms.errors import ServiceError
 from stopsms.services.access.keys import Principal
 from stopsms.services.accounts.accounts import Account, get_account_by_id
@@ -48,10 +50,22 @@ from stopsms.services.direct import (
     queue_message,
 )
 
-if TYPE_CHECKING:
-    from stopsms.app.application import App
 
-__all__ = ["MAX_BATCH", "Intake"]
+class Host(Protocol):
+    """What the intake needs of its :class:`~stopsms.app.App` (which owns it)."""
+
+    settings: Settings
+
+    def transaction(self) -> AbstractContextManager[Connection]: ...
+
+    @property
+    def max_parts(self) -> int: ...
+
+    @property
+    def shortcode_substitution(self) -> bool: ...
+
+
+__all__ = ["MAX_BATCH", "Host", "Intake"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -68,9 +82,9 @@ class _Item:
 
 
 class Intake:
-    """The writer thread of direct messages for one :class:`App` (see the module)."""
+    """The writer thread of direct messages for one App (see the module)."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: Host) -> None:
         self._app = app
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
