@@ -1,8 +1,8 @@
 """Group commit of direct messages: concurrent ``POST /v1/messages`` share one transaction.
 
 Every request used to open its own write transaction; on SQLite those take turns on the
-process's write lock (:meth:`~stopsms.app.App.transaction`), so 32 requests in flight meant 32 threads
-queueing for it, each paying ``BEGIN IMMEDIATE``, the account's reads and ``COMMIT`` alone.
+process's write lock (:meth:`~stopsms.app.App.transaction`), so 32 requests in flight meant 32
+threads queueing for it, each paying ``BEGIN IMMEDIATE``, the account's reads and ``COMMIT`` alone.
 :class:`Intake` gives the queueing to one writer thread instead: a request hands its
 :class:`~stopsms.services.direct.DirectRequest` over and waits on a future; the thread takes
 every request waiting (at most :data:`MAX_BATCH`), runs
