@@ -1,8 +1,9 @@
 """The hosted unsubscribe page under load: p99 latency at 200 requests/s (goal < 50 ms).
 
-uvicorn serves :mod:`bench.unsubscribe_server` in a subprocess (one worker, on a socket this
-process binds to port 0 and hands over), on a SQLite database holding a prepared campaign of
-British recipients (every message with its hosted-page token). Each scenario is an open loop:
+uvicorn serves :mod:`bench.unsubscribe_server` in a subprocess (one worker, on uvloop and
+httptools as ``stopsms serve`` runs, on a socket this process binds to port 0 and hands
+over), on a SQLite database holding a prepared campaign of British recipients (every message
+with its hosted-page token). Each scenario is an open loop:
 requests are *scheduled* at a fixed rate and each latency counts from its scheduled time (a
 slow answer delays the ones behind it and is counted, not hidden), over keep-alive
 connections from a pool of threads:
@@ -120,6 +121,10 @@ def _serve(url: str) -> tuple[subprocess.Popen[bytes], int]:
             "--log-level",
             "warning",
             "--no-access-log",
+            "--loop",  # as stopsms serve runs (stopsms.server.UVICORN_OPTIONS)
+            "uvloop",
+            "--http",
+            "httptools",
         ],
         pass_fds=(listener.fileno(),),
         env=env,

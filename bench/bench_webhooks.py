@@ -1,16 +1,17 @@
 """Webhook deliveries per second to a local receiver (goal ≥ 1,000/s), beside its ceiling.
 
-- receiver ceiling: the same number of signed POSTs sent straight to the receiver by one
-  ``httpx.AsyncClient`` at the same concurrency, no database — what this receiver and this
-  HTTP client can do together on this machine now;
+- receiver ceiling: the same number of signed POSTs sent straight to the receiver at the same
+  concurrency, each lane an ``httpx.AsyncClient`` of one connection (as the sender's lanes),
+  no database — what this receiver and this HTTP client can do together on this machine now;
 - stopsms: ``N`` events recorded on SQLite for one endpoint, then
   :class:`~stopsms.engine.webhooks.WebhookSender` claims, signs, POSTs and records every
   attempt until all are ``delivered`` (checked in the database).
 
-The receiver (:mod:`tests.webhook_receiver`) runs in its own process, as a real receiver
-would (2 cores: one each). Rounds alternate, best of 2 each. ``python -m bench webhooks``;
-``STOPSMS_BENCH_WEBHOOKS_N`` sets ``N`` (2,000). Each line also gives the CPU time this
-process spent per delivery, a figure a loaded machine distorts less than wall-clock rates.
+The receiver (:mod:`tests.webhook_receiver`: raw asyncio streams, here on uvloop) runs in its
+own process, as a real receiver would (2 cores: one each). Rounds alternate, best of 2 each.
+``python -m bench webhooks``; ``STOPSMS_BENCH_WEBHOOKS_N`` sets ``N`` (2,000). Each line also
+gives the CPU time this process spent per delivery, a figure a loaded machine distorts less
+than wall-clock rates.
 """
 
 from __future__ import annotations
@@ -41,12 +42,16 @@ from stopsms.store import tables as t
 from stopsms.store.database import open_database
 
 N = int(os.environ.get("STOPSMS_BENCH_WEBHOOKS_N", "2000"))
-#: Requests in flight. httpx's pool costs more CPU per request as connections grow (measured
-#: here under load: 1.8 ms at 1, 3.8 ms at 16, 6.0 ms at 64), so a few connections it is.
+#: Requests in flight (lanes). One httpx pool costs more CPU per request as its connections
+#: grow (measured here under load: 1.8 ms at 1, 3.8 ms at 16, 6.0 ms at 64): hence a client per
+#: lane (:data:`stopsms.engine.webhooks.LANE_CONNECTIONS`).
 CONCURRENCY = 16
 
 _RECEIVER = """
+import asyncio
 import sys
+import uvloop
+asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())  # the receiver's loop: C, not the ceiling
 from tests.webhook_receiver import Receiver
 receiver = Receiver(keep=False).start()
 print(receiver.port, flush=True)
@@ -78,19 +83,23 @@ def receiver_process() -> Iterator[tuple[str, list[int]]]:
 async def _ceiling(n: int, url: str) -> Rate:
     secret = new_secret()
     body = payload("message.sent", datetime.now(UTC), {"message_id": 1, "to": "+33612345678"})
-    gate = asyncio.Semaphore(CONCURRENCY)
-    limits = httpx.Limits(max_connections=CONCURRENCY)
-    async with httpx.AsyncClient(limits=limits, trust_env=False) as client:
+    limits = httpx.Limits(max_connections=1)
+    clients = [httpx.AsyncClient(limits=limits, trust_env=False) for _ in range(CONCURRENCY)]
+    codes: list[int] = []
+    waiting = iter(range(n))
 
-        async def post(i: int) -> int:
-            async with gate:
-                signed = headers(f"evt_{i}", datetime.now(UTC), body, [secret])
-                response = await client.post(url, content=body, headers=signed)
-                return response.status_code
+    async def lane(client: httpx.AsyncClient) -> None:
+        for i in waiting:
+            signed = headers(f"evt_{i}", datetime.now(UTC), body, [secret])
+            response = await client.post(url, content=body, headers=signed)
+            codes.append(response.status_code)
 
-        start, cpu = time.perf_counter(), time.process_time()
-        codes = await asyncio.gather(*(post(i) for i in range(n)))
-        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    start, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(lane(client) for client in clients))
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    for client in clients:
+        await client.aclose()
+    assert len(codes) == n, len(codes)
     assert set(codes) == {204}, set(codes)
     return Rate(f"receiver ceiling, httpx alone ({cpu / n * 1000:.2f} ms CPU each)", n, elapsed)
 

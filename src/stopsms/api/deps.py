@@ -13,7 +13,7 @@ caller's own, so saying so reveals nothing).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -62,14 +62,14 @@ def install_limits(server: FastAPI, limits: Limits, clock: Clock | None = None) 
     )
 
 
-def application(request: Request) -> App:
-    """The process's App, kept by the server."""
+async def application(request: Request) -> App:
+    """The process's App, kept by the server (async: no thread hop for a field read)."""
     app: App = request.app.state.stopsms
     return app
 
 
-def clock(request: Request) -> Clock:
-    """The clock the routes read the time from."""
+async def clock(request: Request) -> Clock:
+    """The clock the routes read the time from (async: no thread hop)."""
     found: Clock = request.app.state.stopsms_clock
     return found
 
@@ -110,8 +110,8 @@ def principal(
     return found
 
 
-def _role(needed: Role) -> Callable[[Principal], Principal]:
-    def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+def _role(needed: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
         if not who.role.allows(needed):
             raise Problem(
                 403,

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from stopsms.app.intake import Intake
 from stopsms.config import Settings, load_settings
 from stopsms.domain.errors import StopsmsError
 from stopsms.providers.urls import configured_route, provider_from_url
@@ -107,6 +108,7 @@ class App:
         self.actor = actor
         self._database: Database | None = None
         self._write_lock = threading.RLock()
+        self._intake: Intake | None = Intake(self)
 
     # -- the database ---------------------------------------------------------------------------
 
@@ -172,8 +174,20 @@ class App:
             database.close()
         return Migrated(shown, before, after)
 
+    @property
+    def intake(self) -> Intake:
+        """The writer of direct messages, group-committing concurrent ones
+        (:mod:`stopsms.app.intake`); its thread starts with the first message."""
+        if self._intake is None:  # closed, and used again
+            self._intake = Intake(self)
+        return self._intake
+
     def close(self) -> None:
-        """Release the database's connections (the process is done with it)."""
+        """Finish the direct messages handed over, then release the database's connections
+        (the process is done with it)."""
+        if self._intake is not None:
+            self._intake.close()
+            self._intake = None
         if self._database is not None:
             self._database.close()
             self._database = None

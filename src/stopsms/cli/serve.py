@@ -4,7 +4,8 @@ On the embedded default (SQLite) one process serves the API and runs the engine 
 STOP replies, receipts, schedules) against ``STOPSMS_PROVIDER_URL``, so one command serves a
 small shop. On PostgreSQL ``serve`` runs no engine (``stopsms worker`` runs apart, as many as
 wanted) unless ``--with-worker``. In production (``STOPSMS_ENV=production``) a missing
-``STOPSMS_SECRET_KEY`` is one line at start.
+``STOPSMS_SECRET_KEY`` is one line at start. uvicorn runs on uvloop and httptools without
+access log (:data:`stopsms.server.UVICORN_OPTIONS`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def serve(
     """Serve the HTTP API (/v1, /docs, /healthz, /readyz, /metrics)."""
     import uvicorn
 
-    from stopsms.server import create_server
+    from stopsms.server import UVICORN_OPTIONS, create_server
 
     app = application()
     engine = with_worker or app.database.backend == "sqlite"
@@ -45,4 +46,4 @@ def serve(
     console.print(f"stopsms serve: the API {where}; the address follows")
     # The engine's events (bind, STOPs, campaigns) as lines beside uvicorn's.
     logging.basicConfig(level=logging.INFO, format="%(levelname)-9s %(message)s")
-    uvicorn.run(server, host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(server, host=host, port=port, log_level="info", **UVICORN_OPTIONS)

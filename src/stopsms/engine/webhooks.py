@@ -7,10 +7,15 @@ so two workers never send the same one at once and a worker that dies leaves its
 due again.
 
 One loop: claim up to :attr:`WebhookSender.batch` due deliveries, POST them concurrently
-(at most :attr:`WebhookSender.concurrency` requests in flight, 16 by default: httpx's pool
-spends more CPU per request as its connections grow — ``python -m bench webhooks``; one shared
-:class:`httpx.AsyncClient` keeping connections alive per receiver), then record the outcomes in
-one transaction. Redirects are not followed (a 3xx is a failure: following one would reach a
+(:attr:`WebhookSender.concurrency` lanes, 16 by default, each taking the next delivery when its
+last one is answered), then record the outcomes in one transaction. Each lane has an
+:class:`httpx.AsyncClient` of its own keeping its connections alive (at most
+:data:`LANE_CONNECTIONS`, one per receiver it last posted to): httpx's pool looks at every
+connection it holds (a ``poll`` each) to place each request, so one shared client of 16
+connections spent 16 polls per request, and more CPU than the request itself under load
+(``python -m bench webhooks``: figures in docs/webhooks.md).
+
+Redirects are not followed (a 3xx is a failure: following one would reach a
 host nobody checked). Before the requests of a batch, each endpoint's host is resolved again
 and refused if it now points at a private address (:mod:`~stopsms.services.webhooks.targets`).
 A 2xx answer delivers; anything else, a timeout (:attr:`WebhookSender.timeout`) or a refused
@@ -38,12 +43,14 @@ from stopsms.services.webhooks.deliveries import Due, Outcome, claim_due, record
 from stopsms.services.webhooks.signing import headers
 from stopsms.services.webhooks.targets import check_url
 
-__all__ = ["WebhookSender", "WebhookStats"]
+__all__ = ["LANE_CONNECTIONS", "WebhookSender", "WebhookStats"]
 
 _log = logging.getLogger(__name__)
 
 #: The longest error text kept per attempt.
 _ERROR_CHARS = 300
+#: Connections one lane keeps alive (to as many receivers: a lane posts one at a time).
+LANE_CONNECTIONS = 4
 
 
 @dataclass
@@ -79,24 +86,29 @@ class WebhookSender:
         self.idle = idle
         self.on_event = on_event
         self.stats = WebhookStats()
-        self._client: httpx.AsyncClient | None = None
+        self._clients: list[httpx.AsyncClient] = []
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=self.timeout,
-                follow_redirects=False,
-                trust_env=False,  # no proxy from the environment: the checked host is the one
-                limits=httpx.Limits(max_connections=self.concurrency),
-                headers={"user-agent": "stopsms-webhooks/1"},
-            )
-        return self._client
+    def _lanes(self) -> list[httpx.AsyncClient]:
+        if not self._clients:
+            self._clients = [
+                httpx.AsyncClient(
+                    timeout=self.timeout,
+                    follow_redirects=False,
+                    trust_env=False,  # no proxy from the environment: the checked host it is
+                    limits=httpx.Limits(
+                        max_connections=LANE_CONNECTIONS, max_keepalive_connections=LANE_CONNECTIONS
+                    ),
+                    headers={"user-agent": "stopsms-webhooks/1"},
+                )
+                for _ in range(max(1, self.concurrency))
+            ]
+        return self._clients
 
     async def close(self) -> None:
         """Close the HTTP connections."""
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        clients, self._clients = self._clients, []
+        for client in clients:
+            await client.aclose()
 
     async def run_once(self) -> int:
         """Claim and attempt one batch; returns how many deliveries were attempted."""
@@ -105,13 +117,16 @@ class WebhookSender:
         if not due:
             return 0
         refused = await self._recheck({d.url for d in due})
-        gate = asyncio.Semaphore(self.concurrency)
+        attempted: list[Outcome | None] = [None] * len(due)
+        waiting = iter(range(len(due)))
 
-        async def attempt(delivery: Due) -> Outcome:
-            async with gate:
-                return await self._attempt(delivery, refused.get(delivery.url))
+        async def lane(client: httpx.AsyncClient) -> None:
+            for i in waiting:  # shared: each lane takes the next delivery when it is free
+                attempted[i] = await self._attempt(client, due[i], refused.get(due[i].url))
 
-        outcomes = await asyncio.gather(*(attempt(d) for d in due))
+        await asyncio.gather(*(lane(client) for client in self._lanes()[: len(due)]))
+        outcomes = [outcome for outcome in attempted if outcome is not None]
+        assert len(outcomes) == len(due)
         disabled = await self.thread.run(partial(record_outcomes, outcomes=outcomes))
         ok = sum(1 for o in outcomes if o.ok)
         self.stats.delivered += ok
@@ -134,7 +149,9 @@ class WebhookSender:
                 refused[url] = exc.reason
         return refused
 
-    async def _attempt(self, delivery: Due, refused: str | None) -> Outcome:
+    async def _attempt(
+        self, client: httpx.AsyncClient, delivery: Due, refused: str | None
+    ) -> Outcome:
         at = self.clock.now()
         started = time.perf_counter()
 
@@ -156,7 +173,7 @@ class WebhookSender:
         # webhook-timestamp with their own clock (5 minutes of tolerance).
         signed = headers(delivery.message_id, datetime.now(UTC), delivery.body, delivery.secrets)
         try:
-            response = await self._http().post(delivery.url, content=delivery.body, headers=signed)
+            response = await client.post(delivery.url, content=delivery.body, headers=signed)
         except httpx.HTTPError as exc:
             return outcome(None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         if 200 <= response.status_code < 300:

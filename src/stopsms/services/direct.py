@@ -27,6 +27,12 @@ waiting message, direct ones included; a direct message accepted while a campaig
 still take credit that campaign counted on (its messages then leave as debts, as a STOP
 confirmation may).
 
+What a message reads of its account besides the account row — its compose settings (senders,
+verified domains) and its price table — is an :class:`AccountContext`: read per message by
+default, or once per account for a batch of messages in one transaction
+(:func:`account_context`; :mod:`stopsms.app.intake` group-commits the API's messages so). Per
+message then remain the opt-out check and the insert, whose ``RETURNING`` gives the row back.
+
 An ``idempotency_key`` finds the message a previous request with that key created (unique per
 account): the answer is that message, and nothing is queued twice; the same key with another
 recipient, text or type is refused (``idempotency_key_reused``).
@@ -47,7 +53,7 @@ from stopsms.domain.phone import parse_phone
 from stopsms.domain.unsubscribe import hosted_link
 from stopsms.errors import InvalidInput, NotFound, ServiceError
 from stopsms.services import compliance
-from stopsms.services.accounts.accounts import Account, price_table
+from stopsms.services.accounts.accounts import Account, PriceTable, price_table
 from stopsms.services.accounts.credits import format_credits
 from stopsms.services.campaigns.campaigns import UnverifiedLink
 from stopsms.services.campaigns.decisions import WAITING_STATUSES
@@ -57,10 +63,12 @@ from stopsms.services.optouts.optouts import is_suppressed
 from stopsms.store import tables as t
 
 __all__ = [
+    "AccountContext",
     "DirectMessage",
     "DirectRequest",
     "MessagePage",
     "Refused",
+    "account_context",
     "get_message",
     "list_messages",
     "queue_message",
@@ -117,6 +125,25 @@ class DirectMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountContext:
+    """What queueing reads of an account besides its row: compose settings and prices."""
+
+    settings: compliance.AccountSettings
+    prices: PriceTable
+
+
+def account_context(
+    connection: Connection, account: Account, public_url: str | None = None
+) -> AccountContext:
+    """Read ``account``'s :class:`AccountContext` (three indexed reads) in ``connection``'s
+    transaction: valid for messages queued in that same transaction."""
+    return AccountContext(
+        compliance.account_settings(connection, account, public_url=public_url),
+        price_table(connection, account),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class MessagePage:
     messages: list[DirectMessage]
     next_cursor: int | None
@@ -143,6 +170,11 @@ def _columns() -> list[Any]:
         _M.c.campaign_id,
         _M.c.idempotency_key,
     ]
+
+
+#: The outbox insert, built once (values given at execution: building ``.values(...)`` per
+#: message cost more than the insert itself).
+_INSERT = insert(_M).returning(*_columns())
 
 
 def _message(r: Any, *, replayed: bool = False) -> DirectMessage:
@@ -185,10 +217,7 @@ def _replay(row: Any, request: DirectRequest, e164: str) -> DirectMessage:
     return _message(row, replayed=True)
 
 
-def _preview(
-    connection: Connection, account: Account, request: DirectRequest, public_url: str | None
-) -> compliance.Preview:
-    settings = compliance.account_settings(connection, account, public_url=public_url)
+def _preview(settings: compliance.AccountSettings, request: DirectRequest) -> compliance.Preview:
     asked = compliance.with_account(
         compliance.PreviewRequest(
             text=request.text,
@@ -230,17 +259,22 @@ def queue_message(
     max_parts: int,
     substitution: bool = False,
     public_url: str | None = None,
+    context: AccountContext | None = None,
 ) -> DirectMessage:
     """Check ``request`` for ``account`` and queue it (see the module); :class:`Refused` or
     another :class:`ServiceError` when it cannot leave, and then nothing is written.
 
     ``public_url``: the installation's (``Settings.public_url``). A marketing message whose
     mention is the hosted unsubscribe page's link gets its own token in place of the
-    placeholder its length was counted with (as preparation gives one per campaign message)."""
+    placeholder its length was counted with (as preparation gives one per campaign message).
+    ``context``: the account's, read in this transaction (:func:`account_context`); read here
+    when not given."""
     text = request.text
     if not text.strip():
         raise Refused("invalid_field", "the text is empty", field="text")
-    preview = _preview(connection, account, request, public_url)
+    if context is None:
+        context = account_context(connection, account, public_url)
+    preview = _preview(context.settings, request)
     recipient = preview.recipient
     assert recipient is not None  # request.to is required
     if request.idempotency_key is not None:
@@ -271,7 +305,7 @@ def queue_message(
             f"{recipient.e164} opted out of this account's messages",
             field="to",
         )
-    price = price_table(connection, account).per_part(recipient.region) * len(preview.parts)
+    price = context.prices.per_part(recipient.region) * len(preview.parts)
     balance, queued = _credit(connection, account.id)
     if balance - queued < price:
         held = f", {format_credits(queued)} of it for messages queued" if queued else ""
@@ -319,17 +353,16 @@ def queue_message(
         "created_at": now,
         "idempotency_key": request.idempotency_key,
     }
+    if request.idempotency_key is None:  # no unique key to collide on: no savepoint needed
+        return _message(connection.execute(_INSERT, values).one())
     try:
         with connection.begin_nested():
-            message_id = connection.execute(
-                insert(_M).values(values).returning(_M.c.id)
-            ).scalar_one()
+            row = connection.execute(_INSERT, values).one()
     except IntegrityError:  # the same key, queued by a concurrent request
-        found = _by_key(connection, account, request.idempotency_key or "")
+        found = _by_key(connection, account, request.idempotency_key)
         if found is None:
             raise
         return _replay(found, request, recipient.e164)
-    row = connection.execute(select(*_columns()).where(_M.c.id == message_id)).one()
     return _message(row)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from stopsms.errors import NotFound
 from stopsms.services.access.audit import record
@@ -167,13 +167,7 @@ def authenticate(connection: Connection, key: str) -> Principal | None:
     found = _KEY.fullmatch(key)
     if found is None:
         return None
-    k, a = t.api_keys, t.accounts
-    row = connection.execute(
-        select(k.c.id, k.c.account_id, a.c.name, k.c.role, k.c.name.label("label"))
-        .add_columns(k.c.key_hash, k.c.revoked_at, k.c.last_used_at)
-        .join(a, a.c.id == k.c.account_id)
-        .where(k.c.prefix == found.group(1))
-    ).one_or_none()
+    row = connection.execute(_BY_PREFIX, {"prefix": found.group(1)}).one_or_none()
     if row is None or not hmac.compare_digest(row.key_hash, _digest(key)):
         return None
     if row.revoked_at is not None:
@@ -186,6 +180,22 @@ def authenticate(connection: Connection, key: str) -> Principal | None:
         key_id=row.id,
         last_used_at=row.last_used_at,
     )
+
+
+#: :func:`authenticate`'s read, built once (every API request makes it).
+_BY_PREFIX = (
+    select(
+        t.api_keys.c.id,
+        t.api_keys.c.account_id,
+        t.accounts.c.name,
+        t.api_keys.c.role,
+        t.api_keys.c.key_hash,
+        t.api_keys.c.revoked_at,
+        t.api_keys.c.last_used_at,
+    )
+    .join(t.accounts, t.accounts.c.id == t.api_keys.c.account_id)
+    .where(t.api_keys.c.prefix == bindparam("prefix"))
+)
 
 
 def mark_used(connection: Connection, key_id: int, now: datetime) -> bool:

@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, RowMapping, and_, select, update
+from sqlalchemy import ColumnElement, Connection, RowMapping, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from stopsms.domain.phone import normalise, parse_phone
@@ -645,21 +645,35 @@ def is_suppressed(
     """
     acc = resolve_account(connection, account)
     key = keyer(connection).key(to_e164(phone))
-    row = (
-        connection.execute(
-            select(t.optouts)
-            .where(
-                _O.account_id == acc.id,
-                _O.phone_key == key,
-                active_for_sender(sender, acc.optout_scope),
-            )
-            .order_by(_O.sender, _O.id)
-            .limit(1)
-        )
-        .mappings()
-        .first()
-    )
+    senders = suppressing_senders(acc.optout_scope, sender)
+    params: dict[str, object] = {"account_id": acc.id, "phone_key": key}
+    if senders is None:
+        statement = _SUPPRESSED_BY_ANY
+    else:
+        statement, params["senders"] = _SUPPRESSED_BY_SENDERS, list(senders)
+    row = connection.execute(statement, params).mappings().first()
     return None if row is None else optout_from_row(row)
+
+
+def _suppressed(*where: ColumnElement[bool]) -> Any:
+    """The statement of :func:`is_suppressed`, built once: the API checks every message it
+    queues, and building the statement cost as much as running it."""
+    return (
+        select(t.optouts)
+        .where(
+            _O.account_id == bindparam("account_id"),
+            _O.phone_key == bindparam("phone_key"),
+            _O.revoked_at.is_(None),
+            *where,
+        )
+        .order_by(_O.sender, _O.id)
+        .limit(1)
+    )
+
+
+#: :func:`is_suppressed`'s statements, as :func:`active_for_sender` filters.
+_SUPPRESSED_BY_ANY = _suppressed()
+_SUPPRESSED_BY_SENDERS = _suppressed(_O.sender.in_(bindparam("senders", expanding=True)))
 
 
 def history(connection: Connection, account: AccountRef, phone: str) -> list[OptOut]:
