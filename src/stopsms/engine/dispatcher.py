@@ -187,6 +187,8 @@ class Dispatcher:
         self.max_consecutive_errors = max_consecutive_errors
         self.idle_max = idle_max
         self.stats = DispatchStats()
+        #: Why the provider's binds are refused, once it said so (the campaigns were paused).
+        self.bind_refusal: str | None = None
         self.held_until: datetime | None = None
         self._token = token or uuid.uuid4().hex
         self._wake = asyncio.Event()
@@ -233,7 +235,12 @@ class Dispatcher:
                 raise outcome
 
     async def step(self) -> bool:
-        """Claim one batch and send it; ``False`` when nothing was due."""
+        """Claim one batch and send it; ``False`` when nothing was due, or when the provider
+        keeps refusing to bind (:meth:`_bind_refused`: nothing is claimed meanwhile)."""
+        refused = getattr(self.provider, "bind_refused", None)
+        if refused:
+            await self._bind_refused(refused)
+            return False
         now = self.clock.now()
         campaign_id, limit, token = self.campaign_id, self.claim_size, self._token
 
@@ -252,8 +259,9 @@ class Dispatcher:
         claimed, policies = await self.thread.run(claim)
         if not claimed:
             return False
-        # Up to _PIPELINE chunks at once (more when bounded: __init__), started in order (so paced, checked and marked in
-        # order on the one database thread); each awaits its own pre-wire commit.
+        # Up to _PIPELINE chunks at once (more when bounded: __init__), started in order (so
+        # paced, checked and marked in order on the one database thread); each awaits its own
+        # pre-wire commit.
         running: list[asyncio.Task[None]] = []
         try:
             for start in range(0, len(claimed), self.chunk_size):
@@ -272,6 +280,23 @@ class Dispatcher:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         return True
+
+    async def _bind_refused(self, reason: str) -> None:
+        """The provider's binds are refused again and again (a password changed, an account
+        disabled after an SMSC restart): the campaigns this dispatcher sends are paused with
+        ``reason`` (``campaign resume`` is the way out, once the account is fixed), instead
+        of rebinding forever under them. The provider keeps trying to bind meanwhile."""
+        self.bind_refusal = reason
+        now = self.clock.now()
+        campaign_id = self.campaign_id
+
+        def pause(conn: Connection) -> list[int]:
+            ids = [campaign_id] if campaign_id is not None else outbox.active_campaigns(conn)
+            return [cid for cid in ids if outbox.pause_campaign(conn, cid, now, reason=reason)]
+
+        for paused in await self.thread.run(pause):
+            log.warning("campaign %s paused: %s", paused, reason)
+            self.stats.paused_campaigns.append(paused)
 
     # ------------------------------------------------------------------ one chunk
 
@@ -365,6 +390,14 @@ class Dispatcher:
         policies: tuple[dict[int, str | None], dict[int, str | None]],
     ) -> None:
         await self._pace(len(messages))
+        if getattr(self.provider, "bind_refused", None):
+            # Binds refused again and again: not a chunk more waits on them (a timeout each);
+            # the claims go back, and the next step pauses the campaigns (_bind_refused).
+            ids, token = [m.id for m in messages], self._token
+            self.stats.released += await self.thread.run(
+                lambda conn: outbox.release(conn, ids, token=token)
+            )
+            return
         chunk = self._check(messages, policies)
         now = self.clock.now()
         token = self._token

@@ -508,6 +508,9 @@ async def _send_bound(
             await dispatcher.run(lost, until_done=True)
         if lost.is_set():
             raise ServiceError(_LEASE_LOST)
+        if dispatcher.bind_refusal is not None:  # the campaign was paused for it
+            paused = await thread.run(lambda conn: _status(conn, campaign_id))
+            raise SendStopped(campaign_id, paused, dispatcher.bind_refusal, interrupted=False)
         if wait:
             receipts_complete = await _wait_for_receipts(
                 thread, dispatcher, campaign_id, receipt_timeout
