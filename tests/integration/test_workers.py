@@ -343,8 +343,10 @@ def test_a_dead_colleague_on_this_host_gives_its_bind_and_claims_at_once(
     claims until its lease ran out (6–9 s after the kill, 17.6 s measured under load). Its
     process is gone, which this host can tell for certain: a waiting worker's bind poll (and
     every heartbeat) ends such a lease at once."""
+    import signal
     import subprocess
     import sys
+    import time
 
     from stopsms.engine.membership import _host_identity
 
@@ -352,13 +354,12 @@ def test_a_dead_colleague_on_this_host_gives_its_bind_and_claims_at_once(
     assert host is not None  # Linux: /proc/self/ns/pid
     campaign_id = seed_campaign(database, [fr(i) for i in range(5)])
     prepare_campaign(database, campaign_id, FakeClock(TUESDAY_10H))
-    gone = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    dead_pid = int(gone.stdout)
+    # SIGKILLed and not waited for yet: a zombie, as a worker under a parent that has not
+    # reaped it (kill(pid, 0) still finds it; the failover benchmark's victim was one)
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    victim.send_signal(signal.SIGKILL)
+    time.sleep(0.2)
+    dead_pid = victim.pid
 
     async def main() -> float:
         standby = Membership(database, role="worker")
@@ -377,7 +378,10 @@ def test_a_dead_colleague_on_this_host_gives_its_bind_and_claims_at_once(
         finally:
             await standby.close()
 
-    waited = asyncio.run(main())
+    try:
+        waited = asyncio.run(main())
+    finally:
+        victim.wait()
     assert waited < 3.0  # not the 9 s lease
     with database.reader() as conn:
         assert _statuses(conn, campaign_id) == {"pending": 5}

@@ -68,15 +68,23 @@ def _host_identity() -> str | None:
 
 
 def _alive(pid: int) -> bool:
-    """Whether a process of that PID exists here (a PID reused since counts as alive: the
-    lease then decides, which is the safe side)."""
+    """Whether a process of that PID exists here and is not a zombie (a PID reused since
+    counts as alive: the lease then decides, which is the safe side). A SIGKILLed worker
+    whose parent has not waited for it yet is a zombie: dead, though ``kill(pid, 0)`` still
+    finds it (the failover benchmark's victim stayed one until the end: 7.5 s, the lease)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            # "pid (comm) S …": the state follows the last ")" (comm may hold any byte)
+            state = stat.read().rpartition(b")")[2].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in (b"Z", b"X")
 
 
 class Membership:
