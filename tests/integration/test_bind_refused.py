@@ -147,8 +147,10 @@ def test_a_worker_pauses_keeps_trying_and_goes_on_once_fixed_and_resumed(
             await _until(lambda: provider.bound)
             await asyncio.sleep(0.5)
             assert _state(database, campaign_id)[0] == "paused"  # … but sends nothing
+            assert "ESME_RINVPASWD" in str(_state(database, campaign_id)[1]["paused_reason"])
             with database.transaction() as conn:  # until a person resumes the campaign
                 resume_campaign(conn, "default", campaign_id, clock)
+            assert "paused_reason" not in _state(database, campaign_id)[1]  # never stale
             await _until(lambda: _state(database, campaign_id)[0] == "completed")
             stop.set()
             await asyncio.wait_for(worker, 30)
