@@ -189,6 +189,7 @@ class Dispatcher:
         self.stats = DispatchStats()
         #: Why the provider's binds are refused, once it said so (the campaigns were paused).
         self.bind_refusal: str | None = None
+        self._claimed_from: set[int] = set()  # campaigns this dispatcher has claimed from
         self.held_until: datetime | None = None
         self._token = token or uuid.uuid4().hex
         self._wake = asyncio.Event()
@@ -259,6 +260,7 @@ class Dispatcher:
         claimed, policies = await self.thread.run(claim)
         if not claimed:
             return False
+        self._claimed_from.update(m.campaign_id for m in claimed if m.campaign_id is not None)
         # Up to _PIPELINE chunks at once (more when bounded: __init__), started in order (so
         # paced, checked and marked in order on the one database thread); each awaits its own
         # pre-wire commit.
@@ -283,15 +285,17 @@ class Dispatcher:
 
     async def _bind_refused(self, reason: str) -> None:
         """The provider's binds are refused again and again (a password changed, an account
-        disabled after an SMSC restart): the campaigns this dispatcher sends are paused with
-        ``reason`` (``campaign resume`` is the way out, once the account is fixed), instead
-        of rebinding forever under them. The provider keeps trying to bind meanwhile."""
+        disabled after an SMSC restart): the campaigns this dispatcher has claimed from are
+        paused with ``reason`` (``campaign resume`` is the way out, once the account is
+        fixed), instead of rebinding forever under them. The provider keeps trying to bind
+        meanwhile."""
         self.bind_refusal = reason
         now = self.clock.now()
-        campaign_id = self.campaign_id
+        # Only what this dispatcher was sending: another worker's binds (another provider
+        # URL) may be fine, its campaigns are not this refusal's business.
+        ids = [self.campaign_id] if self.campaign_id is not None else sorted(self._claimed_from)
 
         def pause(conn: Connection) -> list[int]:
-            ids = [campaign_id] if campaign_id is not None else outbox.active_campaigns(conn)
             return [cid for cid in ids if outbox.pause_campaign(conn, cid, now, reason=reason)]
 
         for paused in await self.thread.run(pause):
