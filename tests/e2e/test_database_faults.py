@@ -385,3 +385,61 @@ def test_a_wrong_password_is_one_line_and_the_campaign_stays_resumable(tmp_path:
     )
     assert _statuses(db, campaign_id)[0] == "completed"
     db.close()
+
+
+# -- a bind refused again and again mid-campaign ------------------------------------------------
+
+
+def test_a_bind_refused_mid_campaign_pauses_it_with_one_line_and_resume_completes_it(
+    tmp_path: Path,
+) -> None:
+    """The SMSC restarts with another password mid-send: after 5 refusals in a row the send
+    stops with the SMSC's sentence and the way out; resumed and sent again once the account is
+    fixed, the campaign completes, nobody twice (on main the send rebound forever)."""
+    url = f"sqlite:///{tmp_path / 'stopsms.db'}"
+    db = database(url)
+    numbers = [fr(i) for i in range(300)]
+    campaign_id = seed_campaign(db, numbers, **INFORMATIVE)
+    smsc = NodeSmsc(tmp_path / "smsc.jsonl", password="right")
+    smsc.start()
+    options = "?window=8&tps=50&timeout=1&reconnect_max=0.2"
+    provider = f"smpp://stopsms:right@127.0.0.1:{smsc.port}{options}"
+
+    async def run() -> list[tuple[int | None, str]]:
+        send = await _cli(url, "campaign", "send", str(campaign_id), "--provider", provider)
+        while smsc.submits() < 20 and send.returncode is None:
+            await asyncio.sleep(0.05)
+        smsc.kill()
+        smsc.password = "changed"  # every rebind refused: ESME_RINVPASWD
+        smsc.start()
+        _, send_err = await _finish(send)
+        answers = [(send.returncode, send_err)]
+        smsc.kill()
+        smsc.password = "right"  # the account fixed
+        smsc.start()
+        for args in (
+            ("campaign", "resume", str(campaign_id)),
+            ("campaign", "send", str(campaign_id), "--provider", provider),
+        ):
+            process = await _cli(url, *args)
+            _, err = await _finish(process)
+            answers.append((process.returncode, err))
+        return answers
+
+    try:
+        (send_code, send_err), (resume_code, resume_err), (rerun_code, rerun_err) = asyncio.run(
+            run()
+        )
+        received = Counter("+" + entry["to"].lstrip("+") for entry in smsc.entries("submit"))
+    finally:
+        smsc.kill()
+    assert send_code == 2, send_err
+    line = _one_line(send_err)
+    assert "refused the bind: invalid password (ESME_RINVPASWD, 0x0E)" in line, line
+    assert "(5 times in a row)" in line, line
+    assert f"campaign {campaign_id} is paused" in line, line
+    assert "right" not in line.replace("stopsms:***", "")  # the password is never printed
+    assert resume_code == 0, resume_err
+    assert rerun_code == 0, rerun_err
+    _nothing_lost(db, campaign_id, numbers, received)
+    db.close()

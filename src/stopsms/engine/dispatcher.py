@@ -22,7 +22,9 @@ one, however many messages were in flight).
 All database work runs on the :class:`~stopsms.engine.database_thread.DatabaseThread`, so
 the loop keeps reading PDUs while a batch commits. Results are recorded without waiting for
 the commit (at most two batches behind), in submission order on that one thread — which is
-also why a receipt, handled after its submit's result, always finds its message.
+also why a receipt, handled after its submit's result, always finds its message. With an
+in-doubt bound (at most a window ``submitting`` and not recorded), a chunk's results and the
+next waiting chunk's ``submitting`` mark share one transaction.
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ import functools
 import logging
 import math
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import Connection
 
@@ -78,6 +82,13 @@ _CLAIM_SECONDS = 2.0
 _PIPELINE = 3
 
 
+T = TypeVar("T")
+#: A transaction for the database thread.
+_Job = Callable[[Connection], T]
+#: What the pre-wire transaction decided: (to send, excluded, put back).
+_Marked = tuple[list[Claimed], int, int]
+
+
 @dataclass(slots=True)
 class DispatchStats:
     """What this dispatcher did since it started (for progress bars and benchmarks)."""
@@ -114,8 +125,11 @@ class Dispatcher:
     token, the id of this process's row in ``workers`` (whose lease keeps its claims its own;
     see :mod:`~stopsms.services.messages.workers`); a fresh one when not given.
     ``in_doubt_max``: at most this many messages marked ``submitting`` and not yet recorded
-    at once — all a crash can leave in doubt (default: the provider's ``window``; chunks
-    are then at most half of it, so two overlap: one on the wire while the next commits).
+    at once — all a crash can leave in doubt (default: the provider's ``window``; ``0``: no
+    bound). Chunks are then at most half of it, so two overlap: one on the wire while the
+    next commits; a chunk waiting for a slot has its mark committed in the same transaction
+    as the results that free it (one transaction per chunk instead of two: 68 instead of
+    129 for 63 chunks, ``test_workers.py``).
     """
 
     def __init__(
@@ -158,13 +172,24 @@ class Dispatcher:
         # At most in_doubt_max messages marked `submitting` and not yet recorded: what a crash
         # can leave in doubt. Default: the provider's window (one window in doubt at most).
         doubt = in_doubt_max if in_doubt_max is not None else getattr(provider, "window", None)
-        self._doubt: asyncio.Semaphore | None = None
+        #: Free in-doubt slots (one chunk each), ``None``: unbounded. A chunk waiting for one
+        #: queues its pre-wire transaction in _waiting; see _hand_over.
+        self._free: int | None = None
+        self._waiting: deque[tuple[_Job[_Marked], asyncio.Future[asyncio.Future[_Marked]]]] = (
+            deque()
+        )
         if doubt is not None and doubt > 0:
             self.chunk_size = max(1, min(self.chunk_size, doubt // 2 or 1))
-            self._doubt = asyncio.Semaphore(max(1, doubt // self.chunk_size))
+            self._free = max(1, doubt // self.chunk_size)
+        # Bounded, two chunks more than the slots: one usually waits for a slot when a
+        # chunk's results come in, so its mark joins their transaction (_hand_over).
+        self._pipeline = _PIPELINE if self._free is None else max(_PIPELINE, self._free + 2)
         self.max_consecutive_errors = max_consecutive_errors
         self.idle_max = idle_max
         self.stats = DispatchStats()
+        #: Why the provider's binds are refused, once it said so (the campaigns were paused).
+        self.bind_refusal: str | None = None
+        self._claimed_from: set[int] = set()  # campaigns this dispatcher has claimed from
         self.held_until: datetime | None = None
         self._token = token or uuid.uuid4().hex
         self._wake = asyncio.Event()
@@ -211,7 +236,12 @@ class Dispatcher:
                 raise outcome
 
     async def step(self) -> bool:
-        """Claim one batch and send it; ``False`` when nothing was due."""
+        """Claim one batch and send it; ``False`` when nothing was due, or when the provider
+        keeps refusing to bind (:meth:`_bind_refused`: nothing is claimed meanwhile)."""
+        refused = getattr(self.provider, "bind_refused", None)
+        if refused:
+            await self._bind_refused(refused)
+            return False
         now = self.clock.now()
         campaign_id, limit, token = self.campaign_id, self.claim_size, self._token
 
@@ -230,8 +260,10 @@ class Dispatcher:
         claimed, policies = await self.thread.run(claim)
         if not claimed:
             return False
-        # Up to _PIPELINE chunks at once, started in order (so paced, checked and marked in
-        # order on the one database thread); each awaits its own pre-wire commit.
+        self._claimed_from.update(m.campaign_id for m in claimed if m.campaign_id is not None)
+        # Up to _PIPELINE chunks at once (more when bounded: __init__), started in order (so
+        # paced, checked and marked in order on the one database thread); each awaits its own
+        # pre-wire commit.
         running: list[asyncio.Task[None]] = []
         try:
             for start in range(0, len(claimed), self.chunk_size):
@@ -239,7 +271,7 @@ class Dispatcher:
                 running.append(asyncio.create_task(self._send_chunk(chunk, policies)))
                 # let it reach its pre-wire transaction before the next one is started
                 await asyncio.sleep(0)
-                while len(running) >= _PIPELINE:
+                while len(running) >= self._pipeline:
                     await running.pop(0)
             while running:
                 await running.pop(0)
@@ -250,6 +282,25 @@ class Dispatcher:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         return True
+
+    async def _bind_refused(self, reason: str) -> None:
+        """The provider's binds are refused again and again (a password changed, an account
+        disabled after an SMSC restart): the campaigns this dispatcher has claimed from are
+        paused with ``reason`` (``campaign resume`` is the way out, once the account is
+        fixed), instead of rebinding forever under them. The provider keeps trying to bind
+        meanwhile."""
+        self.bind_refusal = reason
+        now = self.clock.now()
+        # Only what this dispatcher was sending: another worker's binds (another provider
+        # URL) may be fine, its campaigns are not this refusal's business.
+        ids = [self.campaign_id] if self.campaign_id is not None else sorted(self._claimed_from)
+
+        def pause(conn: Connection) -> list[int]:
+            return [cid for cid in ids if outbox.pause_campaign(conn, cid, now, reason=reason)]
+
+        for paused in await self.thread.run(pause):
+            log.warning("campaign %s paused: %s", paused, reason)
+            self.stats.paused_campaigns.append(paused)
 
     # ------------------------------------------------------------------ one chunk
 
@@ -343,35 +394,83 @@ class Dispatcher:
         policies: tuple[dict[int, str | None], dict[int, str | None]],
     ) -> None:
         await self._pace(len(messages))
+        if getattr(self.provider, "bind_refused", None):
+            # Binds refused again and again: not a chunk more waits on them (a timeout each);
+            # the claims go back, and the next step pauses the campaigns (_bind_refused).
+            ids, token = [m.id for m in messages], self._token
+            self.stats.released += await self.thread.run(
+                lambda conn: outbox.release(conn, ids, token=token)
+            )
+            return
         chunk = self._check(messages, policies)
-        doubt = self._doubt
-        released = doubt is None
-
-        def release(_: object = None) -> None:
-            nonlocal released
-            if not released and doubt is not None:
-                released = True
-                doubt.release()
-
-        if doubt is not None:
-            await doubt.acquire()
-        try:
-            await self._mark_and_send(chunk, release)
-        except BaseException:
-            release()
-            raise
-
-    async def _mark_and_send(self, chunk: _Chunk, release: Callable[[object], None]) -> None:
-        """Mark ``submitting``, submit, hand the results over; ``release`` gives back the
-        chunk's in-doubt slot once its results are committed."""
         now = self.clock.now()
-
         token = self._token
 
-        def before_wire(conn: Connection) -> tuple[list[Claimed], int, int]:
+        def before_wire(conn: Connection) -> _Marked:
             return _before_wire(conn, chunk, now, token)
 
-        to_send, excluded, released = await self.thread.run(before_wire)
+        slot = self._free is not None
+        try:
+            if self._free is None:
+                marking = self.thread.submit(before_wire)
+            elif self._free > 0:
+                self._free -= 1
+                marking = self.thread.submit(before_wire)
+            else:  # a slot is handed over by a chunk whose results come in (_hand_over)
+                handed: asyncio.Future[asyncio.Future[_Marked]] = (
+                    asyncio.get_running_loop().create_future()
+                )
+                self._waiting.append((before_wire, handed))
+                marking = await handed
+            marked = await marking
+        except BaseException:
+            if slot:
+                self._give_back()
+            raise
+        await self._send_marked(chunk, marked, slot)
+
+    def _give_back(self, _: object = None) -> None:
+        """A chunk's in-doubt slot is free again (its results committed, or it failed): the
+        next waiting chunk's pre-wire transaction runs alone, or the slot is kept free."""
+        while self._waiting:
+            before_wire, handed = self._waiting.popleft()
+            if not handed.done():  # its chunk was cancelled meanwhile
+                handed.set_result(self.thread.submit(before_wire))
+                return
+        if self._free is not None:
+            self._free += 1
+
+    def _hand_over(self, record: _Job[outbox.Recorded]) -> asyncio.Future[outbox.Recorded]:
+        """Queue a chunk's results; when another chunk waits for an in-doubt slot, its
+        pre-wire transaction joins this one and the slot passes to it at that commit.
+
+        One transaction instead of two per chunk, and no round trip through the event loop
+        between the commit that frees the slot and the one that takes it: the bound holds
+        at every commit (the merged one records as many messages as it marks, at most a
+        chunk). Measured: ``python -m bench doubt`` (docs/dispatch.md).
+        """
+        while self._waiting:
+            before_wire, handed = self._waiting.popleft()
+            if handed.done():  # its chunk was cancelled meanwhile
+                continue
+
+            def both(
+                conn: Connection, before_wire: _Job[_Marked] = before_wire
+            ) -> tuple[outbox.Recorded, _Marked]:
+                return record(conn), before_wire(conn)
+
+            merged = self.thread.submit(both)
+            handed.set_result(asyncio.ensure_future(_second(merged)))
+            return asyncio.ensure_future(_first(merged))
+        recording = self.thread.submit(record)
+        if self._free is not None:
+            recording.add_done_callback(self._give_back)
+        return recording
+
+    async def _send_marked(self, chunk: _Chunk, marked: _Marked, slot: bool) -> None:
+        """Submit what the pre-wire transaction marked, hand the results over; ``slot``:
+        the chunk holds an in-doubt slot, passed on with its results' commit."""
+        to_send, excluded, released = marked
         self.stats.held += len(chunk.holds)
         self.stats.excluded += excluded
         self.stats.released += released
@@ -396,6 +495,10 @@ class Dispatcher:
                 results = [
                     SubmitResult(m.id, SubmitOutcome.UNKNOWN, error_text=str(exc)) for m in to_send
                 ]
+            except BaseException:
+                if slot:
+                    self._give_back()
+                raise
             finally:
                 self.gate.leave(ticket)
         claimed = {m.id: m for m in to_send}
@@ -407,8 +510,7 @@ class Dispatcher:
             return outbox.record_results(conn, results, claimed, at)
 
         # Enqueued in this same step, before any receipt of these messages can be handled.
-        recording = self.thread.submit(record)
-        recording.add_done_callback(release)
+        recording = self._hand_over(record) if slot else self.thread.submit(record)
         self._recording.append(recording)
         while len(self._recording) > 2:
             await self._recording.pop(0)
@@ -519,9 +621,7 @@ class Dispatcher:
                     await waiter
 
 
-def _before_wire(
-    conn: Connection, chunk: _Chunk, now: datetime, token: str
-) -> tuple[list[Claimed], int, int]:
+def _before_wire(conn: Connection, chunk: _Chunk, now: datetime, token: str) -> _Marked:
     """The last transaction before the wire: campaign still active, registry re-check,
     holds and exclusions written, the rest marked ``submitting``.
 
@@ -565,6 +665,17 @@ def _before_wire(
         excluded.setdefault("opted_out", []).extend(stopped)
     excluded_count = sum(len(ids) for ids in excluded.values())
     return sendable, excluded_count, len(paused) + len(chunk.put_back)
+
+
+async def _first(merged: asyncio.Future[tuple[outbox.Recorded, _Marked]]) -> outbox.Recorded:
+    """The recording half of a merged transaction (shielded: a chunk cancelled while it
+    awaits the other half never cancels the job, which records this one's results)."""
+    return (await asyncio.shield(merged))[0]
+
+
+async def _second(merged: asyncio.Future[tuple[outbox.Recorded, _Marked]]) -> _Marked:
+    """The pre-wire half of a merged transaction (shielded, as :func:`_first`)."""
+    return (await asyncio.shield(merged))[1]
 
 
 def _outbound(message: Claimed) -> OutboundMessage:

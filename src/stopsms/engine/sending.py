@@ -318,6 +318,7 @@ async def send_campaign(
     allow_partial: bool = False,
     max_parts: int = DEFAULT_MAX_PARTS,
     public_url: str | None = None,
+    in_doubt_max: int | None = None,
 ) -> SendReport:
     """Send campaign ``campaign_id`` through ``provider`` (see the module doc).
 
@@ -325,7 +326,9 @@ async def send_campaign(
     if this run dies too). ``account``, when given, must own the campaign. ``rate``
     overrides the provider's throughput; ``idle_max`` caps one idle sleep on ``clock``
     (``None`` for a fake clock). ``allow_partial``: send to the recipients the credits pay
-    for instead of refusing (:mod:`stopsms.services.campaigns.shortfall`).
+    for instead of refusing (:mod:`stopsms.services.campaigns.shortfall`). ``in_doubt_max``:
+    the dispatcher's bound on messages in doubt (default the provider's window; ``0``: none,
+    for the benchmark that prices the bound).
 
     The provider is bound before anything is prepared, so a send that cannot reach its SMSC
     leaves a draft a draft. Once bound, any failure or cancellation (Ctrl-C) stops an
@@ -359,6 +362,7 @@ async def send_campaign(
             rate=rate,
             idle_max=idle_max,
             token=membership.id,
+            in_doubt_max=in_doubt_max,
         )
         inbound = InboundHandler(
             thread,
@@ -504,6 +508,9 @@ async def _send_bound(
             await dispatcher.run(lost, until_done=True)
         if lost.is_set():
             raise ServiceError(_LEASE_LOST)
+        if dispatcher.bind_refusal is not None:  # the campaign was paused for it
+            paused = await thread.run(lambda conn: _status(conn, campaign_id))
+            raise SendStopped(campaign_id, paused, dispatcher.bind_refusal, interrupted=False)
         if wait:
             receipts_complete = await _wait_for_receipts(
                 thread, dispatcher, campaign_id, receipt_timeout

@@ -30,6 +30,11 @@ class ProviderError(StopsmsError):
     """A provider could not be configured, reached or bound."""
 
 
+class BindRefused(ProviderError):
+    """The provider was reached and refused the bind (a wrong password, no bind left, …):
+    rebinding as it is will not help until something changes on one side."""
+
+
 class DataCoding(enum.Enum):
     """The alphabet a message is sent in; the text is always given as a Python string."""
 

@@ -48,6 +48,7 @@ from stopsms.domain.text import split_parts
 from stopsms.providers import smpp_pdu as wire
 from stopsms.providers.base import (
     CONNECTION_LOST,
+    BindRefused,
     DataCoding,
     DeliveryReceipt,
     EventHandlers,
@@ -62,13 +63,17 @@ from stopsms.providers.base import (
 from stopsms.providers.smpp_session import LOST, UNSENT, SessionClosed, SmppSession, SubmitBatch
 from stopsms.providers.smpp_url import SmppConfig, parse_smpp_url
 
-__all__ = ["SmppProvider", "parse_smpp_url"]
+__all__ = ["REFUSALS_TO_GIVE_UP", "SmppProvider", "parse_smpp_url"]
 
 log = logging.getLogger(__name__)
 
 _RECEIPT_STATES = {"DELIVRD": ReceiptStatus.DELIVERED, "ENROUTE": ReceiptStatus.ACCEPTED}
 _RECEIPT_STATES["ACCEPTD"] = ReceiptStatus.ACCEPTED
 
+
+#: Binds refused in a row, after the link dropped, before :attr:`SmppProvider.bind_refused`
+#: says so (the dispatcher then pauses what it sends; the provider keeps trying).
+REFUSALS_TO_GIVE_UP = 5
 
 #: The part of a cap shared across binds that the binds use (the rest absorbs arrival jitter).
 SHARED_CAP_MARGIN = 0.95
@@ -103,6 +108,7 @@ class SmppProvider:
         self.blocked_codes = config.blocked_codes
         self.shortcode_substitution = config.shortcode_substitution
         self._handlers: EventHandlers | None = None
+        self._refused: dict[str, str] = {}  # role -> why its rebinds are refused (see bind_refused)
         self._links: dict[str, SmppSession] = {}
         self._ready: dict[str, asyncio.Event] = {}
         self._supervisors: list[asyncio.Task[None]] = []
@@ -226,7 +232,7 @@ class SmppProvider:
         if status != wire.ESME_ROK:
             link.close()
             refusal = wire.bind_refusal(status)
-            raise ProviderError(f"SMSC {cfg.redacted()} refused the bind: {refusal}")
+            raise BindRefused(f"SMSC {cfg.redacted()} refused the bind: {refusal}")
         link.bound = True
         task = loop.create_task(self._enquire(link))
         self._enquirers.add(task)
@@ -246,8 +252,18 @@ class SmppProvider:
             if link is session:
                 self._ready[role].clear()
 
+    @property
+    def bind_refused(self) -> str | None:
+        """Why the SMSC keeps refusing to bind again, in one sentence, once it refused
+        :data:`REFUSALS_TO_GIVE_UP` times in a row after the link dropped (``None`` otherwise,
+        and again as soon as a bind succeeds). The provider keeps trying meanwhile, with its
+        capped back-off; the dispatcher pauses what it was sending, with this sentence."""
+        return next(iter(self._refused.values()), None)
+
     async def _supervise(self, role: str, link: SmppSession) -> None:
-        """Wait for the link to drop, then rebind with exponential back-off, forever."""
+        """Wait for the link to drop, then rebind with exponential back-off (capped at
+        ``reconnect_max``), forever; one log line per attempt. After
+        :data:`REFUSALS_TO_GIVE_UP` refusals in a row, :attr:`bind_refused` says why."""
         while not self._closing:
             await asyncio.shield(link.closed)
             self._ready[role].clear()
@@ -255,16 +271,25 @@ class SmppProvider:
                 return
             self._counts["reconnects"] += 1
             delay = 0.1
+            refusals = 0
             while not self._closing:
                 try:
                     link = await self._connect(role)
                     break
+                except BindRefused as exc:
+                    refusals += 1
+                    if refusals == REFUSALS_TO_GIVE_UP:
+                        self._refused[role] = f"{exc} ({refusals} times in a row)"
+                    log.warning(
+                        "SMPP %s: %s; refusal %s, retrying in %.1f s", role, exc, refusals, delay
+                    )
                 except ProviderError as exc:
                     log.warning("SMPP %s: %s; retrying in %.1f s", role, exc, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.config.reconnect_max)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.config.reconnect_max)
             else:
                 return
+            self._refused.pop(role, None)
             self._set_link(role, link)
 
     async def _enquire(self, link: SmppSession) -> None:

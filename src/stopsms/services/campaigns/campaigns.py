@@ -526,8 +526,16 @@ def pause_campaign(
 def resume_campaign(
     connection: Connection, account: AccountRef, campaign_id: int, clock: Clock
 ) -> Campaign:
-    """``paused → sending``; the dispatcher holds again what is outside its window."""
-    return _transition(connection, account, campaign_id, CampaignStatus.SENDING, clock)
+    """``paused → sending``; the dispatcher holds again what is outside its window. The
+    reason it was paused for (``paused_reason``: credits short, binds refused) is dropped,
+    so a later pause never shows a stale one."""
+    settings = get_campaign(connection, resolve_account(connection, account), campaign_id).settings
+    if "paused_reason" not in settings:
+        return _transition(connection, account, campaign_id, CampaignStatus.SENDING, clock)
+    kept = {k: v for k, v in settings.items() if k != "paused_reason"}
+    return _transition(
+        connection, account, campaign_id, CampaignStatus.SENDING, clock, settings=kept
+    )
 
 
 def cancel_campaign(

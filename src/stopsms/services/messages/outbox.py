@@ -37,10 +37,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
-from stopsms.domain.campaign import ACTIVE, CampaignStatus, MessageStatus
+from stopsms.domain.campaign import ACTIVE, CampaignStatus, MessageStatus, can_move
 from stopsms.providers.base import SubmitOutcome, SubmitResult
 from stopsms.services.accounts.credits import record_if_low
-from stopsms.services.campaigns.status import move_if_allowed
+from stopsms.services.campaigns.status import change_status, move_if_allowed
 from stopsms.services.messages import workers
 from stopsms.services.webhooks.events import (
     MESSAGE_FAILED,
@@ -68,6 +68,7 @@ __all__ = [
     "move_campaign",
     "next_due",
     "opted_out",
+    "pause_campaign",
     "reconcile",
     "record_results",
     "release",
@@ -598,6 +599,29 @@ def move_campaign(
     returns whether the move happened.
     """
     return move_if_allowed(conn, campaign_id, target, now)
+
+
+def pause_campaign(conn: Connection, campaign_id: int, now: datetime, *, reason: str) -> bool:
+    """Pause an active campaign for ``reason`` (kept in its settings as ``paused_reason``, as
+    :func:`~stopsms.services.campaigns.preparation.park_scheduled` does, and shown by
+    ``campaign report``); compare-and-set like :func:`move_campaign`. Returns whether it moved.
+    """
+    c = t.campaigns
+    row = conn.execute(select(c.c.status, c.c.settings).where(c.c.id == campaign_id)).one_or_none()
+    if row is None:
+        return False
+    status = CampaignStatus(row.status)
+    if status not in ACTIVE or not can_move(status, CampaignStatus.PAUSED):
+        return False
+    settings = {**dict(row.settings or {}), "paused_reason": reason}
+    return change_status(
+        conn,
+        campaign_id,
+        CampaignStatus.PAUSED,
+        now,
+        expected=status,
+        values={"settings": settings},
+    )
 
 
 _S_COMPLETED = CampaignStatus.COMPLETED
