@@ -85,6 +85,11 @@ def _cell(html: str, name: str) -> str:
     return found.group(1).strip()
 
 
+def _credits(cell: str) -> float:
+    """A French-formatted amount (``1\u202f234,50``) as a number."""
+    return float(cell.replace("\u202f", "").replace("\xa0", "").replace(",", "."))
+
+
 def test_the_list_is_newest_first_paged_with_its_rates(app: App, client: TestClient) -> None:
     first = _prepared(app, status="completed")
     with app.transaction() as connection:
@@ -109,9 +114,9 @@ def test_the_list_is_newest_first_paged_with_its_rates(app: App, client: TestCli
     row = second.text.split(f'id="campaign-{first}"')[1].split("</tr>")[0]
     assert '<td class="targeted">2</td>' in row
     assert '<td class="sent">2</td>' in row
-    assert '<td class="delivered-percent">50.0 %</td>' in row
+    assert '<td class="delivered-percent">50,0\xa0%</td>' in row
     assert '<td class="stops">1</td>' in row
-    assert '<td class="stop-percent">50.0 %</td>' in row
+    assert '<td class="stop-percent">50,0\xa0%</td>' in row
     assert second.text.count('<tr id="campaign-') == 5
     assert client.get("/campaigns?page=abc").status_code == 200  # the first page
 
@@ -128,10 +133,10 @@ def test_a_sending_campaign_s_progress_and_report(app: App, client: TestClient) 
     assert "<html" not in fragment.text
     assert _cell(fragment.text, "targeted") == "2"
     assert _cell(fragment.text, "sent") == "2"
-    assert _cell(fragment.text, "delivered").startswith("1 (50.0 %)")
+    assert _cell(fragment.text, "delivered").startswith("1 (50,0\xa0%)")
     assert _cell(fragment.text, "failed") == "1"
     assert _cell(fragment.text, "stops") == "1"
-    assert _cell(fragment.text, "stop-percent") == "50.0 %"
+    assert _cell(fragment.text, "stop-percent") == "50,0\xa0%"
     series = re.search(r'data-series="([^"]+)"', fragment.text)
     assert series is not None
     data = json.loads(series.group(1).replace("&#34;", '"'))
@@ -174,7 +179,7 @@ def test_pause_resume_cancel_by_an_editor_only(app: App, client: TestClient) -> 
     assert _cell(paused.text, "status") == "en pause"
     assert 'id="resume"' in paused.text
     resumed = client.post(f"{address}/actions", data={"csrf": csrf, "action": "resume"})
-    assert _cell(resumed.text, "status") == "en cours d'envoi"
+    assert _cell(resumed.text, "status") == "en cours d’envoi"
     unknown = client.post(f"{address}/actions", data={"csrf": csrf, "action": "delete"})
     assert unknown.status_code == 422
     cancelled = client.post(f"{address}/actions", data={"csrf": csrf, "action": "cancel"})
@@ -307,7 +312,7 @@ def test_the_composer_counts_the_list_by_decision(app: App, client: TestClient) 
     long = client.post(
         "/campaigns/new/preview", data={"csrf": csrf, "text": "Soldes " * 40, "list": "mixed"}
     )
-    assert float(_cell(long.text, "cost")) > float(_cell(short.text, "cost")) > 0
+    assert _credits(_cell(long.text, "cost")) > _credits(_cell(short.text, "cost")) > 0
     links = client.post(
         "/campaigns/new/preview", data={"csrf": csrf, "text": "Voir https://ailleurs.example/x"}
     )
