@@ -13,10 +13,10 @@ never changes its counts again, so its report and its hourly series (sent, deliv
 are computed once and kept in ``campaign_tallies`` (migration 0009); the STOPs, which keep
 coming after the campaign, are always counted live (the opt-outs' campaign index). A tally
 whose campaign's status differs from the one it was taken in is taken again. A running
-campaign is counted live on its own messages (the ``campaign_id, status`` index). Trade-off:
-the first page that sees a campaign settled pays its count once (100,000 messages: a few
-tenths of a second); without tallies the dashboard of an account with 100 campaigns and
-10,000,000 messages read every message of its last 30 days on each visit
+campaign is counted live on its own messages, index-only (``ix_messages_campaign_counts``,
+0012). Trade-off: the first page that sees a campaign settled pays its count once
+(100,000 messages: a few tenths of a second); without tallies the dashboard of an account
+with 100 campaigns and 10,000,000 messages read every message of its last 30 days on each visit
 (``python -m bench pages``, figures in docs/web.md).
 
 The composer's counts by decision (will receive, opted out, no consent, invalid, held outside
