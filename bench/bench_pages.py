@@ -1,5 +1,6 @@
 """The dashboard, the campaign list and a campaign's report page (goal < 100 ms each) on an
-account with 100 campaigns and 10,000,000 messages (SQLite).
+account with 100 campaigns and 10,000,000 messages, on SQLite then PostgreSQL
+(``STOPSMS_BENCH_POSTGRES_URL``; skipped when unreachable).
 
 ``stopsms serve`` runs as a user starts it (a subprocess on port 0); one signed-in browser
 asks each page ``ROUNDS`` times over one keep-alive connection, interleaved with the baseline
@@ -28,6 +29,8 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from sqlalchemy import create_engine, text
 
 from bench.bench_composer import PASSWORD, _csrf, _p, _request, _serve
 from stopsms.services.access.users import create_user
@@ -59,6 +62,84 @@ def _seed(url: str, path: Path) -> int:
         account_id = accounts.get_account(conn, "default").id
     database.close()
     per = MESSAGES // CAMPAIGNS
+    if url.startswith("sqlite"):
+        return _seed_sqlite(path, account_id, now, per)
+    return _seed_postgres(url, account_id, now, per)
+
+
+def _seed_postgres(url: str, account_id: int, now: datetime, per: int) -> int:
+    """The same rows as :func:`_seed_sqlite`, with ``generate_series``; then ``VACUUM
+    ANALYZE`` (what autovacuum does after such a load: statistics and the visibility map that
+    index-only scans need)."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    settled = 0
+    with engine.connect() as conn:
+        for k in range(CAMPAIGNS):
+            day = now - timedelta(days=CAMPAIGNS - 1 - k, hours=2)
+            sending = k == CAMPAIGNS - 1
+            campaign_id = int(
+                conn.execute(
+                    text(
+                        "INSERT INTO campaigns (account_id, name, sender, type, body, status,"
+                        " created_at, started_at, completed_at) VALUES (:a, :n, 'SHOP',"
+                        " 'marketing', 'Soldes', :s, :d, :d, :c) RETURNING id"
+                    ),
+                    {
+                        "a": account_id,
+                        "n": f"campaign {k}",
+                        "s": "sending" if sending else "completed",
+                        "d": day,
+                        "c": None if sending else day + timedelta(hours=1),
+                    },
+                ).scalar_one()
+            )
+            if not sending:
+                settled = campaign_id
+            half = per if sending else 2 * per + 1
+            conn.execute(
+                text(
+                    """
+                INSERT INTO messages (account_id, campaign_id, phone_e164, region, sender, kind,
+                    decision, text, encoding, segments, price_millicredits, status,
+                    submitted_at, delivered_at, failed_at, created_at)
+                SELECT :a, :c, '+3361' || lpad(i::text, 7, '0'), 'FR', 'SHOP', 'marketing',
+                    'ready', 'Soldes STOP 36034', 'GSM-7', 1, 50,
+                    CASE WHEN i * 2 >= :half THEN 'pending'
+                         WHEN i % 20 = 7 THEN 'failed' ELSE 'delivered' END,
+                    CASE WHEN i * 2 < :half THEN :d + (i / 40) * interval '1 second' END,
+                    CASE WHEN i * 2 < :half AND i % 20 <> 7
+                         THEN :d + (i / 40 + 5) * interval '1 second' END,
+                    CASE WHEN i * 2 < :half AND i % 20 = 7
+                         THEN :d + (i / 40 + 5) * interval '1 second' END,
+                    :d
+                FROM generate_series(0, :last) AS i
+                """
+                ),
+                {"a": account_id, "c": campaign_id, "half": half, "d": day, "last": per - 1},
+            )
+            conn.execute(
+                text(
+                    """
+                INSERT INTO optouts (account_id, phone_key, phone_e164, source, detail,
+                    campaign_id, recorded_by, recorded_at)
+                SELECT :a, 'bench-' || :c || '-' || i, '+3361' || lpad(i::text, 7, '0'),
+                    'keyword', 'STOP', :c, 'bench', :d + (i / 40 + 60) * interval '1 second'
+                FROM generate_series(0, :last, 200) AS i
+                """
+                ),
+                {
+                    "a": account_id,
+                    "c": campaign_id,
+                    "d": day,
+                    "last": per // 2 - 1 if sending else per - 1,
+                },
+            )
+        conn.exec_driver_sql("VACUUM ANALYZE")
+    engine.dispose()
+    return settled
+
+
+def _seed_sqlite(path: Path, account_id: int, now: datetime, per: int) -> int:
     raw = sqlite3.connect(path)
     raw.execute("PRAGMA synchronous=OFF")
     settled = 0
@@ -149,60 +230,74 @@ def _seed(url: str, path: Path) -> int:
 
 
 def main() -> None:
+    from bench.bench_import import _drop_postgres, _postgres_database
+
     with tempfile.TemporaryDirectory(prefix="stopsms-bench-pages-") as folder:
         path = Path(folder) / "stopsms.db"
-        url = f"sqlite:///{path}"
-        subprocess.run(
-            [str(Path(sys.executable).with_name("stopsms")), "migrate"],
-            env={**os.environ, "STOPSMS_DATABASE_URL": url, "STOPSMS_HOME": folder},
-            check=True,
-            capture_output=True,
-        )
-        started = time.perf_counter()
-        settled = _seed(url, path)
-        print(
-            f"seeded {CAMPAIGNS} campaigns, {MESSAGES:,} messages in"
-            f" {time.perf_counter() - started:.1f} s",
-            flush=True,
-        )
-        process, host, port = _serve(url, folder)
-        pages = {
-            "dashboard /": "/",
-            "campaign list /campaigns": "/campaigns",
-            f"report /campaigns/{settled}": f"/campaigns/{settled}",
-            f"running /campaigns/{settled + 1}": f"/campaigns/{settled + 1}",
-        }
-        first: dict[str, float] = {}
-        times: dict[str, list[float]] = {name: [] for name in pages}
-        floor: list[float] = []
-        try:
-            conn = http.client.HTTPConnection(host, port, timeout=600)
-            jar: dict[str, str] = {}
-            _, page = _request(conn, "GET", "/login", jar)
-            login = {"csrf": _csrf(page), "email": "ana@shop.fr", "password": PASSWORD}
-            status, _ = _request(conn, "POST", "/login", jar, login)
-            assert status == 303, status
+        _measure("SQLite", f"sqlite:///{path}", path, folder)
+    created = _postgres_database()
+    if created is None:
+        return
+    try:
+        with tempfile.TemporaryDirectory(prefix="stopsms-bench-pages-") as folder:
+            _measure("PostgreSQL", created[0], None, folder)
+    finally:
+        _drop_postgres(created[1])
+
+
+def _measure(backend: str, url: str, path: Path | None, folder: str) -> None:
+    subprocess.run(
+        [str(Path(sys.executable).with_name("stopsms")), "migrate"],
+        env={**os.environ, "STOPSMS_DATABASE_URL": url, "STOPSMS_HOME": folder},
+        check=True,
+        capture_output=True,
+    )
+    started = time.perf_counter()
+    settled = _seed(url, path or Path(folder) / "unused.db")
+    print(
+        f"seeded {CAMPAIGNS} campaigns, {MESSAGES:,} messages in"
+        f" {time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
+    process, host, port = _serve(url, folder)
+    pages = {
+        "dashboard /": "/",
+        "campaign list /campaigns": "/campaigns",
+        f"report /campaigns/{settled}": f"/campaigns/{settled}",
+        f"running /campaigns/{settled + 1}": f"/campaigns/{settled + 1}",
+    }
+    first: dict[str, float] = {}
+    times: dict[str, list[float]] = {name: [] for name in pages}
+    floor: list[float] = []
+    try:
+        conn = http.client.HTTPConnection(host, port, timeout=600)
+        jar: dict[str, str] = {}
+        _, page = _request(conn, "GET", "/login", jar)
+        login = {"csrf": _csrf(page), "email": "ana@shop.fr", "password": PASSWORD}
+        status, _ = _request(conn, "POST", "/login", jar, login)
+        assert status == 303, status
+        for name, address in pages.items():
+            begun = time.perf_counter()
+            status, html = _request(conn, "GET", address, jar)
+            first[name] = time.perf_counter() - begun
+            assert status == 200, (status, html[:300])
+        for _ in range(ROUNDS):
             for name, address in pages.items():
                 begun = time.perf_counter()
-                status, html = _request(conn, "GET", address, jar)
-                first[name] = time.perf_counter() - begun
-                assert status == 200, (status, html[:300])
-            for _ in range(ROUNDS):
-                for name, address in pages.items():
-                    begun = time.perf_counter()
-                    status, _ = _request(conn, "GET", address, jar)
-                    times[name].append(time.perf_counter() - begun)
-                    assert status == 200
-                    begun = time.perf_counter()
-                    _request(conn, "GET", "/healthz", jar)
-                    floor.append(time.perf_counter() - begun)
-            conn.close()
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+                status, _ = _request(conn, "GET", address, jar)
+                times[name].append(time.perf_counter() - begun)
+                assert status == 200
+                begun = time.perf_counter()
+                _request(conn, "GET", "/healthz", jar)
+                floor.append(time.perf_counter() - begun)
+        conn.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
     load = os.getloadavg()
     print(
-        f"{CAMPAIGNS} campaigns, {MESSAGES:,} messages, {ROUNDS} rounds (goal < {GOAL_MS:.0f} ms)"
+        f"{backend}: {CAMPAIGNS} campaigns, {MESSAGES:,} messages, {ROUNDS} rounds"
+        f" (goal < {GOAL_MS:.0f} ms)"
     )
     for name in pages:
         print(

@@ -313,7 +313,8 @@ optouts = Table(
     ),
     Index(None, "account_id", "phone_e164"),
     Index(None, "account_id", "recorded_at"),
-    Index(None, "campaign_id"),  # attribution counts (migration 0003)
+    # The STOPs attributed to a campaign, counted and dated index-only (0012; 0003 before).
+    Index("ix_optouts_campaign_stops", "campaign_id", "account_id", "recorded_at", "phone_key"),
 )
 
 campaigns = Table(
@@ -380,7 +381,20 @@ messages = Table(
         sqlite_where=text("provider_message_id IS NOT NULL"),
         postgresql_where=text("provider_message_id IS NOT NULL"),
     ),
-    Index(None, "campaign_id", "status"),
+    # Covering (0012): a campaign's report and hourly series are read from this index alone.
+    Index(
+        "ix_messages_campaign_counts",
+        "campaign_id",
+        "status",
+        "decision",
+        "reason",
+        "encoding",
+        "segments",
+        "price_millicredits",
+        "submitted_at",
+        "delivered_at",
+        "failed_at",
+    ),
     Index(None, "account_id", "phone_e164", "id"),
     # Partial (0010): the messages queued outside campaigns, whose cost a new one is checked
     # against (campaign messages cost it nothing).

@@ -85,6 +85,11 @@ def _cell(html: str, name: str) -> str:
     return found.group(1).strip()
 
 
+def _credits(cell: str) -> float:
+    """A French-formatted amount (``1\u202f234,50``) as a number."""
+    return float(cell.replace("\u202f", "").replace("\xa0", "").replace(",", "."))
+
+
 def test_the_list_is_newest_first_paged_with_its_rates(app: App, client: TestClient) -> None:
     first = _prepared(app, status="completed")
     with app.transaction() as connection:
@@ -353,6 +358,26 @@ def test_the_dashboard_chart_and_review_queue(app: App, client: TestClient) -> N
     assert "uPlot" in client.get("/static/charts.js").text
 
 
-def _credits(shown: str) -> float:
-    """Credits as the French page writes them (``1\u202f234,50``)."""
-    return float(re.sub(r"[\s\u00a0\u202f]", "", shown).replace(",", "."))
+def test_a_running_campaign_s_hours_come_from_one_read_of_its_messages(
+    app: App, client: TestClient
+) -> None:
+    """Sent, delivered and failed per hour are read at once (ix_messages_campaign_counts): a
+    receipt arriving two hours after the send lands in its own hour, at the next refresh."""
+    campaign_id = _prepared(app)
+    _sign_in(client, "viewer@shop.fr")
+    later = NOW + timedelta(hours=2)
+    m = t.messages.c
+    with app.transaction() as connection:
+        connection.execute(
+            update(t.messages)
+            .where(m.campaign_id == campaign_id, m.phone_e164 == "+33612345678")
+            .values(delivered_at=later)
+        )
+    fragment = client.get(f"/campaigns/{campaign_id}/progress")
+    series = re.search(r'data-series="([^"]+)"', fragment.text)
+    assert series is not None
+    data = json.loads(series.group(1).replace("&#34;", '"'))
+    assert data["x"] == [int(NOW.timestamp()), int(later.timestamp())]
+    assert data["sent"] == [2, 0]
+    assert data["delivered"] == [0, 1]
+    assert data["stops"] == [1, 0]

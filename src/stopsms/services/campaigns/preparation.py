@@ -187,7 +187,9 @@ def summary_from_messages(connection: Connection, campaign: Campaign) -> Prepara
             func.coalesce(func.sum(m.segments), 0),
             func.coalesce(func.sum(m.price_millicredits), 0),
         )
-        .where(m.campaign_id == campaign.id, m.account_id == campaign.account_id)
+        # campaign_id alone: the counts come from ix_messages_campaign_counts, index-only
+        # (the messages of a campaign are its account's).
+        .where(m.campaign_id == campaign.id)
         .group_by(m.decision, m.reason, m.encoding)
     ).all()
     summary = PreparationSummary(campaign.id, already_prepared=True, status=campaign.status)

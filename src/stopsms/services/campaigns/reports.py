@@ -393,7 +393,7 @@ def campaign_report(
     by_status: dict[str, tuple[int, int]] = {}
     for status, count, price in connection.execute(
         select(m.status, func.count(), func.coalesce(func.sum(m.price_millicredits), 0))
-        .where(m.campaign_id == campaign.id, m.account_id == campaign.account_id)
+        .where(m.campaign_id == campaign.id)  # the campaign is the account's (campaign_of)
         .group_by(m.status)
     ):
         by_status[status] = (int(count), int(price))
@@ -415,7 +415,6 @@ def campaign_report(
             select(m.reason, func.count())
             .where(
                 m.campaign_id == campaign.id,
-                m.account_id == campaign.account_id,
                 m.decision == "ready",
                 m.status == "excluded",
             )
