@@ -6,7 +6,7 @@ migration files: a new migration must update it).
 """
 
 #: The revision of the newest migration in ``versions/``.
-HEAD = "0011"
+HEAD = "0012"
 
 
 def ours(name: str | None, type_: str, _parents: object) -> bool:
