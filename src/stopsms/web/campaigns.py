@@ -12,8 +12,8 @@ export).
 - A campaign's page: while something may move (scheduled, preparing, sending, held, paused)
   its progress fragment (``GET /campaigns/{id}/progress``) is fetched again every 2 s by htmx
   — sent, delivered, failed, "held until" (the account's zone, named), STOPs — and, without
-  JavaScript, the page reloads itself every 10 s (a ``<noscript>`` refresh). Pause / resume / cancel are forms
-  (editor and owner; absent for a viewer and refused with 403). The report (targeted, excluded
+  JavaScript, the page reloads itself every 10 s (a ``<noscript>`` refresh). Pause / resume /
+  cancel are forms (editor and owner; absent for a viewer and refused with 403). The report (targeted, excluded
   by reason, delivered, failed, STOP count and %, credits) is the services' own, with a chart
   of sent / delivered / STOPs per hour (uPlot, drawn by ``/static/charts.js`` from the
   element's ``data-series``: no inline script under the area's CSP). The per-recipient export
