@@ -10,6 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from stopsms.cli.accounts import accounts_app, credits_app, domains_app, senders_app
+from stopsms.clock import FakeClock
 from stopsms.domain.errors import InvalidSender, UnknownPolicy
 from stopsms.errors import (
     AlreadyExists,
@@ -20,9 +21,11 @@ from stopsms.errors import (
 from stopsms.services.accounts import accounts, credits
 from stopsms.services.accounts.accounts import AccountChanges
 from stopsms.services.accounts.credits import InsufficientCredit
+from stopsms.services.campaigns.campaigns import create_campaign
 from stopsms.services.optouts import optouts, suppression
 from stopsms.services.optouts import review as optout_review
 from stopsms.store.database import Database
+from tests.builders import add_contacts, ready_account
 
 NOW = datetime(2024, 11, 29, 9, 0, tzinfo=UTC)
 
@@ -303,6 +306,42 @@ def test_cli_accounts_round_trip(cli: CliRunner) -> None:
     assert default["balance_millicredits"] == 25_500
     human = cli.invoke(app, ["accounts", "show", "shop"])
     assert "STOP 36034" in human.output
+
+
+def test_cli_sets_the_time_zone_and_refuses_a_bad_one(cli: CliRunner) -> None:
+    app = _app()
+    for step in (
+        ["accounts", "create", "antilles"],
+        ["accounts", "set", "antilles", "--time-zone", "America/Martinique"],
+    ):
+        result = cli.invoke(app, step)
+        assert result.exit_code == 0, (step, result.output)
+    shown = json.loads(cli.invoke(app, ["accounts", "show", "antilles", "--json"]).stdout)
+    assert shown["time_zone"] == "America/Martinique"
+    assert "America/Martinique" in cli.invoke(app, ["accounts", "show", "antilles"]).output
+    refused = cli.invoke(app, ["accounts", "set", "antilles", "--time-zone", "Fort-de-France"])
+    assert refused.exit_code == 2
+    assert "time_zone" in refused.output
+    assert "Fort-de-France" in refused.output
+
+
+def test_an_offset_less_schedule_is_the_account_s_wall_clock_time(database: Database) -> None:
+    """What ``campaigns create --at`` and the API's ``at`` reach: without an offset, the
+    account's wall-clock time, as in the composer — the same 09:00 is 08:00 UTC for a Paris
+    account, 13:00 for a Martinique one."""
+    clock = FakeClock(NOW)
+    at = "2024-12-03T09:00"
+    with database.transaction() as conn:
+        accounts.create_account(conn, "antilles", time_zone="America/Martinique", now=NOW)
+        ready = {}
+        for name in ("default", "antilles"):
+            ready_account(conn, name, now=NOW)
+            add_contacts(conn, "clients", [{"phone_e164": "+33612345678"}], now=NOW, account=name)
+            ready[name] = create_campaign(
+                conn, name, list_name="clients", text="Soldes", sender=None, clock=clock, at=at
+            ).campaign.scheduled_at
+    assert ready["default"] == datetime(2024, 12, 3, 8, 0, tzinfo=UTC)
+    assert ready["antilles"] == datetime(2024, 12, 3, 13, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

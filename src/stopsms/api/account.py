@@ -46,6 +46,12 @@ class AccountPatch(BaseModel):
     brand: str | None = Field(default=None, max_length=100)
     confirmation_text: str | None = Field(default=None, max_length=500)
     alert_threshold_millicredits: int | None = Field(default=None, ge=0, le=10**15)
+    time_zone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="IANA time zone, e.g. Europe/Brussels: the customer area's times and an"
+        " offset-less schedule.",
+    )
 
 
 @router.get("/account", tags=["account"], responses=_PROBLEMS)

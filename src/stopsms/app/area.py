@@ -77,7 +77,7 @@ def principal_of_user(app: App, user_id: int, account: str | None) -> Principal 
     user's role in it; None when the user is gone or holds no role there."""
     m, a, u = t.memberships, t.accounts, t.users
     query = (
-        select(a.c.id, a.c.name, m.c.role, u.c.email)
+        select(a.c.id, a.c.name, m.c.role, u.c.email, a.c.time_zone)
         .join(m, m.c.account_id == a.c.id)
         .join(u, u.c.id == m.c.user_id)
         .where(m.c.user_id == user_id)
@@ -89,7 +89,7 @@ def principal_of_user(app: App, user_id: int, account: str | None) -> Principal 
         row = connection.execute(query.limit(1)).one_or_none()
     if row is None:
         return None
-    return Principal(row.id, row.name, Role(row.role), f"user:{row.email}")
+    return Principal(row.id, row.name, Role(row.role), f"user:{row.email}", time_zone=row.time_zone)
 
 
 def account_names(app: App, user_id: int) -> list[str]:

@@ -69,6 +69,7 @@ FIELDS: Final = (
     "window_policy",
     "optout_scope",
     "confirmation_text",
+    "time_zone",
 )
 #: Settings that may be left empty (stored as none): the account then has none of its own.
 _CLEARABLE: Final = ("unsubscribe_url", "window_policy")
@@ -94,6 +95,11 @@ class SettingsView:
     @property
     def notification(self) -> bool:
         return self.account.type == "notification"
+
+    @property
+    def time_zones(self) -> tuple[str, ...]:
+        """The zones the page suggests (any other IANA name may be typed)."""
+        return svc.COMMON_TIME_ZONES
 
     @property
     def policies(self) -> tuple[tuple[str, str], ...]:

@@ -136,6 +136,7 @@ def show(
         "confirmation": acc.confirmation,
         "balance": f"{money.format_credits(acc.balance_millicredits)} credits",
         "alert threshold": f"{money.format_credits(acc.alert_threshold_millicredits)} credits",
+        "time zone": acc.time_zone,
         "senders": ", ".join(s.sender for s in senders) or "-",
         "domains": ", ".join(domains) or "-",
         "prices / part": ", ".join(
@@ -177,6 +178,13 @@ def set_(
     brand: Annotated[str | None, typer.Option()] = None,
     confirmation_text: Annotated[str | None, typer.Option(help="May use {brand}.")] = None,
     alert_threshold: Annotated[str | None, typer.Option(help="Credits, e.g. 100.")] = None,
+    time_zone: Annotated[
+        str | None,
+        typer.Option(
+            help="IANA zone, e.g. Europe/Brussels: the customer area's times and an"
+            " offset-less --at."
+        ),
+    ] = None,
     price: Annotated[
         list[str] | None, typer.Option(help="REGION=CREDITS per part, e.g. FR=0.045 or *=0.1.")
     ] = None,
@@ -200,6 +208,7 @@ def set_(
         alert_threshold_millicredits=(
             None if alert_threshold is None else money.parse_credits(alert_threshold)
         ),
+        time_zone=time_zone,
     )
     prices = _pairs(price or [], "--price")
     keywords = _pairs(keyword or [], "--keyword")

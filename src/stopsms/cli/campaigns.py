@@ -73,7 +73,11 @@ def create(
     ] = "marketing",
     at: Annotated[
         str | None,
-        typer.Option("--at", help="Schedule (ISO-8601; without an offset: Paris time)."),
+        typer.Option(
+            "--at",
+            help="Schedule (ISO-8601; without an offset: the account's time zone, Europe/Paris"
+            " unless set).",
+        ),
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Campaign name.")] = None,
     account: AccountOption = None,

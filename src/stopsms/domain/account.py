@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from stopsms.domain.mention import MentionStyle
 from stopsms.domain.unsubscribe import hosted_link
@@ -39,6 +40,13 @@ class Account:
     balance_millicredits: int
     alert_threshold_millicredits: int
     created_at: datetime
+    #: IANA name: the zone its pages show times in and an offset-less schedule is read in.
+    time_zone: str = "Europe/Paris"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The account's time zone (its name was checked when set)."""
+        return ZoneInfo(self.time_zone)
 
     def mention_style(self, public_url: str | None = None) -> MentionStyle:
         """The account's STOP mention formats: the one place a :class:`MentionStyle` is built

@@ -59,6 +59,7 @@ __all__ = [
     "DEFAULT_MENTION_FORMAT",
     "DEFAULT_PRICE_MILLICREDITS",
     "DEFAULT_SHORTCODE",
+    "DEFAULT_TIME_ZONE",
     "JOB_FILE_ROLES",
     "JOB_KINDS",
     "JOB_STATES",
@@ -117,6 +118,8 @@ DEFAULT_ACCOUNT = "default"
 #: ``00000`` is the placeholder French operators replace by the real sending shortcode
 #: (seed ``002_…``): the honest value for an installation nobody has configured yet.
 DEFAULT_SHORTCODE = "00000"
+#: An account's time zone until it sets its own: the platform's legal home (rule 7's hours).
+DEFAULT_TIME_ZONE = "Europe/Paris"
 DEFAULT_MENTION_FORMAT = "STOP {shortcode}"
 DEFAULT_CONFIRMATION_TEXT = "Vous ne recevrez plus de SMS de {brand}. SMS non surtaxé."
 #: Price of one SMS part for a region the account has no price for: one credit.
@@ -162,6 +165,8 @@ accounts = Table(
     Column("balance_millicredits", Millicredits, nullable=False, server_default="0"),
     Column("alert_threshold_millicredits", Millicredits, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False),
+    # IANA name (0012): the zone its pages show times in and an offset-less schedule is read in.
+    Column("time_zone", String(64), nullable=False, server_default=DEFAULT_TIME_ZONE),
     CheckConstraint(_in("type", ACCOUNT_TYPES), name="type"),
     CheckConstraint(_in("optout_scope", OPTOUT_SCOPES), name="optout_scope"),
     # Rule 1: only a notification account may send without the STOP mention.

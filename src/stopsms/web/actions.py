@@ -11,7 +11,6 @@ page, nothing written.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Final
 
 from fastapi import Request
@@ -26,7 +25,6 @@ from stopsms.web.pages import (
     EXPIRED,
     MAX_FORM_FIELDS,
     NOT_ALLOWED,
-    ZONE,
     Page,
     session_of,
     state_of,
@@ -35,7 +33,7 @@ from stopsms.web.pages import (
 )
 from stopsms.web.security import CSRF_FIELD
 
-__all__ = ["Posted", "act", "local", "record_id"]
+__all__ = ["Posted", "act", "record_id"]
 
 #: The largest file a form may carry (a blacklist import).
 MAX_UPLOAD: Final = 32 * 1024 * 1024
@@ -84,14 +82,6 @@ async def act(request: Request, needed: Role, *, upload: str | None = None) -> P
             if isinstance(value, str):
                 lists.setdefault(key, []).append(value)
     return Posted(who, page, fields, int(session.user_id), file, lists)
-
-
-def local(moment: datetime | None) -> str:
-    """A stored instant as ``YYYY-MM-DD HH:MM`` in Paris (a naive one is UTC), or empty."""
-    if moment is None:
-        return ""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(ZONE).strftime("%Y-%m-%d %H:%M")
 
 
 def record_id(value: int, *, big: bool = False) -> int:

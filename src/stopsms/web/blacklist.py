@@ -26,7 +26,7 @@ from stopsms.errors import NotFound
 from stopsms.services.access.keys import Principal
 from stopsms.services.access.roles import Role
 from stopsms.services.optouts.files import OptOutImport
-from stopsms.web.actions import Posted, act, local
+from stopsms.web.actions import Posted, act
 from stopsms.web.pages import N_, NOT_ALLOWED, NOT_FOUND, Page, app_of, to_login, who_of
 
 __all__ = ["router"]
@@ -67,7 +67,6 @@ def _render(
         imported=imported,
         sources=SOURCES,
         page_size=blacklist.PAGE,
-        local=local,
         can_edit=who.role.allows(Role.EDITOR),
         can_lift=who.role.allows(Role.OWNER),
     )

@@ -9,16 +9,16 @@ export).
   by decision when the list or the sender changes (``GET /campaigns/new/audience``, one grouped
   read of the list, kept for the keystrokes that follow: their cost in credits is the kept
   counts times the text's parts).
-- A campaign's page: while something may move (scheduled, preparing, sending, held, paused)
-  its progress fragment (``GET /campaigns/{id}/progress``) is fetched again every 2 s by htmx
-  — sent, delivered, failed, "held until HH:MM" (Paris), STOPs — and, without JavaScript, the
-  page reloads itself every 10 s (a ``<noscript>`` refresh). Pause / resume / cancel are forms
-  (editor and owner; absent for a viewer and refused with 403). The report (targeted, excluded
-  by reason, delivered, failed, STOP count and %, credits) is the services' own, with a chart
-  of sent / delivered / STOPs per hour (uPlot, drawn by ``/static/charts.js`` from the
-  element's ``data-series``: no inline script under the area's CSP). The per-recipient export
-  is ``GET /campaigns/{id}/export?format=csv|xlsx`` (STOPPED for a number whose opt-out is
-  attributed to the campaign); a viewer may download it (a viewer sees).
+- A campaign's page: while something may move (scheduled, preparing, sending, held, paused) its
+  progress fragment (``GET /campaigns/{id}/progress``) is fetched again every 2 s by htmx —
+  sent, delivered, failed, "held until" (the account's zone, named), STOPs — and, without
+  JavaScript, the page reloads itself every 10 s (a ``<noscript>`` refresh). Pause / resume /
+  cancel are forms (editor and owner; absent for a viewer and refused with 403). The report
+  (targeted, excluded by reason, delivered, failed, STOP count and %, credits) is the services'
+  own, with a chart of sent / delivered / STOPs per hour (uPlot, drawn by ``/static/charts.js``
+  from the element's ``data-series``: no inline script under the area's CSP). The per-recipient
+  export is ``GET /campaigns/{id}/export?format=csv|xlsx`` (STOPPED for a number whose opt-out
+  is attributed to the campaign); a viewer may download it (a viewer sees).
 
 Another account's campaign, a campaign that does not exist and an id that is not one are the
 same 404 page.

@@ -28,7 +28,6 @@ Another account's contact, upload or job is a 404, the page of one that does not
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Final
 
 from fastapi import APIRouter, Request
@@ -52,7 +51,6 @@ from stopsms.web.pages import (
     signed_post,
     state_of,
     to_login,
-    when,
     who_of,
 )
 from stopsms.web.security import CSRF_FIELD
@@ -115,10 +113,6 @@ def _can_edit(who: Principal) -> bool:
 def _can_erase(who: Principal) -> bool:
     """GDPR erasure is the owner's, as over the API: it cannot be undone."""
     return who.role.allows(Role.OWNER)
-
-
-def _day(value: datetime | None) -> str:
-    return when(value.timestamp()) if value is not None else ""
 
 
 def make_router() -> APIRouter:
@@ -231,7 +225,7 @@ def make_router() -> APIRouter:
         job = use_cases.import_job(app_of(request), who, job_id)
         if job is None:
             return page.refuse(NOT_FOUND, 404)
-        return page.render("area/contacts_import.html", job=job, when=_day)
+        return page.render("area/contacts_import.html", job=job)
 
     @router.get("/contacts/imports/{job_id:int}/progress", response_class=HTMLResponse)
     def import_progress(request: Request, job_id: int) -> Response:
@@ -242,7 +236,7 @@ def make_router() -> APIRouter:
         job = use_cases.import_job(app_of(request), who, job_id)
         if job is None:
             return page.refuse(NOT_FOUND, 404)
-        return page.render("area/contacts_progress.html", job=job, when=_day)
+        return page.render("area/contacts_progress.html", job=job)
 
     @router.get("/contacts/imports/{job_id:int}/rejects")
     def rejects(request: Request, job_id: int) -> Response:
@@ -276,7 +270,6 @@ def make_router() -> APIRouter:
             shown=shown,
             can_edit=_can_edit(who),
             can_erase=_can_erase(who),
-            when=_day,
         )
 
     @router.get("/contacts/{contact_id:int}/erase", response_class=HTMLResponse)
@@ -337,7 +330,6 @@ def _contacts(
         notice=page.gettext(notice) if notice else None,
         can_edit=_can_edit(who),
         limit_mb=use_cases.MAX_UPLOAD // (1024 * 1024),
-        when=_day,
     )
 
 

@@ -24,7 +24,7 @@ from stopsms.domain.errors import StopsmsError
 from stopsms.services.access.keys import Principal
 from stopsms.services.access.roles import Role
 from stopsms.services.accounts.credits import format_credits
-from stopsms.web.actions import Posted, act, local
+from stopsms.web.actions import Posted, act
 from stopsms.web.pages import N_, NOT_ALLOWED, Page, app_of, session_of, to_login, who_of
 
 __all__ = ["router"]
@@ -55,7 +55,6 @@ def _credits(
         status,
         view=found,
         credits=format_credits,
-        local=local,
         error=error,
         done=done,
         page_size=use_cases.PAGE,
@@ -126,7 +125,7 @@ def make_router() -> APIRouter:
             return to_login()
         found = replies.inbox(app_of(request), who, min(max(0, offset), _LIMIT))
         return Page(request, who).render(
-            "area/replies.html", inbox=found, intents=INTENTS, local=local, page_size=replies.PAGE
+            "area/replies.html", inbox=found, intents=INTENTS, page_size=replies.PAGE
         )
 
     return router

@@ -16,17 +16,20 @@ the installations stopsms serves.
 Formats: the templates' filters ``datetime`` (an instant, as the language writes a short date
 and time: ``04/12/2026 22:49``, ``12/4/26, 10:49 PM``), ``date``, ``number`` (``12 345``,
 ``12,345``), ``decimal(digits)`` (``1 234,50``) and ``percent(digits)`` (a number of hundredths:
-``1,2 %``, ``1.2%``), all Babel's with the language's CLDR data. Times are shown in
-:data:`ZONE`, Europe/Paris: accounts have no time zone setting yet, and the accounts stopsms
-serves are French (mainland), whose legal sending hours are Paris time; the recipients' own
-zones (the overseas territories) are what the sending windows use, not what the pages show.
+``1,2 %``, ``1.2%``), all Babel's with the language's CLDR data. Times are shown in the
+account's zone (its ``time_zone`` setting, :data:`ZONE` Europe/Paris until it sets one): a
+page's templates come from :func:`environment` for its language *and* that zone, so no
+template converts or formats an instant itself. ``datetime(zone=True)`` adds the zone's name
+where a reader could take the time for another zone's ("held until 08/12/2026 09:00
+(Europe/Paris)"), and ``datetime(zone="Indian/Reunion")`` writes the instant in another zone
+(a recipient's: sending hours are the recipients' local hours, not the account's).
 """
 
 from __future__ import annotations
 
 import io
 from datetime import UTC, date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -55,7 +58,7 @@ LANGUAGES: Final = ("fr", "en")
 DEFAULT_LANGUAGE: Final = "fr"
 #: The cookie the header's language switch sets (a year, every path).
 LANGUAGE_COOKIE: Final = "lang"
-#: The zone the pages show times in (see the module doc).
+#: The zone the pages show times in for an account that has not set its own (see the module doc).
 ZONE: Final = ZoneInfo("Europe/Paris")
 _LOCALES: Final = Path(__file__).parent / "locales"
 _TEMPLATES: Final = Path(__file__).parent / "templates"
@@ -74,22 +77,28 @@ def translations(language: str) -> Translations:
 
 
 class Formats:
-    """Dates, times and numbers written as ``language`` writes them (the templates' filters)."""
+    """Dates, times and numbers written as ``language`` writes them, instants in ``zone``
+    (an IANA name, checked when the account set it): the templates' filters."""
 
-    def __init__(self, language: str) -> None:
+    def __init__(self, language: str, zone: str = ZONE.key) -> None:
         self.language = language
+        self.zone = ZoneInfo(zone)
         percent = Locale.parse(language).percent_formats[None].pattern
         self._percent = percent.split(";")[0].replace("#,##0", "#,##0.{}", 1)
 
-    def datetime(self, value: datetime | float | None) -> str:
-        """An instant (aware, or seconds since the epoch) in :data:`ZONE`; None: empty."""
+    def datetime(self, value: datetime | float | None, zone: bool | str = False) -> str:
+        """An instant (aware, naive UTC as the store keeps some, or seconds since the epoch)
+        as a short date and time in the account's zone; None: empty. ``zone=True`` adds the
+        zone's name in brackets; ``zone="America/Martinique"`` writes it in that zone, named."""
         if value is None:
             return ""
         if not isinstance(value, datetime):
             value = datetime.fromtimestamp(value, UTC)
         elif value.tzinfo is None:
             value = value.replace(tzinfo=UTC)  # the store's naive instants are UTC
-        return format_datetime(value, "short", tzinfo=ZONE, locale=self.language)
+        shown = self.zone if zone is True or zone is False else ZoneInfo(zone)
+        written = format_datetime(value, "short", tzinfo=shown, locale=self.language)
+        return f"{written} ({shown.key})" if zone is not False else written
 
     def date(self, value: date | None) -> str:
         return "" if value is None else format_date(value, "medium", locale=self.language)
@@ -110,15 +119,19 @@ class Formats:
         return format_percent(value / 100, format=pattern, locale=self.language)
 
 
-@cache
-def formats(language: str) -> Formats:
-    """The formats of ``language`` (one of :data:`LANGUAGES`)."""
-    return Formats(language)
+@lru_cache(maxsize=128)
+def formats(language: str, zone: str = ZONE.key) -> Formats:
+    """The formats of ``language`` (one of :data:`LANGUAGES`) with instants in ``zone``."""
+    return Formats(language, zone)
 
 
-@cache
-def environment(language: str) -> Environment:
-    """The pages' Jinja2 templates (autoescaped) speaking ``language``."""
+@lru_cache(maxsize=32)
+def environment(language: str, zone: str = ZONE.key) -> Environment:
+    """The pages' Jinja2 templates (autoescaped) speaking ``language``, instants in ``zone``.
+
+    One environment per language and zone in use (its filters are bound to both), each with
+    its own compiled templates: 32 kept, beyond which the least used is compiled again
+    (a few milliseconds per template on its next page)."""
     templates = Environment(
         loader=FileSystemLoader(_TEMPLATES),
         autoescape=True,
@@ -128,7 +141,7 @@ def environment(language: str) -> Environment:
     templates.install_gettext_translations(  # type: ignore[attr-defined]
         translations(language), newstyle=True
     )
-    written = formats(language)
+    written = formats(language, zone)
     templates.filters.update(
         datetime=written.datetime,
         date=written.date,

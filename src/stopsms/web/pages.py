@@ -8,23 +8,24 @@ calls these and the application layer; :data:`stopsms.web.ROUTERS` lists them fo
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from stopsms.app import App
 from stopsms.app import area as use_cases
+from stopsms.domain.planning import CohortPlan
 from stopsms.services.access.keys import Principal
 from stopsms.web.i18n import (
-    DEFAULT_LANGUAGE,
     LANGUAGE_COOKIE,
     LANGUAGES,
     ZONE,
     choose,
     environment,
-    formats,
     translations,
 )
 from stopsms.web.security import CSRF_FIELD, Forms
@@ -38,16 +39,17 @@ __all__ = [
     "NOT_FOUND",
     "N_",
     "ZONE",
+    "HeldZone",
     "Page",
     "app_of",
     "form_of",
+    "held_zones",
     "language_router",
     "session_of",
     "set_session",
     "signed_post",
     "state_of",
     "to_login",
-    "when",
     "who_of",
 ]
 
@@ -95,7 +97,8 @@ def state_of(request: Request) -> tuple[Forms, Sessions]:
 
 
 class Page:
-    """One answer in the request's language, with the area's headers and form cookie."""
+    """One answer in the request's language, with the area's headers and form cookie; its
+    instants in the signed-in account's zone (:data:`ZONE` before anyone signs in)."""
 
     def __init__(self, request: Request, who: Principal | None = None) -> None:
         self.request, self.who = request, who
@@ -103,6 +106,7 @@ class Page:
             request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
         )
         self.gettext = translations(self.language).gettext
+        self.zone = who.time_zone if who is not None else ZONE.key
         forms, _ = state_of(request)
         self.csrf = forms.issue(request.cookies.get(AREA_CSRF_COOKIE))
 
@@ -111,11 +115,11 @@ class Page:
         session = session_of(self.request)
         if self.who is not None and session is not None:
             accounts = use_cases.account_names(app_of(self.request), session.user_id)
-        values.setdefault("when", partial(when, language=self.language))
+        values.setdefault("held_zones", lambda cohorts: held_zones(cohorts, self.zone))
         url = self.request.url
         here = url.path + (f"?{url.query}" if url.query else "")
         html = (
-            environment(self.language)
+            environment(self.language, self.zone)
             .get_template(template)
             .render(
                 language=self.language,
@@ -124,6 +128,7 @@ class Page:
                 csrf=self.csrf,
                 who=self.who,
                 accounts=accounts,
+                zone=self.zone,
                 **values,
             )
         )
@@ -143,6 +148,46 @@ class Page:
         return self.render("area/notice.html", status, message=self.gettext(text))
 
 
+@dataclass(frozen=True, slots=True)
+class HeldZone:
+    """Recipients of one region and zone held outside their hours, and when the first leaves."""
+
+    region: str
+    zone: str
+    held: int
+    held_until: float
+
+
+def held_zones(cohorts: Iterable[CohortPlan], account_zone: str) -> list[HeldZone]:
+    """The held recipients by region and zone, when any of them is in a zone other than
+    ``account_zone`` (else empty: the account-zone instant says it all). Sending hours are the
+    recipients' local hours: a list with Réunion numbers held until 09:00 there is held until
+    06:00 in Paris in winter, and the page shows both.
+
+    A cohort's key is ``"{region} {zone}[+{zone}…] ({policy})"`` (the composer's plan, in
+    :mod:`stopsms.app.campaigns`); its first zone is the one its calendar answers in."""
+    found: dict[tuple[str, str], HeldZone] = {}
+    for cohort in cohorts:
+        if not cohort.held or cohort.held_until is None:
+            continue
+        region, _, rest = cohort.key.partition(" ")
+        zone = rest.split(" (", 1)[0].split("+", 1)[0]
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):  # not a key of ours: no local time to show
+            continue
+        seen = found.get((region, zone))
+        if seen is not None:
+            found[(region, zone)] = HeldZone(
+                region, zone, seen.held + cohort.held, min(seen.held_until, cohort.held_until)
+            )
+        else:
+            found[(region, zone)] = HeldZone(region, zone, cohort.held, cohort.held_until)
+    if all(zone == account_zone for _, zone in found):
+        return []
+    return [found[key] for key in sorted(found)]
+
+
 def session_of(request: Request) -> Any:
     _, sessions = state_of(request)
     return sessions.read(request.cookies.get(SESSION_COOKIE))
@@ -153,13 +198,6 @@ def who_of(request: Request) -> Principal | None:
     if session is None:
         return None
     return use_cases.principal_of_user(app_of(request), session.user_id, session.account)
-
-
-def when(seconds: float | None, language: str = DEFAULT_LANGUAGE) -> str:
-    """An instant (seconds since the epoch) as ``language`` writes a short date and time, in
-    :data:`ZONE` (Paris: see :mod:`stopsms.web.i18n`), or empty. A page's templates get it
-    bound to the page's language."""
-    return formats(language).datetime(seconds)
 
 
 def to_login() -> RedirectResponse:

@@ -27,7 +27,7 @@ from stopsms.domain.errors import StopsmsError
 from stopsms.errors import NotFound
 from stopsms.services.access.keys import Principal
 from stopsms.services.access.roles import Role
-from stopsms.web.actions import Posted, act, local, record_id
+from stopsms.web.actions import Posted, act, record_id
 from stopsms.web.pages import N_, NOT_ALLOWED, NOT_FOUND, Page, app_of, to_login, who_of
 
 __all__ = ["router"]
@@ -54,7 +54,6 @@ def _render(
         status,
         view=found,
         error=error,
-        local=local,
         scopes=SCOPES,
         can_manage=who.role.allows(Role.OWNER),
         **values,

@@ -71,6 +71,26 @@ def test_account_settings_change_with_an_audit_entry_and_bad_values_name_their_f
     assert client.get("/v1/account", headers=bearer(keys.owner)).json()["shortcode"] == "36034"
 
 
+def test_the_account_s_time_zone_is_set_over_the_api_and_a_bad_one_named(
+    client: TestClient, keys: Keys, app: App
+) -> None:
+    assert client.get("/v1/account", headers=bearer(keys.owner)).json()["time_zone"] == (
+        "Europe/Paris"
+    )
+    body = {"time_zone": "Europe/Brussels"}
+    changed = client.patch("/v1/account", json=body, headers=bearer(keys.owner))
+    assert changed.json()["time_zone"] == "Europe/Brussels"
+    assert _audit(app)[0] == ("account.updated", {"time_zone": "Europe/Brussels"})
+    for bad in ("Brussels", "CET", "../etc/localtime"):
+        answer = client.patch("/v1/account", json={"time_zone": bad}, headers=bearer(keys.owner))
+        assert (answer.status_code, answer.json()["field"]) == (422, "time_zone"), bad
+    answer = client.patch("/v1/account", json=body, headers=bearer(keys.editor))
+    assert answer.status_code == 403
+    assert client.get("/v1/account", headers=bearer(keys.owner)).json()["time_zone"] == (
+        "Europe/Brussels"
+    )
+
+
 def test_last_use_is_written_at_most_once_a_minute(
     client: TestClient, keys: Keys, app: App, clock: FakeClock
 ) -> None:

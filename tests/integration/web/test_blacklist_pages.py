@@ -38,7 +38,7 @@ def test_an_opt_out_shows_its_source_campaign_and_words(world: World, client: Te
     assert "STOP par SMS" in row
     assert f'href="/campaigns/{world.campaign_id}"' in row
     assert "Stop36034" in row
-    assert "2026-12-01 10:00" in row  # Paris time
+    assert "01/12/2026 10:00" in row  # Paris time, as French writes it (Babel)
     assert 'id="add"' not in page
     assert 'action="/blacklist/import"' not in page
 

@@ -77,6 +77,8 @@ class Principal:
     actor: str
     key_id: int | None = None
     last_used_at: datetime | None = None
+    #: The account's time zone (IANA name): the zone the customer area shows times in.
+    time_zone: str = "Europe/Paris"
 
 
 def _digest(key: str) -> str:

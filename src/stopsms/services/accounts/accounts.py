@@ -3,7 +3,9 @@
 An account has a type (``marketing`` by default, or ``notification`` — rule 1), a shortcode and
 its STOP mention format, a validation flag and its list of sender IDs (rule 9), its verified URL
 domains (rule 10), its opt-out scope (``account`` or per ``sender``), a window policy, its
-prices per SMS part and region, and its own inbound keywords. Credits live in
+prices per SMS part and region, its own inbound keywords, and its time zone (an IANA name,
+``Europe/Paris`` by default: the zone its pages show times in and an offset-less schedule is
+read in). Credits live in
 :mod:`stopsms.services.accounts.credits`.
 
 Every function takes a :class:`~sqlalchemy.Connection` inside the caller's transaction and an
@@ -21,7 +23,9 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, TypeAlias
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import Connection, RowMapping, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -41,6 +45,7 @@ from stopsms.services.accounts.names import check_sms_text, display_name
 from stopsms.store import tables as t
 
 __all__ = [
+    "COMMON_TIME_ZONES",
     "Account",
     "AccountChanges",
     "AccountRef",
@@ -50,6 +55,7 @@ __all__ = [
     "add_keyword",
     "add_sender",
     "check_mention",
+    "check_time_zone",
     "create_account",
     "get_account",
     "get_account_by_id",
@@ -95,6 +101,7 @@ def _account(row: RowMapping) -> Account:
         balance_millicredits=row["balance_millicredits"],
         alert_threshold_millicredits=row["alert_threshold_millicredits"],
         created_at=row["created_at"],
+        time_zone=row["time_zone"],
     )
 
 
@@ -201,9 +208,62 @@ def _check_fields(values: dict[str, Any]) -> None:
                 " page; give your real page, e.g."
                 " https://shop.fr/stop-sms",
             )
+    if "time_zone" in values:
+        values["time_zone"] = check_time_zone(values["time_zone"])
     for field in ("alert_threshold_millicredits",):
         if field in values and values[field] < 0:
             raise InvalidInput(field, values[field], "must not be negative")
+
+
+#: The zones the settings page offers first (a text field takes any other IANA name):
+#: mainland France, its overseas departments and regions, and the neighbours French shops sell to.
+COMMON_TIME_ZONES = (
+    "Europe/Paris",
+    "Europe/Brussels",
+    "Europe/Luxembourg",
+    "Europe/Zurich",
+    "Europe/Monaco",
+    "Europe/London",
+    "America/Martinique",
+    "America/Guadeloupe",
+    "America/Cayenne",
+    "Indian/Reunion",
+    "Indian/Mayotte",
+    "Pacific/Noumea",
+    "Pacific/Tahiti",
+    "America/Montreal",
+    "UTC",
+)
+
+
+def check_time_zone(value: str) -> str:
+    """``value`` (spaces trimmed) when it is an IANA time zone name this machine knows
+    (``Europe/Brussels``), else :class:`InvalidInput` naming ``time_zone``.
+
+    Checked against :func:`zoneinfo.available_timezones` before :class:`ZoneInfo` is asked, so
+    a path (``../../etc/passwd``), a file of the zone database that is not a zone
+    (``zone.tab``) or a bare abbreviation that the database happens to hold (``CET``, ``EST``:
+    an offset, not a place) is refused with the same sentence."""
+    name = value.strip() if isinstance(value, str) else value
+    known = isinstance(name, str) and name in _zone_names()
+    if not known or ("/" not in name and name != "UTC"):
+        raise InvalidInput(
+            "time_zone",
+            value,
+            "not a time zone name; give an IANA name such as Europe/Paris,"
+            " Europe/Brussels or America/Martinique",
+        )
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise InvalidInput("time_zone", value, "unknown on this server") from error
+    return name
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    """The zone database's names (read once: about 600, 1 ms)."""
+    return frozenset(available_timezones())
 
 
 def check_mention(mention_format: str, shortcode: str) -> str:
@@ -248,6 +308,7 @@ def create_account(
     unsubscribe_url: str | None = None,
     confirmation_text: str = t.DEFAULT_CONFIRMATION_TEXT,
     alert_threshold_millicredits: int = 0,
+    time_zone: str = t.DEFAULT_TIME_ZONE,
     now: datetime | None = None,
 ) -> Account:
     """Create an account (its mention is on: rule 1 lets only notification accounts drop it)."""
@@ -266,6 +327,7 @@ def create_account(
         "unsubscribe_url": unsubscribe_url,
         "confirmation_text": confirmation_text,
         "alert_threshold_millicredits": alert_threshold_millicredits,
+        "time_zone": time_zone,
         "created_at": now or datetime.now(UTC),
     }
     _check_fields(values)
@@ -297,6 +359,7 @@ class AccountChanges:
     brand: str | None = None
     confirmation_text: str | None = None
     alert_threshold_millicredits: int | None = None
+    time_zone: str | None = None
 
     @classmethod
     def from_fields(cls, named: Mapping[str, Any]) -> AccountChanges:

@@ -72,8 +72,10 @@ __all__ = [
 #: The longest campaign name (its column's width).
 CAMPAIGN_NAME_LIMIT = 200
 
-#: The zone of an ``at`` written without an offset: the platform's legal home (rule 7's
-#: French sending hours); an explicit offset or ``Z`` is always honoured.
+#: The zone of an ``at`` written without an offset when no account's is given: the platform's
+#: legal home (rule 7's French sending hours). An account's campaigns read it in the account's
+#: own zone (``Account.time_zone``, Paris by default); an explicit offset or ``Z`` is always
+#: honoured.
 SCHEDULE_ZONE = ZoneInfo("Europe/Paris")
 #: How far ahead a campaign may be scheduled: a year. Consent and lists age, and a typo in the
 #: year (2062 for 2026) would otherwise wait in silence; 9999-12-31 would overflow UTC.
@@ -228,9 +230,11 @@ def list_campaigns(
 # -- creation ----------------------------------------------------------------------------------
 
 
-def parse_schedule(value: str | datetime, clock: Clock) -> datetime:
-    """An ISO-8601 instant in the future, within :data:`SCHEDULE_HORIZON` (an offset-less one is
-    Paris time, see module doc)."""
+def parse_schedule(value: str | datetime, clock: Clock, zone: ZoneInfo = SCHEDULE_ZONE) -> datetime:
+    """An ISO-8601 instant in the future, within :data:`SCHEDULE_HORIZON`; an offset-less one
+    is wall-clock time in ``zone`` (the account's: the same ``2026-12-08T09:00`` is 08:00 UTC
+    for a Paris account and 13:00 UTC for a Martinique one). A wall-clock time the zone skips
+    (a spring-forward gap) or repeats is read with ``fold=0``, the earlier offset."""
     if isinstance(value, datetime):
         at = value
     else:
@@ -244,7 +248,7 @@ def parse_schedule(value: str | datetime, clock: Clock) -> datetime:
                 "at", value, "expected ISO-8601, e.g. 2026-11-27T09:00:00+01:00"
             ) from None
     if at.tzinfo is None or at.utcoffset() is None:
-        at = at.replace(tzinfo=SCHEDULE_ZONE)
+        at = at.replace(tzinfo=zone)
     shown = value if isinstance(value, str) else at.isoformat()
     now = clock.now()
     if at <= now:
@@ -396,7 +400,7 @@ def update_campaign(
         settings["requested_sender"] = wanted_sender.strip()
     values["settings"] = settings
     if at is not None:
-        values["scheduled_at"] = parse_schedule(at, clock)
+        values["scheduled_at"] = parse_schedule(at, clock, acc.zone)
         values["status"] = move(CampaignStatus.DRAFT, CampaignStatus.SCHEDULED).value
     c = t.campaigns.c
     changed = connection.execute(
@@ -436,7 +440,7 @@ def create_campaign(
     )
     if window_policy is not None:
         get_policy(window_policy)
-    scheduled_at = parse_schedule(at, clock) if at is not None else None
+    scheduled_at = parse_schedule(at, clock, acc.zone) if at is not None else None
     status = CampaignStatus.DRAFT
     if scheduled_at is not None:
         status = move(status, CampaignStatus.SCHEDULED)
@@ -448,7 +452,7 @@ def create_campaign(
         insert(t.campaigns)
         .values(
             account_id=acc.id,
-            name=name or f"{list_name} {now.astimezone(SCHEDULE_ZONE):%Y-%m-%d %H:%M}",
+            name=name or f"{list_name} {now.astimezone(acc.zone):%Y-%m-%d %H:%M}",
             list_id=list_id,
             sender=effective,
             type=message_type.value,
@@ -499,10 +503,11 @@ def schedule_campaign(
     at: str | datetime,
     clock: Clock,
 ) -> Campaign:
-    """``draft → scheduled`` at ``at`` (in the future)."""
-    when = parse_schedule(at, clock)
+    """``draft → scheduled`` at ``at`` (in the future; offset-less: the account's zone)."""
+    acc = resolve_account(connection, account)
+    when = parse_schedule(at, clock, acc.zone)
     return _transition(
-        connection, account, campaign_id, CampaignStatus.SCHEDULED, clock, scheduled_at=when
+        connection, acc, campaign_id, CampaignStatus.SCHEDULED, clock, scheduled_at=when
     )
 
 
