@@ -165,7 +165,7 @@ accounts = Table(
     Column("balance_millicredits", Millicredits, nullable=False, server_default="0"),
     Column("alert_threshold_millicredits", Millicredits, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False),
-    # IANA name (0012): the zone its pages show times in and an offset-less schedule is read in.
+    # IANA name (0013): the zone its pages show times in and an offset-less schedule is read in.
     Column("time_zone", String(64), nullable=False, server_default=DEFAULT_TIME_ZONE),
     CheckConstraint(_in("type", ACCOUNT_TYPES), name="type"),
     CheckConstraint(_in("optout_scope", OPTOUT_SCOPES), name="optout_scope"),

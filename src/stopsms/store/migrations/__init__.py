@@ -6,7 +6,7 @@ migration files: a new migration must update it).
 """
 
 #: The revision of the newest migration in ``versions/``.
-HEAD = "0012"
+HEAD = "0013"
 
 
 def ours(name: str | None, type_: str, _parents: object) -> bool:

@@ -5,8 +5,8 @@ Every existing account gets ``Europe/Paris``, the zone every page and schedule u
 (the platform's legal home): nothing an account sees or schedules changes until it sets its
 own zone.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-05
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
