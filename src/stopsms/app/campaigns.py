@@ -10,7 +10,7 @@ a number whose opt-out is attributed to the campaign), the actions the API's tra
 Tallies (the pages' speed on big accounts). A settled campaign — completed or cancelled, no
 message left that may still change (pending, held, claimed, submitting, submitted, unknown) —
 never changes its counts again, so its report and its hourly series (sent, delivered, failed)
-are computed once and kept in ``campaign_tallies`` (migration 0009); the STOPs, which keep
+are computed once and kept in ``campaign_tallies`` (migration 0011); the STOPs, which keep
 coming after the campaign, are always counted live (the opt-outs' campaign index). A tally
 whose campaign's status differs from the one it was taken in is taken again. A running
 campaign is counted live on its own messages, index-only (``ix_messages_campaign_counts``,
