@@ -34,6 +34,7 @@ from sqlalchemy import Connection
 
 from stopsms.services.contacts.rows import ContactBatch, ContactRecord
 from stopsms.store import tables as t
+from stopsms.store.bulk import parents_held
 from stopsms.store.statistics import analyze_written
 
 __all__ = [
@@ -379,8 +380,15 @@ class PostgresWriter:
             copy.write(rows)
 
     def finish(self) -> None:
-        """Merge what was staged into the account's contacts, ledger and list."""
-        with self._raw.cursor() as cursor:
+        """Merge what was staged into the account's contacts, ledger and list.
+
+        The merges run with the account and the list locked once instead of a foreign-key
+        check per row where the role may (:func:`~stopsms.store.bulk.parents_held`): every
+        ledger row and membership names a contact these statements just inserted or updated
+        (locked by this transaction until it ends).
+        """
+        parents = [("accounts", self._constants["account"]), ("lists", self._list_id)]
+        with parents_held(self._connection, parents), self._raw.cursor() as cursor:
             source = _STAGING
             if self._repeated:
                 source = _MERGED
