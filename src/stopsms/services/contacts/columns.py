@@ -94,6 +94,7 @@ class ContactColumns:
         )
         numbers, _ = rows.numbers(raws, lines, row_at, candidates, normalise)
         number_array = pa.array(numbers, pa.string())
+        del raws, numbers  # a Python string per row each: gone before the columns are trimmed
         texts = [pc.utf8_trim_whitespace(_flat(columns[i])) for i in rows.indexes[1:]]
         ranges = _ranges(number_array, parts)
         last = pc.max(ranges).as_py()
