@@ -16,13 +16,18 @@ import pytest
 from sqlalchemy import Connection, create_engine, exc, text
 from sqlalchemy.engine import make_url
 
+from stopsms.clock import FakeClock
 from stopsms.services.accounts import accounts
+from stopsms.services.campaigns import preparation_sets
+from stopsms.services.campaigns.campaigns import create_campaign
+from stopsms.services.campaigns.preparation import prepare_campaign
 from stopsms.services.contacts.importing import ImportOptions, import_contacts
 from stopsms.store import bulk
 from stopsms.store.database import Database
 
 from .test_contact_import import NOW
 from .test_contact_import_columnar import _generated, _state
+from .test_preparation import add_contacts, fr, messages_of, setup_account
 
 pytestmark = pytest.mark.postgres
 
@@ -150,3 +155,41 @@ def test_an_import_writes_the_same_without_the_privilege(
         states.append(_state(postgres_database, account))
     assert states[0]["members"]
     assert states[0] == states[1]
+
+
+def test_a_preparation_writes_the_same_without_the_privilege(
+    postgres_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same list prepared twice, parents held then per-row checks: the same messages."""
+    held: list[bool] = []
+    insert_decided = preparation_sets._insert_decided
+
+    def spy(*args: object, lock_contacts: bool = False, **kwargs: object) -> None:
+        held.append(lock_contacts)
+        insert_decided(*args, lock_contacts=lock_contacts, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(preparation_sets, "_insert_decided", spy)
+    clock = FakeClock(NOW)
+    with postgres_database.transaction() as c:
+        setup_account(c)
+        people = [{"phone_e164": fr(i), "first_name": f"P{i % 3}"} for i in range(1, 40)]
+        add_contacts(c, "l", [*people, {"phone_e164": fr(50), "consent": None}])
+    written = []
+    for allowed in (True, False):
+        with postgres_database.transaction() as c:
+            campaign_id = create_campaign(
+                c, "default", list_name="l", text="Promo {prenom}", sender="MaBoutique", clock=clock
+            ).campaign.id
+            c.connection.info[bulk._INFO_KEY] = allowed
+            prepare_campaign(c, campaign_id, clock)
+            c.connection.info.pop(bulk._INFO_KEY)
+            assert _role(c) == "origin"
+            written.append(
+                [
+                    (r.contact_id, r.phone_e164, r.decision, r.reason, r.text, r.status)
+                    for r in messages_of(c, campaign_id)
+                ]
+            )
+    assert held == [True, False]
+    assert len(written[0]) == 40
+    assert written[0] == written[1]
