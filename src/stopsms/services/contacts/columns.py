@@ -24,6 +24,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeAlias, cast
 
 import pyarrow as pa
@@ -104,7 +105,7 @@ class ContactColumns:
             numbers, _ = rows.numbers(
                 raws,
                 lines[start:stop],
-                lambda i, at=start: row_at(at + i),
+                partial(_shifted, row_at, start),
                 [c - start for c in within],
                 normalise,
             )
@@ -116,6 +117,11 @@ class ContactColumns:
         last = pc.max(ranges).as_py()
         count = 1 if last is None else int(last) + 1
         return StagedContacts(rows, number_array, texts, ranges, count, lines.start)
+
+
+def _shifted(row_at: Callable[[int], list[str]], start: int, i: int) -> list[str]:
+    """Row ``i`` of a slice that starts at row ``start``."""
+    return row_at(start + i)
 
 
 def _ranges(numbers: pa.Array[Any], parts: int) -> pa.Array[Any]:
