@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 
 from stopsms.domain.phone import normalise
 from stopsms.services.accounts import accounts
+from stopsms.services.contacts import columns as contact_columns
 from stopsms.services.contacts import importing as ci
 from stopsms.services.contacts.importing import ImportOptions, ImportSummary, import_contacts
 from stopsms.services.contacts.rows import repair_spreadsheet_number
@@ -274,9 +275,12 @@ def _generated(count: int, seed: int) -> str:
 def test_many_parts_and_a_normalisation_worker(
     two_accounts: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Staged in several parts, half of the numbers normalised by a forked worker."""
+    """Staged in several parts, half of the numbers normalised by a forked worker, the
+    phone column read in slices."""
     monkeypatch.setattr(ci, "_MIN_PART_ROWS", 300)
     monkeypatch.setattr(ci, "_SPLIT_MIN_ROWS", 500)
+    # The phone column into Python in slices of 257 rows (floats to repair in most of them).
+    monkeypatch.setattr(contact_columns, "NUMBERS_SLICE", 257)
     text = _generated(3_000, seed=7)
     rows, columns = _both(two_accounts, tmp_path, text, list_name="Gros", consent="opt-in")
     assert columns.columnar

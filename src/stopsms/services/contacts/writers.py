@@ -34,6 +34,7 @@ from sqlalchemy import Connection
 
 from stopsms.services.contacts.rows import ContactBatch, ContactRecord
 from stopsms.store import tables as t
+from stopsms.store.bulk import parents_held
 from stopsms.store.statistics import analyze_written
 
 __all__ = [
@@ -379,8 +380,15 @@ class PostgresWriter:
             copy.write(rows)
 
     def finish(self) -> None:
-        """Merge what was staged into the account's contacts, ledger and list."""
-        with self._raw.cursor() as cursor:
+        """Merge what was staged into the account's contacts, ledger and list.
+
+        The merges run with the account and the list locked once instead of a foreign-key
+        check per row where the role may (:func:`~stopsms.store.bulk.parents_held`): every
+        ledger row and membership names a contact these statements just inserted or updated
+        (locked by this transaction until it ends), or one they lock as they read it.
+        """
+        parents = [("accounts", self._constants["account"]), ("lists", self._list_id)]
+        with parents_held(self._connection, parents) as held, self._raw.cursor() as cursor:
             source = _STAGING
             if self._repeated:
                 source = _MERGED
@@ -388,7 +396,9 @@ class PostgresWriter:
                 cursor.execute(f"DROP TABLE IF EXISTS {_MERGED}")
                 cursor.execute(_merge_repeats())
             cursor.execute(f"ANALYZE {source}")
-            statements = _merges(source, self._consent is not None, self._list_id is not None)
+            statements = _merges(
+                source, self._consent is not None, self._list_id is not None, lock=held
+            )
             cursor.execute(statements.update, self._constants)
             updated = cursor.rowcount
             cursor.execute(statements.insert, self._constants)
@@ -428,8 +438,13 @@ class _PostgresMerges:
     members: str | None
 
 
-def _merges(source: str, consent: bool, listed: bool) -> _PostgresMerges:
+def _merges(source: str, consent: bool, listed: bool, *, lock: bool = False) -> _PostgresMerges:
     """The statements of :meth:`PostgresWriter.finish` over ``source`` (one row a number).
+
+    ``lock``: the ledger and the list lock each contact they name ``FOR KEY SHARE`` (what
+    the skipped foreign-key checks did). Nearly all are this import's own rows, locked
+    already; the lock covers a contact of the number that another transaction committed
+    between this import's update and insert (the insert then skips it).
 
     Update what exists, then insert the rest: twice as fast as ``INSERT … ON CONFLICT``
     (speculative insertion) into an empty account, and the insert's row count is the exact
@@ -463,6 +478,7 @@ def _merges(source: str, consent: bool, listed: bool) -> _PostgresMerges:
     values += ["%(now)s", "%(now)s"]
     same = "c.account_id = %(account)s AND c.phone_e164 = s.phone_e164"
     joined = f"{source} s JOIN contacts c ON {same}"
+    locked = " FOR KEY SHARE OF c" if lock else ""
     return _PostgresMerges(
         update=f"UPDATE contacts AS c SET {', '.join(changes)} FROM {source} s WHERE {same}",
         insert=(
@@ -473,14 +489,14 @@ def _merges(source: str, consent: bool, listed: bool) -> _PostgresMerges:
             "INSERT INTO consents (account_id, contact_id, kind, source, evidence, recorded_at)"
             " SELECT %(account)s, c.id, %(kind)s::text, %(source)s::text,"
             f" %(evidence)s::text || s.line::text, %(now)s FROM {joined}"
-            " WHERE s.line > 0 AND c.consent = %(kind)s::text"
+            " WHERE s.line > 0 AND c.consent = %(kind)s::text" + locked
             if consent
             else None
         ),
         members=(
             "INSERT INTO list_members (list_id, contact_id) SELECT %(list)s, c.id"
             f" FROM {joined} WHERE NOT EXISTS (SELECT 1 FROM list_members m"
-            " WHERE m.list_id = %(list)s AND m.contact_id = c.id)"
+            " WHERE m.list_id = %(list)s AND m.contact_id = c.id)" + locked
             if listed
             else None
         ),
