@@ -13,11 +13,12 @@ never changes its counts again, so its report and its hourly series (sent, deliv
 are computed once and kept in ``campaign_tallies`` (migration 0011); the STOPs, which keep
 coming after the campaign, are always counted live (the opt-outs' campaign index). A tally
 whose campaign's status differs from the one it was taken in is taken again. A running
-campaign is counted live on its own messages, index-only (``ix_messages_campaign_counts``,
-0012). Trade-off: the first page that sees a campaign settled pays its count once
-(100,000 messages: a few tenths of a second); without tallies the dashboard of an account
-with 100 campaigns and 10,000,000 messages read every message of its last 30 days on each visit
-(``python -m bench pages``, figures in docs/web.md).
+campaign is counted live on its own messages (``ix_messages_campaign_id_status``; 0012's
+covering index was given back by 0014: it cost preparation 16 %). Trade-off: the first page
+that sees a campaign settled pays its count once (100,000 messages: a few tenths of a
+second); without tallies the dashboard of an account with 100 campaigns and 10,000,000
+messages read every message of its last 30 days on each visit (``python -m bench pages``,
+figures in docs/web.md).
 
 The composer's counts by decision (will receive, opted out, no consent, invalid, held outside
 the hours) are one grouped read of the list (:func:`audience`), made when the list is chosen,
@@ -167,7 +168,7 @@ def _message_hours(
 
 def _campaign_hours(connection: Connection, campaign_id: int) -> dict[str, dict[int, int]]:
     """Sent, delivered and failed per hour of one campaign's messages, in one read of
-    ``ix_messages_campaign_counts`` (index-only; three reads before, one per measure)."""
+    ``ix_messages_campaign_id_status`` (one read; three before, one per measure)."""
     m = t.messages.c
     hours = [
         _hour_of(connection, column) for column in (m.submitted_at, m.delivered_at, m.failed_at)

@@ -386,20 +386,9 @@ messages = Table(
         sqlite_where=text("provider_message_id IS NOT NULL"),
         postgresql_where=text("provider_message_id IS NOT NULL"),
     ),
-    # Covering (0012): a campaign's report and hourly series are read from this index alone.
-    Index(
-        "ix_messages_campaign_counts",
-        "campaign_id",
-        "status",
-        "decision",
-        "reason",
-        "encoding",
-        "segments",
-        "price_millicredits",
-        "submitted_at",
-        "delivered_at",
-        "failed_at",
-    ),
+    # A campaign's messages by status (0001; 0012 made it covering, 0014 gave that back: it
+    # cost preparation 16 %).
+    Index(None, "campaign_id", "status"),
     Index(None, "account_id", "phone_e164", "id"),
     # Partial (0010): the messages queued outside campaigns, whose cost a new one is checked
     # against (campaign messages cost it nothing).

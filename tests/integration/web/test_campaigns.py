@@ -361,7 +361,7 @@ def test_the_dashboard_chart_and_review_queue(app: App, client: TestClient) -> N
 def test_a_running_campaign_s_hours_come_from_one_read_of_its_messages(
     app: App, client: TestClient
 ) -> None:
-    """Sent, delivered and failed per hour are read at once (ix_messages_campaign_counts): a
+    """Sent, delivered and failed per hour are read at once (one grouped read): a
     receipt arriving two hours after the send lands in its own hour, at the next refresh."""
     campaign_id = _prepared(app)
     _sign_in(client, "viewer@shop.fr")

@@ -187,7 +187,7 @@ def summary_from_messages(connection: Connection, campaign: Campaign) -> Prepara
             func.coalesce(func.sum(m.segments), 0),
             func.coalesce(func.sum(m.price_millicredits), 0),
         )
-        # campaign_id alone: the counts come from ix_messages_campaign_counts, index-only
+        # campaign_id alone: the counts come from ix_messages_campaign_id_status
         # (the messages of a campaign are its account's).
         .where(m.campaign_id == campaign.id)
         .group_by(m.decision, m.reason, m.encoding)

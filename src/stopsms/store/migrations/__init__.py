@@ -6,7 +6,7 @@ migration files: a new migration must update it).
 """
 
 #: The revision of the newest migration in ``versions/``.
-HEAD = "0013"
+HEAD = "0014"
 
 
 def ours(name: str | None, type_: str, _parents: object) -> bool:
