@@ -243,10 +243,12 @@ def update_endpoint(
         values["events"] = " ".join(parse_events(events))
     if description is not None:
         values["description"] = _description(description)
-    if enabled is False and current.enabled:
-        values.update(enabled=False, disabled_at=now, disabled_reason="disabled by its owner")
     if values:
         connection.execute(update(t.webhook_endpoints).where(_E.id == endpoint_id).values(**values))
+    if enabled is False:
+        return disable_endpoint(
+            connection, account_id, endpoint_id, now, reason="disabled by its owner"
+        )
     if enabled is True and not current.enabled:
         return enable_endpoint(connection, account_id, endpoint_id, now)
     return get_endpoint(connection, account_id, endpoint_id)
