@@ -48,6 +48,7 @@ from stopsms.web.pages import (
     NOT_FOUND,
     Page,
     app_of,
+    form_of,
     signed_post,
     state_of,
     to_login,
@@ -179,10 +180,8 @@ def make_router() -> APIRouter:
         if who is None:
             return to_login()
         page = Page(request, who)
-        form = await request.form(max_files=0, max_fields=_MAX_MAPPING_FIELDS)
-        fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        forms, _ = state_of(request)
-        if not forms.accepts(request.cookies.get(AREA_CSRF_COOKIE), fields.get(CSRF_FIELD)):
+        fields, ours = await form_of(request, max_fields=_MAX_MAPPING_FIELDS)
+        if not ours:
             return page.refuse(EXPIRED, 403)
         if not _can_edit(who):
             return page.refuse(NOT_ALLOWED, 403)

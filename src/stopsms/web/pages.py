@@ -216,9 +216,12 @@ def set_session(request: Request, response: Response, value: str) -> None:
     )
 
 
-async def form_of(request: Request) -> tuple[dict[str, str], bool]:
-    """The posted form's text fields and whether its anti-forgery field is ours."""
-    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+async def form_of(
+    request: Request, *, max_fields: int = MAX_FORM_FIELDS
+) -> tuple[dict[str, str], bool]:
+    """The posted form's text fields (at most ``max_fields``) and whether its anti-forgery
+    field is ours."""
+    form = await request.form(max_files=0, max_fields=max_fields)
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     forms, _ = state_of(request)
     return fields, forms.accepts(request.cookies.get(AREA_CSRF_COOKIE), fields.get(CSRF_FIELD))
