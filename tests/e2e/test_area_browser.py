@@ -108,7 +108,8 @@ def test_compose_fix_and_roles_in_a_browser(browser: Browser, base_url: str) -> 
         w, h = SIZES[width]
         page.set_viewport_size({"width": w, "height": h})
         _shot(page, f"composer-{width}")
-    page.click("#fix")
+    # A person holds the button about 150 ms: a preview swapped in meanwhile would lose the click.
+    page.click("#fix", delay=150)
     expect(page.locator("#encoding")).to_have_text("GSM-7")
     expect(page.locator("#text")).to_have_value("Soldes d'hiver : -30 % ce week-end")
     expect(page.locator("#draft")).to_be_visible()
