@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from stopsms.app import webhooks
 from stopsms.app.access import require
 from stopsms.app.application import App
 from stopsms.domain.account import Account
@@ -235,52 +236,30 @@ def revoke_key(app: App, who: Principal, key_id: int, now: datetime) -> ApiKey:
 def add_webhook(
     app: App, who: Principal, url: str, events: Iterable[str], now: datetime
 ) -> Endpoint:
-    """A new endpoint (its secret in the result, shown once); a loopback or private target
-    is refused unless the installation allows them; audited ``webhook.created``."""
+    """A new endpoint (its secret in the result, shown once): the owner's
+    :func:`stopsms.app.webhooks.add_endpoint`, audited ``webhook.created`` as over the API."""
     require(who, Role.OWNER)
-    with app.transaction() as connection:
-        account = get_account_by_id(connection, who.account_id)
-        added = endpoints.add_endpoint(
-            connection,
-            account.id,
-            url,
-            events,
-            now,
-            allow_private=app.settings.webhooks_allow_private,
-        )
-        detail = {"id": added.id, "url": added.url, "events": list(added.events)}
-        record(connection, account.id, who.actor, "webhook.created", detail, now)
-    return added
+    return webhooks.add_endpoint(app, who.account, url, events, actor=who.actor, now=now)
 
 
 def switch_webhook(
     app: App, who: Principal, endpoint_id: int, enabled: bool, now: datetime
 ) -> Endpoint:
-    """Disable an endpoint (nothing is sent to it; its deliveries wait) or enable it again
-    (its pending deliveries are due at once); audited ``webhook.disabled|enabled``."""
+    """Disable an endpoint (nothing is sent to it; its deliveries wait; its reason names the
+    user) or enable it again (its pending deliveries are due at once): the owner's
+    :func:`stopsms.app.webhooks.update_endpoint`, audited ``webhook.updated`` as over the API."""
     require(who, Role.OWNER)
-    with app.transaction() as connection:
-        account = get_account_by_id(connection, who.account_id)
-        if enabled:
-            done = endpoints.enable_endpoint(connection, account.id, endpoint_id, now)
-        else:
-            reason = f"disabled by {who.actor}"
-            done = endpoints.disable_endpoint(
-                connection, account.id, endpoint_id, now, reason=reason
-            )
-        action = "webhook.enabled" if enabled else "webhook.disabled"
-        record(connection, account.id, who.actor, action, {"id": endpoint_id}, now)
-    return done
+    return webhooks.update_endpoint(
+        app, who.account, endpoint_id, enabled=enabled, actor=who.actor, now=now
+    )
 
 
 def replay_delivery(app: App, who: Principal, delivery_id: int, now: datetime) -> None:
     """Send one of the account's deliveries again (same ``webhook-id``, a fresh day of
-    retries); audited ``webhook.replayed``."""
+    retries): the owner's :func:`stopsms.app.webhooks.replay_delivery`, audited
+    ``webhook.replayed``."""
     require(who, Role.OWNER)
-    with app.transaction() as connection:
-        account = get_account_by_id(connection, who.account_id)
-        deliveries.replay(connection, account.id, delivery_id, now)
-        record(connection, account.id, who.actor, "webhook.replayed", {"id": delivery_id}, now)
+    webhooks.replay_delivery(app, who.account, delivery_id, actor=who.actor, now=now)
 
 
 # -- users of the account -----------------------------------------------------------------------

@@ -115,7 +115,14 @@ def update_endpoint(
     with app.transaction() as conn:
         acc = app.account(conn, account)
         updated = endpoints.update_endpoint(
-            conn, acc.id, endpoint_id, at, events=events, enabled=enabled, description=description
+            conn,
+            acc.id,
+            endpoint_id,
+            at,
+            events=events,
+            enabled=enabled,
+            description=description,
+            actor=actor or app.actor,
         )
         detail: dict[str, Any] = {"endpoint": endpoint_id}
         if events is not None:

@@ -279,7 +279,7 @@ def test_webhooks_created_disabled_and_a_delivery_replayed(
         assert row.disabled_reason == "disabled by user:owner@rival.fr"
         rival = get_account(connection, "rival")
         actions = [e.action for e in audit_entries(connection, rival.id)]
-    assert actions[:3] == ["webhook.replayed", "webhook.disabled", "webhook.created"]
+    assert actions[:3] == ["webhook.replayed", "webhook.updated", "webhook.created"]
 
 
 def test_users_are_added_changed_and_removed_but_an_owner_stays(

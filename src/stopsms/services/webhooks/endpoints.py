@@ -233,10 +233,12 @@ def update_endpoint(
     events: Iterable[str] | None = None,
     enabled: bool | None = None,
     description: str | None = None,
+    actor: str = "its owner",
 ) -> Endpoint:
     """Change what is given of the endpoint's events, state and description (``""`` clears the
     description). Enabling is :func:`enable_endpoint` (its pending deliveries due at once);
-    disabling keeps the pending deliveries for when it is enabled again, and says who did it."""
+    disabling keeps the pending deliveries for when it is enabled again, and its reason says
+    who did it (``disabled by <actor>``)."""
     current = get_endpoint(connection, account_id, endpoint_id)
     values: dict[str, object] = {}
     if events is not None:
@@ -247,7 +249,7 @@ def update_endpoint(
         connection.execute(update(t.webhook_endpoints).where(_E.id == endpoint_id).values(**values))
     if enabled is False:
         return disable_endpoint(
-            connection, account_id, endpoint_id, now, reason="disabled by its owner"
+            connection, account_id, endpoint_id, now, reason=f"disabled by {actor}"
         )
     if enabled is True and not current.enabled:
         return enable_endpoint(connection, account_id, endpoint_id, now)
