@@ -305,7 +305,12 @@ class Dispatcher:
     # ------------------------------------------------------------------ one chunk
 
     async def _pace(self, count: int) -> None:
-        """Wait on the clock so that, on average, ``rate`` messages leave per second."""
+        """Wait on the clock so that, on average, ``rate`` messages leave per second.
+
+        Only the chunks' cadence: chunks paced here may still wait for an in-doubt slot and
+        then reach the provider together. The cap itself is the provider's, counted at each
+        ``submit_sm`` written (:mod:`stopsms.providers.pacing`).
+        """
         if math.isinf(self.rate):
             return
         now = self.clock.now().timestamp()

@@ -33,7 +33,6 @@ resent.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import itertools
 import logging
@@ -60,6 +59,7 @@ from stopsms.providers.base import (
     SubmitOutcome,
     SubmitResult,
 )
+from stopsms.providers.pacing import SubmitPacer
 from stopsms.providers.smpp_session import LOST, UNSENT, SessionClosed, SmppSession, SubmitBatch
 from stopsms.providers.smpp_url import SmppConfig, parse_smpp_url
 
@@ -116,14 +116,9 @@ class SmppProvider:
         self._enquirers: set[asyncio.Task[None]] = set()
         self._closing = False
         self._reference = itertools.count(1)
-        self._interval = 1.0 / share if share > 0 else 0.0
-        self._next_slot = 0.0
-        # No one-second span above the share: the times of the last `share` submit_sm.
-        self._per_second = max(1, int(share)) if share > 0 else 0
-        self._recent: collections.deque[float] = collections.deque()
-        # ESME_RTHROTTLED: every submit pauses, 0.1 s doubling to 5 s while it goes on.
-        self._pause_until = 0.0
-        self._backoff = 0.0
+        # The cap, counted at the write (see _write); its waiters queue first come first served.
+        self._pacer = SubmitPacer(self.throughput)
+        self._pacing = asyncio.Lock()
         self._in_batch: dict[str, SubmitBatch] = {}
         self._active: set[SubmitBatch] = set()  # submit_many calls not returned yet
         self._other_parts: dict[str, int] = {}
@@ -358,39 +353,10 @@ class SmppProvider:
         npi = cfg.source_npi if cfg.source_npi is not None else npi
         return source.removeprefix("+"), ton, npi
 
-    async def _throttle(self) -> None:
-        """Pace ``submit_sm`` at the rate, never more than the rate in any one-second span,
-        and not at all during a pause after ``ESME_RTHROTTLED``."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        if self._pause_until > now:
-            await asyncio.sleep(self._pause_until - now)
-            now = loop.time()
-        if not self._interval:
-            return
-        # a 50 ms burst allowance after idle; beyond that, one submit_sm per interval
-        slot = max(self._next_slot, now - 0.05)
-        self._next_slot = slot + self._interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
-        recent = self._recent
-        if len(recent) >= self._per_second:
-            # a late wake-up must not catch up above the cap: wait out the oldest of the second
-            wait = recent[0] + 1.0 - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            recent.popleft()
-        recent.append(loop.time())
-
     def _throttled(self) -> None:
         """The SMSC answered ``ESME_RTHROTTLED``: slow down (the message comes back
         ``retry``, queued again with back-off, never failed)."""
-        now = asyncio.get_running_loop().time()
-        if now > self._pause_until + 1.0:
-            self._backoff = 0.1  # the first throttle in a while
-        elif now >= self._pause_until:
-            self._backoff = min(self._backoff * 2, 5.0)  # still throttled after a pause
-        self._pause_until = max(self._pause_until, now + self._backoff)
+        self._pacer.throttled(asyncio.get_running_loop().time())
         self._counts["throttled"] += 1
 
     async def submit_many(self, messages: Sequence[OutboundMessage]) -> list[SubmitResult]:
@@ -431,9 +397,6 @@ class SmppProvider:
                 if unbound:
                     batch.answer(index, number, None, UNSENT)
                     continue
-                if self._interval or self._pause_until:
-                    await self._throttle()
-
                 pdu = smpp34.SubmitSm(
                     source,
                     destination,
@@ -468,12 +431,43 @@ class SmppProvider:
                 return False
             try:
                 await link.reserve(max(0.0, deadline - loop.time()))
-                link.submit(entry, pdu)
+                await self._write(loop, link, entry, pdu)
             except SessionClosed:
                 continue  # ended while we waited: the part goes to the next bind
             except TimeoutError:
                 return False
             return True
+
+    async def _write(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        link: SmppSession,
+        entry: tuple[SubmitBatch, int, int],
+        pdu: bytes,
+    ) -> None:
+        """Write one part in the room :meth:`SmppSession.reserve` gave, once the throughput
+        cap lets it go (:mod:`~stopsms.providers.pacing`): the turn is taken here, after the
+        room and the bind were obtained, in the same step as the write, so that parts which
+        waited through a stalled window or a rebind never leave in one burst. The room is
+        given back if the part is not written (cancelled, or the session ended meanwhile:
+        ``SessionClosed``)."""
+        pacer = self._pacer
+        if not self._pacing.locked() and pacer.delay(loop.time()) == 0.0:
+            link.submit(entry, pdu)  # the common case: nobody waits, no await
+            pacer.take(loop.time())
+            return
+        handed = False  # once submit() has the room, it gives it back itself
+        try:
+            async with self._pacing:  # first come, first served
+                while (wait := pacer.delay(loop.time())) > 0.0:
+                    await asyncio.sleep(wait)
+                handed = True
+                link.submit(entry, pdu)
+                pacer.take(loop.time())
+        except BaseException:
+            if not handed:
+                link.give()
+            raise
 
     def _result(
         self, batch: SubmitBatch, index: int, msg: OutboundMessage, failures: dict[int, str]
