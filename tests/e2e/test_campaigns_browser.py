@@ -6,7 +6,9 @@ notification account's campaign sent now (informative messages are never held, s
 passes at any hour of the real clock) is delivered by the simulator; a STOP reply injected at
 the simulator (its ``mo`` command) makes the campaign page's STOP count rise without a reload
 (htmx polls the progress fragment; a marker set in the page survives); the CSV export
-downloaded from the page says STOPPED for that number.
+downloaded from the page says STOPPED for that number. The pause / resume / cancel buttons
+follow the status on the open page (gone once it finished or was cancelled elsewhere) and a
+poll never replaces one under a click held 150 ms.
 """
 
 from __future__ import annotations
@@ -128,6 +130,10 @@ def test_held_then_sent_then_a_stop_rises_live_and_the_export_says_stopped(
     except AssertionError:
         raise AssertionError(page.content() + "".join(served.seen)) from None
     expect(page.locator("#stops")).to_have_text("0")
+    # It finished while the page was open (it opened scheduled, with a cancel button): the
+    # buttons follow the status without a reload.
+    expect(page.locator("#status")).to_have_text("terminée", timeout=30_000)
+    expect(page.locator("#actions button")).to_have_count(0)
     page.evaluate("window.__still_this_page = true")
     assert served.smsc.stdin is not None
     served.smsc.stdin.write(f"mo {fr(1)} STOP\n")
@@ -144,3 +150,56 @@ def test_held_then_sent_then_a_stop_rises_live_and_the_export_says_stopped(
     download.value.save_as(saved)
     rows = [line.split(";") for line in saved.read_text(encoding="utf-8-sig").splitlines()]
     assert {row[0]: row[3] for row in rows[1:]} == {fr(1): "STOPPED", fr(2): "delivered"}
+
+
+def _schedule_at_night(page: Page) -> str:
+    """A marketing campaign of shop scheduled a Tuesday ahead at 22:30: its page's address
+    (it stays scheduled, polled every 2 s, with its cancel button)."""
+    page.goto("/campaigns/new")
+    expect(page.locator("#audience-ready")).to_have_text("2")
+    page.locator("#text").fill("Soldes d'hiver : -30 % ce week-end")
+    page.fill("#at", f"{tuesday_ahead(time_of_day(22, 30)):%Y-%m-%dT%H:%M}")
+    page.click("#schedule")
+    expect(page.locator("#status")).to_have_text("programmée")
+    return page.url
+
+
+def test_the_buttons_follow_the_status_and_a_poll_never_takes_one_from_under_a_click(
+    browser: Browser, served: Served
+) -> None:
+    """Polls leave the buttons alone (the very element stays, so a click held 150 ms across a
+    poll is not lost); a campaign cancelled elsewhere loses its buttons on the open page at
+    the next poll, without a reload; without JavaScript the cancel form works."""
+    page = _sign_in(browser, served.base_url, "editor@shop.fr")
+    _switch(page, "shop")
+    _schedule_at_night(page)
+    expect(page.locator("#pause")).to_have_count(0)  # a scheduled campaign is not paused
+    page.evaluate(
+        """() => { window.__polls = 0;
+            document.body.addEventListener("htmx:afterSwap", () => window.__polls++);
+            document.querySelector("#cancel").__kept = true; }"""
+    )
+    page.wait_for_function("() => window.__polls >= 2", timeout=15_000)
+    assert page.locator("#cancel").evaluate("b => b.__kept === true"), "a poll replaced it"
+    page.click("#cancel", delay=150)
+    expect(page.locator("#status")).to_have_text("annulée")
+    expect(page.locator("#actions button")).to_have_count(0)
+
+    address = _schedule_at_night(page)
+    page.evaluate("window.__still_this_page = true")
+    plain = browser.new_context(
+        base_url=served.base_url,
+        locale="fr-FR",
+        java_script_enabled=False,
+        storage_state=page.context.storage_state(),
+    )
+    elsewhere = plain.new_page()
+    elsewhere.goto(address)
+    elsewhere.click("#cancel")
+    expect(elsewhere.locator("#status")).to_have_text("annulée")
+    expect(elsewhere.locator("#actions button")).to_have_count(0)
+    plain.close()
+    expect(page.locator("#status")).to_have_text("annulée", timeout=10_000)  # the next poll
+    expect(page.locator("#actions button")).to_have_count(0)
+    assert page.evaluate("window.__still_this_page === true"), "the page was reloaded"
+    _shot(page, "campaign-cancelled-desktop")
