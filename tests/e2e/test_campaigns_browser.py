@@ -141,8 +141,12 @@ def test_held_then_sent_then_a_stop_rises_live_and_the_export_says_stopped(
     expect(page.locator("#stops")).to_have_text("1", timeout=30_000)
     assert page.evaluate("window.__still_this_page === true"), "the page was reloaded"
     assert page.url == address
-    expect(page.locator("#campaign-chart canvas")).to_have_count(1)  # uPlot drew the chart
+    _check_chart(page, "#campaign-chart", "Heure", 3600)  # one hour of data, most likely
     _shot(page, "campaign-report-desktop")
+    page.goto("/")
+    _check_chart(page, "#days-chart", "Jour", 86400)  # 30 days
+    _shot(page, "dashboard-sent-desktop")
+    page.goto(address)
 
     with page.expect_download() as download:
         page.click("#export-csv")
@@ -150,6 +154,33 @@ def test_held_then_sent_then_a_stop_rises_live_and_the_export_says_stopped(
     download.value.save_as(saved)
     rows = [line.split(";") for line in saved.read_text(encoding="utf-8-sig").splitlines()]
     assert {row[0]: row[3] for row in rows[1:]} == {fr(1): "STOPPED", fr(2): "delivered"}
+
+
+def _check_chart(page: Page, selector: str, time_label: str, step: int) -> None:
+    """The chart uPlot drew at ``selector``: its time range around the data (one step on each
+    side of a single bucket, not years), whole counts on the y axis, its legend and time ticks
+    in French (uPlot's own are English and American: "Time", "11/6"). ``_splits`` and
+    ``_values`` are the axes' ticks in uPlot 1.6.32 (pinned in vendor/package.json)."""
+    chart = page.locator(selector)
+    expect(chart.locator("canvas")).to_have_count(1)
+    drawn = chart.evaluate(
+        """e => ({
+            min: e.uplot.scales.x.min, max: e.uplot.scales.x.max, x: e.uplot.data[0],
+            counts: e.uplot.axes[1]._splits, times: e.uplot.axes[0]._values,
+            legend: [...e.querySelectorAll(".u-legend .u-label")].map(l => l.textContent),
+        })"""
+    )
+    first, last = drawn["x"][0], drawn["x"][-1]
+    assert drawn["min"] <= first
+    assert drawn["max"] >= last
+    assert drawn["max"] - drawn["min"] <= last - first + 2 * step, drawn
+    assert drawn["counts"], drawn
+    assert all(v == int(v) for v in drawn["counts"]), drawn["counts"]
+    assert drawn["legend"] == [time_label, "Envoyés", "Remis", "STOP"]
+    months = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.")
+    written = " ".join(drawn["times"])
+    assert "/" not in written, written
+    assert any(m in written for m in (*months, "nov.", "déc.")), written
 
 
 def _schedule_at_night(page: Page) -> str:
