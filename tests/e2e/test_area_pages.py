@@ -7,7 +7,8 @@ Chromium driven by Playwright, against ``stopsms serve`` as a user starts it), a
   but inside what scrolls sideways on purpose (a table, a ``.scroll`` box, a chart);
 - each table's headings aligned as their column (numbers right, headings too);
 - no value shown as the code names it (``top_up``: a text written without ``_()``), the
-  audit log's event names and code aside;
+  audit log's event names and code aside; no colon glued to the word before it ("Solde:" is
+  "Solde :" in French: the templates write ``{{ colon }}`` after a label);
 - axe-core (npm, pinned in vendor/package.json, copied by ``make vendor`` into
   tests/e2e/vendor) run inside the page: no serious or critical violation.
 
@@ -233,19 +234,22 @@ def test_each_page_fits_the_screen_and_has_no_serious_accessibility_violation(
             })"""
         )
         assert askew == [], f"headings aligned apart from their column: {askew}"
-        raw = page.evaluate(
+        raw, bare = page.evaluate(
             """() => {
                 const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-                const found = [];
+                const raw = [], bare = [];
                 while (walk.nextNode()) {
                     const text = walk.currentNode;
                     if (text.parentElement.closest("code, pre, script, #audit-log")) continue;
-                    found.push(...(text.data.match(/\\b[a-z]+(?:_[a-z]+)+\\b/g) || []));
+                    raw.push(...(text.data.match(/\\b[a-z]+(?:_[a-z]+)+\\b/g) || []));
+                    const colon = (text.data + " " + (text.nextSibling?.textContent || "")).trim();
+                    if (/[\\p{L})]:(\\s|$)/u.test(text.data)) bare.push(colon.slice(0, 40));
                 }
-                return found;
+                return [raw, bare];
             }"""
         )
         assert raw == [], f"values shown as the code names them, not in French: {raw}"
+        assert bare == [], f"a colon without the space French sets before it: {bare}"
         serious = [v for v in violations(page) if v["impact"] in REFUSED]
         assert serious == [], serious
     finally:
