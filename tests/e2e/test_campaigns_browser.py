@@ -215,6 +215,7 @@ def test_the_buttons_follow_the_status_and_a_poll_never_takes_one_from_under_a_c
     page.click("#cancel", delay=150)
     expect(page.locator("#status")).to_have_text("annulée")
     expect(page.locator("#actions button")).to_have_count(0)
+    expect(page.locator("#decisions")).to_have_count(0)  # nobody "will receive" it any more
 
     address = _schedule_at_night(page)
     page.evaluate("window.__still_this_page = true")

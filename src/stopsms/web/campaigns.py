@@ -42,6 +42,7 @@ from stopsms.app import App
 from stopsms.app import area as use_cases
 from stopsms.app import campaigns as campaign_cases
 from stopsms.clock import SystemClock
+from stopsms.domain.campaign import CampaignStatus
 from stopsms.domain.errors import StopsmsError
 from stopsms.services.access.keys import Principal
 from stopsms.services.access.roles import Role
@@ -112,6 +113,13 @@ def _campaign_values(view: campaign_cases.CampaignView, who: Principal) -> dict[
         "preview": None,
         "actions_changed": False,
     }
+
+
+def _previewed(view: campaign_cases.CampaignView) -> bool:
+    """Whether the page shows what preparation would decide now: a campaign not prepared yet
+    that still may be — not one cancelled before it was (its page said "will receive 2",
+    "held until" and an expected finish for a campaign that will never send)."""
+    return view.report is None and view.campaign.status is not CampaignStatus.CANCELLED
 
 
 def make_router() -> APIRouter:
@@ -221,7 +229,7 @@ def make_router() -> APIRouter:
         if view is None:
             return page.refuse(NOT_FOUND, 404)
         values = _campaign_values(view, who)
-        if view.report is None:  # not prepared yet: what preparation would decide now
+        if _previewed(view):  # not prepared yet: what preparation would decide now
             values["preview"] = use_cases.campaign(
                 app_of(request), who, view.campaign.id, SystemClock()
             )
@@ -240,7 +248,7 @@ def make_router() -> APIRouter:
         if view is None:
             return page.refuse(NOT_FOUND, 404)
         values = _campaign_values(view, who)
-        if view.report is None:
+        if _previewed(view):
             values["preview"] = use_cases.campaign(
                 app_of(request), who, view.campaign.id, SystemClock()
             )
@@ -271,7 +279,7 @@ def make_router() -> APIRouter:
             if view is None:
                 return page.refuse(NOT_FOUND, 404)
             values = _campaign_values(view, who)
-            if view.report is None:
+            if _previewed(view):
                 values["preview"] = use_cases.campaign(app, who, number, SystemClock())
             values["error"] = str(error)
             return page.render("area/campaign.html", 409, **values)
