@@ -5,7 +5,8 @@ Chromium driven by Playwright, against ``stopsms serve`` as a user starts it), a
 - a screenshot of each into ``test-artefacts/web/<page>-<width>.png`` (gitignored);
 - nothing wider than the screen (the phone-width header once cut the account select: "shc"),
   but inside what scrolls sideways on purpose (a table, a ``.scroll`` box, a chart);
-- each table's headings aligned as their column (numbers right, headings too);
+- each table's headings aligned as their column (numbers right, headings too), each starting
+  with a capital (an exclusion reason's label, "désinscrits", was a row's heading as is);
 - no value shown as the code names it (``top_up``: a text written without ``_()``), the
   audit log's event names and code aside; no colon glued to the word before it ("Solde:" is
   "Solde :" in French: the templates write ``{{ colon }}`` after a label);
@@ -234,6 +235,11 @@ def test_each_page_fits_the_screen_and_has_no_serious_accessibility_violation(
             })"""
         )
         assert askew == [], f"headings aligned apart from their column: {askew}"
+        small = page.evaluate(
+            """() => [...document.querySelectorAll("th")].map(th => th.textContent.trim())
+                .filter(text => /^\\p{Ll}/u.test(text))"""
+        )
+        assert small == [], f"headings starting with a small letter: {small}"
         raw, bare = page.evaluate(
             """() => {
                 const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
