@@ -3,7 +3,13 @@ Chromium driven by Playwright, against ``stopsms serve`` as a user starts it), a
 (1280×800) and phone (390×844) widths:
 
 - a screenshot of each into ``test-artefacts/web/<page>-<width>.png`` (gitignored);
-- nothing wider than the screen (the phone-width header once cut the account select: "shc");
+- nothing wider than the screen (the phone-width header once cut the account select: "shc"),
+  but inside what scrolls sideways on purpose (a table, a ``.scroll`` box, a chart);
+- each table's headings aligned as their column (numbers right, headings too), each starting
+  with a capital (an exclusion reason's label, "désinscrits", was a row's heading as is);
+- no value shown as the code names it (``top_up``: a text written without ``_()``), the
+  audit log's event names and code aside; no colon glued to the word before it ("Solde:" is
+  "Solde :" in French: the templates write ``{{ colon }}`` after a label);
 - axe-core (npm, pinned in vendor/package.json, copied by ``make vendor`` into
   tests/e2e/vendor) run inside the page: no serious or critical violation.
 
@@ -87,8 +93,13 @@ PAGES = (
     Shown("login", "/login", signed_in=False),
     Shown("dashboard", "/"),
     Shown("composer", "/campaigns/new", then=_type_a_curly_quote),
+    Shown("campaigns", "/campaigns"),
     Shown("campaign", "/campaigns/{campaign}"),
+    Shown("contacts", "/contacts"),
     Shown("blacklist", "/blacklist"),
+    Shown("replies", "/replies"),
+    Shown("credits", "/credits"),
+    Shown("settings", "/settings"),
     Shown("not-found", "/campaigns/999999"),
     Shown("unsubscribe", "/u/{token}", signed_in=False),
     Shown("unsubscribe-number", "/u/a/shop", signed_in=False),
@@ -206,11 +217,45 @@ def test_each_page_fits_the_screen_and_has_no_serious_accessibility_violation(
         ARTEFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTEFACTS / f"{shown.name}-{width}.png"), full_page=True)
         wider = page.evaluate(
-            """() => [...document.querySelectorAll("header *, body")]
+            """() => [...document.querySelectorAll("body, body *")]
                 .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+                .filter(e => !e.parentElement?.closest(".scroll, table, .chart"))
                 .map(e => e.tagName + (e.id ? "#" + e.id : ""))"""
         )
         assert wider == [], f"wider than the {width} screen: {wider}"
+        askew = page.evaluate(
+            """() => [...document.querySelectorAll("table")].flatMap(table => {
+                const heads = [...table.querySelectorAll("thead th")];
+                const row = table.querySelector("tbody tr");
+                if (!row) return [];
+                const align = e => getComputedStyle(e).textAlign;
+                return heads.filter((th, i) => row.cells[i] && row.cells[i].colSpan === 1
+                        && align(th) !== align(row.cells[i]))
+                    .map(th => (table.id || "table") + ": " + th.textContent.trim());
+            })"""
+        )
+        assert askew == [], f"headings aligned apart from their column: {askew}"
+        small = page.evaluate(
+            """() => [...document.querySelectorAll("th")].map(th => th.textContent.trim())
+                .filter(text => /^\\p{Ll}/u.test(text))"""
+        )
+        assert small == [], f"headings starting with a small letter: {small}"
+        raw, bare = page.evaluate(
+            """() => {
+                const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+                const raw = [], bare = [];
+                while (walk.nextNode()) {
+                    const text = walk.currentNode;
+                    if (text.parentElement.closest("code, pre, script, #audit-log")) continue;
+                    raw.push(...(text.data.match(/\\b[a-z]+(?:_[a-z]+)+\\b/g) || []));
+                    const colon = (text.data + " " + (text.nextSibling?.textContent || "")).trim();
+                    if (/[\\p{L})]:(\\s|$)/u.test(text.data)) bare.push(colon.slice(0, 40));
+                }
+                return [raw, bare];
+            }"""
+        )
+        assert raw == [], f"values shown as the code names them, not in French: {raw}"
+        assert bare == [], f"a colon without the space French sets before it: {bare}"
         serious = [v for v in violations(page) if v["impact"] in REFUSED]
         assert serious == [], serious
     finally:

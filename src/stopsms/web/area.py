@@ -54,6 +54,7 @@ _STATIC_FILES: Final = {
     "uPlot.iife.min.js": "text/javascript",
     "uPlot.min.css": "text/css",
     "charts.js": "text/javascript",
+    "area.js": "text/javascript",
 }
 
 

@@ -13,7 +13,12 @@ export).
   progress fragment (``GET /campaigns/{id}/progress``) is fetched again every 2 s by htmx —
   sent, delivered, failed, "held until" (the account's zone, named), STOPs — and, without
   JavaScript, the page reloads itself every 10 s (a ``<noscript>`` refresh). Pause / resume /
-  cancel are forms (editor and owner; absent for a viewer and refused with 403). The report
+  cancel are forms (editor and owner; absent for a viewer and refused with 403) that follow
+  the status: the poll names the buttons the page shows (``?shown=pause,cancel``, its
+  ``hx-vals``) and, when the status allows others (a campaign that finished, was cancelled or paused
+  elsewhere), the fragment carries the new ones out of band (``hx-swap-oob``); on any other
+  poll the buttons are left alone, so a poll never replaces one between a person's mousedown
+  and mouseup (a swap there loses the click). The report
   (targeted, excluded by reason, delivered, failed, STOP count and %, credits) is the services'
   own, with a chart of sent / delivered / STOPs per hour (uPlot, drawn by ``/static/charts.js``
   from the element's ``data-series``: no inline script under the area's CSP). The per-recipient
@@ -37,6 +42,7 @@ from stopsms.app import App
 from stopsms.app import area as use_cases
 from stopsms.app import campaigns as campaign_cases
 from stopsms.clock import SystemClock
+from stopsms.domain.campaign import CampaignStatus
 from stopsms.domain.errors import StopsmsError
 from stopsms.services.access.keys import Principal
 from stopsms.services.access.roles import Role
@@ -105,7 +111,15 @@ def _campaign_values(view: campaign_cases.CampaignView, who: Principal) -> dict[
         "can_act": who.role.allows(Role.EDITOR),
         "error": None,
         "preview": None,
+        "actions_changed": False,
     }
+
+
+def _previewed(view: campaign_cases.CampaignView) -> bool:
+    """Whether the page shows what preparation would decide now: a campaign not prepared yet
+    that still may be — not one cancelled before it was (its page said "will receive 2",
+    "held until" and an expected finish for a campaign that will never send)."""
+    return view.report is None and view.campaign.status is not CampaignStatus.CANCELLED
 
 
 def make_router() -> APIRouter:
@@ -215,14 +229,14 @@ def make_router() -> APIRouter:
         if view is None:
             return page.refuse(NOT_FOUND, 404)
         values = _campaign_values(view, who)
-        if view.report is None:  # not prepared yet: what preparation would decide now
+        if _previewed(view):  # not prepared yet: what preparation would decide now
             values["preview"] = use_cases.campaign(
                 app_of(request), who, view.campaign.id, SystemClock()
             )
         return page.render("area/campaign.html", **values)
 
     @router.get("/campaigns/{campaign_id}/progress", response_class=HTMLResponse)
-    def progress(request: Request, campaign_id: str) -> Response:
+    def progress(request: Request, campaign_id: str, shown: str = "") -> Response:
         who = who_of(request)
         if who is None:
             return Response(status_code=401)
@@ -234,10 +248,13 @@ def make_router() -> APIRouter:
         if view is None:
             return page.refuse(NOT_FOUND, 404)
         values = _campaign_values(view, who)
-        if view.report is None:
+        if _previewed(view):
             values["preview"] = use_cases.campaign(
                 app_of(request), who, view.campaign.id, SystemClock()
             )
+        # The buttons the page shows (the poll names them, hx-vals "shown"): sent again, out
+        # of band, only when the status allows others, never on a poll that changes nothing.
+        values["actions_changed"] = values["can_act"] and shown != ",".join(view.actions)
         return page.render("area/progress.html", **values)
 
     @router.post("/campaigns/{campaign_id}/actions", response_class=HTMLResponse)
@@ -262,7 +279,7 @@ def make_router() -> APIRouter:
             if view is None:
                 return page.refuse(NOT_FOUND, 404)
             values = _campaign_values(view, who)
-            if view.report is None:
+            if _previewed(view):
                 values["preview"] = use_cases.campaign(app, who, number, SystemClock())
             values["error"] = str(error)
             return page.render("area/campaign.html", 409, **values)

@@ -16,7 +16,8 @@ the installations stopsms serves.
 Formats: the templates' filters ``datetime`` (an instant, as the language writes a short date
 and time: ``04/12/2026 22:49``, ``12/4/26, 10:49 PM``), ``date``, ``number`` (``12 345``,
 ``12,345``), ``decimal(digits)`` (``1 234,50``) and ``percent(digits)`` (a number of hundredths:
-``1,2 %``, ``1.2%``), all Babel's with the language's CLDR data. Times are shown in the
+``1,2 %``, ``1.2%``), all Babel's with the language's CLDR data; ``{{ colon }}`` after a label
+(``Solde : 12``, ``Balance: 12``). Times are shown in the
 account's zone (its ``time_zone`` setting, :data:`ZONE` Europe/Paris until it sets one): a
 page's templates come from :func:`environment` for its language *and* that zone, so no
 template converts or formats an instant itself. ``datetime(zone=True)`` adds the zone's name
@@ -43,6 +44,7 @@ from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 __all__ = [
+    "COLONS",
     "DEFAULT_LANGUAGE",
     "LANGUAGES",
     "LANGUAGE_COOKIE",
@@ -60,6 +62,8 @@ DEFAULT_LANGUAGE: Final = "fr"
 LANGUAGE_COOKIE: Final = "lang"
 #: The zone the pages show times in for an account that has not set its own (see the module doc).
 ZONE: Final = ZoneInfo("Europe/Paris")
+#: What follows a label before its value, by language (French typography: U+202F before ":").
+COLONS: Final = {"fr": "\u202f:", "en": ":"}
 _LOCALES: Final = Path(__file__).parent / "locales"
 _TEMPLATES: Final = Path(__file__).parent / "templates"
 
@@ -149,6 +153,9 @@ def environment(language: str, zone: str = ZONE.key) -> Environment:
         decimal=written.decimal,
         percent=written.percent,
     )
+    # "Solde : 12" in French (a narrow no-break space before the colon), "Balance: 12" in
+    # English: a label's colon is the template global ``colon``, never a bare ":".
+    templates.globals["colon"] = COLONS.get(language, ":")
     return templates
 
 
