@@ -11,6 +11,11 @@ and its :class:`~stopsms.services.direct.AccountContext` read once per account a
 commits, and only then answers each future — a 202 is never
 given for a message that is not committed.
 
+Each request's API key is checked again in the batch's transaction (one read per batch,
+:func:`~stopsms.services.access.keys.live_keys`): a key revoked since the server verified it
+(the server keeps verified keys a few seconds, :class:`~stopsms.app.principals.VerifiedKeys`)
+queues nothing, :class:`~stopsms.services.access.keys.RevokedKey`.
+
 The rules are :func:`~stopsms.services.direct.queue_message`'s, unchanged, message by message
 in arrival order: a refused message (opted out, unknown sender, too little credit…) raises
 before it writes anything, so its refusal is its own and its batch-mates go on; an idempotency
@@ -40,7 +45,7 @@ from sqlalchemy import Connection
 
 from stopsms.config import Settings
 from stopsms.errors import ServiceError
-from stopsms.services.access.keys import Principal
+from stopsms.services.access.keys import Principal, RevokedKey, live_keys
 from stopsms.services.accounts.accounts import Account, get_account_by_id
 from stopsms.services.direct import (
     AccountContext,
@@ -173,7 +178,12 @@ class Intake:
         outcomes: list[DirectMessage | ServiceError] = []
         with app.transaction() as connection:
             accounts: dict[int, tuple[Account, AccountContext]] = {}
+            keys = {item.who.key_id for item in batch if item.who.key_id is not None}
+            live = live_keys(connection, keys)
             for item in batch:
+                if item.who.key_id is not None and item.who.key_id not in live:
+                    outcomes.append(RevokedKey(f"API key {item.who.key_id} was revoked"))
+                    continue
                 try:
                     account, context = _account(connection, accounts, item.who, public_url)
                     outcomes.append(

@@ -28,8 +28,9 @@ still take credit that campaign counted on (its messages then leave as debts, as
 confirmation may).
 
 What a message reads of its account besides the account row — its compose settings (senders,
-verified domains) and its price table — is an :class:`AccountContext`: read per message by
-default, or once per account for a batch of messages in one transaction
+verified domains), its price table and its credit (the balance, its row locked, and the queued
+cost, which then grows by each message queued) — is an :class:`AccountContext`: read per
+message by default, or once per account for a batch of messages in one transaction
 (:func:`account_context`; :mod:`stopsms.app.intake` group-commits the API's messages so). Per
 message then remain the opt-out check and the insert, whose ``RETURNING`` gives the row back.
 
@@ -64,6 +65,7 @@ from stopsms.store import tables as t
 
 __all__ = [
     "AccountContext",
+    "Credit",
     "DirectMessage",
     "DirectRequest",
     "MessagePage",
@@ -124,22 +126,36 @@ class DirectMessage:
     replayed: bool = False
 
 
+@dataclass(slots=True)
+class Credit:
+    """The account's balance and the cost of its direct messages waiting to be sent, read
+    under the lock on its row (see the module); each message queued after the read in the
+    same transaction adds its cost to ``queued``."""
+
+    balance: int
+    queued: int
+
+
 @dataclass(frozen=True, slots=True)
 class AccountContext:
-    """What queueing reads of an account besides its row: compose settings and prices."""
+    """What queueing reads of an account besides its row: compose settings, prices, credit."""
 
     settings: compliance.AccountSettings
     prices: PriceTable
+    credit: Credit
 
 
 def account_context(
     connection: Connection, account: Account, public_url: str | None = None
 ) -> AccountContext:
-    """Read ``account``'s :class:`AccountContext` (three indexed reads) in ``connection``'s
-    transaction: valid for messages queued in that same transaction."""
+    """Read ``account``'s :class:`AccountContext` (five indexed reads, the account's row
+    locked) in ``connection``'s transaction: valid for messages queued in that same
+    transaction, which then share one read of the credit (its sum over the messages waiting
+    grows with them: read per message, it was 28 % of the API's writer with 6,000 queued)."""
     return AccountContext(
         compliance.account_settings(connection, account, public_url=public_url),
         price_table(connection, account),
+        _credit(connection, account.id),
     )
 
 
@@ -233,7 +249,7 @@ def _preview(settings: compliance.AccountSettings, request: DirectRequest) -> co
         raise Refused("sender_not_allowed", str(error), field="sender") from None
 
 
-def _credit(connection: Connection, account_id: int) -> tuple[int, int]:
+def _credit(connection: Connection, account_id: int) -> Credit:
     """The account's balance, read under a lock on its row, and the cost of its direct
     messages waiting to be sent (see the module)."""
     a = t.accounts.c
@@ -247,7 +263,7 @@ def _credit(connection: Connection, account_id: int) -> tuple[int, int]:
             _M.c.status.in_(WAITING_STATUSES),
         )
     ).scalar_one()
-    return balance, int(queued)
+    return Credit(balance, int(queued))
 
 
 def queue_message(
@@ -306,7 +322,8 @@ def queue_message(
             field="to",
         )
     price = context.prices.per_part(recipient.region) * len(preview.parts)
-    balance, queued = _credit(connection, account.id)
+    credit = context.credit
+    balance, queued = credit.balance, credit.queued
     if balance - queued < price:
         held = f", {format_credits(queued)} of it for messages queued" if queued else ""
         raise Refused(
@@ -354,15 +371,17 @@ def queue_message(
         "idempotency_key": request.idempotency_key,
     }
     if request.idempotency_key is None:  # no unique key to collide on: no savepoint needed
-        return _message(connection.execute(_INSERT, values).one())
-    try:
-        with connection.begin_nested():
-            row = connection.execute(_INSERT, values).one()
-    except IntegrityError:  # the same key, queued by a concurrent request
-        found = _by_key(connection, account, request.idempotency_key)
-        if found is None:
-            raise
-        return _replay(found, request, recipient.e164)
+        row = connection.execute(_INSERT, values).one()
+    else:
+        try:
+            with connection.begin_nested():
+                row = connection.execute(_INSERT, values).one()
+        except IntegrityError:  # the same key, queued by a concurrent request
+            found = _by_key(connection, account, request.idempotency_key)
+            if found is None:
+                raise
+            return _replay(found, request, recipient.e164)
+    credit.queued += price
     return _message(row)
 
 
