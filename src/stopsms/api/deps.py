@@ -20,6 +20,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
 
 from stopsms.api.limits import Limits, TokenBuckets
 from stopsms.api.problems import Problem
@@ -36,6 +37,7 @@ __all__ = [
     "Owner",
     "Viewer",
     "application",
+    "application_of",
     "clock",
     "forget_key",
     "install_limits",
@@ -68,7 +70,12 @@ def install_limits(server: FastAPI, limits: Limits, clock: Clock | None = None) 
 
 async def application(request: Request) -> App:
     """The process's App, kept by the server (async: no thread hop for a field read)."""
-    app: App = request.app.state.stopsms
+    return application_of(request.app.state)
+
+
+def application_of(state: State) -> App:
+    """The process's App in the server's ``state``."""
+    app: App = state.stopsms
     return app
 
 
@@ -91,7 +98,6 @@ def _limited(buckets: TokenBuckets, name: object) -> None:
 
 async def principal(
     request: Request,
-    app: Annotated[App, Depends(application)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
 ) -> Principal:
     """Who the request acts as (see the module)."""
@@ -110,6 +116,7 @@ async def principal(
     verified: VerifiedKeys = state.stopsms_keys
     found = verified.get(key, now)
     if found is None:  # not verified lately: the database's read, on a worker thread
+        app = application_of(state)
         found = await run_in_threadpool(principal_of_key, app, key, now)
         if found is None:
             raise Problem(
