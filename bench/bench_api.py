@@ -9,7 +9,9 @@ this process (:mod:`bench.http_load`: keep-alive connections on asyncio, not htt
 CPU per request capped the ceiling at 108/s) on the same 2 cores, so both figures include the
 client's share of the CPU.
 Each message goes to its own number (informative: never held), so every request is a real
-acceptance: key looked up, account read, opt-out checked, price, window, outbox insert.
+acceptance: key verified (read once per 5 s, then from the server's cache of verified keys, as
+a busy client's key is; checked again, not revoked, in the batch's transaction), account read,
+opt-out checked, price, window, outbox insert.
 
 Goal: ≥ 1,500 accepted/s, p99 < 50 ms at 500/s.
 """

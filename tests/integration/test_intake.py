@@ -20,11 +20,12 @@ from sqlalchemy import Connection, func, select
 
 from stopsms.app import App
 from stopsms.config import Settings
+from stopsms.domain.errors import StopsmsError
 from stopsms.domain.mention import MessageType
 from stopsms.services.access.keys import Principal
 from stopsms.services.access.roles import Role
 from stopsms.services.accounts.accounts import get_account
-from stopsms.services.direct import DirectMessage, DirectRequest, Refused, queue_message
+from stopsms.services.direct import DirectMessage, DirectRequest, Refused, queue_messages
 from stopsms.services.optouts.optouts import record_optout
 from stopsms.store import tables as t
 from tests.builders import ready_account
@@ -110,6 +111,20 @@ def test_concurrent_messages_share_one_commit_and_each_gets_its_own(
     assert _count(app) == 7
 
 
+def test_the_same_message_twice_in_a_batch_is_queued_twice_each_answer_its_own_row(
+    app: App, who: Principal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = [_request(2), _request(3), _request(2), _request(2, key="k")]
+    futures = _batch_after_one(app, who, monkeypatch, asked)
+    messages = [future.result(30) for future in futures]
+    assert [m.to for m in messages] == ["+33600000002", "+33600000003"] + ["+33600000002"] * 2
+    assert len({m.id for m in messages}) == 4
+    with app.reader() as connection:
+        stored = dict(connection.execute(select(t.messages.c.id, t.messages.c.phone_e164)).all())
+    assert all(stored[m.id] == m.to for m in messages)
+    assert (app.intake.batches, app.intake.messages) == (2, 5)
+
+
 def test_a_refused_message_fails_alone_in_its_batch(
     app: App, who: Principal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -138,15 +153,17 @@ def test_one_idempotency_key_twice_in_a_batch_queues_one_message(
 def test_a_database_failure_rolls_the_batch_back_and_the_others_are_queued_alone(
     app: App, who: Principal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = queue_message
+    real = queue_messages
 
-    def failing(connection: Connection, *args: object, **kwargs: object) -> DirectMessage:
-        message = real(connection, *args, **kwargs)  # type: ignore[arg-type]
-        if message.to == "+33600000004":  # written, then the database fails
-            raise OSError("disk I/O error")
-        return message
+    def failing(
+        connection: Connection, *args: object, **kwargs: object
+    ) -> list[DirectMessage | StopsmsError]:
+        messages = real(connection, *args, **kwargs)  # type: ignore[arg-type]
+        if any(getattr(m, "to", None) == "+33600000004" for m in messages):
+            raise OSError("disk I/O error")  # written, then the database fails
+        return messages
 
-    monkeypatch.setattr("stopsms.app.intake.queue_message", failing)
+    monkeypatch.setattr("stopsms.app.intake.queue_messages", failing)
     futures = _batch_after_one(app, who, monkeypatch, [_request(n) for n in (2, 3, 4, 5)])
     assert [futures[i].result(30).to for i in (0, 1, 3)] == [
         "+33600000002",

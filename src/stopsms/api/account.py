@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from stopsms.api.deps import AppDep, ClockDep, Owner
+from stopsms.api.deps import AppDep, ClockDep, Owner, forget_key
 from stopsms.api.problems import problem_responses
 from stopsms.app import results
 from stopsms.app.principals import acting_account
@@ -128,10 +128,16 @@ def new_key(body: KeyIn, who: Owner, app: AppDep, clock: ClockDep) -> CreatedKey
 
 @router.delete("/apikeys/{key_id}", tags=["apikeys"], response_model=KeyOut, responses=_PROBLEMS)
 def delete_key(
-    key_id: Annotated[int, Path(ge=1, le=_LARGEST_KEY_ID)], who: Owner, app: AppDep, clock: ClockDep
+    key_id: Annotated[int, Path(ge=1, le=_LARGEST_KEY_ID)],
+    who: Owner,
+    app: AppDep,
+    clock: ClockDep,
+    request: Request,
 ) -> KeyOut:
-    """Revoke one of the account's keys (another account's is 404)."""
+    """Revoke one of the account's keys (another account's is 404); this server refuses it
+    at once, the others within 5 s (their cache of verified keys) and every intake at once."""
     with app.transaction() as connection:
         account = acting_account(connection, who)
         revoked = revoke_key(connection, account, key_id, actor=who.actor, now=clock.now())
+    forget_key(request, key_id)
     return KeyOut(**_key(revoked))

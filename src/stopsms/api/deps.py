@@ -19,11 +19,13 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
 
 from stopsms.api.limits import Limits, TokenBuckets
 from stopsms.api.problems import Problem
 from stopsms.app import App
-from stopsms.app.principals import principal_of_key
+from stopsms.app.principals import VerifiedKeys, principal_of_key
 from stopsms.clock import Clock, SystemClock
 from stopsms.services.access.keys import Principal
 from stopsms.services.access.roles import Role
@@ -35,7 +37,9 @@ __all__ = [
     "Owner",
     "Viewer",
     "application",
+    "application_of",
     "clock",
+    "forget_key",
     "install_limits",
     "principal",
 ]
@@ -53,9 +57,11 @@ class _Buckets:
 
 
 def install_limits(server: FastAPI, limits: Limits, clock: Clock | None = None) -> None:
-    """Give ``server`` its rate-limit buckets (see :mod:`stopsms.api.limits`) and the clock
-    its routes read the time from (the system's unless a test gives one)."""
+    """Give ``server`` its rate-limit buckets (see :mod:`stopsms.api.limits`), the clock
+    its routes read the time from (the system's unless a test gives one) and its cache of
+    verified keys (:class:`~stopsms.app.principals.VerifiedKeys`)."""
     server.state.stopsms_clock = clock if clock is not None else SystemClock()
+    server.state.stopsms_keys = VerifiedKeys()
     server.state.stopsms_limits = _Buckets(
         TokenBuckets(limits.per_key, limits.key_burst),
         TokenBuckets(limits.per_ip, limits.ip_burst),
@@ -64,7 +70,12 @@ def install_limits(server: FastAPI, limits: Limits, clock: Clock | None = None) 
 
 async def application(request: Request) -> App:
     """The process's App, kept by the server (async: no thread hop for a field read)."""
-    app: App = request.app.state.stopsms
+    return application_of(request.app.state)
+
+
+def application_of(state: State) -> App:
+    """The process's App in the server's ``state``."""
+    app: App = state.stopsms
     return app
 
 
@@ -85,13 +96,13 @@ def _limited(buckets: TokenBuckets, name: object) -> None:
         )
 
 
-def principal(
+async def principal(
     request: Request,
-    app: Annotated[App, Depends(application)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
 ) -> Principal:
     """Who the request acts as (see the module)."""
-    buckets: _Buckets = request.app.state.stopsms_limits
+    state = request.app.state
+    buckets: _Buckets = state.stopsms_limits
     _limited(buckets.by_ip, request.client.host if request.client else "")
     unauthorised = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
@@ -101,13 +112,25 @@ def principal(
             "this request needs an API key: Authorization: Bearer <key>",
             headers=unauthorised,
         )
-    found = principal_of_key(app, credentials.credentials, request.app.state.stopsms_clock.now())
-    if found is None:
-        raise Problem(
-            401, "invalid_api_key", "the API key is unknown or revoked", headers=unauthorised
-        )
+    key, now = credentials.credentials, state.stopsms_clock.now()
+    verified: VerifiedKeys = state.stopsms_keys
+    found = verified.get(key, now)
+    if found is None:  # not verified lately: the database's read, on a worker thread
+        app = application_of(state)
+        found = await run_in_threadpool(principal_of_key, app, key, now)
+        if found is None:
+            raise Problem(
+                401, "invalid_api_key", "the API key is unknown or revoked", headers=unauthorised
+            )
+        verified.put(key, found, now)
     _limited(buckets.by_key, found.key_id)
     return found
+
+
+def forget_key(request: Request, key_id: int) -> None:
+    """Refuse the key ``key_id`` from now on in this server (revoked through it)."""
+    verified: VerifiedKeys = request.app.state.stopsms_keys
+    verified.forget(key_id)
 
 
 def _role(needed: Role) -> Callable[[Principal], Awaitable[Principal]]:

@@ -35,6 +35,7 @@ from stopsms.domain.errors import (
     UnknownPolicy,
 )
 from stopsms.errors import AlreadyExists, InvalidInput, NotFound
+from stopsms.services.access.keys import RevokedKey
 from stopsms.services.compliance import InvalidRequest
 from stopsms.services.direct import Refused
 from stopsms.store.database import DatabaseUnavailable
@@ -112,6 +113,13 @@ _FIELDS: tuple[tuple[type[DomainError], str], ...] = (
 def from_error(error: StopsmsError) -> Problem:
     """The problem a service or domain error is answered with (see the module)."""
     detail = str(error)
+    if isinstance(error, RevokedKey):  # revoked while its request waited for the intake
+        return Problem(
+            401,
+            "invalid_api_key",
+            "the API key is unknown or revoked",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     if isinstance(error, Refused):
         return Problem(422, error.code, detail, field=error.field)
     if isinstance(error, InvalidInput):

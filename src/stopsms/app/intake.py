@@ -6,14 +6,19 @@ threads queueing for it, each paying ``BEGIN IMMEDIATE``, the account's reads an
 :class:`Intake` gives the queueing to one writer thread instead: a request hands its
 :class:`~stopsms.services.direct.DirectRequest` over and waits on a future; the thread takes
 every request waiting (at most :data:`MAX_BATCH`), runs
-:func:`~stopsms.services.direct.queue_message` for each in one transaction (the acting account
-and its :class:`~stopsms.services.direct.AccountContext` read once per account and batch),
-commits, and only then answers each future — a 202 is never
-given for a message that is not committed.
+:func:`~stopsms.services.direct.queue_messages` on them in one transaction, per account (the
+account, its :class:`~stopsms.services.direct.AccountContext` and its recipients' opt-outs
+read once, its messages without an idempotency key inserted in one statement), commits, and
+only then answers each future — a 202 is never given for a message that is not committed.
+
+Each request's API key is checked again in the batch's transaction (one read per batch,
+:func:`~stopsms.services.access.keys.live_keys`): a key revoked since the server verified it
+(the server keeps verified keys a few seconds, :class:`~stopsms.app.principals.VerifiedKeys`)
+queues nothing, :class:`~stopsms.services.access.keys.RevokedKey`.
 
 The rules are :func:`~stopsms.services.direct.queue_message`'s, unchanged, message by message
-in arrival order: a refused message (opted out, unknown sender, too little credit…) raises
-before it writes anything, so its refusal is its own and its batch-mates go on; an idempotency
+in arrival order: a refused message (opted out, unknown sender, too little credit…) writes
+nothing and its refusal is its own, its batch-mates go on; an idempotency
 key used twice in one batch finds the first message, as across batches. A batch never waits
 for company: a lone request is a batch of one, so an idle server answers as soon as before.
 
@@ -39,15 +44,15 @@ from typing import Protocol
 from sqlalchemy import Connection
 
 from stopsms.config import Settings
+from stopsms.domain.errors import StopsmsError
 from stopsms.errors import ServiceError
-from stopsms.services.access.keys import Principal
-from stopsms.services.accounts.accounts import Account, get_account_by_id
+from stopsms.services.access.keys import Principal, RevokedKey, live_keys
+from stopsms.services.accounts.accounts import get_account_by_id
 from stopsms.services.direct import (
-    AccountContext,
     DirectMessage,
     DirectRequest,
     account_context,
-    queue_message,
+    queue_messages,
 )
 
 
@@ -166,45 +171,38 @@ class Intake:
             elif item.future.set_running_or_notify_cancel():
                 item.future.set_result(outcome)
 
-    def _in_one_transaction(self, batch: list[_Item]) -> list[DirectMessage | ServiceError]:
+    def _in_one_transaction(self, batch: list[_Item]) -> list[DirectMessage | StopsmsError]:
         app = self._app
         max_parts, substitution = app.max_parts, app.shortcode_substitution
         public_url = app.settings.public_url
-        outcomes: list[DirectMessage | ServiceError] = []
+        outcomes: dict[int, DirectMessage | StopsmsError] = {}
         with app.transaction() as connection:
-            accounts: dict[int, tuple[Account, AccountContext]] = {}
-            for item in batch:
-                try:
-                    account, context = _account(connection, accounts, item.who, public_url)
-                    outcomes.append(
-                        queue_message(
-                            connection,
-                            account,
-                            item.request,
-                            now=item.now,
-                            max_parts=max_parts,
-                            substitution=substitution,
-                            public_url=public_url,
-                            context=context,
-                        )
-                    )
-                except ServiceError as refused:  # nothing of this message was written
-                    outcomes.append(refused)
-        return outcomes
-
-
-def _account(
-    connection: Connection,
-    known: dict[int, tuple[Account, AccountContext]],
-    who: Principal,
-    public_url: str | None,
-) -> tuple[Account, AccountContext]:
-    """The principal's account and its context, read once per batch."""
-    found = known.get(who.account_id)
-    if found is None:
-        account = get_account_by_id(connection, who.account_id)
-        found = known[who.account_id] = (account, account_context(connection, account, public_url))
-    return found
+            keys = {item.who.key_id for item in batch if item.who.key_id is not None}
+            live = live_keys(connection, keys)
+            by_account: dict[int, list[int]] = {}
+            for i, item in enumerate(batch):
+                if item.who.key_id is not None and item.who.key_id not in live:
+                    outcomes[i] = RevokedKey(f"API key {item.who.key_id} was revoked")
+                else:
+                    by_account.setdefault(item.who.account_id, []).append(i)
+            for indexes in by_account.values():
+                try:  # the account's own refusal (e.g. gone) is each of its messages'
+                    account = get_account_by_id(connection, batch[indexes[0]].who.account_id)
+                    context = account_context(connection, account, public_url)
+                except ServiceError as refused:
+                    outcomes.update(dict.fromkeys(indexes, refused))
+                    continue
+                queued = queue_messages(
+                    connection,
+                    account,
+                    [(batch[i].request, batch[i].now) for i in indexes],
+                    max_parts=max_parts,
+                    substitution=substitution,
+                    public_url=public_url,
+                    context=context,
+                )
+                outcomes.update(zip(indexes, queued, strict=True))
+        return [outcomes[i] for i in range(len(batch))]
 
 
 def _fail(item: _Item, error: BaseException) -> None:

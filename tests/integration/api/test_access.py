@@ -9,10 +9,12 @@ from sqlalchemy import select
 
 from stopsms.api.limits import Limits
 from stopsms.app import App
+from stopsms.app.principals import KEY_CACHE_LIFETIME
 from stopsms.clock import FakeClock
 from stopsms.server import create_server
 from stopsms.services.access import users
 from stopsms.services.access.audit import audit_entries
+from stopsms.services.access.keys import revoke_key
 from stopsms.services.access.roles import Role
 from stopsms.store import tables as t
 from tests.integration.api.conftest import OPEN, Keys, bearer
@@ -50,6 +52,50 @@ def test_a_key_is_shown_once_listed_by_prefix_and_revoked_at_once(
     with app.reader() as connection:
         stored = connection.execute(select(t.api_keys.c.key_hash, t.api_keys.c.prefix)).all()
     assert all(key not in row for row in stored)
+
+
+def test_a_key_revoked_elsewhere_reads_for_at_most_the_cache_lifetime_and_never_sends(
+    client: TestClient, keys: Keys, app: App, clock: FakeClock
+) -> None:
+    headers = bearer(keys.editor)
+    assert client.get("/v1/messages", headers=headers).status_code == 200  # verified, cached
+    with app.transaction() as connection:  # revoked as the CLI does: not through this server
+        key_id = connection.execute(
+            select(t.api_keys.c.id).where(t.api_keys.c.name == "editor")
+        ).scalar_one()
+        revoke_key(connection, "shop", key_id, actor="cli:test", now=OPEN)
+    sent = client.post(
+        "/v1/messages",
+        json={"to": "0612000001", "text": "Code 1", "type": "informative"},
+        headers=headers,
+    )
+    assert (sent.status_code, sent.json()["code"]) == (401, "invalid_api_key")
+    assert sent.headers["WWW-Authenticate"] == "Bearer"
+    with app.reader() as connection:
+        assert connection.execute(select(t.messages.c.id)).first() is None
+    clock.advance(KEY_CACHE_LIFETIME.total_seconds() - 1)
+    assert client.get("/v1/messages", headers=headers).status_code == 200  # the stated bound
+    clock.advance(1)
+    answer = client.get("/v1/messages", headers=headers)
+    assert (answer.status_code, answer.json()["code"]) == (401, "invalid_api_key")
+
+
+def test_a_busy_key_is_read_once_per_cache_lifetime_and_its_last_use_kept_to_the_minute(
+    client: TestClient, keys: Keys, app: App, clock: FakeClock
+) -> None:
+    def last_use() -> object:
+        with app.reader() as connection:
+            return connection.execute(
+                select(t.api_keys.c.last_used_at).where(t.api_keys.c.name == "viewer")
+            ).scalar_one()
+
+    for _ in range(3):
+        assert client.get("/v1/messages", headers=bearer(keys.viewer)).status_code == 200
+    first = last_use()
+    assert first is not None
+    clock.advance(61)
+    assert client.get("/v1/messages", headers=bearer(keys.viewer)).status_code == 200
+    assert last_use() != first  # a minute later the cached entry is not enough: written again
 
 
 def test_roles_decide_what_a_key_may_do(client: TestClient, keys: Keys) -> None:

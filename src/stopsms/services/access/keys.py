@@ -16,13 +16,14 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from stopsms.errors import NotFound
+from stopsms.errors import NotFound, ServiceError
 from stopsms.services.access.audit import record
 from stopsms.services.access.roles import Role
 from stopsms.services.accounts.accounts import AccountRef, resolve_account
@@ -34,9 +35,11 @@ __all__ = [
     "ApiKey",
     "CreatedKey",
     "Principal",
+    "RevokedKey",
     "authenticate",
     "create_key",
     "list_keys",
+    "live_keys",
     "mark_used",
     "revoke_key",
 ]
@@ -79,6 +82,10 @@ class Principal:
     last_used_at: datetime | None = None
     #: The account's time zone (IANA name): the zone the customer area shows times in.
     time_zone: str = "Europe/Paris"
+
+
+class RevokedKey(ServiceError):
+    """The key a request was accepted with was revoked before its change was written."""
 
 
 def _digest(key: str) -> str:
@@ -211,3 +218,16 @@ def mark_used(connection: Connection, key_id: int, now: datetime) -> bool:
         .values(last_used_at=now)
     ).rowcount
     return bool(changed)
+
+
+def live_keys(connection: Connection, key_ids: Collection[int]) -> set[int]:
+    """The keys among ``key_ids`` not revoked, read in the caller's transaction (one indexed
+    read): a write made with a key checked earlier checks it again where it commits."""
+    k = t.api_keys
+    if not key_ids:
+        return set()
+    return set(
+        connection.execute(
+            select(k.c.id).where(k.c.id.in_(list(key_ids)), k.c.revoked_at.is_(None))
+        ).scalars()
+    )
