@@ -268,6 +268,21 @@ def _keep(
 
 Counted = tuple[CampaignReport, dict[str, dict[int, int]]]
 
+#: PostgreSQL settings of a transaction that counts a campaign on its messages.
+COUNTING: Final = (("jit", "off"), ("work_mem", "32MB"))
+
+
+def _counting(connection: Connection) -> None:
+    """On PostgreSQL, the rest of this (reading) transaction neither JIT-compiles its
+    statements nor sorts on disk: the grouped pass over a running campaign's 100,000
+    messages cost about 24 ms of JIT compilation and spilled a 6 MB sort to disk with the
+    defaults (``EXPLAIN ANALYZE``; the planner expects ~95,000 groups where there are a few),
+    a page's whole budget being 100 ms. ``SET LOCAL``: the pooled connection is left as
+    found at the transaction's end."""
+    if connection.dialect.name == "postgresql":
+        for name, value in COUNTING:
+            connection.exec_driver_sql(f"SET LOCAL {name} = '{value}'")
+
 
 def _reports(
     app: App,
@@ -316,6 +331,7 @@ def _reports(
             report = _from_tally(campaign, dict(row.report), attributed.get(campaign_id, 0))
             out[campaign_id] = (report, hourly)
             continue
+        _counting(connection)
         report, hours = campaign_figures(connection, account, campaign.id, hourly=True)
         if _settled(connection, campaign):
             _keep(app, campaign, report, hours)
