@@ -19,7 +19,7 @@ written.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -79,6 +79,7 @@ __all__ = [
     "recipient_chunks",
     "resume_sending",
     "summary_from_messages",
+    "summary_of",
 ]
 
 #: Recipients read, decided and written per round trip.
@@ -192,6 +193,13 @@ def summary_from_messages(connection: Connection, campaign: Campaign) -> Prepara
         .where(m.campaign_id == campaign.id)
         .group_by(m.decision, m.reason, m.encoding)
     ).all()
+    return summary_of(campaign, rows)
+
+
+def summary_of(campaign: Campaign, rows: Iterable[Sequence[Any]]) -> PreparationSummary:
+    """The summary of a prepared campaign from its messages grouped by decision, reason and
+    encoding: ``(decision, reason, encoding, count, parts, price)`` rows (a group may come in
+    several rows)."""
     summary = PreparationSummary(campaign.id, already_prepared=True, status=campaign.status)
     for decision, reason, encoding, count, parts, price in rows:
         summary.targeted += count

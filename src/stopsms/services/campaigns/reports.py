@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, and_, exists, func, select
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, select
 
 from stopsms.clock import Clock
 from stopsms.domain.campaign import LEFT, MessageStatus
@@ -60,6 +60,7 @@ from stopsms.services.campaigns.preparation import (
     campaign_of,
     recipient_chunks,
     summary_from_messages,
+    summary_of,
 )
 from stopsms.services.campaigns.stop_mention import sending_refusal
 from stopsms.services.exports import CSV_DELIMITER, CSV_FILE_ENCODING
@@ -70,11 +71,15 @@ __all__ = [
     "EXPORT_COLUMNS",
     "CampaignPreview",
     "CampaignReport",
+    "Hours",
     "RegionMention",
     "SampleMessage",
+    "campaign_figures",
     "campaign_report",
     "export_campaign",
     "export_rows",
+    "hour_of",
+    "hour_start",
     "preview_campaign",
     "safe_cell",
 ]
@@ -383,20 +388,78 @@ class CampaignReport:
         return 100.0 * self.stops / self.sent if self.sent else 0.0
 
 
+#: A campaign's sent, delivered and failed messages per hour (UTC epoch second of its start).
+Hours = dict[str, dict[int, int]]
+
+
+def hour_of(connection: Connection, column: Any) -> ColumnElement[Any]:
+    """``column``'s hour (UTC) on either backend, read back by :func:`hour_start`: naive UTC
+    text's first 13 characters on SQLite, ``date_trunc`` of the UTC time on PostgreSQL
+    (cheaper per row than formatting it as text)."""
+    if connection.dialect.name == "sqlite":
+        return func.substr(column, 1, 13)
+    return func.date_trunc("hour", func.timezone("UTC", column))
+
+
+def hour_start(value: object) -> int:
+    """The epoch second of an hour read by :func:`hour_of`."""
+    if isinstance(value, datetime):
+        return int(value.replace(tzinfo=UTC).timestamp())
+    return int(datetime.strptime(str(value), "%Y-%m-%d %H").replace(tzinfo=UTC).timestamp())
+
+
 def campaign_report(
     connection: Connection, account: AccountRef, campaign_id: int
 ) -> CampaignReport:
     """The report of campaign ``campaign_id`` (see the module doc)."""
+    return campaign_figures(connection, account, campaign_id)[0]
+
+
+def campaign_figures(
+    connection: Connection, account: AccountRef, campaign_id: int, *, hourly: bool = False
+) -> tuple[CampaignReport, Hours]:
+    """The report of campaign ``campaign_id`` and, when ``hourly``, its messages sent,
+    delivered and failed per hour (else empty), from one read of its messages.
+
+    One grouped pass (decision, reason, encoding, status and, when ``hourly``, the three
+    hours) gives the preparation summary, the counts and credits by status, the exclusions at
+    send time and the series: the messages are read once instead of three or four times
+    (their rows, not the ``(campaign_id, status)`` index, are most of a report's cost:
+    100,000 messages, ``python -m bench pages``)."""
     campaign, _ = campaign_of(connection, campaign_id, account)
-    summary = summary_from_messages(connection, campaign)
     m = t.messages.c
-    by_status: dict[str, tuple[int, int]] = {}
-    for status, count, price in connection.execute(
-        select(m.status, func.count(), func.coalesce(func.sum(m.price_millicredits), 0))
+    times = (m.submitted_at, m.delivered_at, m.failed_at)
+    hours = [hour_of(connection, column) for column in times] if hourly else []
+    keys = [m.decision, m.reason, m.encoding, m.status, *hours]
+    rows = connection.execute(
+        select(
+            *keys,
+            func.count(),
+            func.coalesce(func.sum(m.segments), 0),
+            func.coalesce(func.sum(m.price_millicredits), 0),
+        )
         .where(m.campaign_id == campaign.id)  # the campaign is the account's (campaign_of)
-        .group_by(m.status)
-    ):
-        by_status[status] = (int(count), int(price))
+        .group_by(*keys)
+    ).all()
+    summary = summary_of(
+        campaign, ((r[0], r[1], r[2], int(r[-3]), int(r[-2]), int(r[-1])) for r in rows)
+    )
+    by_status: dict[str, tuple[int, int]] = {}
+    # A recipient prepared ready can still be excluded at submit time (a STOP that arrived
+    # meanwhile): counted with the exclusions, so targeted = ready + excluded always holds.
+    at_send: dict[str, int] = {}
+    series: Hours = {"sent": {}, "delivered": {}, "failed": {}} if hourly else {}
+    for row in rows:
+        decision, reason, status = row[0], row[1], row[3]
+        count, price = int(row[-3]), int(row[-1])
+        before = by_status.get(status, (0, 0))
+        by_status[status] = (before[0] + count, before[1] + price)
+        if decision == "ready" and status == "excluded":
+            at_send[str(reason)] = at_send.get(str(reason), 0) + count
+        for measure, hour in zip(series, row[4:7], strict=False):
+            if hour is not None:
+                start = hour_start(hour)
+                series[measure][start] = series[measure].get(start, 0) + count
 
     def n(*statuses: str) -> int:
         return sum(by_status.get(s, (0, 0))[0] for s in statuses)
@@ -407,20 +470,6 @@ def campaign_report(
             o.account_id == campaign.account_id, o.campaign_id == campaign.id
         )
     ).scalar_one()
-    # A recipient prepared ready can still be excluded at submit time (a STOP that arrived
-    # meanwhile): counted with the exclusions, so targeted = ready + excluded always holds.
-    at_send: dict[str, int] = {
-        str(reason): int(count)
-        for reason, count in connection.execute(
-            select(m.reason, func.count())
-            .where(
-                m.campaign_id == campaign.id,
-                m.decision == "ready",
-                m.status == "excluded",
-            )
-            .group_by(m.reason)
-        )
-    }
     excluded = dict(summary.excluded)
     for reason, count in at_send.items():
         excluded[reason] = excluded.get(reason, 0) + count
@@ -429,7 +478,7 @@ def campaign_report(
         held_until = connection.execute(
             select(func.min(m.not_before)).where(m.campaign_id == campaign.id, m.status == "held")
         ).scalar_one()
-    return CampaignReport(
+    report = CampaignReport(
         campaign=campaign,
         targeted=summary.targeted,
         ready=summary.ready - sum(at_send.values()),
@@ -450,6 +499,7 @@ def campaign_report(
         held_until=held_until,
         held_groups=held_groups(connection, campaign.id) if n("held") else (),
     )
+    return report, series
 
 
 # -- export -----------------------------------------------------------------------------------
