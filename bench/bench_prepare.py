@@ -38,6 +38,7 @@ from stopsms.services.contacts.importing import ImportOptions, import_contacts
 from stopsms.store import tables as t
 from stopsms.store.database import Database, open_database
 from stopsms.store.phone_keys import keyer
+from stopsms.store.statistics import analyze_written
 
 NOW = datetime(2024, 12, 3, 9, 0, tzinfo=UTC)
 CONTACTS = int(os.environ.get("STOPSMS_BENCH_CONTACTS", "1000000"))
@@ -62,7 +63,10 @@ def _populate(database: Database, source: Path) -> None:
 
 
 def _opt_out(database: Database, prefix: str) -> None:
-    """Every 20th contact (by id) whose number starts with ``prefix`` opted out."""
+    """Every 20th contact (by id) whose number starts with ``prefix`` opted out, the registry
+    then analyzed as ``optouts import`` leaves it (``analyze_written``): left unanalyzed,
+    PostgreSQL planned the preparation's opted-out set as a nested loop over 47,000 records
+    (1.33 s against 0.63 s by a hash join, load 5; a user's bulk opt-outs are analyzed)."""
     with database.transaction() as connection:
         account_id = accounts.get_account(connection, "default").id
         c = t.contacts.c
@@ -90,6 +94,7 @@ def _opt_out(database: Database, prefix: str) -> None:
                 for key, number in zip(keys, opted, strict=True)
             ],
         )
+        analyze_written(connection, len(opted), "optouts")
 
 
 def _abroad(database: Database) -> None:
