@@ -46,6 +46,7 @@ import io
 import json
 import logging
 import tempfile
+import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime
 from enum import Enum
@@ -139,15 +140,30 @@ def submit_import(
     unknown = sorted(set(options) - set(IMPORT_FIELDS))
     if unknown:
         raise InvalidInput("option", unknown[0], " or ".join(IMPORT_FIELDS))
-    params = {"file": Path(name).name, "options": options}
+    for key, value in options.items():
+        if isinstance(value, str):
+            _plain_option(_OPTION_NAMES.get(key, key), value)
+    file_name = resource.file_name(name, "contacts.csv")
+    params = {"file": file_name, "options": options}
     return resource.submit(
-        connection,
-        account,
-        "contact_import",
-        params,
-        now,
-        files=[("input", Path(name).name or "contacts.csv", content)],
+        connection, account, "contact_import", params, now, files=[("input", file_name, content)]
     )
+
+
+#: What the API's form and the CLI call an option, where its name in a job differs.
+_OPTION_NAMES = {"list_name": "list"}
+
+
+def _plain_option(field: str, value: str) -> None:
+    """``value`` unless it holds a control character other than a tab (a valid delimiter):
+    :class:`InvalidInput` naming ``field``. The job keeps its options as JSON, which
+    PostgreSQL refuses with a NUL in it (a 503 before this check, found by schemathesis),
+    and no list name or consent source is meant to hold one."""
+    for character in value:
+        if unicodedata.category(character) == "Cc" and character != "\t":
+            raise InvalidInput(
+                field, value, f"holds the control character U+{ord(character):04X}; remove it"
+            )
 
 
 def _import(host: JobHost, job: Job, clock: Clock) -> None:
@@ -194,7 +210,7 @@ def submit_optout_import(
 ) -> Job:
     """Queue the import of the uploaded blacklist ``name`` into ``account``'s registry, in the
     caller's transaction (``recorded_by``: who uploaded it, kept with each opt-out)."""
-    file_name = Path(name).name or "optouts.csv"
+    file_name = resource.file_name(name, "optouts.csv")
     params = {"file": file_name, "region": region, "recorded_by": recorded_by}
     return resource.submit(
         connection, account, "optout_import", params, now, files=[("input", file_name, content)]

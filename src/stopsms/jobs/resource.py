@@ -23,9 +23,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, update
@@ -48,6 +50,7 @@ __all__ = [
     "cancel_job",
     "claim",
     "fail",
+    "file_name",
     "get_job",
     "job_file",
     "list_jobs",
@@ -289,6 +292,17 @@ def fail(
     ``attempt``: only if no later run has claimed it since (see :func:`succeed`)."""
     if _end(connection, job_id, "failed", now, error=error, attempt=attempt):
         _drop_files(connection, job_id, ("input",))
+
+
+def file_name(name: str, default: str) -> str:
+    """The uploaded file's own name, as a job keeps it: its last path part, without control
+    characters (a NUL in a multipart file name would end the JSON of the job's parameters on
+    PostgreSQL); ``default`` when nothing (or only a ``..``) is left."""
+    kept = "".join(
+        c for c in PurePath(name.replace("\\", "/")).name if unicodedata.category(c) != "Cc"
+    )
+    kept = kept.strip()
+    return default if kept in ("", ".", "..") else kept
 
 
 def put_file(connection: Connection, job_id: int, role: str, name: str, content: bytes) -> None:

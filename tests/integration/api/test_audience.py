@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from stopsms.app import App
 from stopsms.clock import FakeClock
 from stopsms.jobs.kinds import run_job
+from stopsms.jobs.resource import file_name, get_job
 from stopsms.server import create_server
 from tests.integration.api.conftest import UNLIMITED, Keys, bearer
 
@@ -67,6 +68,9 @@ def test_an_upload_refused_at_the_door_leaves_no_job(client: TestClient, keys: K
         ({"consent": "maybe"}, "consent"),
         ({"region": "France"}, "region"),
         ({"list": "x" * 201}, "list"),
+        # A NUL ended the job's JSON on PostgreSQL (503); any control character is refused.
+        ({"list": "cli\x00ents"}, "list"),
+        ({"consent": "opt_in", "consent_source": "shop\x1b"}, "consent_source"),
     ]
     for form, field in cases:
         answer = _upload(client, keys.editor, CSV, **form)
@@ -79,6 +83,25 @@ def test_an_upload_refused_at_the_door_leaves_no_job(client: TestClient, keys: K
     viewer = _upload(client, keys.viewer)
     assert viewer.status_code == 403
     assert client.get("/v1/jobs", headers=bearer(keys.viewer)).json() == []
+
+
+def test_an_uploaded_file_name_is_kept_without_its_path_or_control_characters(
+    client: TestClient, keys: Keys, app: App, clock: FakeClock
+) -> None:
+    for sent, kept in (("../../etc/shop.csv", "shop.csv"), ("..", "contacts.csv")):
+        answer = client.post(
+            "/v1/contacts/imports",
+            files={"file": (sent, CSV, "text/csv")},
+            headers=bearer(keys.editor),
+        )
+        assert answer.status_code == 202, answer.text
+        job = answer.json()
+        with app.reader() as connection:
+            assert get_job(connection, "shop", job["id"]).params["file"] == kept
+        assert run_job(app, job["id"], clock) == "succeeded"
+    # httpx writes a NUL as %00; a client that sends the byte itself gets it dropped.
+    assert file_name("shop\x00.csv", "contacts.csv") == "shop.csv"
+    assert file_name("C:\\Users\\a\\\x1b", "contacts.csv") == "contacts.csv"
 
 
 def test_a_queued_job_is_cancelled_and_another_accounts_is_not_found(
