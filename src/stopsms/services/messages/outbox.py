@@ -345,7 +345,10 @@ def begin_submit(
     id_list = list(ids)
     if not id_list:
         return []
-    where = [_M.c.id.in_(id_list), _M.c.status == _CLAIMED]
+    # The status test through coalesce(): by primary key, never through the claim index
+    # (status, …), which a campaign's stale statistics made PostgreSQL prefer, reading every
+    # claimed row of the batch (2,048) to mark 64 (1.5-1.9 ms; bench_workers' dispatch).
+    where = [_M.c.id.in_(id_list), func.coalesce(_M.c.status, "") == _CLAIMED]
     if token is not None:
         where.append(_M.c.claim_token == token)
     marked = conn.execute(

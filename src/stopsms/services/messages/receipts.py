@@ -53,6 +53,7 @@ __all__ = ["DEFAULT_BLOCKED_CODES", "ReceiptsApplied", "apply_receipts", "normal
 
 DEFAULT_BLOCKED_CODES = frozenset({"061"})
 _M = t.messages
+_SUBMITTED = MessageStatus.SUBMITTED.value
 #: Receipts per statement: 3 parameters each, far below SQLite's 32,766.
 _ROWS_PER_STATEMENT = 500
 #: No later submission of the same provider id: the message a receipt speaks for.
@@ -149,6 +150,31 @@ def _stamp(conn: Connection) -> Callable[[datetime], object]:
     return as_utc
 
 
+def _postgresql_update(status: MessageStatus, at_column: str, code: str, values: str) -> str:
+    """The receipts' ``UPDATE`` on PostgreSQL: each receipt looks up its message by a
+    ``LATERAL`` subquery (the provider id index, the newest submission first, ``LIMIT 1``),
+    then the messages found (materialised) are updated by primary key, their status
+    re-checked through coalesce() so that no status index can drive the join.
+
+    The same rule as the SQLite statement (the newest submission of the id, if it is still
+    ``submitted``) in a shape the planner cannot turn into a scan: joined to the ``VALUES``
+    list, a campaign's fresh messages (statistics taken while the partial provider id index
+    was nearly empty) were hash-joined against a full scan of that index, each batch reading
+    every message submitted so far — 7.5 ms for 64 receipts after 6,500 messages, 2.1 s of
+    an 8 s, 12,000-message dispatch (``bench_workers``' one-process PostgreSQL line).
+    """
+    return (
+        f"WITH r AS (VALUES {values}), found AS MATERIALIZED ("
+        f"SELECT latest.id, r.column2, r.column3 FROM r CROSS JOIN LATERAL ("
+        f"SELECT m.id, m.status FROM {_M.name} AS m WHERE m.provider_message_id = r.column1 "
+        f"ORDER BY m.submitted_at DESC NULLS LAST, m.id DESC LIMIT 1) AS latest "
+        f"WHERE latest.status = '{_SUBMITTED}') "
+        f"UPDATE {_M.name} SET status = '{status.value}', {at_column} = found.column2"
+        f"{code.format('found')} FROM found WHERE {_M.name}.id = found.id "
+        f"AND coalesce({_M.name}.status, '') = '{_SUBMITTED}'"
+    )
+
+
 def _update(
     conn: Connection,
     receipts: Sequence[DeliveryReceipt],
@@ -157,8 +183,9 @@ def _update(
     endpoints: Subscribers | None,
 ) -> int:
     """Move the ``submitted`` messages named by ``receipts`` to ``status``: one
-    ``UPDATE messages … FROM (VALUES …) AS r`` per 500 receipts
-    (SQLite ≥ 3.33, PostgreSQL), parameters formatted here rather than by SQLAlchemy per row.
+    ``UPDATE messages … FROM (VALUES …) AS r`` per 500 receipts (SQLite ≥ 3.33; PostgreSQL's
+    shape is :func:`_postgresql_update`), parameters formatted here rather than by
+    SQLAlchemy per row.
     A message moves only if no message with the same provider id was submitted after it (the
     module doc says why); that ``NOT EXISTS`` probes the same provider id index, one or two rows.
 
@@ -177,7 +204,8 @@ def _update(
         f"({mark}, {mark}, {mark})" if sqlite else f"({mark}, CAST({mark} AS TIMESTAMPTZ), {mark})"
     )
     at_column = "delivered_at" if status is MessageStatus.DELIVERED else "failed_at"
-    code = ", error_code = r.column3" if status is MessageStatus.FAILED else ""
+    # the error code of a failure: the third column of the receipt's VALUES row
+    code = ", error_code = {}.column3" if status is MessageStatus.FAILED else ""
     stamp = _stamp(conn)
     stamps: dict[datetime, object] = {}  # a provider stamps a read's receipts alike
     done = 0
@@ -189,13 +217,17 @@ def _update(
             if at is None:
                 at = stamps[receipt.received_at] = stamp(receipt.received_at)
             parameters += (receipt.provider_message_id, at, receipt.error_code)
-        statement = (  # a VALUES list's columns are column1, … on both backends
-            f"UPDATE {_M.name} SET status = '{status.value}', {at_column} = r.column2{code} "
-            f"FROM (VALUES {', '.join([row] * len(chunk))}) AS r "
-            f"WHERE {_M.name}.provider_message_id = r.column1 "
-            f"AND coalesce({_M.name}.status, '') = '{MessageStatus.SUBMITTED.value}' "
-            f"AND {_NO_NEWER_SUBMISSION}"
-        )
+        values = ", ".join([row] * len(chunk))
+        if sqlite:
+            statement = (  # a VALUES list's columns are column1, … on both backends
+                f"UPDATE {_M.name} SET status = '{status.value}', {at_column} = r.column2"
+                f"{code.format('r')} FROM (VALUES {values}) AS r "
+                f"WHERE {_M.name}.provider_message_id = r.column1 "
+                f"AND coalesce({_M.name}.status, '') = '{_SUBMITTED}' "
+                f"AND {_NO_NEWER_SUBMISSION}"
+            )
+        else:
+            statement = _postgresql_update(status, at_column, code, values)
         if not endpoints:
             done += conn.exec_driver_sql(statement, tuple(parameters)).rowcount
             continue
