@@ -104,8 +104,6 @@ LIVE: Final = frozenset(
         CampaignStatus.PAUSED,
     }
 )
-#: The zone of the dashboard's days (the accounts served are French; per-account zones later).
-ZONE: Final = ZoneInfo("Europe/Paris")
 HOUR: Final = 3600
 #: How long after it finished a campaign's page still refreshes its STOP count.
 STOPS_WATCHED: Final = timedelta(days=1)
@@ -587,8 +585,10 @@ def review_queue_size(connection: Connection, account_id: int) -> int:
     )
 
 
-def _days(now: datetime, days: int) -> list[datetime]:
-    today = now.astimezone(ZONE).replace(hour=0, minute=0, second=0, microsecond=0)
+def _days(now: datetime, days: int, zone: ZoneInfo) -> list[datetime]:
+    """The starts of the last ``days`` days in ``zone``, today's last (midnight to midnight
+    on the zone's clock: a DST change gives a day of 23 or 25 hours, not a shifted cut)."""
+    today = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
     return [(today - timedelta(days=days - 1 - k)) for k in range(days)]
 
 
@@ -600,10 +600,11 @@ def recent_series(
     days: int = 30,
     memo: dict[int, Counted] | None = None,
 ) -> Series:
-    """Sent, delivered and STOPs per day (in Paris) over the last ``days`` days, today
-    included: settled campaigns from their tallies, the others and the messages sent apart
-    from campaigns counted on their messages, the STOPs on the opt-outs' date index."""
-    starts = _days(clock.now(), days)
+    """Sent, delivered and STOPs per day (the account's days, cut at midnight in its time
+    zone) over the last ``days`` days, today included: settled campaigns from their tallies,
+    the others and the messages sent apart from campaigns counted on their messages, the
+    STOPs on the opt-outs' date index."""
+    starts = _days(clock.now(), days, ZoneInfo(who.time_zone))
     since = starts[0].astimezone(UTC)
     c, m, o = t.campaigns.c, t.messages.c, t.optouts.c
     hourly: dict[str, dict[int, int]] = {"sent": {}, "delivered": {}, "failed": {}}

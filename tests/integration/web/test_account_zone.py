@@ -4,6 +4,9 @@ read in it, and another account's zone never shown."""
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -139,3 +142,40 @@ def test_the_composer_s_schedule_is_read_in_the_account_s_zone(
     assert martinique - paris == (
         timedelta(hours=5) if paris.hour == 8 else timedelta(hours=6)
     )  # UTC-4 against UTC+1 in winter, UTC+2 in summer
+
+
+def _days_chart(page: str) -> dict[str, list[int]]:
+    found = re.search(r'id="days-chart"[^>]*data-series="([^"]+)"', page)
+    assert found is not None
+    data: dict[str, list[int]] = json.loads(html.unescape(found.group(1)))
+    return data
+
+
+def test_the_dashboard_cuts_its_days_at_midnight_in_the_account_s_zone(
+    world: World, client: TestClient
+) -> None:
+    """A STOP an hour before midnight in Martinique is already the next day in Paris: the
+    30-day chart counts it on the day the account lives it, its days starting at the zone's
+    midnight (the pages run on the system clock: the instants are taken from now)."""
+    martinique, paris = ZoneInfo("America/Martinique"), ZoneInfo("Europe/Paris")
+    now = datetime.now(UTC)
+    midnight = now.astimezone(martinique).replace(hour=0, minute=0, second=0, microsecond=0)
+    stop = (midnight - timedelta(hours=1)).astimezone(UTC)
+    with world.app.transaction() as connection:
+        record_optout(connection, "shop", "+33612345678", source="manual", detail="", now=stop)
+    sign_in(client, "owner@shop.fr", "shop")
+
+    def expected(zone: ZoneInfo) -> tuple[int, int]:
+        """The chart's last day start and the index of the STOP's day, in ``zone``."""
+        today = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        ago = (today.date() - stop.astimezone(zone).date()).days
+        return int(today.timestamp()), 29 - ago
+
+    for zone in (paris, martinique):
+        _set_zone(world, "shop", zone.key)
+        page = client.get("/").text
+        chart = _days_chart(page)
+        assert f'data-zone="{zone.key}"' in page
+        last, index = expected(zone)
+        assert chart["x"][-1] == last
+        assert [k for k, n in enumerate(chart["stops"]) if n] == [index]
