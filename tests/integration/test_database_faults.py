@@ -1,4 +1,5 @@
-"""The engine's database thread under a real SQLite lock: waited out, or one line (SQLite)."""
+"""The engine's database thread under a real SQLite lock (waited out, or one line) and a lost
+PostgreSQL connection (replaced)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, create_engine, func, insert, select, text
 
 from stopsms.engine.database_thread import DatabaseThread
 from stopsms.store import database as store
 from stopsms.store import tables as t
 from stopsms.store.database import Database, open_database
 from stopsms.store.faults import DatabaseFault, Fault
+from tests.postgres import admin_url, new_database
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -99,3 +101,36 @@ def test_a_lock_beyond_the_bound_is_one_line_and_writes_nothing(
 
 async def _run(thread: DatabaseThread, job: Callable[[Connection], None]) -> None:
     await thread.run(job)
+
+
+def _backend(conn: Connection) -> int:
+    return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+
+@pytest.mark.postgres
+def test_postgresql_keeps_its_connection_and_replaces_it_once_lost() -> None:
+    """On PostgreSQL the thread holds one connection between jobs (no pre-ping each time);
+    killed while idle, it is replaced by the retry and the job is written once."""
+    with new_database("held") as url:
+        database = open_database(url)
+        thread = DatabaseThread(database, retry_for=30)
+        admin = create_engine(admin_url(), isolation_level="AUTOCOMMIT")
+
+        async def scenario() -> tuple[int, int, int]:
+            first = await thread.run(_backend)
+            second = await thread.run(_backend)
+            with admin.connect() as connection:  # waits until the backend is gone
+                connection.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": first})
+            await thread.run(_insert("after the loss"))
+            return first, second, await thread.run(_backend)
+
+        try:
+            first, second, third = asyncio.run(scenario())
+        finally:
+            thread.close()
+            admin.dispose()
+        assert second == first  # held, not taken again from the pool
+        assert third != first  # the lost one was replaced
+        assert thread.retried == 1
+        assert _names(database) == ["after the loss"]  # once
+        database.close()

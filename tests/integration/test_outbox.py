@@ -133,6 +133,37 @@ def test_results_recorded_and_credits_debited_in_the_same_transaction(database: 
         ]
 
 
+def test_results_change_only_messages_still_submitting(database: Database) -> None:
+    """A result for a message another process moved meanwhile (reconciled ``unknown``)
+    changes nothing of it; the others clear their claim and count the attempt."""
+    with database.transaction() as conn:
+        credits.add_credits(conn, "default", 10_000, now=NOW)
+        ids = [_message(conn, f"+3361000001{i}") for i in range(4)]
+        claimed = {m.id: m for m in outbox.claim(conn, token="a", now=NOW, limit=4)}
+        outbox.begin_submit(conn, ids, NOW)
+        m = t.messages
+        conn.execute(m.update().where(m.c.id.in_(ids[2:])).values(status="unknown"))
+        outbox.record_results(
+            conn,
+            [
+                SubmitResult(ids[0], SubmitOutcome.ACCEPTED, provider_message_id="p0"),
+                SubmitResult(ids[1], SubmitOutcome.RETRY),
+                SubmitResult(ids[2], SubmitOutcome.ACCEPTED, provider_message_id="p2"),
+                SubmitResult(ids[3], SubmitOutcome.REJECTED, error_code="0x0B"),
+            ],
+            claimed,
+            NOW,
+        )
+        rows = {row.id: row for row in conn.execute(select(m).where(m.c.id.in_(ids))).all()}
+    assert [rows[i].status for i in ids] == ["submitted", "pending", "unknown", "unknown"]
+    assert [rows[i].attempts for i in ids] == [1, 1, 0, 0]
+    assert [rows[i].claim_token for i in ids] == [None, None, "a", "a"]
+    assert [rows[i].provider_message_id for i in ids] == ["p0", None, None, None]
+    assert rows[ids[1]].submitted_at is None
+    assert rows[ids[1]].claimed_at is None
+    assert rows[ids[3]].error_code is None
+
+
 def test_one_ledger_row_per_campaign_and_reason_in_a_batch(database: Database) -> None:
     with database.transaction() as conn:
         credits.add_credits(conn, "default", 100_000, now=NOW)
