@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, update
@@ -25,7 +26,7 @@ from stopsms.engine.database_thread import DatabaseThread
 from stopsms.engine.sending import _prepare_due
 from stopsms.errors import Fix
 from stopsms.services.accounts import credits
-from stopsms.services.accounts.accounts import get_account
+from stopsms.services.accounts.accounts import AccountChanges, get_account, update_account
 from stopsms.services.campaigns.campaigns import create_campaign, get_campaign, schedule_campaign
 from stopsms.services.campaigns.holds import describe_holds, held_groups
 from stopsms.services.campaigns.lengths import check_length
@@ -268,6 +269,34 @@ def test_held_until_is_per_instant_named_and_agrees_between_preview_and_report(
         report = campaign_report(c, "default", campaign_id)
         assert held_groups(c, campaign_id) == report.held_groups
     assert describe_holds(report.held_groups) == expected
+
+
+def test_the_cli_writes_instants_in_the_account_s_zone_by_name(
+    database: Database, cli: CliRunner
+) -> None:
+    """A Martinique account's schedule, held-until and list are written in its zone, named
+    (``AST`` or ``CET`` would be ambiguous): create, list, preview and report agree."""
+    from stopsms.cli.main import app
+
+    _campaign(database, 3, 100)
+    with database.transaction() as c:
+        update_account(c, "default", AccountChanges(time_zone="America/Martinique"))
+    at = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    create = ["campaign", "create", "--list", "l", "--sender", SENDER, "--text", "Soldes"]
+    created = cli.invoke(app, [*create, "--at", at.isoformat()])
+    assert created.exit_code == 0, created.output
+    local = at.astimezone(ZoneInfo("America/Martinique"))
+    assert f"scheduled for {local:%a %Y-%m-%d %H:%M:%S} America/Martinique" in created.output
+    listed = cli.invoke(app, ["campaign", "list"])
+    assert f"{local:%H:%M:%S}" in listed.output
+    assert "Europe/Paris" not in listed.output + created.output
+    campaign_id = created.output.strip().splitlines()[-1]
+    for command in ("preview", "report"):
+        shown = cli.invoke(app, ["campaign", command, campaign_id])
+        assert shown.exit_code == 0, shown.output
+        assert "Europe/Paris" not in shown.output
+    preview = " ".join(cli.invoke(app, ["campaign", "preview", campaign_id]).output.split())
+    assert "America/Martinique" in preview
 
 
 def test_cli_create_refuses_66_parts_and_warns_at_5(

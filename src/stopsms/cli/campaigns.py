@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import sys
 from contextlib import nullcontext
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
+from sqlalchemy import Connection
 
-from stopsms.app import results
+from stopsms.app import App, results
 from stopsms.cli.console import (
     LARGEST_INTEGER,
     console,
@@ -38,7 +39,7 @@ from stopsms.services.accounts.credits import format_credits
 from stopsms.services.campaigns import campaigns as svc
 from stopsms.services.campaigns import reports
 from stopsms.services.campaigns.campaigns import Campaign
-from stopsms.services.campaigns.holds import describe_holds
+from stopsms.services.campaigns.holds import DISPLAY_ZONE, describe_holds
 from stopsms.services.campaigns.lengths import check_length
 from stopsms.services.campaigns.preparation import resume_sending
 from stopsms.services.campaigns.shortfall import shortfall_of
@@ -48,7 +49,6 @@ __all__ = ["campaign_app"]
 
 campaign_app = typer.Typer(help="Campaigns: create, preview, send, follow and report.")
 
-PARIS = ZoneInfo("Europe/Paris")
 IdArgument = Annotated[
     int, typer.Argument(min=1, max=LARGEST_INTEGER, help="Campaign id.", show_default=False)
 ]
@@ -58,8 +58,16 @@ def _credits(millicredits: int) -> str:
     return format_credits(millicredits)
 
 
-def _when(value: datetime | None) -> str:
-    return value.astimezone(PARIS).strftime("%a %Y-%m-%d %H:%M:%S %Z") if value else "—"
+def _when(value: datetime | None, zone: ZoneInfo = DISPLAY_ZONE) -> str:
+    """An instant in the account's zone, named (``Tue 2026-11-24 08:00:00 Europe/Paris``):
+    an abbreviation such as ``CET`` or ``AST`` is ambiguous, and the machine's zone is not
+    the account's."""
+    return f"{value.astimezone(zone):%a %Y-%m-%d %H:%M:%S} {zone.key}" if value else "—"
+
+
+def _zone(app: App, connection: Connection, account: str | None) -> ZoneInfo:
+    """The acting account's time zone (its ``time_zone`` setting)."""
+    return ZoneInfo(app.account(connection, account).time_zone)
 
 
 @campaign_app.command("create")
@@ -105,6 +113,7 @@ def create(
         # Too many parts: refused, and the transaction (the new campaign) rolled back.
         owner = app.account(connection, account)
         long_text = check_length(created.campaign, owner, app.max_parts)
+    zone = ZoneInfo(owner.time_zone)
     campaign = created.campaign
     notes = [*created.notes, *([long_text] if long_text else [])]
     if json_output:
@@ -116,7 +125,7 @@ def create(
         err_console.print(f"[yellow]warning:[/] {escape(long_text)}", soft_wrap=True)
     if campaign.scheduled_at is not None:
         console.print(
-            f"campaign {campaign.id} scheduled for {_when(campaign.scheduled_at)}",
+            f"campaign {campaign.id} scheduled for {_when(campaign.scheduled_at, zone)}",
             highlight=False,
         )
     console.print(str(campaign.id), highlight=False)
@@ -154,17 +163,18 @@ def preview(
     if json_output:
         print_json(results.campaign_preview(result, length))
         return
-    print_preview(result)
+    print_preview(result, ZoneInfo(owner.time_zone))
     if length:
         console.print(f"[yellow]warning:[/] {escape(length)}", soft_wrap=True)
 
 
 def _epoch_dt(epoch: float | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, PARIS)
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
 
-def print_preview(result: reports.CampaignPreview) -> None:
-    """The human form of a campaign preview (also printed by ``stopsms demo``)."""
+def print_preview(result: reports.CampaignPreview, zone: ZoneInfo = DISPLAY_ZONE) -> None:
+    """The human form of a campaign preview (also printed by ``stopsms demo``), its instants
+    in ``zone`` (the account's)."""
     s, p, c = result.summary, result.plan, result.campaign
     console.print(f"[bold]campaign {c.id}[/] {escape(c.name)} — {c.status.value}, {c.type.value}")
     if result.sample is not None:
@@ -190,13 +200,13 @@ def print_preview(result: reports.CampaignPreview) -> None:
     if short is not None:
         console.print(f"[red]send will refuse:[/] {escape(worded(short))}", soft_wrap=True)
     console.print(
-        f"at {result.rate:,.0f}/s from {_when(result.start)}: "
+        f"at {result.rate:,.0f}/s from {_when(result.start, zone)}: "
         f"{p.now:,} leave in the current window"
-        + (f", {describe_holds(result.held_groups)}" if p.held else ", 0 held")
+        + (f", {describe_holds(result.held_groups, zone=zone)}" if p.held else ", 0 held")
     )
     if p.unplanned:
         console.print(f"[red]{p.unplanned:,} have no sending window in the coming months[/]")
-    console.print(f"expected finish: {_when(_epoch_dt(p.finish))}")
+    console.print(f"expected finish: {_when(_epoch_dt(p.finish), zone)}")
 
 
 @campaign_app.command("list")
@@ -214,8 +224,10 @@ def list_(
         except ValueError:
             known = ", ".join(s.value for s in CampaignStatus)
             fail(f"invalid --status {status!r}: one of {known}")
-    with transaction() as connection:
-        listing = svc.list_campaigns(connection, account_name(account), status=wanted)
+    app = application()
+    with app.reader() as connection:
+        listing = svc.list_campaigns(connection, app.account_name(account), status=wanted)
+        zone = _zone(app, connection, account)
     if json_output:
         print_json(results.campaign_listing(listing))
         return
@@ -229,7 +241,7 @@ def list_(
             c.type.value,
             escape(c.list_name or "—"),
             c.sender,
-            _when(c.scheduled_at),
+            _when(c.scheduled_at, zone),
             f"{item.ready:,}",
             f"{item.sent:,}",
         )
@@ -242,16 +254,19 @@ def report(
     campaign_id: IdArgument, account: AccountOption = None, json_output: JsonOption = False
 ) -> None:
     """Targeted, excluded by reason, sent, delivered, failed, STOPs and credits."""
-    with transaction() as connection:
-        r = reports.campaign_report(connection, account_name(account), campaign_id)
+    app = application()
+    with app.reader() as connection:
+        r = reports.campaign_report(connection, app.account_name(account), campaign_id)
+        zone = _zone(app, connection, account)
     if json_output:
         print_json(results.campaign_report(r))
         return
-    print_report(r)
+    print_report(r, zone)
 
 
-def print_report(r: reports.CampaignReport) -> None:
-    """The human form of a campaign report (also printed by ``stopsms demo``)."""
+def print_report(r: reports.CampaignReport, zone: ZoneInfo = DISPLAY_ZONE) -> None:
+    """The human form of a campaign report (also printed by ``stopsms demo``), its instants
+    in ``zone`` (the account's)."""
     c = r.campaign
     console.print(f"[bold]campaign {c.id}[/] {escape(c.name)} — {c.status.value}")
     if c.status is CampaignStatus.PAUSED and c.settings.get("paused_reason"):
@@ -279,7 +294,7 @@ def print_report(r: reports.CampaignReport) -> None:
     table.add_row("credits spent", _credits(r.credits_millicredits))
     console.print(table)
     if r.held:
-        console.print(describe_holds(r.held_groups))
+        console.print(describe_holds(r.held_groups, zone=zone))
     if r.unknown:
         console.print(
             f"[yellow]{r.unknown:,} message(s) in doubt:[/] on the wire when a run stopped or"

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -34,6 +35,7 @@ from stopsms.cli.hints import command, worded
 from stopsms.cli.jobs import jobs_alongside
 from stopsms.clock import Clock, SystemClock
 from stopsms.domain.campaign import CampaignStatus
+from stopsms.domain.errors import StopsmsError
 from stopsms.engine.sending import (
     DATABASE_KEPT,
     SendProgress,
@@ -46,7 +48,7 @@ from stopsms.engine.sending import (
 )
 from stopsms.providers.base import Provider, ProviderError
 from stopsms.services.accounts.accounts import Account, get_account
-from stopsms.services.campaigns.holds import describe_holds
+from stopsms.services.campaigns.holds import DISPLAY_ZONE, describe_holds
 from stopsms.services.messages.outbox import Reconciliation
 from stopsms.services.messages.replies import latest_replies
 from stopsms.store.database import Database
@@ -73,17 +75,17 @@ def _provider(url: str | None) -> Provider:
         fail("no provider: give --provider smpp://… or set STOPSMS_PROVIDER_URL")
 
 
-def _describe(progress: SendProgress) -> str:
+def _describe(progress: SendProgress, zone: ZoneInfo = DISPLAY_ZONE) -> str:
     text = f"sent {progress.sent:,} · delivered {progress.delivered:,} · "
     if progress.unknown:
         text += f"unknown {progress.unknown:,} · "
     text += f"STOPs {progress.stops:,} · {progress.status.value}"
     if progress.held and progress.held_groups:
-        text += f" · {describe_holds(progress.held_groups)}"
+        text += f" · {describe_holds(progress.held_groups, zone=zone)}"
     return text
 
 
-def _plain_progress(campaign_id: int) -> Callable[[SendProgress], None]:
+def _plain_progress(campaign_id: int, zone: ZoneInfo) -> Callable[[SendProgress], None]:
     """Progress as plain lines for an output that is not a terminal (a pipe, a log): a line
     when something changed, at most every :data:`PLAIN_EVERY` seconds, and each status change
     at once (Rich's live bar prints nothing there until the end)."""
@@ -92,7 +94,7 @@ def _plain_progress(campaign_id: int) -> Callable[[SendProgress], None]:
     def on_progress(progress: SendProgress) -> None:
         now = time.monotonic()
         line = f"campaign {campaign_id}: {progress.done:,}/"
-        line += f"{progress.ready:,} · {_describe(progress)}"
+        line += f"{progress.ready:,} · {_describe(progress, zone)}"
         moved = progress.status is not last["status"]
         if line != last["line"] and (moved or now - float(str(last["at"])) >= PLAIN_EVERY):
             console.print(line, soft_wrap=True)
@@ -121,9 +123,11 @@ async def send_with_progress(
     allow_partial: bool = False,
     max_parts: int,
     public_url: str | None = None,
+    zone: ZoneInfo = DISPLAY_ZONE,
 ) -> SendReport:
-    """Run :func:`send_campaign` under a Rich progress bar (sent, delivered, STOPs, held until …)
-    and print what it reconciled and how it ended. ``campaign send`` and ``demo`` use it."""
+    """Run :func:`send_campaign` under a Rich progress bar (sent, delivered, STOPs, held until …,
+    in ``zone``: the account's) and print what it reconciled and how it ended. ``campaign
+    send`` and ``demo`` use it."""
     columns = (
         TextColumn("[bold]campaign {task.fields[campaign]}"),
         BarColumn(),
@@ -140,10 +144,10 @@ async def send_with_progress(
                 task,
                 total=max(progress.ready, 1),
                 completed=progress.done,
-                description=_describe(progress),
+                description=_describe(progress, zone),
             )
 
-        on_progress = on_bar if terminal else _plain_progress(campaign_id)
+        on_progress = on_bar if terminal else _plain_progress(campaign_id, zone)
         if not terminal:
             console.print(f"campaign {campaign_id}: starting", soft_wrap=True)
             console.file.flush()
@@ -177,7 +181,7 @@ async def send_with_progress(
         console.print(f"[red]campaign {campaign} paused after repeated provider errors[/]")
     if wait and not report.receipts_complete:
         console.print(f"[yellow]receipts still awaited after {receipt_timeout:g} s[/]")
-    console.print(_describe(report.progress))
+    console.print(_describe(report.progress, zone))
     return report
 
 
@@ -222,6 +226,9 @@ def send(
     route = _provider(provider)
     with app.reader() as conn:
         owner = get_account(conn, account) if account else None
+        zone = DISPLAY_ZONE  # the acting account's, when there is one to act as
+        with contextlib.suppress(StopsmsError):
+            zone = ZoneInfo((owner or app.account(conn, None)).time_zone)
 
     async def main() -> SendReport:
         # Ctrl-C and SIGTERM cancel the send, which then leaves the campaign paused.
@@ -242,6 +249,7 @@ def send(
             allow_partial=allow_partial,
             max_parts=app.max_parts,
             public_url=app.settings.public_url,
+            zone=zone,
         )
 
     try:

@@ -46,6 +46,7 @@ from stopsms.domain.campaign import CampaignStatus
 from stopsms.domain.errors import StopsmsError
 from stopsms.services.access.keys import Principal
 from stopsms.services.access.roles import Role
+from stopsms.web.actions import act
 from stopsms.web.pages import (
     EXPIRED,
     NOT_ALLOWED,
@@ -53,7 +54,6 @@ from stopsms.web.pages import (
     Page,
     app_of,
     form_of,
-    signed_post,
     to_login,
     who_of,
 )
@@ -180,10 +180,10 @@ def make_router() -> APIRouter:
 
     @router.post("/campaigns/new", response_class=HTMLResponse)
     async def compose(request: Request) -> Response:
-        posted = await signed_post(request)
+        posted = await act(request, Role.VIEWER)  # the role each action needs is checked below
         if isinstance(posted, Response):
             return posted
-        who, page, fields = posted
+        who, page, fields = posted.who, posted.page, posted.fields
         app = app_of(request)
         action = fields.get("action", "")
         if action == "fix":
@@ -259,10 +259,10 @@ def make_router() -> APIRouter:
 
     @router.post("/campaigns/{campaign_id}/actions", response_class=HTMLResponse)
     async def campaign_action(request: Request, campaign_id: str) -> Response:
-        posted = await signed_post(request)
+        posted = await act(request, Role.VIEWER)  # the role each action needs is checked below
         if isinstance(posted, Response):
             return posted
-        who, page, fields = posted
+        who, page, fields = posted.who, posted.page, posted.fields
         number = _id(campaign_id)
         app = app_of(request)
         if number is None or not campaign_cases.owns(app, who, number):

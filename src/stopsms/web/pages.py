@@ -47,7 +47,6 @@ __all__ = [
     "language_router",
     "session_of",
     "set_session",
-    "signed_post",
     "state_of",
     "to_login",
     "who_of",
@@ -225,19 +224,6 @@ async def form_of(
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     forms, _ = state_of(request)
     return fields, forms.accepts(request.cookies.get(AREA_CSRF_COOKIE), fields.get(CSRF_FIELD))
-
-
-async def signed_post(request: Request) -> tuple[Principal, Page, dict[str, str]] | Response:
-    """A signed-in POST with our anti-forgery field: who, the page and the form; else the
-    answer to give instead (to the login page; 403)."""
-    who = who_of(request)
-    if who is None:
-        return to_login()
-    fields, ours = await form_of(request)
-    page = Page(request, who)
-    if not ours:
-        return page.refuse(EXPIRED, 403)
-    return who, page, fields
 
 
 def language_router() -> APIRouter:

@@ -22,7 +22,7 @@ from stopsms.store import tables as t
 
 __all__ = ["DISPLAY_ZONE", "HeldGroups", "describe_holds", "held_groups", "merge_holds"]
 
-#: The zone held instants are written in: the platform's legal home, as ``at`` assumes.
+#: The zone held instants are written in when the account's is not given: its default.
 DISPLAY_ZONE = ZoneInfo("Europe/Paris")
 #: ``(release instant, messages)`` pairs, earliest first.
 HeldGroups = tuple[tuple[datetime, int], ...]
@@ -51,18 +51,19 @@ def held_groups(connection: Connection, campaign_id: int) -> HeldGroups:
     return merge_holds((at, int(count)) for at, count in rows)
 
 
-def when(at: datetime) -> str:
-    """``Tue 24 Nov 08:00 Europe/Paris``."""
-    return f"{at.astimezone(DISPLAY_ZONE):%a %d %b %H:%M} {DISPLAY_ZONE.key}"
+def when(at: datetime, zone: ZoneInfo = DISPLAY_ZONE) -> str:
+    """``Tue 24 Nov 08:00 Europe/Paris`` (in ``zone``, the account's, named)."""
+    return f"{at.astimezone(zone):%a %d %b %H:%M} {zone.key}"
 
 
-def describe_holds(groups: HeldGroups, *, limit: int = 3) -> str:
+def describe_holds(groups: HeldGroups, *, limit: int = 3, zone: ZoneInfo = DISPLAY_ZONE) -> str:
     """``11 held until Tue 24 Nov 08:00 Europe/Paris, 1 until …`` (the ``limit`` earliest
-    instants, then how many more wait later); ``""`` when nothing is held."""
+    instants, then how many more wait later, in ``zone``: the account's time zone where the
+    caller knows the account); ``""`` when nothing is held."""
     if not groups:
         return ""
     parts = [
-        f"{count:,} {'held ' if i == 0 else ''}until {when(at)}"
+        f"{count:,} {'held ' if i == 0 else ''}until {when(at, zone)}"
         for i, (at, count) in enumerate(groups[:limit])
     ]
     rest = sum(count for _, count in groups[limit:])
