@@ -7,15 +7,33 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, event, select, update
+from sqlalchemy import Connection, bindparam, event, select, update
 
 from stopsms.clock import FakeClock
 from stopsms.providers.base import DeliveryReceipt, ReceiptStatus
 from stopsms.services.campaigns.preparation import prepare_campaign
-from stopsms.services.messages.receipts import apply_receipts
+from stopsms.services.messages.receipts import ReceiptsApplied, apply_receipts
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 from tests.e2e.support import TUESDAY_10H, fr, seed_campaign
+
+
+def _applied_with_updates(
+    conn: Connection, receipts: list[DeliveryReceipt], now: datetime
+) -> tuple[ReceiptsApplied, list[tuple[str, Any]]]:
+    """``apply_receipts`` on ``conn``, with the ``UPDATE messages`` statements it ran (and
+    their parameters) as the driver got them."""
+    captured: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
+        if "UPDATE MESSAGES" in statement.upper():
+            captured.append((statement, parameters))
+
+    event.listen(conn, "before_cursor_execute", capture)
+    try:
+        return apply_receipts(conn, receipts, now), captured
+    finally:
+        event.remove(conn, "before_cursor_execute", capture)
 
 
 @pytest.mark.parametrize("count", [1, 300])
@@ -27,22 +45,12 @@ def test_the_receipt_update_searches_the_provider_id_index(
     (``UPDATE … FROM (VALUES …)``): whatever the batch size, each receipt finds its row
     through the provider id index and the claim index (status, …) is not used."""
     database = sqlite_database
-    captured: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
-        if "UPDATE MESSAGES" in statement.upper():
-            captured.append((statement, parameters))
-
     now = datetime.now(UTC)
     receipts = [
         DeliveryReceipt(f"id{i}", ReceiptStatus.DELIVERED, None, "", now) for i in range(count)
     ]
     with database.transaction() as conn:
-        event.listen(conn, "before_cursor_execute", capture)
-        try:
-            applied = apply_receipts(conn, receipts, now)
-        finally:
-            event.remove(conn, "before_cursor_execute", capture)
+        applied, captured = _applied_with_updates(conn, receipts, now)
         assert (applied.delivered, applied.ignored) == (0, count)  # no such messages
         assert len(captured) == 1  # one statement for the batch
         statement, parameters = captured[0]
@@ -81,18 +89,8 @@ def test_on_postgresql_each_receipt_looks_its_message_up_by_provider_id(
     receipts = [
         DeliveryReceipt(f"p{mid}", ReceiptStatus.DELIVERED, None, "", now) for mid in ids[:64]
     ]
-    captured: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
-        if "UPDATE MESSAGES" in statement.upper():
-            captured.append((statement, parameters))
-
     with database.transaction() as conn:
-        event.listen(conn, "before_cursor_execute", capture)
-        try:
-            applied = apply_receipts(conn, receipts, now)
-        finally:
-            event.remove(conn, "before_cursor_execute", capture)
+        applied, captured = _applied_with_updates(conn, receipts, now)
         assert applied.delivered == 64
         statement, parameters = captured[0]
         statement_plan = conn.exec_driver_sql("EXPLAIN " + statement, parameters).scalars().all()
