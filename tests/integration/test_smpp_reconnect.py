@@ -13,7 +13,7 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
-from stopsms.providers.base import CONNECTION_LOST, SubmitOutcome
+from stopsms.providers.base import CONNECTION_LOST, BindRefused, ProviderError, SubmitOutcome
 from stopsms.providers.smpp import SmppProvider
 from stopsms.smsc import SmscSimulator
 from tests.integration.test_smpp_provider import Events, msg, run, until
@@ -76,6 +76,39 @@ def test_no_bind_within_the_timeout_leaves_the_call_unsent_without_a_wait_per_pa
             assert [r.outcome for r in results] == [SubmitOutcome.RETRY] * 50  # not sent: safe
         finally:
             await provider.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(main(), 30))
+    finally:
+        smsc.kill()
+
+
+def test_a_start_that_fails_on_its_second_bind_closes_the_first(tmp_path: Path) -> None:
+    """A ``tx_rx`` start whose receiver bind is refused leaves nothing open: the transmitter
+    it bound first is unbound and closed (it used to stay bound, its socket and enquirer
+    left behind: the suite once failed on that socket garbage-collected in a later test),
+    so the SMSC's one bind slot is free for the next attempt."""
+    smsc = NodeSmsc(tmp_path / "smsc.jsonl", max_binds=1)
+    smsc.start()
+    url = f"smpp://t:pw@127.0.0.1:{smsc.port}?timeout=1&reconnect_max=0.2"
+
+    async def main() -> None:
+        provider = SmppProvider(url + "&bind=tx_rx")
+        refused = None
+        try:
+            await provider.start(Events().handlers)
+        except ProviderError as exc:
+            refused = exc
+        assert isinstance(refused, BindRefused), refused
+        assert not provider.bound
+        await until(lambda: [e["binds"] for e in smsc.entries("close")] == [0])
+        again = SmppProvider(url)  # one transceiver: the freed slot takes it
+        await again.start(Events().handlers)
+        try:
+            assert again.bound
+        finally:
+            await again.close()
+        await provider.close()  # closing after a failed start is harmless
 
     try:
         asyncio.run(asyncio.wait_for(main(), 30))

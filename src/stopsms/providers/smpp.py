@@ -151,14 +151,24 @@ class SmppProvider:
         return f"{cfg.system_id}@{cfg.host}:{cfg.port}", cfg.binds, len(self.roles)
 
     async def start(self, handlers: EventHandlers) -> None:
-        """Connect and bind (raising ProviderError if that fails), then keep the bind up."""
+        """Connect and bind (raising ProviderError if that fails), then keep the bind up.
+
+        All or nothing: a start that fails on a later bind (``tx_rx``: the receiver refused
+        after the transmitter bound, as under an account's bind limit) or is cancelled unbinds
+        and closes what it had bound before raising, so no session, socket or enquirer is
+        left behind and the SMSC's bind slot is free again.
+        """
         self._handlers = handlers
         self._closing = False
-        for role in self.roles:
-            self._ready[role] = asyncio.Event()
-            link = await self._connect(role)
-            self._set_link(role, link)
-            self._supervisors.append(asyncio.create_task(self._supervise(role, link)))
+        try:
+            for role in self.roles:
+                self._ready[role] = asyncio.Event()
+                link = await self._connect(role)
+                self._set_link(role, link)
+                self._supervisors.append(asyncio.create_task(self._supervise(role, link)))
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         """Finish handling received events, unbind, disconnect."""
