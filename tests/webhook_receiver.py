@@ -49,6 +49,11 @@ class Receiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hook"
 
+    @property
+    def connections(self) -> int:
+        """Client connections open now (a closed one leaves once its handler saw the end)."""
+        return len(self._writers)
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
         try:

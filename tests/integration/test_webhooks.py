@@ -34,7 +34,7 @@ from stopsms.services.webhooks.events import record_event
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 from tests.builders import draft_campaign, ready_account
-from tests.webhook_receiver import receiver
+from tests.webhook_receiver import Receiver, receiver
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 DEFAULT = 1  # the seeded ``default`` account's id
@@ -223,6 +223,40 @@ def test_a_receiver_that_fails_then_recovers_gets_every_event_signed(database: D
         endpoint = endpoints.list_endpoints(conn, DEFAULT)[0]
         assert endpoint.consecutive_failures == 0
         assert endpoint.failing_since is None
+
+
+@pytest.mark.commits
+def test_a_close_cancelled_midway_still_closes_every_lane(database: Database) -> None:
+    """The worker cancels the sender at shutdown, maybe while it closes its lanes: each lane's
+    connection is closed all the same. It used to stop at the first lane, leaving the others'
+    keep-alive sockets to the garbage collector (the suite once failed on two of them)."""
+
+    async def scenario(hook: Receiver, sender: WebhookSender) -> None:
+        delivered = await sender.run_once()
+        assert delivered == 10
+        assert hook.connections >= 2  # several lanes, each with its connection
+        closing = asyncio.create_task(sender.close())
+        await asyncio.sleep(0)  # inside the first lane's close
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        for _ in range(200):
+            if hook.connections == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert hook.connections == 0
+
+    with receiver() as hook:
+        with database.transaction() as conn:
+            _endpoint(conn, hook.url)
+            for n in range(10):
+                record_event(conn, DEFAULT, "inbound.received", {"n": n}, NOW)
+        thread = DatabaseThread(database)
+        sender = WebhookSender(thread, FakeClock(NOW), allow_private=True, timeout=5)
+        try:
+            asyncio.run(scenario(hook, sender))
+        finally:
+            thread.close()
 
 
 @pytest.mark.commits

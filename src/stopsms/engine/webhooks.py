@@ -105,10 +105,22 @@ class WebhookSender:
         return self._clients
 
     async def close(self) -> None:
-        """Close the HTTP connections."""
+        """Close the HTTP connections, every lane's, even when cancelled midway.
+
+        The worker cancels the sender at shutdown, maybe while it is here: a cancellation
+        lands between two lanes (httpx shields each pool's own close), so it is held until
+        the last lane is closed, then raised. Stopping at the first lane left the others'
+        keep-alive sockets to the garbage collector (the suite once failed on two of them).
+        """
         clients, self._clients = self._clients, []
+        cancelled: asyncio.CancelledError | None = None
         for client in clients:
-            await client.aclose()
+            try:
+                await client.aclose()
+            except asyncio.CancelledError as exc:
+                cancelled = exc
+        if cancelled is not None:
+            raise cancelled
 
     async def run_once(self) -> int:
         """Claim and attempt one batch; returns how many deliveries were attempted."""
