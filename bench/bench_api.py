@@ -62,7 +62,9 @@ def _serve(url: str, port: int) -> None:
     from stopsms.config import Settings
     from stopsms.server import UVICORN_OPTIONS, create_server
 
-    server = create_server(App(Settings(database_url=url)), limits=Limits(per_key=0, per_ip=0))
+    server = create_server(
+        App(Settings(database_url=url)), limits=Limits(per_key=0, per_ip=0), freeze=True
+    )
 
     @server.post("/bare", status_code=202)
     async def bare(body: MessageIn) -> dict[str, Any]:
