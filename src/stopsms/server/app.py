@@ -46,11 +46,11 @@ def freeze_heap() -> None:
 
     A served process starts with some 150,000 objects the collector tracks (FastAPI's routes
     and models, SQLAlchemy's tables, the libraries' modules), all long-lived, that a full
-    collection walks every time:
-    ``python -m bench api`` at 500 requests/s saw gen-2 collections of 94 and 214 ms, the
-    whole process stopped, its slowest requests exactly those (2026-12-05, load 5.5). Frozen
-    after start-up, the same collections took 10–34 ms. The trade-off: garbage among the
-    frozen objects is never collected, and there is none worth having at start-up.
+    collection walks every time: the benchmark's server at 500 requests/s (``python -m bench
+    api``'s) saw gen-2 collections of 94–214 ms, the whole process stopped, its slowest
+    requests exactly those (2026-12-05, load 1.8–5.5). Frozen after start-up, the same
+    collections took 9–62 ms, all but one under 35 ms (docs/api.md). The trade-off: garbage
+    among the frozen objects is never collected, and there is none worth having at start-up.
     """
     gc.collect()
     gc.freeze()
