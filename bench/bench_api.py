@@ -3,11 +3,12 @@ FastAPI endpoint that only parses the same body, on the same server (same proces
 uvicorn, same middleware), in the same run, interleaved round by round.
 
 The server runs in a child process (uvicorn, one worker, with ``stopsms serve``'s options:
-uvloop, httptools, no access log; no engine: no provider is configured, so messages stay
-queued); the bare endpoint is ``async`` (no thread hop: the stack's best). The load comes from
-this process (:mod:`bench.http_load`: keep-alive connections on asyncio, not httpx, whose own
-CPU per request capped the ceiling at 108/s) on the same 2 cores, so both figures include the
-client's share of the CPU.
+uvloop, httptools, no access log, the start-up heap frozen; no engine: no provider is
+configured, so messages stay queued); the bare endpoint is ``async`` (no thread hop: the
+stack's best). The load comes from this process (:mod:`bench.http_load`: keep-alive
+connections on asyncio, not httpx, whose own CPU per request capped the ceiling at 108/s) on
+the same 2 cores, so both figures include the client's share of the CPU (9–15 % of a core at
+500/s; docs/api.md).
 Each message goes to its own number (informative: never held), so every request is a real
 acceptance: key verified (read once per 5 s, then from the server's cache of verified keys, as
 a busy client's key is; checked again, not revoked, in the batch's transaction), account read,
@@ -62,7 +63,9 @@ def _serve(url: str, port: int) -> None:
     from stopsms.config import Settings
     from stopsms.server import UVICORN_OPTIONS, create_server
 
-    server = create_server(App(Settings(database_url=url)), limits=Limits(per_key=0, per_ip=0))
+    server = create_server(
+        App(Settings(database_url=url)), limits=Limits(per_key=0, per_ip=0), freeze=True
+    )
 
     @server.post("/bare", status_code=202)
     async def bare(body: MessageIn) -> dict[str, Any]:

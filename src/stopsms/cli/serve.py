@@ -5,7 +5,8 @@ STOP replies, receipts, schedules) against ``STOPSMS_PROVIDER_URL``, so one comm
 small shop. On PostgreSQL ``serve`` runs no engine (``stopsms worker`` runs apart, as many as
 wanted) unless ``--with-worker``. In production (``STOPSMS_ENV=production``) a missing
 ``STOPSMS_SECRET_KEY`` is one line at start. uvicorn runs on uvloop and httptools without
-access log (:data:`stopsms.server.UVICORN_OPTIONS`).
+access log (:data:`stopsms.server.UVICORN_OPTIONS`); the heap alive once started is frozen
+out of the garbage collector's full passes (:func:`stopsms.server.freeze_heap`).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def serve(
 
     app = application()
     engine = with_worker or app.database.backend == "sqlite"
-    server = create_server(app, engine=engine)
+    server = create_server(app, engine=engine, freeze=True)
     where = "with the sending engine" if engine else "without engine (workers run apart)"
     console.print(f"stopsms serve: the API {where}; the address follows")
     # The engine's events (bind, STOPs, campaigns) as lines beside uvicorn's.

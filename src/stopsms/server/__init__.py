@@ -9,6 +9,12 @@ small shop; on PostgreSQL workers run apart unless ``serve --with-worker``) and 
 shutdown. Other interfaces' routers (the hosted unsubscribe page, the web) are mounted here.
 """
 
-from stopsms.server.app import UVICORN_OPTIONS, NoSecretKey, check_startable, create_server
+from stopsms.server.app import (
+    UVICORN_OPTIONS,
+    NoSecretKey,
+    check_startable,
+    create_server,
+    freeze_heap,
+)
 
-__all__ = ["UVICORN_OPTIONS", "NoSecretKey", "check_startable", "create_server"]
+__all__ = ["UVICORN_OPTIONS", "NoSecretKey", "check_startable", "create_server", "freeze_heap"]

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from stopsms.domain.errors import InvalidSender, StopsmsError
@@ -219,10 +219,13 @@ def _message(r: Any, *, replayed: bool = False) -> DirectMessage:
     )
 
 
+_BY_KEY = select(*_columns()).where(
+    _M.c.account_id == bindparam("account_id"), _M.c.idempotency_key == bindparam("key")
+)
+
+
 def _by_key(connection: Connection, account: Account, key: str) -> Any:
-    return connection.execute(
-        select(*_columns()).where(_M.c.account_id == account.id, _M.c.idempotency_key == key)
-    ).one_or_none()
+    return connection.execute(_BY_KEY, {"account_id": account.id, "key": key}).one_or_none()
 
 
 def _replay(row: Any, request: DirectRequest, e164: str) -> DirectMessage:
@@ -255,18 +258,21 @@ def _preview(settings: compliance.AccountSettings, request: DirectRequest) -> co
 def _credit(connection: Connection, account_id: int) -> Credit:
     """The account's balance, read under a lock on its row, and the cost of its direct
     messages waiting to be sent (see the module)."""
-    a = t.accounts.c
-    balance: int = connection.execute(
-        select(a.balance_millicredits).where(a.id == account_id).with_for_update()
-    ).scalar_one()
-    queued: int = connection.execute(
-        select(func.coalesce(func.sum(_M.c.price_millicredits), 0)).where(
-            _M.c.account_id == account_id,
-            _M.c.campaign_id.is_(None),
-            _M.c.status.in_(WAITING_STATUSES),
-        )
-    ).scalar_one()
+    balance: int = connection.execute(_BALANCE, {"account_id": account_id}).scalar_one()
+    queued: int = connection.execute(_QUEUED, {"account_id": account_id}).scalar_one()
     return Credit(balance, int(queued))
+
+
+_BALANCE = (
+    select(t.accounts.c.balance_millicredits)
+    .where(t.accounts.c.id == bindparam("account_id"))
+    .with_for_update()
+)
+_QUEUED = select(func.coalesce(func.sum(_M.c.price_millicredits), 0)).where(
+    _M.c.account_id == bindparam("account_id"),
+    _M.c.campaign_id.is_(None),
+    _M.c.status.in_(WAITING_STATUSES),
+)
 
 
 def queue_message(

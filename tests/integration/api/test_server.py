@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -20,6 +22,18 @@ def test_health_readiness_and_documentation(client: TestClient) -> None:
     assert ready.json() == {"status": "ready", "checks": {"database": "ok"}}
     assert client.get("/openapi.json").json()["info"]["title"] == "stopsms"
     assert "swagger" in client.get("/docs").text.lower()
+
+
+def test_a_frozen_server_freezes_its_start_up_heap_and_thaws_it_at_shutdown(
+    app: App, clock: FakeClock
+) -> None:
+    assert gc.get_freeze_count() == 0
+    with TestClient(create_server(app, limits=UNLIMITED, clock=clock, freeze=True)) as client:
+        assert client.get("/healthz").status_code == 200
+        assert gc.get_freeze_count() > 10_000  # the libraries' and the routes' objects
+    assert gc.get_freeze_count() == 0
+    with TestClient(create_server(app, limits=UNLIMITED, clock=clock)):
+        assert gc.get_freeze_count() == 0  # tests build many servers: never frozen by default
 
 
 def test_readiness_names_a_missing_provider_when_the_engine_would_run(

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from stopsms.services.accounts.accounts import AccountRef, resolve_account
-from stopsms.services.optouts.optouts import active_for_sender
+from stopsms.services.optouts.optouts import active_for_sender, suppressing_senders
 from stopsms.store import tables as t
 from stopsms.store.phone_keys import PhoneKeyer, keyer
 
@@ -27,6 +27,14 @@ _O = t.optouts.c
 _CHUNK = 900
 #: Below this many numbers, :func:`suppressed_among` asks the index; above, it loads the set.
 _INDEX_LOOKUP_LIMIT = 20_000
+#: :func:`suppressed_among`'s look-up by key, built once (the API's writer runs it per batch):
+#: active records of any sender, or of the senders bound as ``senders``.
+_BY_KEYS = select(_O.phone_key).where(
+    _O.account_id == bindparam("account_id"),
+    _O.phone_key.in_(bindparam("keys", expanding=True)),
+    _O.revoked_at.is_(None),
+)
+_BY_KEYS_OF_SENDERS = _BY_KEYS.where(_O.sender.in_(bindparam("senders", expanding=True)))
 
 
 class Suppression:
@@ -98,15 +106,13 @@ def suppressed_among(
     unique = list(dict.fromkeys(numbers))
     keys = keyer(connection).keys(unique)
     by_key = dict(zip(keys, unique, strict=True))
+    senders = suppressing_senders(acc.optout_scope, sender)
+    query = _BY_KEYS if senders is None else _BY_KEYS_OF_SENDERS
     found: set[str] = set()
     for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start : start + _CHUNK]
-        hits = connection.execute(
-            select(_O.phone_key).where(
-                _O.account_id == acc.id,
-                _O.phone_key.in_(chunk),
-                active_for_sender(sender, acc.optout_scope),
-            )
-        ).scalars()
+        bound = {"account_id": acc.id, "keys": keys[start : start + _CHUNK]}
+        if senders is not None:
+            bound["senders"] = list(senders)
+        hits = connection.execute(query, bound).scalars()
         found.update(by_key[key] for key in hits)
     return found
