@@ -35,7 +35,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, func, select, text
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    String,
+    and_,
+    exists,
+    func,
+    literal,
+    null,
+    select,
+    text,
+    union_all,
+)
 
 from stopsms.clock import Clock
 from stopsms.domain.campaign import LEFT, MessageStatus
@@ -475,46 +488,68 @@ def _keys(connection: Connection, hourly: bool) -> list[Any]:
     return [m.decision, m.reason, m.encoding, m.status, *hours]
 
 
+def _hour_text(connection: Connection, column: Any) -> ColumnElement[Any]:
+    """``column``'s hour (UTC) as ``campaign_finals`` keeps it: ``YYYY-MM-DD HH`` text."""
+    if connection.dialect.name == "sqlite":
+        return func.substr(column, 1, 13)
+    return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24")
+
+
 def _rows(connection: Connection, campaign_id: int, hourly: bool) -> list[tuple[Any, ...]]:
     """The grouped rows of :func:`recount_figures` (decision, reason, encoding, status, [the
-    three hours,] count, parts, price), several rows per group allowed."""
+    three hours,] count, parts, price), several rows per group allowed.
+
+    One statement (``UNION ALL`` of the kept rows, the index count and the messages on the
+    wire or in doubt): on PostgreSQL each statement of a read-committed transaction has its
+    own snapshot, and a message settled between two reads would be counted twice or not at
+    all."""
     f, m = t.campaign_finals.c, t.messages.c
-    kept = [f.decision, f.reason, f.encoding, f.status]
+    kept: list[Any] = [f.decision, f.reason, f.encoding, f.status]
     if hourly:
         kept += [f.sent_hour, f.delivered_hour, f.failed_hour]
-    out: list[tuple[Any, ...]] = []
-    for row in connection.execute(
-        select(*kept, func.sum(f.messages), func.sum(f.segments), func.sum(f.price_millicredits))
-        .where(f.campaign_id == campaign_id)
-        .group_by(*kept)
-    ):
-        count, parts, price = int(row[-3]), int(row[-2]), int(row[-1])
-        if count or parts or price:
-            out.append((*(value or None for value in row[:-3]), count, parts, price))
-    none = (None, None, None) if hourly else ()
-    for status, count in connection.execute(
-        select(m.status, func.count())
-        .where(m.campaign_id == campaign_id, m.status.in_(_COUNTED_ON_INDEX))
-        .group_by(m.status)
-    ):
-        out.append(("ready", None, None, status, *none, int(count), 0, 0))
-    keys = _keys(connection, hourly)
-    out.extend(
-        tuple(row)
-        for row in connection.execute(
-            select(
-                *keys,
-                func.count(),
-                func.coalesce(func.sum(m.segments), 0),
-                func.coalesce(func.sum(m.price_millicredits), 0),
-            )
-            .where(
-                m.campaign_id == campaign_id,
-                m.status.in_([s for s in OPEN_STATUSES if s not in _COUNTED_ON_INDEX]),
-            )
-            .group_by(*keys)
+    hours: list[Any] = []
+    if hourly:
+        hours = [_hour_text(connection, c) for c in (m.submitted_at, m.delivered_at, m.failed_at)]
+    wire = [m.decision, m.reason, m.encoding, m.status, *hours]
+    nothing = [null(), null(), null()] if hourly else []
+    statement = union_all(
+        select(
+            *kept,
+            func.sum(f.messages),
+            func.sum(f.segments),
+            func.sum(f.price_millicredits),
         )
+        .where(f.campaign_id == campaign_id)
+        .group_by(*kept),
+        select(
+            literal("ready", String()),
+            null(),
+            null(),
+            m.status,
+            *nothing,
+            func.count(),
+            literal(0, BigInteger()),
+            literal(0, BigInteger()),
+        )
+        .where(m.campaign_id == campaign_id, m.status.in_(_COUNTED_ON_INDEX))
+        .group_by(m.status),
+        select(
+            *wire,
+            func.count(),
+            func.coalesce(func.sum(m.segments), 0),
+            func.coalesce(func.sum(m.price_millicredits), 0),
+        )
+        .where(
+            m.campaign_id == campaign_id,
+            m.status.in_([s for s in OPEN_STATUSES if s not in _COUNTED_ON_INDEX]),
+        )
+        .group_by(*wire),
     )
+    out: list[tuple[Any, ...]] = []
+    for row in connection.execute(statement):
+        count, parts, price = int(row[-3]), int(row[-2]), int(row[-1])
+        if count or parts or price:  # kept rows whose deltas summed to nothing
+            out.append((*(value or None for value in row[:-3]), count, parts, price))
     return out
 
 
