@@ -440,6 +440,28 @@ campaign_tallies = Table(
     Index(None, "account_id"),
 )
 
+#: A campaign's messages in a final status, counted by triggers on ``messages`` (0015): count,
+#: parts and price by the report's keys (hours as ``YYYY-MM-DD HH`` UTC text, ``''`` for none,
+#: as for ``reason`` and ``encoding``). SQLite keeps one row per key (``slot`` 0); PostgreSQL
+#: appends one delta row per statement and key (a fresh ``slot``), summed by readers and folded
+#: from time to time. No foreign key: the triggers run while a campaign is deleted too.
+campaign_finals = Table(
+    "campaign_finals",
+    metadata,
+    Column("campaign_id", Integer, primary_key=True),
+    Column("slot", BigInteger, primary_key=True),
+    Column("decision", String(10), primary_key=True),
+    Column("reason", String(50), primary_key=True),
+    Column("encoding", String(10), primary_key=True),
+    Column("status", String(20), primary_key=True),
+    Column("sent_hour", String(13), primary_key=True),
+    Column("delivered_hour", String(13), primary_key=True),
+    Column("failed_hour", String(13), primary_key=True),
+    Column("messages", BigInteger, nullable=False),
+    Column("segments", BigInteger, nullable=False),
+    Column("price_millicredits", BigInteger, nullable=False),
+)
+
 #: One row per live sending process (``worker`` or ``send``); its id is the claim token of
 #: the messages it holds, and only an expired lease's claims are taken over (0007).
 workers = Table(

@@ -13,14 +13,17 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import func, insert, select, update
 
 from stopsms.app import App
+from stopsms.app import campaigns as campaigns_app
 from stopsms.clock import FakeClock
 from stopsms.services.campaigns.campaigns import create_campaign
 from stopsms.services.campaigns.preparation import prepare_campaign
+from stopsms.services.campaigns.reports import finals_rows
 from stopsms.services.optouts.optouts import record_optout
 from stopsms.store import tables as t
 from tests.builders import add_contacts
@@ -381,3 +384,28 @@ def test_a_running_campaign_s_hours_come_from_one_read_of_its_messages(
     assert data["sent"] == [2, 0]
     assert data["delivered"] == [0, 1]
     assert data["stops"] == [1, 0]
+
+
+def test_a_running_campaign_s_kept_rows_are_folded_by_its_page(
+    app: App, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL keeps a delta row per statement; the page that finds more than FOLD_ABOVE
+    of them folds them into their sums, and the figures stay (SQLite: one row per key)."""
+    monkeypatch.setattr(campaigns_app, "FOLD_ABOVE", 0)
+    campaign_id = _prepared(app)
+    m = t.messages.c
+    with app.transaction() as connection:  # the failed one delivered after all
+        connection.execute(
+            update(t.messages)
+            .where(m.campaign_id == campaign_id, m.phone_e164 == "+33612345679")
+            .values(status="delivered", failed_at=None, delivered_at=NOW)
+        )
+    _sign_in(client, "viewer@shop.fr")
+    assert _cell(client.get(f"/campaigns/{campaign_id}").text, "delivered").startswith("2 ")
+    with app.reader() as connection:
+        rows = finals_rows(connection, campaign_id)
+        postgresql = connection.dialect.name == "postgresql"
+    # PostgreSQL: delivered +1, failed +1, then failed -1 and delivered +1, folded into one
+    # row; SQLite: the delivered row and the failed one at zero.
+    assert rows == (1 if postgresql else 2)
+    assert _cell(client.get(f"/campaigns/{campaign_id}").text, "delivered").startswith("2 ")
