@@ -645,7 +645,8 @@ def _figures(
         closed=n(MessageStatus.CLOSED.value),
         in_flight=n(MessageStatus.SUBMITTING.value),
         rejected=n("rejected"),
-        waiting=n(*WAITING_STATUSES),
+        # Waiting to leave: a message on the wire (submitting) is ``in_flight``, not here.
+        waiting=n(*(s for s in WAITING_STATUSES if s != MessageStatus.SUBMITTING.value)),
         held=n("held"),
         cancelled=n("cancelled"),
         stops=int(stops),
