@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from stopsms.domain.campaign import CampaignStatus
+from stopsms.engine.dispatcher import _before_wire, _Chunk
 from stopsms.providers.base import SubmitOutcome, SubmitResult
 from stopsms.services.accounts import accounts, credits
 from stopsms.services.accounts.accounts import AccountChanges, get_account
@@ -281,3 +282,37 @@ def test_concurrent_claims_are_disjoint(database: Database) -> None:
             b = outbox.claim(second, token="b", now=NOW, limit=10)
     assert len(a) == len(b) == 10
     assert not {m.id for m in a} & {m.id for m in b}
+
+
+def test_the_pre_wire_transaction_marks_only_active_claimed_messages(database: Database) -> None:
+    """The dispatcher's last transaction before the wire marks ``submitting`` the messages
+    still claimed under its token whose campaign is active (or that have none); a campaign
+    paused meanwhile gets its messages back, a cancelled one has them cancelled, and a claim
+    taken over by another worker is left to it."""
+    with database.transaction() as conn:
+        credits.add_credits(conn, "default", 100_000, now=NOW)
+        sending, paused, cancelled = _campaign(conn), _campaign(conn), _campaign(conn)
+        ids = {
+            "active": _message(conn, "+33610000001", campaign_id=sending),
+            "no campaign": _message(conn, "+33610000002", kind="informative"),
+            "paused": _message(conn, "+33610000003", campaign_id=paused),
+            "cancelled": _message(conn, "+33610000004", campaign_id=cancelled),
+            "taken over": _message(conn, "+33610000005", campaign_id=sending),
+        }
+        claimed = outbox.claim(conn, token="a", now=NOW, limit=10)
+        assert len(claimed) == 5
+        c, m = t.campaigns.c, t.messages.c
+        for campaign_id, status in ((paused, "paused"), (cancelled, "cancelled")):
+            conn.execute(update(t.campaigns).where(c.id == campaign_id).values(status=status))
+        conn.execute(update(t.messages).where(m.id == ids["taken over"]).values(claim_token="b"))
+        chunk = _Chunk(messages=claimed, sendable=list(claimed))
+        to_send, excluded, released = _before_wire(conn, chunk, NOW, "a")
+        assert sorted(msg.id for msg in to_send) == sorted([ids["active"], ids["no campaign"]])
+        assert (excluded, released) == (0, 1)
+        assert {name: _status(conn, i) for name, i in ids.items()} == {
+            "active": "submitting",
+            "no campaign": "submitting",
+            "paused": "pending",
+            "cancelled": "cancelled",
+            "taken over": "claimed",
+        }

@@ -13,7 +13,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Table, delete, func, insert, select
 from standardwebhooks.webhooks import Webhook
 from typer.testing import CliRunner
 
@@ -28,7 +28,7 @@ from stopsms.services.accounts.accounts import AccountChanges
 from stopsms.services.campaigns.status import change_status
 from stopsms.services.contacts.contacts import ensure_list
 from stopsms.services.optouts.optouts import record_optout, resubscribe
-from stopsms.services.webhooks import deliveries, endpoints
+from stopsms.services.webhooks import deliveries, endpoints, events
 from stopsms.services.webhooks.deliveries import MAX_ATTEMPTS, Outcome, claim_due
 from stopsms.services.webhooks.events import record_event
 from stopsms.store import tables as t
@@ -361,3 +361,71 @@ def test_the_cli_manages_endpoints_and_deliveries(
     assert "no webhook endpoint 99" in missing.stderr
     assert cli.invoke(cli_app, ["webhooks", "remove", str(shown["id"])]).exit_code == 0
     assert cli.invoke(cli_app, ["webhooks", "deliveries", "--json"]).stdout == ""
+
+
+# ------------------------------------------------------------- subscriptions in memory
+
+
+def _wanted(database: Database) -> dict[int, list[int]]:
+    """The accounts' endpoints wanting ``message.sent``, as the dispatch's hot path asks."""
+    with database.transaction() as conn:
+        found = events.subscriptions_for(conn, (events.MESSAGE_SENT,))
+    return {account: list(ids) for account, ids in found.get(events.MESSAGE_SENT, {}).items()}
+
+
+def test_an_endpoint_added_through_the_app_gets_the_next_batch_s_events(
+    database: Database,
+) -> None:
+    """Nobody wanting message.sent is remembered, and forgotten by an endpoint change made
+    through the services of this process: the next batch after the commit sees it."""
+    assert _wanted(database) == {}  # remembered from here on
+    with database.transaction() as conn:
+        hook = _endpoint(conn, "https://hooks.example.com/a", "message.sent")
+    assert _wanted(database) == {DEFAULT: [hook.id]}
+    with database.transaction() as conn:
+        endpoints.update_endpoint(conn, DEFAULT, hook.id, NOW, events=["message.delivered"])
+    assert _wanted(database) == {}
+    with database.transaction() as conn:
+        endpoints.update_endpoint(conn, DEFAULT, hook.id, NOW, events=["*"])
+    assert _wanted(database) == {DEFAULT: [hook.id]}
+
+
+@pytest.mark.commits  # two connections of their own: the writer's and the reader's
+def test_a_read_made_before_the_change_committed_is_not_kept(database: Database) -> None:
+    """A batch that read the subscriptions while an endpoint's creation was not committed yet
+    saw none; that answer is dropped once the creation's connection is back in the pool."""
+    assert _wanted(database) == {}
+    with database.transaction() as writer:
+        hook = _endpoint(writer, "https://hooks.example.com/b", "message.sent")
+        with database.reader() as conn:  # another connection: the creation is not visible
+            assert events.subscriptions_for(conn, (events.MESSAGE_SENT,)) == {}
+    assert _wanted(database) == {DEFAULT: [hook.id]}
+
+
+def test_an_endpoint_added_by_another_process_is_seen_within_the_max_age(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An endpoint written by another process (the API server) is unknown to this process's
+    memory until it is :data:`~events.SUBSCRIPTIONS_MAX_AGE_S` old, then read."""
+    now = [1000.0]
+    monkeypatch.setattr(events, "monotonic", lambda: now[0])
+    assert _wanted(database) == {}
+    with database.transaction() as conn:  # as another process would: no notice to this one
+        endpoint_id = conn.execute(
+            insert(t.webhook_endpoints)
+            .values(
+                account_id=DEFAULT,
+                url="https://hooks.example.com/c",
+                events="message.sent",
+                secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                created_at=NOW,
+            )
+            .returning(t.webhook_endpoints.c.id)
+        ).scalar_one()
+    now[0] += events.SUBSCRIPTIONS_MAX_AGE_S / 2
+    assert _wanted(database) == {}
+    now[0] += events.SUBSCRIPTIONS_MAX_AGE_S / 2 + 0.01
+    assert _wanted(database) == {DEFAULT: [endpoint_id]}
+    with database.transaction() as conn:  # wanted: read every time, a removal seen at once
+        conn.execute(delete(t.webhook_endpoints).where(t.webhook_endpoints.c.id == endpoint_id))
+    assert _wanted(database) == {}

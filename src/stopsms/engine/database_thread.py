@@ -108,18 +108,21 @@ class DatabaseThread:
         self._hold = engine is not None and engine.dialect.name == "postgresql"
         self._held: Connection | None = None  # PostgreSQL: the connection kept between jobs
         self._held_since = 0.0  # when the held connection's last job ended (monotonic)
+        self._normal_submitted = 0  # normal-lane jobs submitted so far
+        self._normal_done = 0  # of which finished (run, failed or skipped: cancelled)
+        self._done = threading.Condition()  # notified at each normal job finished
         _LIVE.add(self)
 
-    def _next(self, in_row: int) -> tuple[_Job, bool] | None:
-        """Under the lock: the next job to run and whether it went ahead of a waiting normal
-        job, or ``None`` once closing with nothing queued."""
+    def _next(self, in_row: int) -> tuple[_Job, bool, bool] | None:
+        """Under the lock: the next job to run, whether it went ahead of a waiting normal
+        job and whether it is a normal one, or ``None`` once closing with nothing queued."""
         while not self._urgent and not self._normal:
             if self._closing:
                 return None
             self._cond.wait()
         if self._urgent and (in_row < MAX_URGENT_IN_ROW or not self._normal):
-            return self._urgent.popleft(), bool(self._normal)
-        return self._normal.popleft(), False
+            return self._urgent.popleft(), bool(self._normal), False
+        return self._normal.popleft(), False, True
 
     def _loop(self) -> None:
         in_row = 0  # urgent jobs run in a row ahead of a waiting normal one
@@ -129,16 +132,22 @@ class DatabaseThread:
             if picked is None:
                 self._release()
                 return
-            (future, fn), jumped = picked
+            (future, fn), jumped, normal = picked
             in_row = in_row + 1 if jumped else 0
-            if not future.set_running_or_notify_cancel():
-                continue
             try:
-                result = self._run(fn)
-            except BaseException as exc:  # handed to the awaiting caller, as an executor does
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    result = self._run(fn)
+                except BaseException as exc:  # handed to the awaiting caller, as an executor does
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+            finally:
+                if normal:
+                    with self._done:
+                        self._normal_done += 1
+                        self._done.notify_all()
 
     def _run(self, fn: Callable[[Connection], T]) -> T:
         """``fn`` in a transaction, run again after a retryable fault (module doc)."""
@@ -195,11 +204,28 @@ class DatabaseThread:
             if self._closing:
                 raise RuntimeError("database thread closed")
             (self._urgent if urgent else self._normal).append((future, fn))
+            if not urgent:
+                self._normal_submitted += 1
             if self._worker is None:
                 self._worker = threading.Thread(target=self._loop, name="stopsms-db", daemon=True)
                 self._worker.start()
             self._cond.notify()
         return asyncio.wrap_future(future, loop=loop)
+
+    def ticket(self) -> int:
+        """How many normal-lane jobs were submitted so far: :meth:`wait_for` that ticket to
+        know every one of them has finished."""
+        with self._cond:
+            return self._normal_submitted
+
+    def wait_for(self, ticket: int) -> None:
+        """Block (from another thread) until the first ``ticket`` normal-lane jobs have
+        finished — committed, failed, or skipped because their caller cancelled them. One
+        thread runs them in order, so a job submitted before :meth:`ticket` was read has then
+        committed or failed. How a second thread on PostgreSQL keeps a receipt after its
+        message's submit result (:class:`~stopsms.engine.inbound.InboundHandler`)."""
+        with self._done:
+            self._done.wait_for(lambda: self._normal_done >= ticket)
 
     async def run(self, fn: Callable[[Connection], T], *, urgent: bool = False) -> T:
         """Run ``fn`` in a transaction on the database thread; return once committed."""

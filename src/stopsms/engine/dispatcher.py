@@ -634,34 +634,41 @@ def _before_wire(conn: Connection, chunk: _Chunk, now: datetime, token: str) -> 
     those ``begin_submit`` marked (its row count checked against the chunk): a claim taken
     over by another worker meanwhile is dropped from the chunk, never sent twice.
     """
-    statuses = outbox.campaign_statuses(
-        conn, (m.campaign_id for m in chunk.sendable if m.campaign_id is not None)
-    )
-    paused, cancelled, active = [], [], []
-    for m in chunk.sendable:
-        status = statuses.get(m.campaign_id) if m.campaign_id is not None else None
-        if status is None or status in ACTIVE:
-            active.append(m)
-        elif status is CampaignStatus.PAUSED:
-            paused.append(m.id)
-        else:
-            cancelled.append(m.id)
     for reason, ids in chunk.excluded.items():
         outbox.exclude(conn, ids, reason, token=token)
-    outbox.release(conn, [*paused, *chunk.put_back], token=token)
-    outbox.cancel(conn, cancelled, token=token)
+    outbox.release(conn, chunk.put_back, token=token)
     outbox.hold(conn, chunk.holds, token=token)
     # Mark first, then re-check the registry: the mark locks the rows, so a STOP handler of
     # another worker either sees them in flight (and waits for their answers) or committed
-    # its opt-out before this re-check reads it (outbox.in_flight_to).
-    marked = outbox.begin_submit(conn, [m.id for m in active], now, token=token)
-    if len(marked) != len(active):
+    # its opt-out before this re-check reads it (outbox.in_flight_to). Only messages of
+    # active campaigns (or of none) are marked; the campaigns of the others are read only
+    # then (a person paused or cancelled one: its messages go back or are cancelled).
+    sendable = chunk.sendable
+    marked = outbox.begin_submit(conn, [m.id for m in sendable], now, token=token, active_only=True)
+    active, paused, cancelled = sendable, [], []
+    if len(marked) != len(sendable):
         kept = set(marked)
-        log.warning(
-            "%s claimed message(s) taken over by another worker: not sent by this one",
-            len(active) - len(kept),
+        active = [m for m in sendable if m.id in kept]
+        left = [m for m in sendable if m.id not in kept]
+        statuses = outbox.campaign_statuses(
+            conn, (m.campaign_id for m in left if m.campaign_id is not None)
         )
-        active = [m for m in active if m.id in kept]
+        taken = 0
+        for m in left:
+            status = statuses.get(m.campaign_id) if m.campaign_id is not None else None
+            if status is None or status in ACTIVE:
+                taken += 1  # still active, not marked: no longer claimed under our token
+            elif status is CampaignStatus.PAUSED:
+                paused.append(m.id)
+            else:
+                cancelled.append(m.id)
+        outbox.release(conn, paused, token=token)
+        outbox.cancel(conn, cancelled, token=token)
+        if taken:
+            log.warning(
+                "%s claimed message(s) taken over by another worker: not sent by this one",
+                taken,
+            )
     stopped = outbox.opted_out(conn, [m for m in active if m.kind != CONFIRMATION])
     sendable = [m for m in active if m.id not in stopped]
     excluded = dict(chunk.excluded)

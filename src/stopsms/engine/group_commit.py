@@ -18,6 +18,12 @@ When jobs are put on the (FIFO, shared with the dispatcher) database thread:
   (one per event-loop step, at its end): a receipt must follow the transaction that recorded
   its message's submit result, which the dispatcher queued before the receipt could arrive.
 
+``barrier`` (another :class:`~stopsms.engine.database_thread.DatabaseThread`): the jobs run on
+a thread of their own, and a job starts its work only once every normal job put on the
+``barrier`` thread before its events arrived has finished. So receipts keep their order after
+the dispatcher's results while committing on a second PostgreSQL connection
+(:class:`~stopsms.engine.inbound.InboundHandler`).
+
 ``urgent=True`` puts the jobs in the database thread's urgent lane (see
 :class:`~stopsms.engine.database_thread.DatabaseThread`): for events that depend on nothing
 queued before them (MO), so they do not wait behind the dispatcher's and receipts' jobs.
@@ -52,6 +58,7 @@ class _Entry(Generic[I, R]):
     weight: int
     seq: int  # jobs put on the thread before this entry arrived
     early: bool  # may join a job put on the thread before it arrived
+    barrier: int  # normal jobs put on the barrier thread before this entry arrived
 
 
 class GroupCommit(Generic[I, R]):
@@ -62,6 +69,7 @@ class GroupCommit(Generic[I, R]):
     ``max_batch`` per job — e.g. a batch of receipts weighs its length — so one transaction
     stays bounded whatever the items carry (a job always takes at least one item).
     ``urgent``: jobs go to the database thread's urgent lane (items must all ``may_join``).
+    ``barrier``: the thread whose earlier normal jobs a job waits for (module doc).
     """
 
     def __init__(
@@ -73,8 +81,10 @@ class GroupCommit(Generic[I, R]):
         may_join: Callable[[I], bool] | None = None,
         weight: Callable[[I], int] | None = None,
         urgent: bool = False,
+        barrier: DatabaseThread | None = None,
     ) -> None:
         self._thread = thread
+        self._barrier = barrier
         self._process = process
         self._max_batch = max_batch
         self._may_join = may_join
@@ -106,8 +116,9 @@ class GroupCommit(Generic[I, R]):
         future: asyncio.Future[R] = loop.create_future()
         early = self._may_join is not None and self._may_join(item)
         weight = 1 if self._weight is None else self._weight(item)
+        barrier = 0 if self._barrier is None else self._barrier.ticket()
         with self._lock:
-            self._entries.append(_Entry(item, future, weight, self._tickets, early))
+            self._entries.append(_Entry(item, future, weight, self._tickets, early, barrier))
             now = early and self._waiting == 0
         if now:
             self._enqueue()
@@ -147,6 +158,8 @@ class GroupCommit(Generic[I, R]):
             self._entries = keep
         if not taken:
             return []
+        if self._barrier is not None:  # before any statement: nothing held while waiting
+            self._barrier.wait_for(max(entry.barrier for entry in taken))
         return self._process(conn, [entry.item for entry in taken])
 
     def _finished(self, job: asyncio.Future[list[R]], taken: list[_Entry[I, R]]) -> None:

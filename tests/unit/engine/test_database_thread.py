@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
 import pytest
 
 from stopsms.engine.database_thread import MAX_URGENT_IN_ROW, DatabaseThread
+from stopsms.engine.group_commit import GroupCommit
 from stopsms.store.database import Database
 
 
@@ -91,3 +92,46 @@ def test_results_errors_commits_and_close() -> None:
             thread.submit(lambda _: None)
 
     asyncio.run(scenario())
+
+
+def test_a_committer_with_a_barrier_waits_for_the_normal_jobs_queued_before_its_items() -> None:
+    """Receipts on a second thread (PostgreSQL) start only once the dispatcher's thread has
+    finished every normal job it was given before they arrived — a cancelled one counts as
+    finished, an urgent one is not waited for — so a receipt finds its submit result."""
+
+    async def scenario() -> list[str]:
+        main, _ = _thread()
+        other, _ = _thread()
+        release = threading.Event()
+        ran: list[str] = []
+
+        def results(_: object) -> None:
+            release.wait(5)
+            ran.append("results")
+
+        def receipts(_: object, items: Sequence[str]) -> list[None]:
+            ran.append("receipts " + " ".join(items))
+            return [None] * len(items)
+
+        committer: GroupCommit[str, None] = GroupCommit(other, receipts, barrier=main)
+        recorded = main.submit(results)
+        await asyncio.sleep(0.05)  # the results job is running
+        dropped = main.submit(_append(ran, "cancelled"))  # never runs: its caller gave up
+        dropped.cancel()
+        receipt = asyncio.ensure_future(committer.submit("r1"))
+        await asyncio.sleep(0.05)
+        mo = main.submit(_append(ran, "mo"), urgent=True)  # after the receipt: not waited for
+        await asyncio.sleep(0.05)
+        assert ran == []  # the receipt waits behind the results being recorded
+        release.set()
+        await asyncio.gather(recorded, receipt, mo)
+        later = asyncio.ensure_future(committer.submit("r2"))  # nothing before it: at once
+        await later
+        main.close()
+        other.close()
+        return ran
+
+    ran = asyncio.run(scenario())
+    assert ran.index("results") < ran.index("receipts r1")
+    assert ran[-1] == "receipts r2"
+    assert "cancelled" not in ran

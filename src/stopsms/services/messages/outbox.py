@@ -35,7 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, text, update
 
 from stopsms.domain.campaign import ACTIVE, CampaignStatus, MessageStatus, can_move
 from stopsms.providers.base import SubmitOutcome, SubmitResult
@@ -46,10 +46,11 @@ from stopsms.services.webhooks.events import (
     MESSAGE_FAILED,
     MESSAGE_SENT,
     record_events,
-    subscriptions,
+    subscriptions_for,
 )
 from stopsms.store import tables as t
 from stopsms.store.phone_keys import keyer
+from stopsms.store.types import as_utc
 
 __all__ = [
     "CampaignProgress",
@@ -333,14 +334,22 @@ def hold(
 
 
 def begin_submit(
-    conn: Connection, ids: Iterable[int], now: datetime, *, token: str | None = None
+    conn: Connection,
+    ids: Iterable[int],
+    now: datetime,
+    *,
+    token: str | None = None,
+    active_only: bool = False,
 ) -> list[int]:
     """Mark claimed messages ``submitting``: from this commit on, a crash leaves them
     ``unknown`` (maybe on the wire), never ``pending`` (which would resend them).
 
     Returns the ids actually marked: with ``token``, only the messages still claimed under
     it. The caller sends those and no other — a claim taken over meanwhile (the process was
-    thought dead, another one holds the message now) is never sent twice.
+    thought dead, another one holds the message now) is never sent twice. ``active_only``:
+    nor a message whose campaign is no longer active (paused, cancelled: the caller reads
+    :func:`campaign_statuses` for the ones left, which saves that read, one round trip per
+    chunk, while campaigns stay active).
     """
     id_list = list(ids)
     if not id_list:
@@ -351,6 +360,14 @@ def begin_submit(
     where = [_M.c.id.in_(id_list), func.coalesce(_M.c.status, "") == _CLAIMED]
     if token is not None:
         where.append(_M.c.claim_token == token)
+    if active_only:
+        c = t.campaigns.c
+        inactive = (
+            select(c.id)
+            .where(c.id == _M.c.campaign_id, c.status.not_in([s.value for s in ACTIVE]))
+            .exists()
+        )
+        where.append(or_(_M.c.campaign_id.is_(None), ~inactive))
     marked = conn.execute(
         update(_M).where(*where).values(status=_SUBMITTING, submitted_at=now).returning(_M.c.id)
     )
@@ -408,6 +425,9 @@ def _debit(
     by_account: dict[int, int] = defaultdict(int)
     for (account_id, _, _), items in groups.items():
         by_account[account_id] += sum(price for _, price in items)
+    if conn.dialect.name == "postgresql":
+        _postgresql_debit(conn, groups, by_account, now)
+        return sum(by_account.values())
     accounts = t.accounts
     balances: dict[int, int] = {}
     for account_id, total in sorted(by_account.items()):
@@ -442,6 +462,69 @@ def _debit(
     if ledger_rows:
         conn.execute(t.credit_ledger.insert(), ledger_rows)
     return sum(by_account.values())
+
+
+def _ledger_row(
+    campaign_id: int | None, reason: str, items: list[tuple[int, int]]
+) -> tuple[int, str, str]:
+    """(total, reason, reference) of one ledger row of :func:`_debit`."""
+    ids = [message_id for message_id, _ in items]
+    scope = f"campaign:{campaign_id};" if campaign_id is not None else ""
+    reference = f"{scope}messages:{len(ids)};ids:{min(ids)}-{max(ids)}"
+    return sum(price for _, price in items), reason, reference
+
+
+#: :func:`_debit` on PostgreSQL: the account's decrement and its ledger rows in one statement.
+_PG_DEBIT = text(
+    "WITH d AS (UPDATE accounts SET balance_millicredits = balance_millicredits - :total"
+    " WHERE id = :account_id"
+    " RETURNING balance_millicredits, alert_threshold_millicredits),"
+    " l AS (INSERT INTO credit_ledger"
+    " (account_id, delta_millicredits, balance_after_millicredits, reason, reference, at)"
+    " SELECT :account_id, -v.total, d.balance_millicredits + v.later, v.reason, v.reference,"
+    " :at FROM d, unnest(CAST(:totals AS bigint[]), CAST(:laters AS bigint[]),"
+    " CAST(:reasons AS text[]), CAST(:references AS text[])) WITH ORDINALITY"
+    " AS v(total, later, reason, reference, n) ORDER BY v.n)"
+    " SELECT balance_millicredits, alert_threshold_millicredits FROM d"
+)
+
+
+def _postgresql_debit(
+    conn: Connection,
+    groups: dict[tuple[int, int | None, str], list[tuple[int, int]]],
+    by_account: dict[int, int],
+    now: datetime,
+) -> None:
+    """:func:`_debit` on PostgreSQL: per account, the atomic decrement and its ledger rows in
+    one statement (``WITH d AS (UPDATE … RETURNING) INSERT … SELECT … FROM d``), the same rows
+    and running balances as the two statements SQLite runs; one round trip less per chunk
+    (0.4-0.9 ms of ~8 ms, ``bench_workers``' PostgreSQL dispatch)."""
+    for account_id, total in sorted(by_account.items()):
+        rows = [
+            _ledger_row(campaign_id, reason, items)
+            for (group_account, campaign_id, reason), items in sorted(
+                groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0, kv[0][2])
+            )
+            if group_account == account_id
+        ]
+        # Each row's balance after it: the final balance plus what the later rows debit.
+        laters, left = [], total
+        for row_total, _, _ in rows:
+            left -= row_total
+            laters.append(left)
+        balance, threshold = conn.execute(
+            _PG_DEBIT,
+            {
+                "total": total,
+                "account_id": account_id,
+                "at": as_utc(now),
+                "totals": [row[0] for row in rows],
+                "laters": laters,
+                "reasons": [row[1] for row in rows],
+                "references": [row[2] for row in rows],
+            },
+        ).one()
+        record_if_low(conn, account_id, balance + total, balance, threshold, now)
 
 
 def record_results(
@@ -581,8 +664,9 @@ def _record_sent_events(
     conn: Connection, results: Sequence[SubmitResult], claimed: dict[int, Claimed], now: datetime
 ) -> None:
     """``message.sent`` / ``message.failed`` events for the accepted and rejected messages of
-    a batch, for the accounts that want them: one query of the subscriptions per batch."""
-    wanted = subscriptions(conn)
+    a batch, for the accounts that want them: one query of the subscriptions per batch, none
+    while no endpoint wants either type (``subscriptions_for``: at most 1 s of memory)."""
+    wanted = subscriptions_for(conn, (MESSAGE_SENT, MESSAGE_FAILED))
     sent, failed = wanted.get(MESSAGE_SENT), wanted.get(MESSAGE_FAILED)
     if not sent and not failed:
         return

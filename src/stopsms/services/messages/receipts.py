@@ -44,7 +44,7 @@ from stopsms.services.webhooks.events import (
     MESSAGE_FAILED,
     Subscribers,
     record_events,
-    subscriptions,
+    subscriptions_for,
 )
 from stopsms.store import tables as t
 from stopsms.store.types import as_utc
@@ -93,7 +93,7 @@ def apply_receipts(
     """Apply receipts inside the caller's transaction (see the module doc)."""
     delivered = [r for r in receipts if r.status is ReceiptStatus.DELIVERED]
     failed = [r for r in receipts if r.status is ReceiptStatus.FAILED]
-    wanted = subscriptions(conn)
+    wanted = subscriptions_for(conn, (MESSAGE_DELIVERED, MESSAGE_FAILED))
     done_delivered = (
         _update(conn, delivered, MessageStatus.DELIVERED, now, wanted.get(MESSAGE_DELIVERED))
         if delivered

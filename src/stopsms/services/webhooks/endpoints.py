@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, RowMapping, delete, insert, select, update
 
 from stopsms.errors import InvalidInput, NotFound
-from stopsms.services.webhooks.events import EVENT_TYPES
+from stopsms.services.webhooks.events import EVENT_TYPES, subscriptions_changed
 from stopsms.services.webhooks.signing import new_secret
 from stopsms.services.webhooks.targets import check_url
 from stopsms.store import tables as t
@@ -110,6 +110,7 @@ def add_endpoint(
     wanted = parse_events(events)
     description = _description(description)
     secret = new_secret()
+    subscriptions_changed(connection)
     endpoint_id = connection.execute(
         insert(t.webhook_endpoints)
         .values(
@@ -189,6 +190,7 @@ def enable_endpoint(
     """Enable a disabled endpoint: its failure count restarts and its pending deliveries are
     due at once (those that failed for good stay failed: replay them one by one)."""
     get_endpoint(connection, account_id, endpoint_id)
+    subscriptions_changed(connection)
     connection.execute(
         update(t.webhook_endpoints)
         .where(_E.id == endpoint_id)
@@ -246,6 +248,7 @@ def update_endpoint(
     if description is not None:
         values["description"] = _description(description)
     if values:
+        subscriptions_changed(connection)
         connection.execute(update(t.webhook_endpoints).where(_E.id == endpoint_id).values(**values))
     if enabled is False:
         return disable_endpoint(
