@@ -39,7 +39,8 @@ def spills(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Every file streamed, in batches of about 40 rows and ranges of about 300; the list
     gets the ranges of each spill (what proves the stream ran)."""
     monkeypatch.setattr(arrow_csv, "MAX_BYTES", 0)
-    monkeypatch.setattr(arrow_csv, "STREAM_BLOCK", 2048)
+    monkeypatch.setattr(arrow_csv, "STREAM_BLOCK", 512)
+    monkeypatch.setattr(arrow_csv, "STREAM_ROWS", 40)
     monkeypatch.setattr(streaming, "RANGE_ROWS", 300)
     made: list[int] = []
     original = streaming.spill

@@ -376,6 +376,7 @@ def test_any_streamed_answer_is_the_csv_modules_rows(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(arrow_csv, "_SCAN_BLOCK", 64 + block)
         patch.setattr(arrow_csv, "STREAM_BLOCK", 16 + block)
+        patch.setattr(arrow_csv, "STREAM_ROWS", block % 3 + 1)
         found = _streamed(path)
     if found is not None:
         assert found == reference
