@@ -225,9 +225,7 @@ class ArrowStream:
                         continue
                 if not rows:
                     return
-                columns = [
-                    pa.concat_arrays([b.column(i) for b in gathered]) for i in range(width)
-                ]
+                columns = [pa.concat_arrays([b.column(i) for b in gathered]) for i in range(width)]
                 gathered.clear()
                 if not _exact(columns, self.quoted):
                     raise NotExact(f"a row from line {line} on")
