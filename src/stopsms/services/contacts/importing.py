@@ -308,7 +308,7 @@ def _write_spilled(
     if isinstance(writer, PostgresWriter):
         groups = [[index] for index in range(spilled.parts)]
     else:
-        size = -(-spilled.parts // slots)
+        size = max(1, -(-spilled.parts // slots))
         groups = [
             list(range(start, min(start + size, spilled.parts)))
             for start in range(0, spilled.parts, size)
