@@ -6,10 +6,11 @@ rows): 3,000,000 rows took 900 MiB and 10,000,000 would not fit in 1 GiB. For a 
 :data:`~stopsms.imports.arrow_csv.MAX_BYTES`, the same work is done in two passes, each
 holding one batch at a time:
 
-1. :func:`spill` reads the file batch by batch (Arrow's streaming CSV reader, about 280,000
-   rows a batch), normalises each batch's numbers (rejects to the report in line order, as
-   the whole-file path), and appends each valid row — its number, its trimmed cells and its
-   line — to the spill file of its **range of numbers** (an Arrow IPC file on disk). The
+1. :func:`spill` reads the file batch by batch (Arrow's streaming CSV reader, 250,000 rows a
+   batch: :data:`~stopsms.imports.arrow_csv.STREAM_ROWS`), normalises each batch's numbers
+   (rejects to the report in line order, as the whole-file path), and appends each valid
+   row — its number, its trimmed cells and its line — to the spill file of its **range of
+   numbers** (an Arrow IPC file on disk). The
    ranges are cut by number prefix from the first batch, so every row of a number falls in
    the same range whatever batch it is in, and the ranges are in number order;
 2. :meth:`Spilled.stage` reads back one range at a time — every row of its numbers, in file
@@ -22,7 +23,9 @@ the superseded rows (sorted by line once every range is done) are those the whol
 finds: the tests import the same files both ways and compare everything. What stays in
 memory is one batch, one range (about 500,000 rows: :data:`RANGE_ROWS`) and the superseded
 rows' lines; the spill takes about the file's size on disk, in the system's temporary
-directory, removed at the end.
+directory, removed at the end. Measured, the whole ``stopsms contacts import --list --consent``
+command: 3,000,000 rows in 29.6 s at 523 MiB peak where the whole-file path took 30.5 s and
+907 MiB; 10,000,000 rows in 108.5 s at 627 MiB (docs/scale.md).
 """
 
 from __future__ import annotations
