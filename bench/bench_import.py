@@ -351,17 +351,18 @@ def _cli(url: str, path: Path, *options: str) -> tuple[float, float | None]:
         command = [_TIME, "-f", "%M", "-o", str(timing), *command]
     os.sync()
     start = time.perf_counter()
-    subprocess.run(
-        [*command, *options, "--json"],
-        env={**os.environ, "STOPSMS_DATABASE_URL": url},
-        capture_output=True,
-        check=True,
-    )
-    seconds = time.perf_counter() - start
-    peak = None
-    if timing is not None:
-        peak = int(timing.read_text().split()[-1]) / 1024
-        timing.unlink()
+    try:
+        subprocess.run(
+            [*command, *options, "--json"],
+            env={**os.environ, "STOPSMS_DATABASE_URL": url},
+            capture_output=True,
+            check=True,
+        )
+        seconds = time.perf_counter() - start
+        peak = None if timing is None else int(timing.read_text().split()[-1]) / 1024
+    finally:
+        if timing is not None:
+            timing.unlink(missing_ok=True)
     return seconds, peak
 
 

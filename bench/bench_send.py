@@ -67,13 +67,14 @@ def _stopsms(url: str, *args: str) -> tuple[float, float | None, str]:
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"stopsms {' '.join(args)}: exit {done.returncode}\n{done.stderr}")
     peak: float | None = None
     if report is not None:
-        peak = int(report.read_text().split()[-1]) / 1024
+        measured = report.read_text().split()
         report.unlink()
-    else:
+        peak = int(measured[-1]) / 1024 if done.returncode == 0 else None
+    if done.returncode != 0:
+        raise RuntimeError(f"stopsms {' '.join(args)}: exit {done.returncode}\n{done.stderr}")
+    if report is None:
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return seconds, peak, done.stdout
 
