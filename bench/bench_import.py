@@ -21,7 +21,10 @@ it — the ``stopsms contacts import`` command, start-up included — timed from
 - the row path (``row_path=True``: the csv module, chunk by chunk), alone and with its parse
   worker: what the files the columnar reader leaves to it get.
 
-``STOPSMS_BENCH_IMPORT_ROWS`` changes the size (default 1,000,000); the machine's load
+``STOPSMS_BENCH_IMPORT_ROWS`` changes the size (default 1,000,000; 3,000,000 and 10,000,000
+are the sizes of docs/scale.md: above 64 MiB of file the import streams it, and the whole
+command's peak RSS, printed beside its time, stays under 1 GiB;
+``STOPSMS_BENCH_IMPORT_COMMANDS=1`` runs only the whole commands); the machine's load
 (``os.getloadavg``) is printed beside the figures.
 """
 
@@ -40,6 +43,9 @@ from pathlib import Path
 from bench import Rate, machine_speed, report
 
 ROWS = int(os.environ.get("STOPSMS_BENCH_IMPORT_ROWS", "1000000"))
+#: ``STOPSMS_BENCH_IMPORT_COMMANDS=1``: only the whole commands (for the large sizes, where
+#: the naive importer and the row path would take many minutes each).
+COMMANDS_ONLY = os.environ.get("STOPSMS_BENCH_IMPORT_COMMANDS") == "1"
 #: The goal's run is repeated: on a shared machine one run says little.
 COLUMNAR_RUNS = 3
 GOAL_SECONDS = 5.0
@@ -332,18 +338,32 @@ def _line(label: str, rows: int, result: dict[str, object], baseline: Rate | Non
     return rate
 
 
-def _cli(url: str, path: Path, *options: str) -> float:
-    """Seconds of ``stopsms contacts import`` as a user runs it (start-up included)."""
+_TIME = "/usr/bin/time" if Path("/usr/bin/time").exists() else None
+
+
+def _cli(url: str, path: Path, *options: str) -> tuple[float, float | None]:
+    """Seconds and peak RSS (MiB, where ``/usr/bin/time`` is there to say) of ``stopsms
+    contacts import`` as a user runs it (start-up included)."""
     command = [str(Path(sys.executable).parent / "stopsms"), "contacts", "import", str(path)]
+    timing = None
+    if _TIME is not None:
+        timing = Path(tempfile.mkstemp(prefix="stopsms-time-")[1])
+        command = [_TIME, "-f", "%M", "-o", str(timing), *command]
     os.sync()
     start = time.perf_counter()
-    subprocess.run(
-        [*command, *options, "--json"],
-        env={**os.environ, "STOPSMS_DATABASE_URL": url},
-        capture_output=True,
-        check=True,
-    )
-    return time.perf_counter() - start
+    try:
+        subprocess.run(
+            [*command, *options, "--json"],
+            env={**os.environ, "STOPSMS_DATABASE_URL": url},
+            capture_output=True,
+            check=True,
+        )
+        seconds = time.perf_counter() - start
+        peak = None if timing is None else int(timing.read_text().split()[-1]) / 1024
+    finally:
+        if timing is not None:
+            timing.unlink(missing_ok=True)
+    return seconds, peak
 
 
 def _load() -> str:
@@ -351,6 +371,23 @@ def _load() -> str:
 
 
 _LISTED = ("--list", "bench", "--consent", "opt-in")
+
+
+def _commands(tmp: str, source: Path) -> None:
+    """Only the whole commands, each into a new database: plain and ``--list --consent``
+    into SQLite, ``--list --consent`` into PostgreSQL (the sizes of docs/scale.md)."""
+    _command_line("SQLite", "", _cli(f"sqlite:///{tmp}/cli.db", source), GOAL_SECONDS)
+    goal = LISTED_GOAL_SECONDS
+    _command_line(
+        "SQLite", " --list --consent", _cli(f"sqlite:///{tmp}/cli-l.db", source, *_LISTED), goal
+    )
+    created = _postgres_database()
+    if created is not None:
+        try:
+            measured = _cli(created[0], source, *_LISTED)
+            _command_line("PostgreSQL", " --list --consent", measured, None)
+        finally:
+            _drop_postgres(created[1])
 
 
 def main() -> None:
@@ -367,6 +404,9 @@ def main() -> None:
             f" {held['invalid']:,} invalid; {_load()}",
             flush=True,
         )
+        if COMMANDS_ONLY:
+            _commands(tmp, source)
+            return
         naive = _subprocess("naive", f"sqlite:///{tmp}/naive.db", str(source), str(ROWS))
         naive_rate = Rate(
             "naive importer (sqlite3, row by row)", ROWS, float(str(naive["seconds"]))
@@ -379,8 +419,7 @@ def main() -> None:
             )
             rate = _line("stopsms import → SQLite (columnar)", ROWS, result, naive_rate)
             _verdict(rate, result)
-        seconds = _cli(f"sqlite:///{tmp}/cli.db", source)
-        _command_line("SQLite", "", seconds, GOAL_SECONDS)
+        _command_line("SQLite", "", _cli(f"sqlite:///{tmp}/cli.db", source), GOAL_SECONDS)
         created = _postgres_database()
         try:
             _listed_cases(tmp, source, naive_rate, created[0] if created else None)
@@ -394,8 +433,13 @@ def main() -> None:
         _line("stopsms import → SQLite, row path + parse worker", ROWS, result, naive_rate)
 
 
-def _command_line(backend: str, options: str, seconds: float, goal: float | None) -> None:
+def _command_line(
+    backend: str, options: str, measured: tuple[float, float | None], goal: float | None
+) -> None:
+    seconds, peak = measured
     line = f"  `stopsms contacts import{options}` → {backend}, whole command: {seconds:.2f} s"
+    if peak is not None:
+        line += f", peak {peak:.0f} MiB [{'under' if peak < GOAL_MIB else 'OVER'} 1 GiB]"
     if goal is not None:
         line += f" [{'meets' if seconds <= goal else 'MISSES'} goal ≤ {goal:.0f} s]"
     print(f"{line}; {_load()}", flush=True)

@@ -34,8 +34,12 @@ __all__ = ["STAGED_TABLE", "attach", "free_attach_slots", "write_staging"]
 STAGED_TABLE = "staged"
 
 
-def write_staging(path: Path, data: pa.Table) -> None:
-    """Write ``data`` as table ``staged`` of a new SQLite file at ``path`` (no journal)."""
+def write_staging(path: Path, data: pa.Table | pa.RecordBatchReader) -> None:
+    """Write ``data`` as table ``staged`` of a new SQLite file at ``path`` (no journal).
+
+    A stream of batches (a reader) is written as it comes: several ranges of a large file in
+    one staging file, one range in memory at a time.
+    """
     connection = adbc.connect(str(path), autocommit=True)
     try:
         cursor = connection.cursor()

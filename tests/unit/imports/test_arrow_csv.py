@@ -327,3 +327,77 @@ def test_a_nul_beyond_the_scanned_head_is_left_to_the_reader(tmp_path: Path) -> 
         assert isinstance(table, CsvTable)
         assert not table.has_nul
         assert read_columns(table) is None
+
+
+def _streamed(path: Path) -> Rows | None:
+    """The stream's answer in the csv reader's shape, or ``None`` (not answered, or a batch
+    not exact)."""
+    with closing(_csv_table(path)) as table:
+        stream = arrow_csv.stream_columns(table)
+        if stream is None:
+            return None
+        rows: Rows = []
+        line = stream.first_line
+        try:
+            for columns, first in stream.batches():
+                assert first == line
+                cells = [column.to_pylist() for column in columns]
+                rows += [(line + i, [str(c[i]) for c in cells]) for i in range(len(cells[0]))]
+                line += len(cells[0])
+        except arrow_csv.NotExact:
+            return None
+        rows += [(line + i, []) for i in range(stream.trailing_blank)]
+        return rows
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    rows=st.lists(_ROW, min_size=1, max_size=12),
+    newline=st.sampled_from(["\n", "\r\n", "\r"]),
+    tail=st.integers(min_value=0, max_value=3),
+    block=st.integers(min_value=1, max_value=7),
+)
+def test_any_streamed_answer_is_the_csv_modules_rows(
+    tmp_path: Path, rows: list[list[str]], newline: str, tail: int, block: int
+) -> None:
+    """Streamed in batches of a few rows and scanned in blocks of a few bytes (so that a
+    line end, an empty line or a bare carriage return straddles two blocks)."""
+    lines = [";".join(map(_render, row)) for row in rows]
+    text = "h1;h2;h3" + newline + "".join(line + newline for line in lines) + newline * tail
+    path = _write(tmp_path, text.encode())
+    try:
+        reference = _csv_rows(path)
+    except Exception:
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(arrow_csv, "_SCAN_BLOCK", 64 + block)
+        patch.setattr(arrow_csv, "STREAM_BLOCK", 16 + block)
+        patch.setattr(arrow_csv, "STREAM_ROWS", block % 3 + 1)
+        found = _streamed(path)
+    if found is not None:
+        assert found == reference
+    whole = _columns(path)
+    if whole is not None and found is None:
+        # Only a batch too small for a quoted value may refuse what the whole file answers.
+        assert '"' in text
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"h1;h2\na;0612345678\n\nb;0698765432\n",
+        b"h1;h2\r\na;0612345678\r\n\r\nb;0698765432\r\n",
+        b"h1;h2\na;0612345678\rb;0698765432\n",
+        b"h1;h2\na;06\x0012345678\n",
+    ],
+)
+def test_the_stream_refuses_what_the_whole_file_reader_refuses(
+    tmp_path: Path, data: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(arrow_csv, "_SCAN_BLOCK", 5)
+    path = _write(tmp_path, data)
+    assert _streamed(path) is None

@@ -85,6 +85,20 @@ class ContactColumns:
 
         ``normalise``: how to normalise the phone column (default: in this process).
         """
+        number_array, texts = self.numbers_and_texts(columns, lines, normalise)
+        ranges = _ranges(number_array, parts)
+        last = pc.max(ranges).as_py()
+        count = 1 if last is None else int(last) + 1
+        return StagedContacts(self.rows, number_array, texts, ranges, count, lines.start)
+
+    def numbers_and_texts(
+        self,
+        columns: Sequence[Column],
+        lines: range,
+        normalise: Normaliser | None = None,
+    ) -> tuple[pa.Array[Any], list[pa.Array[Any]]]:
+        """Each row's E.164 number (null: rejected or blank; rejects go to the report) and
+        the trimmed cells of the other columns used (text fields, then custom fields)."""
         rows = self.rows
         phones = columns[rows.indexes[0]]
 
@@ -113,10 +127,7 @@ class ContactColumns:
             del raws, numbers
         number_array = pa.concat_arrays(found) if found else pa.array([], pa.string())
         texts = [pc.utf8_trim_whitespace(_flat(columns[i])) for i in rows.indexes[1:]]
-        ranges = _ranges(number_array, parts)
-        last = pc.max(ranges).as_py()
-        count = 1 if last is None else int(last) + 1
-        return StagedContacts(rows, number_array, texts, ranges, count, lines.start)
+        return number_array, texts
 
 
 def _shifted(row_at: Callable[[int], list[str]], start: int, i: int) -> list[str]:
@@ -173,6 +184,15 @@ class StagedContacts:
     first_line: int
     #: Per range done: ``line``, ``phone``, ``by_line`` of each superseded row.
     superseded: list[pa.Table] = field(default_factory=list)
+    #: Each row's line, where the rows are not consecutive lines from ``first_line`` (a
+    #: range of a streamed file, read back from its spill: :mod:`.streaming`).
+    lines: pa.Array[Any] | None = None
+
+    def _line_of(self, rows: pa.Array[Any]) -> pa.Array[Any]:
+        """The lines of the rows ``rows`` (indexes)."""
+        if self.lines is not None:
+            return self.lines.take(rows).cast(pa.int64())
+        return cast("pa.Array[Any]", pc.add(rows.cast(pa.int64()), self.first_line))
 
     def record_counts(self, distinct: int) -> None:
         """Record the file's counts, once its parts gave ``distinct`` contacts in all, and
@@ -234,7 +254,7 @@ class StagedContacts:
             else pa.nulls(count, pa.string())
         )
         line: Column = (
-            pc.add(first_row.take(order).cast(pa.int64()), self.first_line)
+            self._line_of(first_row.take(order))
             if self.rows.track_lines
             else pa.nulls(count, pa.int64())
         )
@@ -256,9 +276,9 @@ class StagedContacts:
         self.superseded.append(
             pa.table(
                 {
-                    "line": pc.add(numbered.filter(superseded).cast(pa.int64()), self.first_line),
+                    "line": self._line_of(numbered.filter(superseded)),
                     "phone": distinct.take(codes.filter(superseded)),
-                    "by_line": pc.add(kept.filter(superseded).cast(pa.int64()), self.first_line),
+                    "by_line": self._line_of(kept.filter(superseded)),
                 }
             )
         )
