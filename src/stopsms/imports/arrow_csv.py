@@ -154,13 +154,8 @@ def read_columns(table: CsvTable, *, include_header: bool = False) -> ArrowRows 
     except pa.ArrowException:
         return None  # ragged rows, invalid UTF-8…: the csv reader handles or reports them
     columns = [parsed.column(i) for i in range(width)]
-    limit = csv.field_size_limit()
-    for column in columns:
-        longest = pc.max(pc.utf8_length(column)).as_py()
-        if longest is not None and longest > limit:
-            return None
-        if quoted and pc.any(pc.match_substring_regex(column, "[\r\n]")).as_py():
-            return None
+    if not _exact(columns, quoted):
+        return None
     return ArrowRows(columns, first_line, trailing_blank)
 
 
