@@ -6,7 +6,7 @@ migration files: a new migration must update it).
 """
 
 #: The revision of the newest migration in ``versions/``.
-HEAD = "0014"
+HEAD = "0015"
 
 
 def ours(name: str | None, type_: str, _parents: object) -> bool:
