@@ -19,7 +19,8 @@ it — the ``stopsms contacts import`` command, start-up included — timed from
   PostgreSQL (``STOPSMS_BENCH_POSTGRES_URL``, default the test server), side by side: the
   goal is PostgreSQL within 2.5× of SQLite for ``--list --consent``;
 - the row path (``row_path=True``: the csv module, chunk by chunk), alone and with its parse
-  worker: what the files the columnar reader leaves to it get.
+  worker: what the files of 64 MiB or less the columnar reader leaves to it get (larger ones
+  are streamed).
 
 ``STOPSMS_BENCH_IMPORT_ROWS`` changes the size (default 1,000,000; 3,000,000 and 10,000,000
 are the sizes of docs/scale.md: above 64 MiB of file the import streams it, and the whole
