@@ -161,6 +161,31 @@ def test_small_files_the_stream_leaves(
     assert spills
 
 
+def test_a_large_headerless_file_is_cut_into_ranges(
+    two_accounts: Database, tmp_path: Path, spills: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No header: its first row is a contact, and in the first batch, whose numbers cut the
+    ranges — every range holds a share of the file, not one range all of it."""
+    sizes: list[int] = []
+    original = streaming.Spilled.stage
+
+    def stage(self: streaming.Spilled, index: int) -> Any:
+        part = original(self, index)
+        sizes.append(part.num_rows)
+        return part
+
+    monkeypatch.setattr(streaming.Spilled, "stage", stage)
+    body = _generated(2_000, seed=19).split("\n", 1)[1]
+    text = f"0799999999;Zoé;;;;\n{body}0799999999;Léa;;;;\n"
+    rows, columns = _both(two_accounts, tmp_path, text.encode("cp1252"), consent="opt-in")
+    assert spills
+    assert rows.columns["phone"] == "column 1"
+    assert (rows.superseded[0].line, rows.superseded[0].by_line) == (1, 2002)
+    assert len(sizes) > 3
+    assert max(sizes) < rows.imported // 2
+    _same(two_accounts, rows, columns, columnar=False)
+
+
 def test_reimport_over_existing_contacts(
     two_accounts: Database, tmp_path: Path, spills: list[int]
 ) -> None:

@@ -42,7 +42,6 @@ import tempfile
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import chain
 from pathlib import Path
 from typing import Any, cast
 
@@ -206,7 +205,7 @@ def spill_rows(
 
     def prepared() -> Iterator[_Prepared]:
         chunks = table.chunks(ROW_BATCH)
-        for chunk in chain([first] if first is not None else [], chunks):
+        for chunk in chunks if first is None else _prepend(first, chunks):
             cells = rows.cells(chunk.rows)
             numbers, _ = rows.numbers(
                 cells[0], chunk.lines, chunk.rows.__getitem__, normalise=normalise
@@ -222,6 +221,17 @@ def spill_rows(
 
     expected = (table.total_units or 0) * _rows_per_byte(table.path)
     return _spill(prepared(), rows, expected, least_parts, progress)
+
+
+def _prepend(first: Chunk, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    """``first`` (a headerless file's first row) in the first batch: the ranges are cut on
+    the first batch's numbers, which one row alone would leave in one range."""
+    following = next(chunks, None)
+    if following is None:
+        yield first
+        return
+    yield Chunk([*first.lines, *following.lines], first.rows + following.rows)
+    yield from chunks
 
 
 def _rows_per_byte(path: Path) -> float:
