@@ -19,13 +19,17 @@ it — the ``stopsms contacts import`` command, start-up included — timed from
   PostgreSQL (``STOPSMS_BENCH_POSTGRES_URL``, default the test server), side by side: the
   goal is PostgreSQL within 2.5× of SQLite for ``--list --consent``;
 - the row path (``row_path=True``: the csv module, chunk by chunk), alone and with its parse
-  worker: what the files the columnar reader leaves to it get.
+  worker: what the files of 64 MiB or less the columnar reader leaves to it get (larger ones
+  are streamed).
 
 ``STOPSMS_BENCH_IMPORT_ROWS`` changes the size (default 1,000,000; 3,000,000 and 10,000,000
 are the sizes of docs/scale.md: above 64 MiB of file the import streams it, and the whole
 command's peak RSS, printed beside its time, stays under 1 GiB;
 ``STOPSMS_BENCH_IMPORT_COMMANDS=1`` runs only the whole commands); the machine's load
-(``os.getloadavg``) is printed beside the figures.
+(``os.getloadavg``) is printed beside the figures. ``STOPSMS_BENCH_IMPORT_VARIANT`` makes the
+same rows a file Arrow cannot read as the csv module does, which the csv module's reader
+takes (streamed by batches above 64 MiB, as the others): ``cp1252`` (what a French Excel
+writes) or ``ragged`` (every 1,000th row without its last field).
 """
 
 from __future__ import annotations
@@ -46,6 +50,9 @@ ROWS = int(os.environ.get("STOPSMS_BENCH_IMPORT_ROWS", "1000000"))
 #: ``STOPSMS_BENCH_IMPORT_COMMANDS=1``: only the whole commands (for the large sizes, where
 #: the naive importer and the row path would take many minutes each).
 COMMANDS_ONLY = os.environ.get("STOPSMS_BENCH_IMPORT_COMMANDS") == "1"
+#: ``cp1252`` or ``ragged``: the file as the csv module's reader must take it (module doc).
+VARIANT = os.environ.get("STOPSMS_BENCH_IMPORT_VARIANT", "")
+VARIANTS = ("", "cp1252", "ragged")
 #: The goal's run is repeated: on a shared machine one run says little.
 COLUMNAR_RUNS = 3
 GOAL_SECONDS = 5.0
@@ -80,9 +87,16 @@ def _formats(national: str) -> list[str]:
     ]
 
 
-def generate(path: Path, rows: int, seed: int = 3) -> dict[str, int]:
-    """Write the benchmark file; returns what it holds (distinct, duplicates, invalid)."""
+def generate(path: Path, rows: int, seed: int = 3, variant: str = "") -> dict[str, int]:
+    """Write the benchmark file; returns what it holds (distinct, duplicates, invalid).
+
+    ``variant`` (:data:`VARIANTS`): ``cp1252`` encodes it so, ``ragged`` leaves the company
+    field out of every 1,000th row (the same rows, contacts and rejects either way).
+    """
     from stopsms.domain.phone import normalise_many
+
+    if variant not in VARIANTS:
+        raise ValueError(f"STOPSMS_BENCH_IMPORT_VARIANT: one of {VARIANTS}, not {variant!r}")
 
     rng = random.Random(seed)
     invalid = rows // 100
@@ -102,7 +116,9 @@ def generate(path: Path, rows: int, seed: int = 3) -> dict[str, int]:
     rng.shuffle(kinds)
     seen: list[str] = []
     fresh = iter(population)
-    with path.open("w", encoding="utf-8", newline="") as handle:
+    encoding = "cp1252" if variant == "cp1252" else "utf-8"
+    ragged = 1_000 if variant == "ragged" else 0
+    with path.open("w", encoding=encoding, newline="") as handle:
         handle.write(HEADER)
         for i, kind in enumerate(kinds):
             if kind == "dup" and seen:
@@ -119,9 +135,11 @@ def generate(path: Path, rows: int, seed: int = 3) -> dict[str, int]:
             else:
                 phone = rng.choice(_formats(national))
             first, last = rng.choice(FIRST), rng.choice(LAST)
-            handle.write(
-                f"{phone};{first};{last};{first.lower()}.{i}@example.fr;{rng.choice(COMPANY)}\n"
-            )
+            company = rng.choice(COMPANY)
+            if ragged and i % ragged == ragged - 1:
+                handle.write(f"{phone};{first};{last};{first.lower()}.{i}@example.fr\n")
+                continue
+            handle.write(f"{phone};{first};{last};{first.lower()}.{i}@example.fr;{company}\n")
     return {"rows": rows, "distinct": distinct, "duplicates": duplicates, "invalid": invalid}
 
 
@@ -398,8 +416,10 @@ def main() -> None:
         # generator holding a million strings here would inflate every later measurement.
         held = _subprocess("generate", "-", str(source), str(ROWS))
         size = source.stat().st_size / 2**20
+        kind = f"{VARIANT} " if VARIANT else ""
+        took = time.perf_counter() - started
         print(
-            f"generated {ROWS:,} rows ({size:.0f} MiB) in {time.perf_counter() - started:.1f} s:"
+            f"generated {ROWS:,} {kind}rows ({size:.0f} MiB) in {took:.1f} s:"
             f" {held['distinct']:,} distinct, {held['duplicates']:,} duplicates,"
             f" {held['invalid']:,} invalid; {_load()}",
             flush=True,
@@ -491,7 +511,7 @@ def _reset_postgres(url: str) -> None:
 if __name__ == "__main__":
     run, url, file, extra = sys.argv[1:5]
     if run == "generate":
-        print(json.dumps(generate(Path(file), int(extra))))
+        print(json.dumps(generate(Path(file), int(extra), variant=VARIANT)))
     elif run == "naive":
         print(json.dumps(_run_naive(url, file, int(extra))))
     else:

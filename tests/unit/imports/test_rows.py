@@ -95,3 +95,12 @@ def test_bulk_parsing_leaves_no_reference_cycles(tmp_path: Path) -> None:
         gc.enable()
     assert len(batches) == 6
     assert parser.rejects.counts["invalid_phone"] == 45
+
+
+def test_a_phone_cell_holding_a_line_break_does_not_shift_the_repairs() -> None:
+    """A quoted phone cell over two lines: each cell is repaired on its own (the joined
+    column's line count no longer says which cell a float is in)."""
+    raws = ["06 12\n34 56 78", "33612345678.0", "x\ny\nz", "3.3612345679E+10"]
+    repaired, lost = ContactRows._repair(raws)
+    assert list(repaired) == ["06 12\n34 56 78", "33612345678", "x\ny\nz", "33612345679"]
+    assert lost == set()

@@ -15,6 +15,10 @@
      (:mod:`~stopsms.services.contacts.columns`, half of the numbers by a forked worker), then
      staged part by part in a thread (:mod:`~stopsms.store.staging`) while this thread
      merges the previous part into the database with ``INSERT … SELECT``;
+   - a CSV file over 64 MiB is **streamed** (:mod:`~stopsms.services.contacts.streaming`):
+     batches spilled to disk by range of numbers, each range merged as above — batches
+     read by Arrow, or by the csv module when Arrow cannot read the file exactly (ragged
+     rows, a line break inside quotes, CP1252…): memory bounded by the batch, not the file;
    - the **row path** (anything else): rows streamed in chunks (50,000 by default), each
      chunk upserted set-based (:mod:`~stopsms.services.contacts.writers`);
 3. with ``consent`` a ledger entry per number is appended (evidence: file, its SHA-256,
@@ -166,7 +170,8 @@ class ImportSummary:
     consent: str | None
     consents_recorded: int
     seconds: float
-    #: Whether the columnar path read it (Arrow, staging files); else the row reader.
+    #: Whether the columnar path read it (Arrow, staging files); else the row reader (the
+    #: csv module; a CSV file over 64 MiB then goes through the stream's spill all the same).
     columnar: bool = False
     #: With a list: how many members it has after the import (all of them, not only this
     #: file's), and how many this import added.
@@ -283,6 +288,53 @@ def _spill(
     gc.disable()
     try:
         return spill(stream, parser, normalise, least_parts=slots, progress=read)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _streams_rows(connection: Connection, table: Table) -> bool:
+    """Whether the row path's reader spills this file (:func:`_spill_rows`): a CSV file over
+    :data:`~stopsms.imports.arrow_csv.MAX_BYTES` (as the stream: smaller files keep the row
+    path and its speed) into a database the staged writers take (SQLite with an attachment
+    slot free, or PostgreSQL)."""
+    if not isinstance(table, CsvTable) or connection.dialect.name not in ("sqlite", "postgresql"):
+        return False
+    from stopsms.imports.arrow_csv import MAX_BYTES
+
+    if table.total_units is None or table.total_units <= MAX_BYTES:
+        return False
+    if connection.dialect.name == "sqlite":
+        from stopsms.store.staging import free_attach_slots
+
+        return free_attach_slots(connection) >= 1
+    return True
+
+
+def _spill_rows(
+    table: CsvTable,
+    parser: ContactRows,
+    first: Chunk | None,
+    slots: int,
+    progress: Progress | None,
+) -> Spilled:
+    """Pass 1 of a large file read by the csv module
+    (:func:`~stopsms.services.contacts.streaming.spill_rows`); pass 2 is the stream's."""
+    from stopsms.services.contacts.streaming import spill_rows
+
+    normalise = (
+        forked_normaliser(parser.region, parser.learn_reasons) if parallel_available() else None
+    )
+    total = table.total_units
+
+    def read(rows: int) -> None:
+        if progress is not None and total is not None:
+            progress(min(total // 2, table.progress() // 2), total)
+
+    collecting = gc.isenabled()
+    gc.disable()  # as for the stream (:func:`_spill`)
+    try:
+        return spill_rows(table, parser, normalise, first, least_parts=slots, progress=read)
     finally:
         if collecting:
             gc.enable()
@@ -502,8 +554,11 @@ def import_contacts(
                     report = RejectReport(report.path, delimiter=report.delimiter)
                     parser = ContactRows(plan, region, report, track_lines=consent is not None)
                     columns = None
+            if columns is None and not row_path and _streams_rows(connection, table):
+                assert isinstance(table, CsvTable)
+                spilled = _spill_rows(table, parser, first_rows, _stage_slots(connection), progress)
             writer: ContactWriter | SqliteStagedWriter
-            if columns is not None:
+            if columns is not None or spilled is not None:
                 staged_writer = (
                     PostgresWriter(connection, acc.id, at, consent, list_id)
                     if connection.dialect.name == "postgresql"
@@ -526,6 +581,7 @@ def import_contacts(
                         finally:
                             spilled.close()
                     else:
+                        assert columns is not None
                         assert not isinstance(columns, ArrowStream)
                         _write_columns(connection, columns, parser, staged_writer, table, progress)
             else:

@@ -223,7 +223,9 @@ class ContactRows:
         self._width = max(self._indexes) + 1
         self._pick = itemgetter(*self._indexes)
 
-    def _columns(self, rows: list[list[str]]) -> list[Sequence[str]]:
+    def cells(self, rows: list[list[str]]) -> list[Sequence[str]]:
+        """The cells of the columns used (:attr:`indexes`), a sequence per column; a short
+        (ragged) row's missing cells are empty."""
         pick = self._pick
         width = self._width
         try:
@@ -238,7 +240,7 @@ class ContactRows:
         """Normalise, reject and merge one chunk (rejects go to the report as they come)."""
         rows, lines = chunk.rows, chunk.lines
         n = len(rows)
-        columns = self._columns(rows)
+        columns = self.cells(rows)
         numbers, invalid = self.numbers(columns[0], lines, rows.__getitem__)
         first_of, keep = self.firsts(numbers, invalid)
         texts = [list(map(str.strip, column)) for column in columns[1:]]
@@ -419,6 +421,9 @@ class ContactRows:
         them (their index is the count of newlines before the match, counted in C).
         """
         text = "\n".join(raws)
+        if text.count("\n") >= len(raws):
+            # A cell holding a line break (quoted) would shift the indexes: look at each.
+            return _repair_rows(raws, range(len(raws)))
         ends = [match.start() for match in _FLOAT_END.finditer(text)]
         if not ends:
             return raws, set()
