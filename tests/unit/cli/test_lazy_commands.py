@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import typer.main
 
@@ -49,7 +50,7 @@ def test_contacts_import_loads_neither_the_engine_nor_the_other_groups() -> None
 
 
 def test_every_command_is_listed_and_built_on_demand() -> None:
-    root = typer.main.get_command(app)
+    root: Any = typer.main.get_command(app)
     ctx = typer.Context(root)
     names = root.list_commands(ctx)
     assert names[:4] == ["version", "preview", "window", "classify"]
@@ -58,7 +59,8 @@ def test_every_command_is_listed_and_built_on_demand() -> None:
     assert campaign is not None
     assert {"send", "resolve-unknown"} <= set(campaign.commands)
     # Built once per process: a second root gets the same subcommands, not two of each.
-    again = typer.main.get_command(app).get_command(ctx, "campaign")
+    other: Any = typer.main.get_command(app)
+    again = other.get_command(ctx, "campaign")
     assert again is not None
     assert sorted(again.commands) == sorted(campaign.commands)
     assert root.get_command(ctx, "no-such-command") is None
