@@ -228,8 +228,8 @@ def test_a_failed_commit_takes_the_reject_report_back(
         pass
 
     @contextmanager
-    def failing_transaction() -> Iterator[Connection]:
-        with sqlite_database.transaction() as connection:
+    def failing_transaction(*, foreign_keys: bool = True) -> Iterator[Connection]:
+        with sqlite_database.transaction(foreign_keys=foreign_keys) as connection:
             yield connection
             raise CommitFails  # as a commit that fails would
 

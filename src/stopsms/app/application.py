@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from stopsms.app.intake import Intake
 from stopsms.config import Settings, load_settings
 from stopsms.domain.errors import StopsmsError
 from stopsms.providers.urls import configured_route, provider_from_url
@@ -57,6 +56,7 @@ from stopsms.store.database import (
 from stopsms.store.faults import DatabaseFault, database_fault
 
 if TYPE_CHECKING:
+    from stopsms.app.intake import Intake
     from stopsms.providers.base import Provider
 
 __all__ = ["App", "DatabaseFailed", "Migrated", "NoProvider", "provider_rate"]
@@ -108,7 +108,10 @@ class App:
         self.actor = actor
         self._database: Database | None = None
         self._write_lock = threading.RLock()
-        self._intake: Intake | None = Intake(self)
+        # Made on first use: the intake imports the engine (sending, webhooks, httpx), which
+        # a command that sends nothing direct need not load (0.2-0.45 s of every command's
+        # start-up, measured with -X importtime).
+        self._intake: Intake | None = None
 
     # -- the database ---------------------------------------------------------------------------
 
@@ -126,7 +129,7 @@ class App:
         return self._database
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def transaction(self, *, foreign_keys: bool = True) -> Iterator[Connection]:
         """A read-write transaction: committed when the block ends, rolled back on error.
 
         On SQLite the process's write transactions take turns on a lock before ``BEGIN
@@ -135,10 +138,16 @@ class App:
         flight had writers waiting out the 10 s busy timeout, "database is locked"); threads
         blocked on a lock wake as soon as it is free. Other processes (a worker, the CLI)
         still meet the busy timeout.
+
+        ``foreign_keys=False``: a bulk write that needs no foreign-key checks on SQLite
+        (:meth:`~stopsms.store.database.Database.transaction` says when that holds).
         """
         database = self.database
         try:
-            with self._writing(), database.transaction() as connection:
+            with (
+                self._writing(),
+                database.transaction(foreign_keys=foreign_keys) as connection,
+            ):
                 yield connection
         except (SQLAlchemyError, sqlite3.Error) as error:  # sqlite3: set-based preparation
             raise _failed(error, self.settings.database_url) from None
@@ -178,7 +187,9 @@ class App:
     def intake(self) -> Intake:
         """The writer of direct messages, group-committing concurrent ones
         (:mod:`stopsms.app.intake`); its thread starts with the first message."""
-        if self._intake is None:  # closed, and used again
+        if self._intake is None:  # first use, or closed and used again
+            from stopsms.app.intake import Intake
+
             self._intake = Intake(self)
         return self._intake
 

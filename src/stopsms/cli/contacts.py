@@ -148,7 +148,7 @@ def import_(
             app.transaction, app.account_name(account), file, options, progress=progress
         )
     if json:
-        print_json(results.plain(summary))
+        print_json(results.import_summary(summary))
     else:
         _print_summary(summary)
 

@@ -16,7 +16,8 @@ that the amount must be positive (or, for a text, to put it after ``--``).
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from typing import Any, ClassVar
 
 import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
@@ -62,12 +63,67 @@ def _tidy(command: Any) -> None:
         _tidy(sub)
 
 
+class LazyCommands(MutableMapping[str, Any]):
+    """A group's commands, each built (its module imported) when first asked for by name.
+
+    Its names are all there from the start, in order (``--help`` lists them, a typo gets its
+    suggestion), and a command line loads only the command it names: ``stopsms contacts
+    import`` no longer imports the campaigns, the engine, the API server and the demo.
+    ``prepare`` is applied to each command as it is built (:func:`_tidy`).
+    """
+
+    def __init__(
+        self,
+        built: Mapping[str, Any],
+        loaders: Mapping[str, Callable[[], Any]],
+        prepare: Callable[[Any], None],
+    ) -> None:
+        self._built = dict(built)
+        self._loaders = dict(loaders)
+        self._prepare = prepare
+        self._order = [*self._built, *(name for name in self._loaders if name not in self._built)]
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            command = self._loaders[name]()  # KeyError: no such command
+            self._prepare(command)
+            self._built[name] = command
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._built[name] = command
+        if name not in self._order:
+            self._order.append(name)
+
+    def __delitem__(self, name: str) -> None:
+        self._built.pop(name, None)
+        self._loaders.pop(name, None)
+        self._order.remove(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._built or name in self._loaders
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
 class StopsmsGroup(TyperGroup):
-    """The root group: tidies the help of the whole tree; explains negative numbers."""
+    """The root group: tidies the help of the whole tree; explains negative numbers; builds
+    the commands of :attr:`lazy` when first named (:class:`LazyCommands`)."""
+
+    #: Commands built on first use: name → what builds it (a subclass names them).
+    lazy: ClassVar[Mapping[str, Callable[[], Any]]] = {}
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
         _tidy(self)
+        self.commands = LazyCommands(self.commands, self.lazy, _tidy)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)  # the names, without building every command
 
     def invoke(self, ctx: Any) -> Any:
         try:

@@ -51,7 +51,7 @@ from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import phonenumbers
 from sqlalchemy import Connection, func, select
@@ -93,6 +93,7 @@ __all__ = [
     "ImportSummary",
     "Progress",
     "Superseded",
+    "Transactions",
     "import_contacts",
     "import_contacts_committed",
 ]
@@ -184,14 +185,49 @@ class ImportSummary:
     superseded: list[Superseded] = field(default_factory=list)
 
 
-def _consent_request(path: Path, options: ImportOptions) -> ConsentRequest | None:
+class _ConsentAsked:
+    """The consent an import records, checked at once; its evidence names the file's SHA-256,
+    which a thread computes while the import reads the file (0.33 s of 60 MiB, on the
+    import's path until then; ``hashlib`` leaves the GIL)."""
+
+    def __init__(self, path: Path, kind: str, source: str) -> None:
+        self._path = path
+        self._kind = kind
+        self._source = source
+        self._hex: str | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="stopsms-import-digest")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._hex = _digest(self._path)
+        except BaseException as error:  # raised by request(), in the import's thread
+            self._error = error
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def request(self) -> ConsentRequest:
+        """The request, its evidence complete (waits for the digest)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._hex is not None
+        return ConsentRequest(
+            self._kind, self._source, f"{self._path.name} (sha256 {self._hex[:16]})"
+        )
+
+
+def _consent_asked(path: Path, options: ImportOptions) -> _ConsentAsked | None:
     if options.consent is None:
         return None
     kind = CONSENT_CHOICES.get(options.consent.strip().lower())
     if kind is None:
         raise InvalidInput("consent", options.consent, "one of opt-in, customer")
     source = (options.consent_source or "").strip() or f"import of {path.name}"
-    return ConsentRequest(kind, source, f"{path.name} (sha256 {_digest(path)[:16]})")
+    return _ConsentAsked(path, kind, source)
 
 
 def _digest(path: Path) -> str:
@@ -526,11 +562,12 @@ def import_contacts(
     at = now or datetime.now(UTC)
     with open_table(path, delimiter=options.delimiter, encoding=options.encoding) as table:
         plan, first_rows = _plan(table, options, region)
-        consent = _consent_request(path, options)
+        asked = _consent_asked(path, options)
+        consent: ConsentRequest | None = None
         report = RejectReport(
             options.rejects_path or default_report_path(path), delimiter=table.delimiter or ";"
         )
-        parser = ContactRows(plan, region, report, track_lines=consent is not None)
+        parser = ContactRows(plan, region, report, track_lines=asked is not None)
         try:
             list_id = (
                 ensure_list(connection, acc, options.list_name, now=at)
@@ -552,12 +589,13 @@ def import_contacts(
                     # (nothing was written; the rejects reported so far are dropped).
                     report.discard()
                     report = RejectReport(report.path, delimiter=report.delimiter)
-                    parser = ContactRows(plan, region, report, track_lines=consent is not None)
+                    parser = ContactRows(plan, region, report, track_lines=asked is not None)
                     columns = None
             if columns is None and not row_path and _streams_rows(connection, table):
                 assert isinstance(table, CsvTable)
                 spilled = _spill_rows(table, parser, first_rows, _stage_slots(connection), progress)
             writer: ContactWriter | SqliteStagedWriter
+            consent = asked.request() if asked is not None else None
             if columns is not None or spilled is not None:
                 staged_writer = (
                     PostgresWriter(connection, acc.id, at, consent, list_id)
@@ -608,6 +646,8 @@ def import_contacts(
             raise
         finally:
             warm.join()
+            if asked is not None:
+                asked.join()
     return ImportSummary(
         file=str(path),
         account=acc.name,
@@ -672,8 +712,14 @@ class _bulk_session:  # noqa: N801 - used as a context manager, reads as one
             gc.enable()
 
 
+class Transactions(Protocol):
+    """Opens a read-write transaction (``App.transaction``, ``Database.transaction``)."""
+
+    def __call__(self, *, foreign_keys: bool = ...) -> AbstractContextManager[Connection]: ...
+
+
 def import_contacts_committed(
-    transaction: Callable[[], AbstractContextManager[Connection]],
+    transaction: Transactions,
     account: AccountRef,
     path: str | Path,
     options: ImportOptions | None = None,
@@ -682,10 +728,17 @@ def import_contacts_committed(
 ) -> ImportSummary:
     """:func:`import_contacts` in a transaction of its own (``transaction()``, e.g.
     ``App.transaction``), committed. The reject report is put in place just before the commit:
-    a commit that fails takes it back, so a failed import leaves no report behind."""
+    a commit that fails takes it back, so a failed import leaves no report behind.
+
+    The transaction runs without SQLite's foreign-key checks (``foreign_keys=False``): every
+    row the import writes names the account it read, the list it ensured, or a contact it
+    has just inserted or updated, all under the write lock it holds to the end, and it
+    removes nothing. Those checks were one lookup per ledger row and list membership: 0.8 s
+    of 1,000,000 rows with ``--list --consent`` (in-process, interleaved, load 1.3-2.0).
+    """
     summary: ImportSummary | None = None
     try:
-        with transaction() as connection:
+        with transaction(foreign_keys=False) as connection:
             summary = import_contacts(connection, account, path, options, progress=progress)
     except BaseException:
         if summary is not None and summary.rejects_path:

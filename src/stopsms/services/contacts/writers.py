@@ -510,8 +510,8 @@ class SqliteStagedWriter(_SqliteWriting):
     :data:`~stopsms.services.contacts.columns.STAGED_SCHEMA`; it is attached to the import's
     connection and read in that order by ``INSERT … SELECT … ON CONFLICT DO UPDATE`` (the
     same merge as :class:`SqliteWriter`'s upsert), then the consent ledger (``line`` set) and
-    the list, ``INSERT … SELECT`` each. No row crosses Python. Numbers are counted by the
-    caller (``inserted`` is ``None``).
+    the list, ``INSERT … SELECT`` each. No row crosses Python. ``inserted`` counts the new
+    contacts (the ids each statement added), ``None`` until a file is merged.
     """
 
     def write_staged(self, path: Path) -> None:
@@ -527,18 +527,23 @@ class SqliteStagedWriter(_SqliteWriting):
             account, stamp, self._consent, cells, self._base
         )
         tracked = self._consent is not None or self._list_id is not None
-        base = self._last_id() if tracked else 0
+        base = self._last_id()
         # WHERE true: SQLite's parser would read the ON of ON CONFLICT as a join constraint.
         self._connection.exec_driver_sql(
             f"INSERT INTO contacts ({', '.join(names)}) SELECT {', '.join(values)}"
             f" FROM {source} AS s WHERE true ORDER BY s.rowid"
             f" ON CONFLICT (account_id, phone_e164) DO UPDATE SET {', '.join(merge)}"
         )
+        # New rows get the largest id plus one, under the write lock: the ids the statement
+        # added are its new contacts (counting the account's contacts again afterwards read
+        # its 940,000 index entries back: 0.09 s).
+        added = self._last_id() - base
+        self.inserted = (self.inserted or 0) + added
         if not tracked:
             return
         staged = self._connection.exec_driver_sql(f"SELECT count(*) FROM {source}").scalar_one()
         kind = _literal(self._consent.kind) if self._consent is not None else ""
-        if self._last_id() - base == staged:
+        if added == staged:
             # Every staged number was new: inserted in staged order, the contact of staged row
             # r got id base + r (SQLite gives each new row the largest id plus one) — the
             # ledger and the list are then written without looking the numbers up again.
