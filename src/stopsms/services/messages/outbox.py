@@ -792,7 +792,18 @@ def settle_campaign(conn: Connection, campaign_id: int, now: datetime) -> Campai
     """Move an active campaign to what its messages say: ``completed`` when none waits or
     is in flight — ``paused`` instead when a partial send left recipients for want of credit,
     so that a top-up and ``campaign resume`` reach them —, ``held`` when every waiting one is
-    held, back to ``sending`` otherwise."""
+    held, back to ``sending`` otherwise.
+
+    A campaign no longer active is returned with its status alone (no counts): its messages
+    are not read. An idle dispatcher settles its campaign every second, also while ``campaign
+    send --wait`` waits for the receipts of a completed one, and the counts read every message
+    of the campaign (100-200 ms at 500,000 on PostgreSQL).
+    """
+    status = conn.execute(
+        select(t.campaigns.c.status).where(t.campaigns.c.id == campaign_id)
+    ).scalar_one()
+    if CampaignStatus(status) not in ACTIVE:
+        return CampaignProgress(CampaignStatus(status), {}, None)
     progress = campaign_progress(conn, campaign_id)
     if progress.status not in ACTIVE:
         return progress

@@ -150,6 +150,14 @@ def _stamp(conn: Connection) -> Callable[[datetime], object]:
     return as_utc
 
 
+#: The receipts of one PostgreSQL statement, as three arrays: the statement's text is the same
+#: whatever the batch's size, so the driver prepares it once and the server plans it once.
+_POSTGRESQL_RECEIPTS = (
+    "SELECT * FROM unnest(CAST(%s AS text[]), CAST(%s AS timestamptz[]), CAST(%s AS text[]))"
+    " AS r(column1, column2, column3)"
+)
+
+
 def _postgresql_update(status: MessageStatus, at_column: str, code: str, values: str) -> str:
     """The receipts' ``UPDATE`` on PostgreSQL: each receipt looks up its message by a
     ``LATERAL`` subquery (the provider id index, the newest submission first, ``LIMIT 1``),
@@ -162,9 +170,13 @@ def _postgresql_update(status: MessageStatus, at_column: str, code: str, values:
     was nearly empty) were hash-joined against a full scan of that index, each batch reading
     every message submitted so far — 7.5 ms for 64 receipts after 6,500 messages, 2.1 s of
     an 8 s, 12,000-message dispatch (``bench_workers``' one-process PostgreSQL line).
+
+    ``values``: the receipts as rows, :data:`_POSTGRESQL_RECEIPTS` (arrays). A ``VALUES`` list
+    of a batch's receipts made a new text per batch size, parsed and planned at every batch:
+    1.6 ms of planning for 256 receipts, against 3 ms of execution.
     """
     return (
-        f"WITH r AS (VALUES {values}), found AS MATERIALIZED ("
+        f"WITH r AS ({values}), found AS MATERIALIZED ("
         f"SELECT latest.id, r.column2, r.column3 FROM r CROSS JOIN LATERAL ("
         f"SELECT m.id, m.status FROM {_M.name} AS m WHERE m.provider_message_id = r.column1 "
         f"ORDER BY m.submitted_at DESC NULLS LAST, m.id DESC LIMIT 1) AS latest "
@@ -199,10 +211,7 @@ def _update(
     returns nothing (the receipts of an installation without webhooks cost nothing more).
     """
     sqlite = conn.dialect.name == "sqlite"
-    mark = "?" if sqlite else "%s"
-    row = (
-        f"({mark}, {mark}, {mark})" if sqlite else f"({mark}, CAST({mark} AS TIMESTAMPTZ), {mark})"
-    )
+    row = "(?, ?, ?)"  # SQLite's VALUES row
     at_column = "delivered_at" if status is MessageStatus.DELIVERED else "failed_at"
     # the error code of a failure: the third column of the receipt's VALUES row
     code = ", error_code = {}.column3" if status is MessageStatus.FAILED else ""
@@ -217,8 +226,8 @@ def _update(
             if at is None:
                 at = stamps[receipt.received_at] = stamp(receipt.received_at)
             parameters += (receipt.provider_message_id, at, receipt.error_code)
-        values = ", ".join([row] * len(chunk))
         if sqlite:
+            values = ", ".join([row] * len(chunk))
             statement = (  # a VALUES list's columns are column1, … on both backends
                 f"UPDATE {_M.name} SET status = '{status.value}', {at_column} = r.column2"
                 f"{code.format('r')} FROM (VALUES {values}) AS r "
@@ -227,7 +236,8 @@ def _update(
                 f"AND {_NO_NEWER_SUBMISSION}"
             )
         else:
-            statement = _postgresql_update(status, at_column, code, values)
+            statement = _postgresql_update(status, at_column, code, _POSTGRESQL_RECEIPTS)
+            parameters = [parameters[0::3], parameters[1::3], parameters[2::3]]
         if not endpoints:
             done += conn.exec_driver_sql(statement, tuple(parameters)).rowcount
             continue
