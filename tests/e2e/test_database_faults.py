@@ -308,13 +308,12 @@ def _killed_mid_send(database_url: str) -> None:
         " WHERE datname = :name AND pid <> pg_backend_pid()"
     )
 
-    async def run() -> tuple[int | None, str, list[int], SmscSimulator]:
+    async def run() -> tuple[int | None, str, str, list[int], SmscSimulator]:
         sim = SmscSimulator(seed=6)
         port = await sim.start()
         provider = f"smpp://stopsms:pw@127.0.0.1:{port}?tps=1000"
-        process = await _cli(
-            database_url, "campaign", "send", str(campaign_id), "--provider", provider
-        )
+        send = ("campaign", "send", str(campaign_id), "--provider", provider)
+        process = await _cli(database_url, *send)
         killed: list[int] = []
         for at in (200, 700, 1200):
             while len(sim.messages) < at and process.returncode is None:
@@ -322,16 +321,27 @@ def _killed_mid_send(database_url: str) -> None:
             with admin.connect() as conn:
                 killed.append(int(conn.execute(kill, {"name": name}).scalar_one()))
         _, err = await _finish(process)
+        again = ""
+        if process.returncode != 0:
+            # A cut that strikes a COMMIT is never retried (the transaction may have been
+            # written: engine/database_thread.py): the send stops with its sentence, and the
+            # user runs it again, as the sentence says. Seen under load (CI, 2 busy cores).
+            line = _one_line(err)
+            assert "was lost" in line, err
+            assert f"`stopsms campaign send {campaign_id}`" in line, err
+            process = await _cli(database_url, *send)
+            _, again = await _finish(process)
         await sim.stop()
-        return process.returncode, err, killed, sim
+        return process.returncode, err, again, killed, sim
 
     try:
-        code, err, killed, sim = asyncio.run(run())
+        code, err, again, killed, sim = asyncio.run(run())
     finally:
         admin.dispose()
     assert sum(killed) >= 3, killed  # the sender's connections were cut, three times
-    assert code == 0, err
-    assert "Traceback" not in err
+    assert code == 0, err + again
+    assert "Traceback" not in err + again
+    assert "trying again in" in err  # the cuts away from a COMMIT were retried
     db = open_database(database_url)
     _nothing_lost(db, campaign_id, numbers, Counter(m.destination for m in sim.messages))
     db.close()
