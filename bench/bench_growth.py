@@ -235,9 +235,20 @@ def _footprint(url: str) -> None:
 def _path(url: str, source: Path, tmp: Path) -> dict[str, Step]:
     """The user's path on the database at ``url``: each timed step."""
     steps: dict[str, Step] = {}
+    rejects = tmp / "rejects.csv"  # not beside a file given by STOPSMS_BENCH_GROWTH_FILE
     steps["import --list --consent"], _ = _timed(
-        url, "contacts", "import", str(source), "--list", "bench", "--consent", "opt-in"
+        url,
+        "contacts",
+        "import",
+        str(source),
+        "--list",
+        "bench",
+        "--consent",
+        "opt-in",
+        "--rejects",
+        str(rejects),
     )
+    rejects.unlink(missing_ok=True)
     print(steps["import --list --consent"].line("import --list --consent"), flush=True)
     _run(url, "accounts", "set", "default", "--shortcode", "38200")
     _run(url, "senders", "add", "BENCH")
