@@ -8,6 +8,7 @@ machines. Nothing here runs in the test suite.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -66,3 +67,33 @@ def machine_speed() -> float:
         sum(range(10**8))
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def scratch_database(admin_url: str, prefix: str) -> tuple[str, str] | None:
+    """A new PostgreSQL database on ``admin_url``'s server for one run: ``(its URL, its
+    name)``, or ``None`` (said in one line) when no server answers: the SQLite side still runs.
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(admin_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+    except Exception as error:
+        print(f"  PostgreSQL not measured: {type(error).__name__}: {error}")
+        return None
+    return url.set(database=name).render_as_string(hide_password=False), name
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    """Drop the database :func:`scratch_database` made (its sessions ended first)."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

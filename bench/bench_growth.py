@@ -50,7 +50,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import drop_database, scratch_database
 from bench.bench_import import generate
+from bench.bench_send import informative_campaign
 from bench.smpp_sink import sink_process, sink_stop
 
 ROWS = int(os.environ.get("STOPSMS_BENCH_GROWTH_ROWS", "0"))
@@ -185,26 +187,6 @@ def _prepare(url: str, campaign: str) -> tuple[Step, float]:
     return Step(prepared, peak, cpu, f"load {before} → {after}"), whole
 
 
-def _postgres() -> tuple[str, str]:
-    from sqlalchemy import create_engine, text
-
-    name = f"stopsms_bench_growth_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    engine.dispose()
-    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", name
-
-
-def _drop(name: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    engine.dispose()
-
-
 def _footprint(url: str) -> None:
     """Each growing table's rows, heap and index sizes (PostgreSQL), or the file (SQLite)."""
     if url.startswith("sqlite"):
@@ -250,24 +232,7 @@ def _path(url: str, source: Path, tmp: Path) -> dict[str, Step]:
     )
     rejects.unlink(missing_ok=True)
     print(steps["import --list --consent"].line("import --list --consent"), flush=True)
-    _run(url, "accounts", "set", "default", "--shortcode", "38200")
-    _run(url, "senders", "add", "BENCH")
-    _run(url, "credits", "add", str(ROWS * 10))
-    created = _run(
-        url,
-        "campaign",
-        "create",
-        "--list",
-        "bench",
-        "--text",
-        "Votre commande est prête, {first_name}.",
-        "--sender",
-        "BENCH",
-        "--type",
-        "informative",
-        "--json",
-    )
-    campaign = str(json.loads(created)["id"])
+    campaign = informative_campaign(url, _run, ROWS)
     steps["preparation (send, stopped)"], whole = _prepare(url, campaign)
     print(steps["preparation (send, stopped)"].line("preparation (send, stopped)"), flush=True)
     print(f"    (the send command until it stopped: {whole:.1f} s)")
@@ -317,12 +282,15 @@ def main() -> None:
             for leftover in tmp.glob("growth.db*"):
                 leftover.unlink()
         if "postgresql" in BACKENDS:
-            url, database_name = _postgres()
+            created = scratch_database(POSTGRES_ADMIN_URL, "stopsms_bench_growth")
+            if created is None:
+                raise RuntimeError("no PostgreSQL server answers at " + POSTGRES_ADMIN_URL)
+            url, database_name = created
             print(f"  PostgreSQL, database {database_name} (load {_load()})", flush=True)
             try:
                 results["PostgreSQL"] = _path(url, source, tmp)
             finally:
-                _drop(database_name)
+                drop_database(POSTGRES_ADMIN_URL, database_name)
     print(f"  done (load {_load()})")
     for backend, steps in results.items():
         print(f"  {backend}:")

@@ -41,10 +41,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from bench import Rate, machine_speed, report
+from bench import Rate, drop_database, machine_speed, report, scratch_database
 
 ROWS = int(os.environ.get("STOPSMS_BENCH_IMPORT_ROWS", "1000000"))
 #: ``STOPSMS_BENCH_IMPORT_COMMANDS=1``: only the whole commands (for the large sizes, where
@@ -318,29 +317,11 @@ def _subprocess(*args: str) -> dict[str, object]:
 
 def _postgres_database() -> tuple[str, str] | None:
     """A fresh PostgreSQL database for the run: ``(url, name)``, or None if unreachable."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    admin_url = make_url(POSTGRES_URL)
-    name = f"stopsms_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-    except Exception as error:
-        print(f"(PostgreSQL not measured: {type(error).__name__})")
-        return None
-    return admin_url.set(database=name).render_as_string(hide_password=False), name
+    return scratch_database(POSTGRES_URL, "stopsms_bench")
 
 
 def _drop_postgres(name: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    drop_database(POSTGRES_URL, name)
 
 
 def _line(label: str, rows: int, result: dict[str, object], baseline: Rate | None) -> Rate:

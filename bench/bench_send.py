@@ -36,8 +36,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
+from bench import drop_database, scratch_database
 from bench.bench_import import generate
 from bench.smpp_sink import sink_process, sink_stop
 
@@ -79,42 +81,14 @@ def _stopsms(url: str, *args: str) -> tuple[float, float | None, str]:
     return seconds, peak, done.stdout
 
 
-def _postgres() -> tuple[str, str] | None:
-    """A fresh database on the server (its URL, its name), or ``None`` if none answers."""
-    from sqlalchemy import create_engine, text
-
-    name = f"bench_send_{uuid.uuid4().hex[:8]}"
-    try:
-        engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            connection.execute(text(f"CREATE DATABASE {name}"))
-        engine.dispose()
-    except Exception as error:  # no server: the SQLite side still runs
-        print(f"  PostgreSQL not measured: {type(error).__name__}: {error}")
-        return None
-    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", name
-
-
-def _drop(name: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    engine.dispose()
-
-
-def _path(url: str, source: Path, tmp: Path) -> dict[str, tuple[float, float | None]]:
-    """The user's path on the database at ``url``; each step's (seconds, MiB)."""
-    steps: dict[str, tuple[float, float | None]] = {}
-    seconds, peak, _ = _stopsms(
-        url, "contacts", "import", str(source), "--list", "bench", "--consent", "opt-in"
-    )
-    steps["import --list --consent"] = (seconds, peak)
-    _stopsms(url, "accounts", "set", "default", "--shortcode", "38200")
-    _stopsms(url, "senders", "add", "BENCH")
-    _stopsms(url, "credits", "add", str(ROWS * 10))
-    _, _, out = _stopsms(
+def informative_campaign(url: str, run: Callable[..., str], rows: int) -> str:
+    """Ready the default account at ``url`` (shortcode, sender, credits for ``rows``) and
+    create the informative campaign to the list ``bench``; its id. ``run(url, *args)`` runs
+    one ``stopsms`` command and returns its stdout."""
+    run(url, "accounts", "set", "default", "--shortcode", "38200")
+    run(url, "senders", "add", "BENCH")
+    run(url, "credits", "add", str(rows * 10))
+    created = run(
         url,
         "campaign",
         "create",
@@ -128,7 +102,17 @@ def _path(url: str, source: Path, tmp: Path) -> dict[str, tuple[float, float | N
         "informative",
         "--json",
     )
-    campaign = str(json.loads(out)["id"])
+    return str(json.loads(created)["id"])
+
+
+def _path(url: str, source: Path, tmp: Path) -> dict[str, tuple[float, float | None]]:
+    """The user's path on the database at ``url``; each step's (seconds, MiB)."""
+    steps: dict[str, tuple[float, float | None]] = {}
+    seconds, peak, _ = _stopsms(
+        url, "contacts", "import", str(source), "--list", "bench", "--consent", "opt-in"
+    )
+    steps["import --list --consent"] = (seconds, peak)
+    campaign = informative_campaign(url, lambda url, *args: _stopsms(url, *args)[2], ROWS)
     seconds, peak, _ = _stopsms(url, "campaign", "preview", campaign)
     steps["campaign preview (decides, writes nothing)"] = (seconds, peak)
     child, port = sink_process()
@@ -163,13 +147,15 @@ def main() -> None:
         if "sqlite" in BACKENDS:
             print(f"  SQLite ({_load()})")
             results["SQLite"] = _path(f"sqlite:///{tmp}/bench.db", source, tmp)
-        postgres = _postgres() if "postgresql" in BACKENDS else None
+        postgres = (
+            scratch_database(POSTGRES_ADMIN_URL, "bench_send") if "postgresql" in BACKENDS else None
+        )
         if postgres is not None:
             print(f"  PostgreSQL ({_load()})")
             try:
                 results["PostgreSQL"] = _path(postgres[0], source, tmp)
             finally:
-                _drop(postgres[1])
+                drop_database(POSTGRES_ADMIN_URL, postgres[1])
         print(f"  done ({_load()})")
     steps = next(iter(results.values()))
     for step in steps:
