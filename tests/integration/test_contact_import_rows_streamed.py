@@ -20,7 +20,6 @@ import pytest
 from sqlalchemy import func, select
 
 from stopsms.errors import UnreadableFile
-from stopsms.imports import arrow_csv
 from stopsms.services.contacts import importing as ci
 from stopsms.services.contacts import streaming
 from stopsms.store import tables as t
@@ -33,6 +32,7 @@ from .test_contact_import_columnar import (
     _superseded_by_hand,
     two_accounts,
 )
+from .test_contact_import_streamed import counted_spills
 
 __all__ = ["two_accounts"]  # the fixture, imported for these tests
 
@@ -41,21 +41,8 @@ __all__ = ["two_accounts"]  # the fixture, imported for these tests
 def spills(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Every CSV file large, read by the csv module 37 rows at a time, ranges of about 300;
     the list gets the ranges of each spill of the csv module's rows (what proves it ran)."""
-    monkeypatch.setattr(arrow_csv, "MAX_BYTES", 0)
-    monkeypatch.setattr(arrow_csv, "STREAM_BLOCK", 512)
-    monkeypatch.setattr(arrow_csv, "STREAM_ROWS", 40)
     monkeypatch.setattr(streaming, "ROW_BATCH", 37)
-    monkeypatch.setattr(streaming, "RANGE_ROWS", 300)
-    made: list[int] = []
-    original = streaming.spill_rows
-
-    def counted(*args: Any, **kwargs: Any) -> streaming.Spilled:
-        spilled = original(*args, **kwargs)
-        made.append(spilled.parts)
-        return spilled
-
-    monkeypatch.setattr(streaming, "spill_rows", counted)
-    return made
+    return counted_spills(monkeypatch, "spill_rows")
 
 
 def _ragged(text: str) -> str:

@@ -11,6 +11,7 @@ summary field and byte of the reject report compared, on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,24 +35,30 @@ from .test_contact_import_columnar import (
 __all__ = ["two_accounts"]  # the fixture, imported for these tests
 
 
-@pytest.fixture
-def spills(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Every file streamed, in batches of about 40 rows and ranges of about 300; the list
-    gets the ranges of each spill (what proves the stream ran)."""
+def counted_spills(monkeypatch: pytest.MonkeyPatch, spiller: str) -> list[int]:
+    """Every CSV file large (read in blocks of 512 bytes, about 40 rows a batch, ranges of
+    about 300); the list gets the ranges of each spill made by ``streaming.<spiller>``."""
     monkeypatch.setattr(arrow_csv, "MAX_BYTES", 0)
     monkeypatch.setattr(arrow_csv, "STREAM_BLOCK", 512)
     monkeypatch.setattr(arrow_csv, "STREAM_ROWS", 40)
     monkeypatch.setattr(streaming, "RANGE_ROWS", 300)
     made: list[int] = []
-    original = streaming.spill
+    original: Callable[..., streaming.Spilled] = getattr(streaming, spiller)
 
     def counted(*args: Any, **kwargs: Any) -> streaming.Spilled:
         spilled = original(*args, **kwargs)
         made.append(spilled.parts)
         return spilled
 
-    monkeypatch.setattr(streaming, "spill", counted)
+    monkeypatch.setattr(streaming, spiller, counted)
     return made
+
+
+@pytest.fixture
+def spills(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every file streamed, in batches of about 40 rows and ranges of about 300; the list
+    gets the ranges of each spill (what proves the stream ran)."""
+    return counted_spills(monkeypatch, "spill")
 
 
 def test_a_large_generated_file(two_accounts: Database, tmp_path: Path, spills: list[int]) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,19 +20,7 @@ from stopsms.services.messages import outbox
 from stopsms.store import tables as t
 from stopsms.store.database import Database
 
-NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-
-
-def _campaign(conn: Connection, status: str = "sending") -> int:
-    account = get_account(conn, "default")
-    return int(
-        conn.execute(
-            # Direct insert: a campaign in the given status (the engine's input).
-            insert(t.campaigns)
-            .values(account_id=account.id, name="c", body="x", status=status, created_at=NOW)
-            .returning(t.campaigns.c.id)
-        ).scalar_one()
-    )
+from .test_outbox import NOW, _campaign
 
 
 def _message(conn: Connection, status: str, **values: Any) -> int:
